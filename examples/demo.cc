@@ -1,0 +1,565 @@
+// promptcache_demo: replays a recorded mix of LLM traffic through a
+// CachedClient in front of a simulated upstream, then prints what the cache
+// answered and what that saved, per namespace, backend and model.
+//
+//   promptcache_demo [--workload PATH] [--db PATH] [--threads N]
+//                    [--latency-scale X]
+//
+// The upstream is simulated so that the demo needs no API keys and gives the
+// same numbers on every run: answers, token counts and latencies are derived
+// from a hash of the request.
+
+#include <stdlib.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "promptcache/promptcache.h"
+
+#ifndef PROMPTCACHE_DEMO_WORKLOAD
+#define PROMPTCACHE_DEMO_WORKLOAD "examples/data/workload.jsonl"
+#endif
+
+namespace {
+
+using promptcache::CacheStatus;
+using promptcache::Request;
+using promptcache::Response;
+
+// ---------------------------------------------------------------------------
+// Workload
+
+absl::StatusOr<Request> RequestFromJson(const nlohmann::json& j) {
+  if (!j.is_object()) return absl::InvalidArgumentError("not a JSON object");
+  Request r;
+  r.ns = j.value("ns", "");
+  r.backend = j.value("backend", "");
+  r.model = j.value("model", "");
+  if (!j.contains("messages") || !j["messages"].is_array()) {
+    return absl::InvalidArgumentError("missing \"messages\" array");
+  }
+  for (const auto& m : j["messages"]) {
+    promptcache::Message msg;
+    msg.role = m.value("role", "");
+    msg.content = m.value("content", "");
+    msg.name = m.value("name", "");
+    r.messages.push_back(std::move(msg));
+  }
+  if (j.contains("params")) {
+    const auto& p = j["params"];
+    if (p.contains("temperature")) {
+      r.params.temperature = p["temperature"].get<double>();
+    }
+    if (p.contains("top_p")) r.params.top_p = p["top_p"].get<double>();
+    if (p.contains("max_tokens")) {
+      r.params.max_tokens = p["max_tokens"].get<int64_t>();
+    }
+    if (p.contains("seed")) r.params.seed = p["seed"].get<int64_t>();
+  }
+  return r;
+}
+
+absl::StatusOr<std::vector<Request>> LoadWorkload(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot open workload " + path);
+  std::vector<Request> requests;
+  std::string line;
+  for (int line_no = 1; std::getline(in, line); ++line_no) {
+    if (line.empty()) continue;
+    auto bad = [&](const std::string& why) {
+      return absl::InvalidArgumentError(path + ":" + std::to_string(line_no) +
+                                        ": " + why);
+    };
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded()) return bad("invalid JSON");
+    try {
+      absl::StatusOr<Request> r = RequestFromJson(j);
+      if (!r.ok()) return bad(std::string(r.status().message()));
+      requests.push_back(*std::move(r));
+    } catch (const nlohmann::json::exception& e) {
+      return bad(e.what());  // a field of the wrong type
+    }
+  }
+  return requests;
+}
+
+// ---------------------------------------------------------------------------
+// Simulated upstream
+
+// FNV-1a, then a splitmix64 stream: stable across platforms and runs, which
+// std::hash is not.
+uint64_t Fnv1a(std::string_view s, uint64_t h = 0xcbf29ce484222325ull) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [lo, hi].
+  int64_t Between(int64_t lo, int64_t hi) {
+    return lo +
+           static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
+  }
+  template <typename T, size_t N>
+  const T& Pick(const std::array<T, N>& a) {
+    return a[Next() % N];
+  }
+
+ private:
+  uint64_t state_;
+};
+
+enum class Kind { kChat, kCode, kDocs };
+
+constexpr std::array<const char*, 8> kChatOpeners = {
+    "Thanks for reaching out, I'm happy to help with that.",
+    "Sorry for the trouble! Let's get this sorted out.",
+    "Good question.",
+    "I understand how frustrating that is.",
+    "Happy to help.",
+    "Thanks for the details, that helps a lot.",
+    "Let's fix this together.",
+    "Here is what you can do.",
+};
+constexpr std::array<const char*, 14> kChatBody = {
+    "Open the Acme app and go to Settings, then Account.",
+    "Make sure your phone is connected to the same Wi-Fi network as the "
+    "device.",
+    "Restart the device by holding the button for 10 seconds until the light "
+    "blinks white.",
+    "If the light stays red, the device could not reach our servers.",
+    "This usually takes effect within a few minutes.",
+    "You can find the order number in the confirmation email we sent you.",
+    "Refunds go back to the original payment method within 5 to 10 business "
+    "days.",
+    "Your recordings stay available until the end of the current billing "
+    "period.",
+    "Check that the router uses the 2.4 GHz band, since the device does not "
+    "support 5 GHz.",
+    "If nothing changes, remove the device from the app and add it again.",
+    "The warranty covers manufacturing defects but not accidental damage.",
+    "You can also reach our support team by phone from 8 am to 8 pm.",
+    "Please don't share your password or full card number in this chat.",
+    "Updating the app to the latest version fixes most connection problems.",
+};
+constexpr std::array<const char*, 5> kChatClosers = {
+    "Let me know if that works!",
+    "If this doesn't help, I can connect you with a human agent.",
+    "Is there anything else I can help you with?",
+    "I hope this helps.",
+    "Have a great day!",
+};
+
+constexpr std::array<const char*, 6> kCodeOpeners = {
+    "The problem is in how the loop modifies the container it iterates over.",
+    "Here is a version that works, followed by an explanation.",
+    "The short answer: the value does not live as long as you need it to.",
+    "This is a common pitfall.",
+    "Here's an idiomatic way to do it using only the standard library.",
+    "Let's walk through what happens step by step.",
+};
+constexpr std::array<const char*, 14> kCodeBody = {
+    "The standard library already provides this, so there is no need for a "
+    "hand-written loop.",
+    "Note that the function is not thread-safe: guard the shared state with a "
+    "mutex or give each thread its own copy.",
+    "Iterating while erasing invalidates the iterator, so use the "
+    "erase-remove idiom or collect the keys first.",
+    "The default argument is evaluated once, when the function is defined, "
+    "so every call shares the same list.",
+    "Returning a view of a local variable leaves it dangling as soon as the "
+    "function returns.",
+    "Check the error before using the result; otherwise a failure turns into "
+    "a nil dereference.",
+    "For large inputs, prefer a vectorized operation: it avoids the "
+    "per-row interpreter overhead.",
+    "Add a test for the empty input and for a single element, since those "
+    "are the usual edge cases.",
+    "The complexity is O(n log n) because of the sort; the rest is linear.",
+    "If you need to keep the original order, use an insertion-ordered set "
+    "instead of sorting.",
+    "Be careful with integer overflow when the values can exceed 2^31.",
+    "Closing the resource in a deferred call or destructor makes it safe on "
+    "every return path.",
+    "An index on the filtered column turns the full scan into a range scan.",
+    "Running the tests under a sanitizer would have caught this right away.",
+};
+constexpr std::array<const char*, 4> kCodeBlocks = {
+    "def dedupe(items):\n    seen = set()\n    out = []\n    for x in items:\n"
+    "        if x not in seen:\n            seen.add(x)\n"
+    "            out.append(x)\n    return out\n",
+    "std::erase_if(values, [](int v) { return v % 2 == 0; });\n"
+    "for (const auto& v : values) {\n  std::cout << v << '\\n';\n}\n",
+    "f, err := os.Open(path)\nif err != nil {\n\treturn err\n}\n"
+    "defer f.Close()\nscanner := bufio.NewScanner(f)\n"
+    "for scanner.Scan() {\n\tprocess(scanner.Text())\n}\n"
+    "return scanner.Err()\n",
+    "await Promise.all(ids.map(async (id) => {\n  await save(id);\n}));\n"
+    "console.log('done');\n",
+};
+
+constexpr std::array<const char*, 10> kDocsBody = {
+    "The limit applies per API key, not per IP address.",
+    "You can change this setting in the dashboard at any time; it applies to "
+    "new data only.",
+    "The documentation does not say whether this applies to the Starter "
+    "plan, so please check with support@globex.example.",
+    "Requests over the limit receive HTTP 429 and should be retried after "
+    "the number of seconds in the Retry-After header.",
+    "This requires the Business plan or above.",
+    "Changes take effect on the next billing cycle.",
+    "The configuration key is case-sensitive.",
+    "Older versions are not supported and will be rejected.",
+    "Retries use exponential backoff.",
+    "Owners are notified by email when this happens.",
+};
+
+// What a response to this request looks like.
+Kind KindOf(const Request& request) {
+  const promptcache::Message* last = promptcache::LastUserMessage(request);
+  const std::string& q = last ? last->content : request.messages.back().content;
+  if (q.rfind("Context:", 0) == 0) return Kind::kDocs;
+  if (q.find("```") != std::string::npos || request.ns == "acme-devtools") {
+    return Kind::kCode;
+  }
+  return Kind::kChat;
+}
+
+// Per-model latency: time to first token plus time per output token, roughly
+// as big hosted models, small hosted models and a self-hosted 8B model behave.
+struct LatencyModel {
+  double first_token_ms;
+  double per_token_ms;
+};
+
+LatencyModel LatencyFor(const Request& request) {
+  const std::string& m = request.model;
+  if (request.backend == "self-hosted") return {120, 9};
+  if (m.find("mini") != std::string::npos ||
+      m.find("haiku") != std::string::npos ||
+      m.find("flash") != std::string::npos ||
+      m.find("small") != std::string::npos) {
+    return {250, 6};
+  }
+  if (request.backend == "deepseek") return {600, 20};
+  return {400, 15};
+}
+
+struct Upstream {
+  double latency_scale = 0.01;
+
+  absl::StatusOr<Response> operator()(const Request& request) const {
+    // The model, not the tenant, decides the answer.
+    uint64_t h = Fnv1a(request.backend);
+    h = Fnv1a(request.model, h);
+    int64_t input_bytes = 0;
+    for (const auto& m : request.messages) {
+      h = Fnv1a(m.role, h);
+      h = Fnv1a(m.content, h);
+      input_bytes += static_cast<int64_t>(m.content.size());
+    }
+    Rng rng(h);
+    const Kind kind = KindOf(request);
+
+    int64_t target_tokens = kind == Kind::kCode   ? rng.Between(150, 600)
+                            : kind == Kind::kDocs ? rng.Between(60, 250)
+                                                  : rng.Between(50, 220);
+    if (request.params.max_tokens) {
+      target_tokens = std::min(target_tokens, *request.params.max_tokens);
+    }
+    const size_t target_bytes = static_cast<size_t>(target_tokens) * 4;
+
+    std::string text;
+    auto add = [&](std::string_view s) {
+      if (!text.empty() && text.back() != '\n') text += ' ';
+      text += s;
+    };
+    switch (kind) {
+      case Kind::kChat:
+        add(rng.Pick(kChatOpeners));
+        while (text.size() + 60 < target_bytes) add(rng.Pick(kChatBody));
+        add(rng.Pick(kChatClosers));
+        break;
+      case Kind::kCode:
+        add(rng.Pick(kCodeOpeners));
+        text += "\n\n```\n";
+        text += rng.Pick(kCodeBlocks);
+        text += "```\n\n";
+        while (text.size() < target_bytes) add(rng.Pick(kCodeBody));
+        break;
+      case Kind::kDocs: {
+        // Cite the section the retriever put first, as the prompt asks.
+        const std::string& ctx = promptcache::LastUserMessage(request)->content;
+        size_t open = ctx.find('[');
+        size_t close = ctx.find(']', open);
+        if (open != std::string::npos && close != std::string::npos) {
+          add("According to \"" + ctx.substr(open + 1, close - open - 1) +
+              "\":");
+        }
+        while (text.size() < target_bytes) add(rng.Pick(kDocsBody));
+        break;
+      }
+    }
+
+    Response r;
+    r.text = std::move(text);
+    r.finish_reason = "stop";
+    r.usage.input_tokens =
+        input_bytes / 4 + 4 * static_cast<int64_t>(request.messages.size());
+    r.usage.output_tokens = static_cast<int64_t>(r.text.size()) / 4;
+    const LatencyModel lm = LatencyFor(request);
+    // +-15% jitter, deterministic per request.
+    const double jitter =
+        0.85 + 0.3 * static_cast<double>(rng.Next() % 1001) / 1000.0;
+    const double ms = (lm.first_token_ms + 0.02 * r.usage.input_tokens +
+                       lm.per_token_ms * r.usage.output_tokens) *
+                      jitter;
+    r.upstream_latency = absl::Milliseconds(ms);
+    absl::SleepFor(r.upstream_latency * latency_scale);
+    return r;
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Report
+
+std::string Dollars(int64_t nusd) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "$%.4f", nusd * 1e-9);
+  return buf;
+}
+
+std::string Duration(int64_t us) {
+  const int64_t s = us / 1000000;
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm",
+                  static_cast<long long>(s / 3600),
+                  static_cast<long long>(s % 3600 / 60));
+  } else if (s >= 60) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds",
+                  static_cast<long long>(s / 60),
+                  static_cast<long long>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1fs", us * 1e-6);
+  }
+  return buf;
+}
+
+double Percent(int64_t part, int64_t whole) {
+  return whole > 0 ? 100.0 * static_cast<double>(part) / whole : 0.0;
+}
+
+// Unpriced rows show "unpriced", never $0, so that a model without a price
+// does not look free. Rows mixing priced and unpriced calls (a price added
+// mid-way) get a "*".
+void PrintRow(const char* ns, const char* backend, const char* model,
+              const promptcache::LedgerRow& row) {
+  const bool all_unpriced =
+      row.unpriced_events > 0 && row.spent_nusd == 0 && row.saved_nusd == 0;
+  std::string spent = all_unpriced ? "unpriced" : Dollars(row.spent_nusd);
+  // Net of what caching itself cost (paid embeddings).
+  std::string saved =
+      all_unpriced ? "unpriced" : Dollars(row.saved_nusd - row.embedding_nusd);
+  if (!all_unpriced && row.unpriced_events > 0) saved += "*";
+  std::printf("%-17s %-11s %-22s %8lld %6lld %6lld %6.1f%% %10s %10s %9s\n", ns,
+              backend, model, static_cast<long long>(row.requests),
+              static_cast<long long>(row.hits()),
+              static_cast<long long>(row.misses),
+              Percent(row.hits(), row.requests), spent.c_str(), saved.c_str(),
+              Duration(row.upstream_us_saved).c_str());
+}
+
+void PrintReport(const promptcache::SavingsReport& report) {
+  std::printf("\nSavings by namespace / backend / model (prices of %s)\n\n",
+              report.prices_date.c_str());
+  std::printf("%-17s %-11s %-22s %8s %6s %6s %7s %10s %10s %9s\n", "namespace",
+              "backend", "model", "requests", "hits", "misses", "hit", "spent",
+              "saved", "time");
+  const std::string rule(115, '-');
+  std::printf("%s\n", rule.c_str());
+  for (const auto& row : report.rows) {
+    PrintRow(row.ns.c_str(), row.backend.c_str(), row.model.c_str(), row);
+  }
+  std::printf("%s\n", rule.c_str());
+  PrintRow("total", "", "", report.total);
+
+  const auto& t = report.total;
+  std::printf(
+      "\n\"time\" is upstream latency callers did not wait for; \"saved\" is "
+      "net of paid embeddings.\n"
+      "* the row includes %lld calls to unpriced models, which count in no "
+      "dollar figure.",
+      static_cast<long long>(t.unpriced_events));
+  if (t.estimated_events > 0) {
+    std::printf(" %lld costs were computed from estimated token counts.",
+                static_cast<long long>(t.estimated_events));
+  }
+  std::printf("\n");
+  if (t.requests > 0 && t.saved_nusd > 0) {
+    std::printf(
+        "Without the cache this traffic would have cost %s; with it, %s "
+        "(%.1f%% less).\n",
+        Dollars(t.spent_nusd + t.saved_nusd).c_str(),
+        Dollars(t.spent_nusd).c_str(),
+        Percent(t.saved_nusd, t.spent_nusd + t.saved_nusd));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Replays recorded LLM traffic through promptcache in front of a "
+      "simulated upstream and prints what the cache saved."};
+  std::string workload = PROMPTCACHE_DEMO_WORKLOAD;
+  std::string db;
+  int threads = 8;
+  double latency_scale = 0.01;
+  app.add_option("--workload", workload,
+                 "Requests to replay, one JSON per line")
+      ->capture_default_str();
+  app.add_option("--db", db,
+                 "Cache database directory (default: a fresh one under /tmp; "
+                 "reuse one to see a warm cache)");
+  app.add_option("--threads", threads, "Concurrent callers")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--latency-scale", latency_scale,
+                 "Simulated upstream sleeps latency times this (1 = real time)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 10.0));
+  CLI11_PARSE(app, argc, argv);
+
+  absl::StatusOr<std::vector<Request>> requests = LoadWorkload(workload);
+  if (!requests.ok()) {
+    std::cerr << "promptcache_demo: " << requests.status() << "\n";
+    return 1;
+  }
+
+  if (db.empty()) {
+    char tmpl[] = "/tmp/promptcache-demo-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) {
+      std::perror("promptcache_demo: mkdtemp");
+      return 1;
+    }
+    db = tmpl;
+  }
+
+  absl::StatusOr<std::unique_ptr<promptcache::Cache>> cache =
+      promptcache::Cache::Open(db, promptcache::Options{});
+  if (!cache.ok()) {
+    std::cerr << "promptcache_demo: cannot open " << db << ": "
+              << cache.status() << "\n";
+    return 1;
+  }
+
+  std::printf("promptcache demo\n");
+  std::printf("  workload       %s (%zu requests)\n", workload.c_str(),
+              requests->size());
+  std::printf("  database       %s\n", db.c_str());
+  std::printf("  threads        %d, upstream latency x %g\n\n", threads,
+              latency_scale);
+
+  promptcache::CachedClient client(**cache, Upstream{latency_scale});
+
+  // Callers share one cursor over the workload, so identical requests that
+  // are close together in it really are in flight at the same time.
+  std::atomic<size_t> next{0};
+  std::array<std::atomic<int64_t>, 6> by_status{};
+  std::atomic<int64_t> errors{0};
+  std::mutex error_mu;
+  std::string first_error;
+  const absl::Time start = absl::Now();
+  {
+    std::vector<std::jthread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&] {
+        for (size_t i; (i = next.fetch_add(1)) < requests->size();) {
+          absl::StatusOr<Response> r = client.Complete((*requests)[i]);
+          if (!r.ok()) {
+            if (errors.fetch_add(1) == 0) {
+              std::lock_guard<std::mutex> lock(error_mu);
+              first_error = "request " + std::to_string(i + 1) + ": " +
+                            r.status().ToString();
+            }
+            continue;
+          }
+          by_status[static_cast<size_t>(r->cache_status)].fetch_add(1);
+        }
+      });
+    }
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+
+  const int64_t n = static_cast<int64_t>(requests->size());
+  auto count = [&](CacheStatus s) {
+    return by_status[static_cast<size_t>(s)].load();
+  };
+  const int64_t hits = count(CacheStatus::kExactHit) +
+                       count(CacheStatus::kSemanticHit) +
+                       count(CacheStatus::kCoalesced);
+  std::printf("Replayed %lld requests in %.2f s (%.0f requests/s)\n",
+              static_cast<long long>(n), seconds, n / std::max(seconds, 1e-9));
+  std::printf("  upstream calls  %8lld\n",
+              static_cast<long long>(client.upstream_calls()));
+  std::printf("  exact hits      %8lld\n",
+              static_cast<long long>(count(CacheStatus::kExactHit)));
+  std::printf("  semantic hits   %8lld\n",
+              static_cast<long long>(count(CacheStatus::kSemanticHit)));
+  std::printf(
+      "  coalesced       %8lld   (waited for an identical call in "
+      "flight)\n",
+      static_cast<long long>(count(CacheStatus::kCoalesced)));
+  std::printf("  errors          %8lld\n",
+              static_cast<long long>(errors.load()));
+  std::printf("  hit rate        %7.1f%%\n", Percent(hits, n));
+  if (errors.load() > 0) {
+    std::printf("  first error: %s\n", first_error.c_str());
+  }
+
+  // Hit statistics are written in the background; flush so that the report
+  // includes every request of this run.
+  if (absl::Status s = (*cache)->FlushStats(); !s.ok()) {
+    std::cerr << "promptcache_demo: flushing stats: " << s << "\n";
+    return 1;
+  }
+  absl::StatusOr<promptcache::SavingsReport> report = (*cache)->Report();
+  if (!report.ok()) {
+    std::cerr << "promptcache_demo: report: " << report.status() << "\n";
+    return 1;
+  }
+  PrintReport(*report);
+
+  std::printf("\nDatabase: %s\nInspect it with:  promptcache report %s\n",
+              db.c_str(), db.c_str());
+  return errors.load() > 0 ? 1 : 0;
+}

@@ -1,0 +1,63 @@
+// Options for opening a Cache. Every field has a documented default.
+#ifndef PROMPTCACHE_OPTIONS_H_
+#define PROMPTCACHE_OPTIONS_H_
+
+#include <cstddef>
+#include <functional>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "promptcache/keys.h"
+#include "promptcache/price_book.h"
+
+namespace promptcache {
+
+struct Options {
+  // Create the database when the path holds none. Default: true.
+  bool create_if_missing = true;
+
+  // Open without writing (for reports and inspection while another process
+  // owns the database). Lookups work; writes return FailedPrecondition.
+  // Default: false.
+  bool read_only = false;
+
+  // How long a stored answer may be served. A per-call TTL overrides it.
+  // absl::InfiniteDuration() means never expire. Default: 7 days, because
+  // answers about a changing world go stale.
+  absl::Duration default_ttl = absl::Hours(24 * 7);
+
+  // Limits on accepted requests.
+  CanonicalOptions canonical;
+
+  // RocksDB block cache for entries, in bytes. Default: 64 MiB.
+  size_t block_cache_bytes = 64 << 20;
+
+  // fsync every write. Default: false (RocksDB's write-ahead log still
+  // makes every write survive a process crash; a power loss may lose the
+  // last writes).
+  bool sync_writes = false;
+
+  // Hit counts and hit savings are gathered in memory and written, with the
+  // entries' hit counters, in one atomic batch at this interval, on
+  // FlushStats() and on close. A crash loses at most one interval of hit
+  // counts (never entries, never misses' costs). Default: 1 second.
+  absl::Duration stats_flush_interval = absl::Seconds(1);
+
+  // How many distinct answers to keep per exact key for requests with
+  // temperature > 0 (a "cache bucket"): the first N identical requests go
+  // upstream, later ones are served the N answers round-robin. Default: 1,
+  // which serves the first stored answer to every repeat, whatever the
+  // temperature.
+  int max_answers_per_key = 1;
+
+  // Prices used for savings. Default: the prices shipped with the library.
+  // Start from PriceBook::Default() and Set()/MergeFrom() to override.
+  PriceBook prices = PriceBook::Default();
+
+  // The clock for TTLs and timestamps. Default: absl::Now.
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+};
+
+}  // namespace promptcache
+
+#endif  // PROMPTCACHE_OPTIONS_H_

@@ -1,0 +1,15 @@
+// Umbrella header.
+#ifndef PROMPTCACHE_PROMPTCACHE_H_
+#define PROMPTCACHE_PROMPTCACHE_H_
+
+#include "promptcache/cache.h"
+#include "promptcache/cached_client.h"
+#include "promptcache/keys.h"
+#include "promptcache/ledger.h"
+#include "promptcache/model_client.h"
+#include "promptcache/options.h"
+#include "promptcache/price_book.h"
+#include "promptcache/request.h"
+#include "promptcache/response.h"
+
+#endif  // PROMPTCACHE_PROMPTCACHE_H_

@@ -1,0 +1,71 @@
+// A model's answer, plus how promptcache produced it.
+#ifndef PROMPTCACHE_RESPONSE_H_
+#define PROMPTCACHE_RESPONSE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace promptcache {
+
+// Token counts in the OpenAI convention: `input_tokens` is the whole prompt,
+// including the `cached_input_tokens` read from the provider's prompt cache
+// and the `cache_write_input_tokens` written to it.
+struct Usage {
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t cached_input_tokens = 0;
+  int64_t cache_write_input_tokens = 0;
+  // True when the backend reported no usage and the counts were estimated
+  // from the text (about 4 bytes per token). Reports flag such figures.
+  bool estimated = false;
+};
+
+// How a response was produced.
+enum class CacheStatus {
+  kMiss,         // answered by the upstream model
+  kExactHit,     // answered from the exact tier
+  kSemanticHit,  // answered from the semantic tier
+  kCoalesced,    // waited for an identical in-flight upstream call
+  kBypass,       // CallOptions::bypass: upstream, cache neither read nor written
+  kRefresh,      // CallOptions::force_refresh: upstream, then stored
+};
+
+const char* CacheStatusName(CacheStatus status);
+
+struct Response {
+  std::string text;
+  // Tool calls as a JSON array text (OpenAI `tool_calls` shape); empty: none.
+  std::string tool_calls_json;
+  // "stop", "tool_calls", "end_turn", "stop_sequence", "tool_use" mean a
+  // complete answer and are cacheable. Anything else ("length",
+  // "max_tokens", "content_filter", "error", or empty) is returned to the
+  // caller but never cached.
+  std::string finish_reason;
+  Usage usage;
+  // How long the upstream call took when the answer was produced.
+  absl::Duration upstream_latency = absl::ZeroDuration();
+
+  // Filled by CachedClient; ignored when a ModelClient returns a Response.
+  CacheStatus cache_status = CacheStatus::kMiss;
+  // Dollars this call did not spend because it was served from the cache;
+  // 0 on a miss. Meaningful only when `priced` is true.
+  double dollars_saved = 0;
+  // Dollars this call spent upstream (misses only).
+  double dollars_spent = 0;
+  // False when the backend/model has no price: the call is reported as
+  // unpriced, never as $0.
+  bool priced = false;
+  // Whether a miss was stored (false for incomplete answers, no_store...).
+  bool stored = false;
+  // Hex exact key of the entry that answered (hits) or was written (misses).
+  std::string entry_key;
+};
+
+// True for finish reasons that mean a complete answer (see above).
+bool IsCompleteFinishReason(const std::string& finish_reason);
+
+}  // namespace promptcache
+
+#endif  // PROMPTCACHE_RESPONSE_H_

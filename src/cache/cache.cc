@@ -1,0 +1,738 @@
+#include "promptcache/cache.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "cache/cache_impl.h"
+#include "cost/token_estimate.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+#define XXH_STATIC_LINKING_ONLY
+#include "xxhash.h"
+
+namespace promptcache {
+namespace {
+
+constexpr char kEntriesFamily[] = "entries";
+constexpr char kLedgerFamily[] = "ledger";
+constexpr char kSchemaKey[] = "schema_version";
+constexpr char kCreatedKey[] = "created_us";
+constexpr int kPurgeBatch = 1000;
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string message = absl::StrCat(what, ": ", s.ToString());
+  if (s.IsCorruption()) return absl::DataLossError(message);
+  if (s.IsNotFound()) return absl::NotFoundError(message);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(message);
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        message, " (open by another process? open it with read_only)"));
+  }
+  return absl::InternalError(message);
+}
+
+std::array<char, 16> KeyBytes(const Key128& key) {
+  std::array<char, 16> out;
+  for (int i = 0; i < 8; ++i) {
+    out[i] = static_cast<char>((key.hi >> (56 - 8 * i)) & 0xFF);
+    out[8 + i] = static_cast<char>((key.lo >> (56 - 8 * i)) & 0xFF);
+  }
+  return out;
+}
+
+absl::string_view View(const rocksdb::Slice& s) {
+  return absl::string_view(s.data(), s.size());
+}
+
+rocksdb::Slice AsSlice(const std::array<char, 16>& bytes) {
+  return rocksdb::Slice(bytes.data(), bytes.size());
+}
+
+const std::string& NamespaceOf(const Request& r) {
+  static const std::string* const kDefault = new std::string("default");
+  return r.ns.empty() ? *kDefault : r.ns;
+}
+
+uint64_t RowHash(absl::string_view ns, absl::string_view backend,
+                 absl::string_view model) {
+  XXH3_state_t state;
+  XXH3_64bits_reset(&state);
+  // Lengths first so that ("ab","c") and ("a","bc") differ.
+  const uint64_t lengths[3] = {ns.size(), backend.size(), model.size()};
+  XXH3_64bits_update(&state, lengths, sizeof(lengths));
+  XXH3_64bits_update(&state, ns.data(), ns.size());
+  XXH3_64bits_update(&state, backend.data(), backend.size());
+  XXH3_64bits_update(&state, model.data(), model.size());
+  return XXH3_64bits_digest(&state);
+}
+
+bool IsTemperaturePositive(const Request& r) {
+  return r.params.temperature.value_or(1.0) > 0;
+}
+
+absl::Time FromMicros(int64_t us, absl::Time if_zero) {
+  return us == 0 ? if_zero : absl::FromUnixMicros(us);
+}
+
+}  // namespace
+
+Cache::Impl::Impl(std::string path, Options options)
+    : path_(std::move(path)), options_(std::move(options)) {
+  write_options_.sync = options_.sync_writes;
+}
+
+Cache::Impl::~Impl() {
+  if (flusher_.joinable()) {
+    {
+      absl::MutexLock lock(&stop_mu_);
+      stop_ = true;
+    }
+    flusher_.join();
+  }
+  if (db_ != nullptr) {
+    if (!options_.read_only) FlushStats().IgnoreError();
+    for (rocksdb::ColumnFamilyHandle* h : handles_) {
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    db_->Close().PermitUncheckedError();
+    delete db_;
+  }
+}
+
+int64_t Cache::Impl::NowMicros() const {
+  return absl::ToUnixMicros(options_.clock());
+}
+
+absl::Status Cache::Impl::CheckWritable() const {
+  if (options_.read_only) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cache at '", path_, "' is open read-only"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Cache::Impl::Open() {
+  if (options_.max_answers_per_key < 1) {
+    return absl::InvalidArgumentError(
+        "Options::max_answers_per_key must be >= 1");
+  }
+  if (options_.default_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "Options::default_ttl must be positive (InfiniteDuration: never)");
+  }
+  if (path_.empty()) return absl::InvalidArgumentError("cache path is empty");
+  std::error_code ec;
+  const std::filesystem::path dir(path_);
+  const bool exists = std::filesystem::exists(dir / "CURRENT", ec);
+  if (!exists) {
+    if (std::filesystem::exists(dir, ec) &&
+        !std::filesystem::is_directory(dir, ec)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("'", path_, "' exists and is not a directory"));
+    }
+    if (!options_.create_if_missing || options_.read_only) {
+      return absl::NotFoundError(
+          absl::StrCat("no promptcache database at '", path_, "'"));
+    }
+  }
+
+  rocksdb::Options db_options;
+  db_options.create_if_missing = !exists;
+  db_options.create_missing_column_families = !exists;
+  db_options.IncreaseParallelism(2);
+  db_options.max_open_files = 512;
+  db_options.keep_log_file_num = 3;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  // Bloom filters make misses cheap: most misses never touch a data block.
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.data_block_index_type =
+      rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
+  rocksdb::ColumnFamilyOptions cf_options(db_options);
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_options.compression = rocksdb::kLZ4Compression;
+
+  if (exists) {
+    std::vector<std::string> families;
+    rocksdb::Status s =
+        rocksdb::DB::ListColumnFamilies(db_options, path_, &families);
+    if (!s.ok()) {
+      return FromRocks(s, absl::StrCat("cannot open cache at '", path_, "'"));
+    }
+    const bool ours =
+        std::find(families.begin(), families.end(), kEntriesFamily) !=
+            families.end() &&
+        std::find(families.begin(), families.end(), kLedgerFamily) !=
+            families.end();
+    if (!ours) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "'", path_, "' is a RocksDB database but not a promptcache cache"));
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
+      {rocksdb::kDefaultColumnFamilyName, cf_options},
+      {kEntriesFamily, cf_options},
+      {kLedgerFamily, cf_options}};
+  rocksdb::Status s =
+      options_.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, path_, descriptors,
+                                         &handles_, &db_)
+          : rocksdb::DB::Open(db_options, path_, descriptors, &handles_, &db_);
+  if (!s.ok()) {
+    db_ = nullptr;
+    return FromRocks(s, absl::StrCat("cannot open cache at '", path_, "'"));
+  }
+  meta_cf_ = handles_[0];
+  entries_cf_ = handles_[1];
+  ledger_cf_ = handles_[2];
+
+  std::string version;
+  s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kSchemaKey, &version);
+  if (s.IsNotFound()) {
+    if (exists) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cache at '", path_, "' has no schema version; not a promptcache "
+          "database or an unfinished create"));
+    }
+    rocksdb::WriteBatch batch;
+    batch.Put(meta_cf_, kSchemaKey, std::to_string(kSchemaVersion));
+    batch.Put(meta_cf_, kCreatedKey, std::to_string(NowMicros()));
+    if (absl::Status w = FromRocks(db_->Write(write_options_, &batch),
+                                   "writing schema version");
+        !w.ok()) {
+      return w;
+    }
+  } else if (!s.ok()) {
+    return FromRocks(s, "reading schema version");
+  } else if (version != std::to_string(kSchemaVersion)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cache at '", path_, "' has schema version ", version,
+        "; this build reads version ", kSchemaVersion));
+  }
+
+  // Load the ledger.
+  {
+    absl::MutexLock lock(&write_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), ledger_cf_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      LedgerRow row;
+      if (absl::Status st =
+              internal::SplitLedgerKey(View(it->key()), &row);
+          !st.ok()) {
+        return st;
+      }
+      if (absl::Status st =
+              internal::DecodeLedgerRow(View(it->value()), &row);
+          !st.ok()) {
+        return st;
+      }
+      ledger_[it->key().ToString()] = std::move(row);
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "reading ledger");
+  }
+  if (!options_.read_only &&
+      options_.stats_flush_interval < absl::InfiniteDuration()) {
+    flusher_ = std::thread([this] { FlushLoop(); });
+  }
+  return absl::OkStatus();
+}
+
+void Cache::Impl::FlushLoop() {
+  absl::MutexLock lock(&stop_mu_);
+  while (!stop_) {
+    if (stop_mu_.AwaitWithTimeout(absl::Condition(&stop_),
+                                  options_.stats_flush_interval)) {
+      break;
+    }
+    stop_mu_.Unlock();
+    FlushStats().IgnoreError();  // retried next interval and on close
+    stop_mu_.Lock();
+  }
+}
+
+absl::StatusOr<Response> Cache::Impl::GetExact(const Key128& key,
+                                               int* answers_stored) {
+  const std::array<char, 16> bytes = KeyBytes(key);
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), entries_cf_, AsSlice(bytes), &value);
+  if (s.IsNotFound()) return absl::NotFoundError("no entry");
+  if (!s.ok()) return FromRocks(s, "reading entry");
+  Response answer;
+  absl::StatusOr<internal::EntryHead> head =
+      internal::DecodeAnswer(View(value), 0, &answer);
+  if (!head.ok()) return head.status();
+  if (head->expires_us != 0 && NowMicros() >= head->expires_us) {
+    return absl::NotFoundError("entry expired");
+  }
+  if (head->answers > 1) {
+    uint64_t pick;
+    {
+      absl::MutexLock lock(&round_robin_mu_);
+      pick = round_robin_[key]++;
+    }
+    head = internal::DecodeAnswer(View(value), pick, &answer);
+    if (!head.ok()) return head.status();
+  }
+  if (answers_stored != nullptr) *answers_stored = head->answers;
+  answer.entry_key = key.ToHex();
+  return answer;
+}
+
+void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
+                            CacheStatus how, Response* answer) {
+  const Usage usage = internal::EffectiveUsage(request, *answer);
+  const ModelPrice* price =
+      options_.prices.Find(request.backend, request.model);
+  const int64_t saved = price ? CostNanoDollars(*price, usage) : 0;
+  answer->cache_status = how;
+  answer->priced = price != nullptr;
+  answer->dollars_saved = saved * 1e-9;
+  answer->dollars_spent = 0;
+  answer->stored = false;
+
+  const std::string& ns = NamespaceOf(request);
+  const uint64_t row_hash = RowHash(ns, request.backend, request.model);
+  HitShard& shard = hit_shards_[entry_key.lo % kHitShards];
+  const int64_t now = NowMicros();
+  absl::MutexLock lock(&shard.mu);
+  if (how != CacheStatus::kCoalesced) {
+    PendingHit& pending = shard.entries[entry_key];
+    pending.hits += 1;
+    pending.last_hit_us = std::max(pending.last_hit_us, now);
+    pending.saved_nusd += saved;
+  }
+  LedgerRow& row = shard.ledger[row_hash];
+  if (row.backend.empty()) {
+    row.ns = ns;
+    row.backend = request.backend;
+    row.model = request.model;
+  }
+  row.requests += 1;
+  if (how == CacheStatus::kExactHit) row.exact_hits += 1;
+  if (how == CacheStatus::kSemanticHit) row.semantic_hits += 1;
+  if (how == CacheStatus::kCoalesced) row.coalesced += 1;
+  row.input_tokens_served += usage.input_tokens;
+  row.output_tokens_served += usage.output_tokens;
+  row.saved_nusd += saved;
+  if (price == nullptr) row.unpriced_events += 1;
+  if (usage.estimated) row.estimated_events += 1;
+  row.upstream_us_saved += absl::ToInt64Microseconds(answer->upstream_latency);
+}
+
+LedgerRow Cache::Impl::MissDelta(const Request& request, Response* answer) {
+  LedgerRow delta;
+  delta.ns = NamespaceOf(request);
+  delta.backend = request.backend;
+  delta.model = request.model;
+  delta.requests = 1;
+  delta.misses = 1;
+  if (answer == nullptr) {
+    delta.upstream_errors = 1;
+    return delta;
+  }
+  const Usage usage = internal::EffectiveUsage(request, *answer);
+  const ModelPrice* price =
+      options_.prices.Find(request.backend, request.model);
+  const int64_t spent = price ? CostNanoDollars(*price, usage) : 0;
+  delta.spent_nusd = spent;
+  delta.unpriced_events = price ? 0 : 1;
+  delta.estimated_events = usage.estimated ? 1 : 0;
+  delta.upstream_us_spent = absl::ToInt64Microseconds(answer->upstream_latency);
+  answer->priced = price != nullptr;
+  answer->dollars_spent = spent * 1e-9;
+  answer->dollars_saved = 0;
+  return delta;
+}
+
+void Cache::Impl::AddLedgerDelta(const LedgerRow& delta) {
+  LedgerRow& row =
+      ledger_[internal::LedgerKey(delta.ns, delta.backend, delta.model)];
+  if (row.backend.empty()) {
+    row.ns = delta.ns;
+    row.backend = delta.backend;
+    row.model = delta.model;
+  }
+  row.Add(delta);
+}
+
+absl::Status Cache::Impl::WriteBatchWithLedger(rocksdb::WriteBatch* batch,
+                                               const LedgerRow& delta) {
+  const std::string key =
+      internal::LedgerKey(delta.ns, delta.backend, delta.model);
+  LedgerRow row;
+  if (auto it = ledger_.find(key); it != ledger_.end()) row = it->second;
+  row.Add(delta);
+  batch->Put(ledger_cf_, key, internal::EncodeLedgerRow(row));
+  absl::Status s = FromRocks(db_->Write(write_options_, batch), "write");
+  if (s.ok()) AddLedgerDelta(delta);
+  return s;
+}
+
+absl::Status Cache::Impl::StoreMiss(const Request& request,
+                                    const CanonicalizedRequest& canonical,
+                                    std::optional<absl::Duration> ttl,
+                                    bool replace, Response* answer) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  if (!IsCompleteFinishReason(answer->finish_reason)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "answer with finish reason '", answer->finish_reason,
+        "' is incomplete and not cached"));
+  }
+  const absl::Duration lifetime = ttl.value_or(options_.default_ttl);
+  if (lifetime <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("TTL must be positive");
+  }
+  LedgerRow delta = MissDelta(request, answer);
+  delta.stored = 1;
+  const int64_t now = NowMicros();
+  const std::array<char, 16> key_bytes = KeyBytes(canonical.keys.exact);
+
+  absl::MutexLock lock(&write_mu_);
+  internal::StoredEntry entry;
+  std::string old_value;
+  rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), entries_cf_,
+                                 AsSlice(key_bytes), &old_value);
+  if (!got.ok() && !got.IsNotFound()) return FromRocks(got, "reading entry");
+  bool appended = false;
+  if (got.ok()) {
+    absl::StatusOr<internal::StoredEntry> old =
+        internal::DecodeEntry(old_value);
+    if (old.ok()) {
+      const bool live = old->expires_us == 0 || now < old->expires_us;
+      // A bucket fills with distinct answers until it holds N.
+      if (live && !replace && options_.max_answers_per_key > 1 &&
+          IsTemperaturePositive(request) &&
+          static_cast<int>(old->answers.size()) <
+              options_.max_answers_per_key) {
+        entry = *std::move(old);
+        appended = true;
+      } else {
+        // Keep the key's history so that entries and ledger stay summable.
+        entry.hit_count = old->hit_count;
+        entry.saved_nusd = old->saved_nusd;
+        entry.last_hit_us = old->last_hit_us;
+      }
+    }
+  }
+  if (!appended) {
+    entry.created_us = now;
+    entry.expires_us = lifetime == absl::InfiniteDuration()
+                           ? 0
+                           : now + absl::ToInt64Microseconds(lifetime);
+    entry.ns = NamespaceOf(request);
+    entry.backend = request.backend;
+    entry.model = request.model;
+    entry.canonical_request = canonical.canonical;
+    entry.answers.clear();
+  }
+  Response stored = *answer;
+  stored.cache_status = CacheStatus::kMiss;
+  stored.dollars_saved = stored.dollars_spent = 0;
+  stored.priced = stored.stored = false;
+  stored.entry_key.clear();
+  entry.answers.push_back(std::move(stored));
+  rocksdb::WriteBatch batch;
+  batch.Put(entries_cf_, AsSlice(key_bytes), internal::EncodeEntry(entry));
+  if (absl::Status s = WriteBatchWithLedger(&batch, delta); !s.ok()) return s;
+  answer->stored = true;
+  answer->entry_key = canonical.keys.exact.ToHex();
+  return absl::OkStatus();
+}
+
+absl::Status Cache::Impl::RecordUnstoredMiss(const Request& request,
+                                             Response* answer) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  LedgerRow delta = MissDelta(request, answer);
+  if (answer != nullptr) answer->stored = false;
+  absl::MutexLock lock(&write_mu_);
+  rocksdb::WriteBatch batch;
+  return WriteBatchWithLedger(&batch, delta);
+}
+
+absl::Status Cache::Impl::FlushStats() {
+  if (options_.read_only) return absl::OkStatus();
+  absl::MutexLock lock(&write_mu_);
+  return FlushStatsLocked();
+}
+
+absl::Status Cache::Impl::FlushStatsLocked() {
+  absl::flat_hash_map<Key128, PendingHit> entries;
+  absl::flat_hash_map<std::string, LedgerRow> deltas;
+  for (HitShard& shard : hit_shards_) {
+    absl::MutexLock lock(&shard.mu);
+    for (auto& [key, hit] : shard.entries) {
+      PendingHit& p = entries[key];
+      p.hits += hit.hits;
+      p.saved_nusd += hit.saved_nusd;
+      p.last_hit_us = std::max(p.last_hit_us, hit.last_hit_us);
+    }
+    for (auto& [hash, row] : shard.ledger) {
+      LedgerRow& d = deltas[internal::LedgerKey(row.ns, row.backend, row.model)];
+      if (d.backend.empty()) {
+        d.ns = row.ns;
+        d.backend = row.backend;
+        d.model = row.model;
+      }
+      d.Add(row);
+    }
+    shard.entries.clear();
+    shard.ledger.clear();
+  }
+  if (entries.empty() && deltas.empty()) return absl::OkStatus();
+
+  rocksdb::WriteBatch batch;
+  for (const auto& [key, hit] : entries) {
+    const std::array<char, 16> bytes = KeyBytes(key);
+    std::string value;
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), entries_cf_, AsSlice(bytes), &value);
+    if (s.IsNotFound()) continue;  // purged meanwhile; the ledger keeps it
+    if (!s.ok()) return FromRocks(s, "reading entry for hit counts");
+    absl::StatusOr<internal::StoredEntry> entry = internal::DecodeEntry(value);
+    if (!entry.ok()) continue;  // a corrupt entry is reported by reads
+    entry->hit_count += hit.hits;
+    entry->saved_nusd += hit.saved_nusd;
+    entry->last_hit_us = std::max(entry->last_hit_us, hit.last_hit_us);
+    batch.Put(entries_cf_, AsSlice(bytes), internal::EncodeEntry(*entry));
+  }
+  std::vector<std::pair<std::string, LedgerRow>> rows;
+  for (auto& [key, delta] : deltas) {
+    LedgerRow row;
+    if (auto it = ledger_.find(key); it != ledger_.end()) row = it->second;
+    row.Add(delta);
+    batch.Put(ledger_cf_, key, internal::EncodeLedgerRow(row));
+  }
+  absl::Status s =
+      FromRocks(db_->Write(write_options_, &batch), "writing hit statistics");
+  if (!s.ok()) {
+    // Put the counts back so that a later flush retries them.
+    for (auto& [key, hit] : entries) {
+      HitShard& shard = hit_shards_[key.lo % kHitShards];
+      absl::MutexLock lock(&shard.mu);
+      PendingHit& p = shard.entries[key];
+      p.hits += hit.hits;
+      p.saved_nusd += hit.saved_nusd;
+      p.last_hit_us = std::max(p.last_hit_us, hit.last_hit_us);
+    }
+    for (auto& [key, delta] : deltas) {
+      HitShard& shard = hit_shards_[0];
+      absl::MutexLock lock(&shard.mu);
+      LedgerRow& row =
+          shard.ledger[RowHash(delta.ns, delta.backend, delta.model)];
+      if (row.backend.empty()) {
+        row.ns = delta.ns;
+        row.backend = delta.backend;
+        row.model = delta.model;
+      }
+      row.Add(delta);
+    }
+    return s;
+  }
+  for (auto& [key, delta] : deltas) AddLedgerDelta(delta);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SavingsReport> Cache::Impl::Report() {
+  if (absl::Status s = FlushStats(); !s.ok()) return s;
+  SavingsReport report;
+  report.prices_date = options_.prices.prices_date();
+  {
+    absl::MutexLock lock(&write_mu_);
+    for (const auto& [key, row] : ledger_) report.rows.push_back(row);
+  }
+  std::sort(report.rows.begin(), report.rows.end(),
+            [](const LedgerRow& a, const LedgerRow& b) {
+              return std::tie(a.ns, a.backend, a.model) <
+                     std::tie(b.ns, b.backend, b.model);
+            });
+  for (const LedgerRow& row : report.rows) report.total.Add(row);
+  return report;
+}
+
+EntryInfo Cache::Impl::ToInfo(const Key128& key, internal::StoredEntry e,
+                              size_t stored_bytes) const {
+  EntryInfo info;
+  info.key = key;
+  info.ns = std::move(e.ns);
+  info.backend = std::move(e.backend);
+  info.model = std::move(e.model);
+  info.canonical_request = std::move(e.canonical_request);
+  info.answers = std::move(e.answers);
+  info.created = absl::FromUnixMicros(e.created_us);
+  info.expires = FromMicros(e.expires_us, absl::InfiniteFuture());
+  info.last_hit = FromMicros(e.last_hit_us, absl::InfinitePast());
+  info.hit_count = e.hit_count;
+  info.saved_nusd = e.saved_nusd;
+  info.size_bytes = static_cast<int64_t>(stored_bytes);
+  return info;
+}
+
+absl::StatusOr<EntryInfo> Cache::Impl::Inspect(const Key128& key) {
+  if (absl::Status s = FlushStats(); !s.ok()) return s;
+  const std::array<char, 16> bytes = KeyBytes(key);
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), entries_cf_, AsSlice(bytes), &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("no entry with key ", key.ToHex()));
+  }
+  if (!s.ok()) return FromRocks(s, "reading entry");
+  absl::StatusOr<internal::StoredEntry> entry = internal::DecodeEntry(value);
+  if (!entry.ok()) return entry.status();
+  return ToInfo(key, *std::move(entry), value.size() + bytes.size());
+}
+
+absl::Status Cache::Impl::ForEachEntry(
+    const std::function<bool(const EntryInfo&)>& fn) {
+  if (absl::Status s = FlushStats(); !s.ok()) return s;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), entries_cf_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
+    if (!key.ok()) {
+      return absl::DataLossError("malformed entry key in the entries family");
+    }
+    absl::StatusOr<internal::StoredEntry> entry =
+        internal::DecodeEntry(View(it->value()));
+    if (!entry.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          "entry ", key->ToHex(), ": ", entry.status().message()));
+    }
+    if (!fn(ToInfo(*key, *std::move(entry),
+                   it->key().size() + it->value().size()))) {
+      break;
+    }
+  }
+  return FromRocks(it->status(), "reading entries");
+}
+
+absl::StatusOr<CacheStats> Cache::Impl::Stats() {
+  CacheStats stats;
+  const int64_t now = NowMicros();
+  absl::Status s = ForEachEntry([&](const EntryInfo& e) {
+    stats.entries += 1;
+    if (e.expires != absl::InfiniteFuture() &&
+        absl::ToUnixMicros(e.expires) <= now) {
+      stats.expired_entries += 1;
+    }
+    stats.answers += static_cast<int64_t>(e.answers.size());
+    stats.entry_bytes += e.size_bytes;
+    stats.hits_recorded += e.hit_count;
+    return true;
+  });
+  if (!s.ok()) return s;
+  std::error_code ec;
+  for (const auto& file :
+       std::filesystem::recursive_directory_iterator(path_, ec)) {
+    if (file.is_regular_file(ec)) {
+      stats.disk_bytes += static_cast<int64_t>(file.file_size(ec));
+    }
+  }
+  return stats;
+}
+
+absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  if (absl::Status s = FlushStats(); !s.ok()) return s;
+  const int64_t now = NowMicros();
+  std::vector<std::string> doomed;
+  absl::Status s = ForEachEntry([&](const EntryInfo& e) {
+    if (filter.ns.has_value() && e.ns != *filter.ns) return true;
+    if (filter.created_before.has_value() && e.created >= *filter.created_before) {
+      return true;
+    }
+    if (filter.expired_only && (e.expires == absl::InfiniteFuture() ||
+                                absl::ToUnixMicros(e.expires) > now)) {
+      return true;
+    }
+    doomed.push_back(e.key.ToBytes());
+    return true;
+  });
+  if (!s.ok()) return s;
+  absl::MutexLock lock(&write_mu_);
+  for (size_t i = 0; i < doomed.size(); i += kPurgeBatch) {
+    rocksdb::WriteBatch batch;
+    for (size_t j = i; j < std::min(doomed.size(), i + kPurgeBatch); ++j) {
+      batch.Delete(entries_cf_, doomed[j]);
+    }
+    if (absl::Status w =
+            FromRocks(db_->Write(write_options_, &batch), "deleting entries");
+        !w.ok()) {
+      return w;
+    }
+  }
+  return static_cast<int64_t>(doomed.size());
+}
+
+absl::Status Cache::Impl::WriteEntries(
+    const std::vector<std::pair<Key128, std::string>>& puts) {
+  absl::MutexLock lock(&write_mu_);
+  rocksdb::WriteBatch batch;
+  for (const auto& [key, value] : puts) {
+    batch.Put(entries_cf_, AsSlice(KeyBytes(key)), value);
+  }
+  return FromRocks(db_->Write(write_options_, &batch), "writing entries");
+}
+
+// --- Cache: forwards to Impl ---
+
+Cache::Cache(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Cache::~Cache() = default;
+
+absl::StatusOr<std::unique_ptr<Cache>> Cache::Open(const std::string& path,
+                                                   const Options& options) {
+  auto impl = std::make_unique<Impl>(path, options);
+  if (absl::Status s = impl->Open(); !s.ok()) return s;
+  return std::unique_ptr<Cache>(new Cache(std::move(impl)));
+}
+
+const Options& Cache::options() const { return impl_->options(); }
+const std::string& Cache::path() const { return impl_->path(); }
+absl::StatusOr<Response> Cache::GetExact(const Key128& key, int* answers) {
+  return impl_->GetExact(key, answers);
+}
+void Cache::RecordHit(const Request& request, const Key128& entry_key,
+                      CacheStatus how, Response* answer) {
+  impl_->RecordHit(request, entry_key, how, answer);
+}
+absl::Status Cache::StoreMiss(const Request& request,
+                              const CanonicalizedRequest& canonical,
+                              std::optional<absl::Duration> ttl,
+                              Response* answer, bool replace) {
+  return impl_->StoreMiss(request, canonical, ttl, replace, answer);
+}
+absl::Status Cache::RecordUnstoredMiss(const Request& request,
+                                       Response* answer) {
+  return impl_->RecordUnstoredMiss(request, answer);
+}
+absl::Status Cache::FlushStats() { return impl_->FlushStats(); }
+absl::StatusOr<SavingsReport> Cache::Report() { return impl_->Report(); }
+absl::StatusOr<CacheStats> Cache::Stats() { return impl_->Stats(); }
+absl::StatusOr<EntryInfo> Cache::Inspect(const Key128& key) {
+  return impl_->Inspect(key);
+}
+absl::Status Cache::ForEachEntry(
+    const std::function<bool(const EntryInfo&)>& fn) {
+  return impl_->ForEachEntry(fn);
+}
+absl::StatusOr<int64_t> Cache::Purge(const PurgeFilter& filter) {
+  return impl_->Purge(filter);
+}
+absl::StatusOr<int64_t> Cache::Export(std::ostream& out) {
+  return impl_->Export(out);
+}
+absl::StatusOr<int64_t> Cache::Import(std::istream& in) {
+  return impl_->Import(in);
+}
+
+}  // namespace promptcache

@@ -1,0 +1,104 @@
+// Cache::Impl: RocksDB, the in-memory ledger and the pending hit counters.
+#ifndef PROMPTCACHE_SRC_CACHE_CACHE_IMPL_H_
+#define PROMPTCACHE_SRC_CACHE_CACHE_IMPL_H_
+
+#include <array>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "promptcache/cache.h"
+#include "rocksdb/db.h"
+#include "store/entry_codec.h"
+
+namespace promptcache {
+
+class Cache::Impl {
+ public:
+  Impl(std::string path, Options options);
+  ~Impl();
+
+  absl::Status Open();
+
+  const Options& options() const { return options_; }
+  const std::string& path() const { return path_; }
+
+  absl::StatusOr<Response> GetExact(const Key128& key, int* answers_stored);
+  void RecordHit(const Request& request, const Key128& entry_key,
+                 CacheStatus how, Response* answer);
+  absl::Status StoreMiss(const Request& request,
+                         const CanonicalizedRequest& canonical,
+                         std::optional<absl::Duration> ttl, bool replace,
+                         Response* answer);
+  absl::Status RecordUnstoredMiss(const Request& request, Response* answer);
+  absl::Status FlushStats();
+  absl::StatusOr<SavingsReport> Report();
+  absl::StatusOr<CacheStats> Stats();
+  absl::StatusOr<EntryInfo> Inspect(const Key128& key);
+  absl::Status ForEachEntry(const std::function<bool(const EntryInfo&)>& fn);
+  absl::StatusOr<int64_t> Purge(const PurgeFilter& filter);
+  absl::StatusOr<int64_t> Export(std::ostream& out);
+  absl::StatusOr<int64_t> Import(std::istream& in);
+
+ private:
+  struct PendingHit {
+    int64_t hits = 0;
+    int64_t last_hit_us = 0;
+    int64_t saved_nusd = 0;
+  };
+  // Hits are gathered per shard so that concurrent readers rarely contend.
+  struct HitShard {
+    absl::Mutex mu;
+    absl::flat_hash_map<Key128, PendingHit> entries ABSL_GUARDED_BY(mu);
+    // Ledger deltas by a hash of (ns, backend, model); the row holds names.
+    absl::flat_hash_map<uint64_t, LedgerRow> ledger ABSL_GUARDED_BY(mu);
+  };
+  static constexpr int kHitShards = 16;
+
+  int64_t NowMicros() const;
+  absl::Status CheckWritable() const;
+  absl::Status WriteBatchWithLedger(rocksdb::WriteBatch* batch,
+                                    const LedgerRow& delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  void AddLedgerDelta(const LedgerRow& delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  LedgerRow MissDelta(const Request& request, Response* answer);
+  absl::Status FlushStatsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  EntryInfo ToInfo(const Key128& key, internal::StoredEntry entry,
+                   size_t stored_bytes) const;
+  absl::Status WriteEntries(
+      const std::vector<std::pair<Key128, std::string>>& puts);
+  void FlushLoop();
+
+  const std::string path_;
+  const Options options_;
+  rocksdb::DB* db_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* entries_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* ledger_cf_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::WriteOptions write_options_;
+
+  // Serializes writers so read-modify-write of entries and ledger rows is
+  // atomic; the hit path never takes it.
+  absl::Mutex write_mu_;
+  // The persisted ledger, mirrored in memory.
+  absl::flat_hash_map<std::string, LedgerRow> ledger_ ABSL_GUARDED_BY(write_mu_);
+
+  std::array<HitShard, kHitShards> hit_shards_;
+
+  absl::Mutex round_robin_mu_;
+  absl::flat_hash_map<Key128, uint64_t> round_robin_
+      ABSL_GUARDED_BY(round_robin_mu_);
+
+  absl::Mutex stop_mu_;
+  bool stop_ ABSL_GUARDED_BY(stop_mu_) = false;
+  std::thread flusher_;
+};
+
+}  // namespace promptcache
+
+#endif  // PROMPTCACHE_SRC_CACHE_CACHE_IMPL_H_

@@ -1,0 +1,178 @@
+#include "promptcache/cached_client.h"
+
+#include <atomic>
+#include <exception>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+
+namespace promptcache {
+namespace {
+
+// One upstream call that identical concurrent requests wait for.
+struct Flight {
+  absl::Notification done;
+  absl::StatusOr<Response> result = absl::UnknownError("not finished");
+};
+
+}  // namespace
+
+class CachedClient::Impl {
+ public:
+  Impl(Cache& cache, ModelClient upstream)
+      : cache_(cache), upstream_(std::move(upstream)) {}
+
+  absl::StatusOr<Response> Complete(const Request& request,
+                                    const CallOptions& call);
+  int64_t upstream_calls() const { return upstream_calls_.load(); }
+
+ private:
+  absl::StatusOr<Response> CallUpstream(const Request& request);
+  // Whether `answers_stored` answers satisfy this request (buckets).
+  bool BucketFull(const Request& request, int answers_stored) const {
+    const int n = cache_.options().max_answers_per_key;
+    return n <= 1 || request.params.temperature.value_or(1.0) <= 0 ||
+           answers_stored >= n;
+  }
+  absl::StatusOr<Response> Lead(const Request& request,
+                                const CanonicalizedRequest& canonical,
+                                const CallOptions& call);
+
+  Cache& cache_;
+  ModelClient upstream_;
+  std::atomic<int64_t> upstream_calls_{0};
+  absl::Mutex mu_;
+  absl::flat_hash_map<Key128, std::shared_ptr<Flight>> in_flight_
+      ABSL_GUARDED_BY(mu_);
+};
+
+absl::StatusOr<Response> CachedClient::Impl::CallUpstream(
+    const Request& request) {
+  upstream_calls_.fetch_add(1);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Response> response;
+  try {
+    response = upstream_(request);
+  } catch (const std::exception& e) {
+    // Waiting requests must be released whatever the upstream does.
+    response = absl::InternalError(
+        absl::StrCat("upstream ModelClient threw: ", e.what()));
+  } catch (...) {
+    response = absl::InternalError("upstream ModelClient threw");
+  }
+  if (response.ok() && response->upstream_latency == absl::ZeroDuration()) {
+    response->upstream_latency = absl::Now() - start;
+  }
+  return response;
+}
+
+absl::StatusOr<Response> CachedClient::Impl::Lead(
+    const Request& request, const CanonicalizedRequest& canonical,
+    const CallOptions& call) {
+  // A flight that finished between our miss and our registration has
+  // already stored its answer: look again before paying.
+  if (!call.force_refresh) {
+    int answers = 0;
+    absl::StatusOr<Response> hit =
+        cache_.GetExact(canonical.keys.exact, &answers);
+    if (hit.ok() && BucketFull(request, answers)) {
+      cache_.RecordHit(request, canonical.keys.exact, CacheStatus::kExactHit,
+                       &*hit);
+      return hit;
+    }
+  }
+  absl::StatusOr<Response> response = CallUpstream(request);
+  if (!response.ok()) {
+    cache_.RecordUnstoredMiss(request, nullptr).IgnoreError();
+    return response;
+  }
+  response->cache_status =
+      call.force_refresh ? CacheStatus::kRefresh : CacheStatus::kMiss;
+  if (!call.no_store && IsCompleteFinishReason(response->finish_reason)) {
+    absl::Status stored = cache_.StoreMiss(request, canonical, call.ttl,
+                                           &*response, call.force_refresh);
+    if (!stored.ok()) {
+      // The answer is good even when storing failed; count it as unstored.
+      cache_.RecordUnstoredMiss(request, &*response).IgnoreError();
+    }
+  } else {
+    cache_.RecordUnstoredMiss(request, &*response).IgnoreError();
+  }
+  return response;
+}
+
+absl::StatusOr<Response> CachedClient::Impl::Complete(
+    const Request& request, const CallOptions& call) {
+  absl::StatusOr<CanonicalizedRequest> canonical =
+      Canonicalize(request, cache_.options().canonical);
+  if (!canonical.ok()) return canonical.status();
+
+  if (call.bypass) {
+    absl::StatusOr<Response> response = CallUpstream(request);
+    if (!response.ok()) {
+      cache_.RecordUnstoredMiss(request, nullptr).IgnoreError();
+      return response;
+    }
+    response->cache_status = CacheStatus::kBypass;
+    cache_.RecordUnstoredMiss(request, &*response).IgnoreError();
+    return response;
+  }
+
+  const Key128& key = canonical->keys.exact;
+  if (!call.force_refresh) {
+    int answers = 0;
+    absl::StatusOr<Response> hit = cache_.GetExact(key, &answers);
+    if (hit.ok() && BucketFull(request, answers)) {
+      cache_.RecordHit(request, key, CacheStatus::kExactHit, &*hit);
+      return hit;
+    }
+    if (!hit.ok() && !absl::IsNotFound(hit.status())) return hit.status();
+  }
+
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto [it, inserted] = in_flight_.try_emplace(key);
+    if (inserted) {
+      it->second = std::make_shared<Flight>();
+      leader = true;
+    }
+    flight = it->second;
+  }
+  if (!leader) {
+    flight->done.WaitForNotification();
+    absl::StatusOr<Response> shared = flight->result;
+    if (!shared.ok()) {
+      cache_.RecordUnstoredMiss(request, nullptr).IgnoreError();
+      return shared;
+    }
+    cache_.RecordHit(request, key, CacheStatus::kCoalesced, &*shared);
+    return shared;
+  }
+  absl::Cleanup release = [&] {
+    absl::MutexLock lock(&mu_);
+    in_flight_.erase(key);
+  };
+  absl::StatusOr<Response> response = Lead(request, *canonical, call);
+  flight->result = response;
+  flight->done.Notify();
+  return response;
+}
+
+CachedClient::CachedClient(Cache& cache, ModelClient upstream)
+    : impl_(std::make_unique<Impl>(cache, std::move(upstream))) {}
+CachedClient::~CachedClient() = default;
+
+absl::StatusOr<Response> CachedClient::Complete(const Request& request,
+                                                const CallOptions& call) {
+  return impl_->Complete(request, call);
+}
+
+int64_t CachedClient::upstream_calls() const { return impl_->upstream_calls(); }
+
+}  // namespace promptcache

@@ -1,0 +1,400 @@
+// Canonical form and keys of a request. The canonical bytes are written by
+// hand in sorted-key order (no JSON DOM on the common path) because this runs
+// on every lookup; only the optional JSON-text parameters are parsed.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "promptcache/keys.h"
+#include "request/json_text.h"
+
+namespace promptcache {
+namespace {
+
+using internal::AppendCanonicalJson;
+using internal::AppendJsonNumber;
+using internal::AppendJsonString;
+using internal::IsValidUtf8;
+using internal::ParseJsonField;
+
+constexpr int kCanonicalVersion = 1;
+constexpr double kDefaultTemperature = 1.0;
+constexpr double kDefaultTopP = 1.0;
+
+// Keys in extra_json that do not change the answer.
+bool IsTransportOnlyKey(const std::string& key) {
+  return key == "stream" || key == "stream_options" || key == "user" ||
+         key == "metadata" || key == "store";
+}
+
+// Keys that have a dedicated Params field and so may not be in extra_json.
+bool IsNamedParam(const std::string& key) {
+  return key == "temperature" || key == "top_p" || key == "max_tokens" ||
+         key == "stop" || key == "seed" || key == "tools" ||
+         key == "tool_choice" || key == "response_format";
+}
+
+absl::Status CheckText(absl::string_view text, absl::string_view field) {
+  if (!IsValidUtf8(text)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is not valid UTF-8"));
+  }
+  return absl::OkStatus();
+}
+
+size_t ApproximateSize(const Request& r) {
+  size_t size = r.ns.size() + r.backend.size() + r.model.size();
+  for (const Message& m : r.messages) {
+    size += m.role.size() + m.content.size() + m.name.size() +
+            m.tool_call_id.size() + m.tool_calls_json.size() + 64;
+  }
+  const Params& p = r.params;
+  for (const std::string& s : p.stop) size += s.size() + 4;
+  size += p.tools_json.size() + p.tool_choice_json.size() +
+          p.response_format_json.size() + p.extra_json.size() + 160;
+  return size;
+}
+
+// Appends `"name":<canonical json of text>` for a JSON-text field.
+absl::Status AppendJsonTextField(std::string* out, absl::string_view name,
+                                 absl::string_view text,
+                                 absl::string_view field) {
+  absl::StatusOr<nlohmann::json> parsed = ParseJsonField(text, field);
+  if (!parsed.ok()) return parsed.status();
+  AppendJsonString(out, name);
+  out->push_back(':');
+  AppendCanonicalJson(out, *parsed);
+  return absl::OkStatus();
+}
+
+// The "params" object, keys in sorted order.
+absl::Status AppendParams(std::string* out, const Params& p) {
+  out->push_back('{');
+  if (!p.extra_json.empty()) {
+    absl::StatusOr<nlohmann::json> extra =
+        ParseJsonField(p.extra_json, "params.extra_json");
+    if (!extra.ok()) return extra.status();
+    if (!extra->is_object()) {
+      return absl::InvalidArgumentError(
+          "params.extra_json must be a JSON object");
+    }
+    nlohmann::json kept = nlohmann::json::object();
+    for (const auto& [key, value] : extra->items()) {
+      if (IsNamedParam(key)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("params.extra_json key '", key,
+                         "' duplicates the Params field of that name"));
+      }
+      if (!IsTransportOnlyKey(key)) kept[key] = value;
+    }
+    if (!kept.empty()) {
+      out->append("\"extra\":");
+      AppendCanonicalJson(out, kept);
+      out->push_back(',');
+    }
+  }
+  if (p.max_tokens.has_value()) {
+    if (*p.max_tokens <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "params.max_tokens must be positive; got ", *p.max_tokens));
+    }
+    absl::StrAppend(out, "\"max_tokens\":", *p.max_tokens, ",");
+  }
+  if (!p.response_format_json.empty()) {
+    absl::Status s = AppendJsonTextField(out, "response_format",
+                                         p.response_format_json,
+                                         "params.response_format_json");
+    if (!s.ok()) return s;
+    out->push_back(',');
+  }
+  if (p.seed.has_value()) absl::StrAppend(out, "\"seed\":", *p.seed, ",");
+  if (!p.stop.empty()) {
+    // Stop sequences act as a set.
+    std::vector<std::string> stop = p.stop;
+    for (size_t i = 0; i < stop.size(); ++i) {
+      if (absl::Status s =
+              CheckText(stop[i], absl::StrCat("params.stop[", i, "]"));
+          !s.ok()) {
+        return s;
+      }
+    }
+    std::sort(stop.begin(), stop.end());
+    stop.erase(std::unique(stop.begin(), stop.end()), stop.end());
+    out->append("\"stop\":[");
+    for (size_t i = 0; i < stop.size(); ++i) {
+      if (i > 0) out->push_back(',');
+      AppendJsonString(out, stop[i]);
+    }
+    out->append("],");
+  }
+  const double temperature = p.temperature.value_or(kDefaultTemperature);
+  if (!std::isfinite(temperature) || temperature < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "params.temperature must be a finite number >= 0; got ",
+        temperature));
+  }
+  out->append("\"temperature\":");
+  AppendJsonNumber(out, temperature);
+  out->push_back(',');
+  if (!p.tool_choice_json.empty()) {
+    absl::Status s = AppendJsonTextField(out, "tool_choice",
+                                         p.tool_choice_json,
+                                         "params.tool_choice_json");
+    if (!s.ok()) return s;
+    out->push_back(',');
+  }
+  if (!p.tools_json.empty()) {
+    absl::Status s =
+        AppendJsonTextField(out, "tools", p.tools_json, "params.tools_json");
+    if (!s.ok()) return s;
+    out->push_back(',');
+  }
+  const double top_p = p.top_p.value_or(kDefaultTopP);
+  if (!std::isfinite(top_p) || top_p < 0 || top_p > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "params.top_p must be a number in [0, 1]; got ", top_p));
+  }
+  out->append("\"top_p\":");
+  AppendJsonNumber(out, top_p);
+  out->push_back('}');
+  return absl::OkStatus();
+}
+
+absl::Status AppendMessage(std::string* out, const Message& m, size_t index) {
+  // Fields in sorted order: content, name, role, tool_call_id, tool_calls.
+  out->append("{\"content\":");
+  AppendJsonString(out, m.content);
+  if (!m.name.empty()) {
+    out->append(",\"name\":");
+    AppendJsonString(out, m.name);
+  }
+  out->append(",\"role\":");
+  AppendJsonString(out, m.role);
+  if (!m.tool_call_id.empty()) {
+    out->append(",\"tool_call_id\":");
+    AppendJsonString(out, m.tool_call_id);
+  }
+  if (!m.tool_calls_json.empty()) {
+    out->push_back(',');
+    absl::Status s =
+        AppendJsonTextField(out, "tool_calls", m.tool_calls_json,
+                            absl::StrCat("messages[", index,
+                                         "].tool_calls_json"));
+    if (!s.ok()) return s;
+  }
+  out->push_back('}');
+  return absl::OkStatus();
+}
+
+const std::string& NamespaceOf(const Request& r) {
+  static const std::string* const kDefault = new std::string("default");
+  return r.ns.empty() ? *kDefault : r.ns;
+}
+
+}  // namespace
+
+absl::Status ValidateRequest(const Request& r,
+                             const CanonicalOptions& options) {
+  if (r.backend.empty()) {
+    return absl::InvalidArgumentError("request.backend is empty");
+  }
+  if (r.model.empty()) {
+    return absl::InvalidArgumentError("request.model is empty");
+  }
+  if (r.messages.empty()) {
+    return absl::InvalidArgumentError("request.messages is empty");
+  }
+  const size_t size = ApproximateSize(r);
+  if (size > options.max_request_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request is about ", size, " bytes; the limit is ",
+        options.max_request_bytes, " (CanonicalOptions::max_request_bytes)"));
+  }
+  for (auto [text, field] :
+       {std::pair<absl::string_view, absl::string_view>{r.ns, "request.ns"},
+        {r.backend, "request.backend"},
+        {r.model, "request.model"}}) {
+    if (absl::Status s = CheckText(text, field); !s.ok()) return s;
+  }
+  for (size_t i = 0; i < r.messages.size(); ++i) {
+    const Message& m = r.messages[i];
+    const std::string prefix = absl::StrCat("messages[", i, "].");
+    if (m.role.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(prefix, "role is empty"));
+    }
+    for (auto [text, field] :
+         {std::pair<absl::string_view, const char*>{m.role, "role"},
+          {m.content, "content"},
+          {m.name, "name"},
+          {m.tool_call_id, "tool_call_id"}}) {
+      if (absl::Status s = CheckText(text, absl::StrCat(prefix, field));
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CanonicalizedRequest> Canonicalize(
+    const Request& r, const CanonicalOptions& options) {
+  if (absl::Status s = ValidateRequest(r, options); !s.ok()) return s;
+
+  // The scope prefix: everything but the messages.
+  std::string scope;
+  scope.reserve(256);
+  scope.append("{\"backend\":");
+  AppendJsonString(&scope, r.backend);
+  scope.append(",\"model\":");
+  AppendJsonString(&scope, r.model);
+  scope.append(",\"ns\":");
+  AppendJsonString(&scope, NamespaceOf(r));
+  scope.append(",\"params\":");
+  if (absl::Status s = AppendParams(&scope, r.params); !s.ok()) return s;
+  absl::StrAppend(&scope, ",\"v\":", kCanonicalVersion, "}");
+
+  // Messages; remember where the last user turn starts for the context key.
+  size_t last_user = r.messages.size() - 1;
+  for (size_t i = r.messages.size(); i-- > 0;) {
+    if (r.messages[i].role == "user") {
+      last_user = i;
+      break;
+    }
+  }
+  std::string messages;
+  messages.reserve(ApproximateSize(r));
+  messages.push_back('[');
+  size_t context_end = 1;
+  for (size_t i = 0; i < r.messages.size(); ++i) {
+    if (i > 0) messages.push_back(',');
+    if (i == last_user) context_end = messages.size();
+    if (absl::Status s = AppendMessage(&messages, r.messages[i], i); !s.ok()) {
+      return s;
+    }
+  }
+  messages.push_back(']');
+
+  CanonicalizedRequest out;
+  std::string& c = out.canonical;
+  c.reserve(scope.size() + messages.size() + 32);
+  // Sorted top-level keys: backend, messages, model, ns, params, v.
+  const size_t model_pos = scope.find(",\"model\":");
+  c.append(scope, 0, model_pos);
+  c.append(",\"messages\":");
+  c.append(messages);
+  c.append(scope, model_pos, std::string::npos);
+  if (c.size() > options.max_request_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "canonical request is ", c.size(), " bytes; the limit is ",
+        options.max_request_bytes, " (CanonicalOptions::max_request_bytes)"));
+  }
+  out.keys.exact = HashBytes(c);
+  out.keys.scope = HashBytes(scope);
+  // Context: the scope plus the turns before the last user turn.
+  std::string context = scope;
+  context.append(messages, 0, context_end);
+  out.keys.context = HashBytes(context);
+  return out;
+}
+
+absl::StatusOr<std::string> CanonicalRequest(const Request& request,
+                                             const CanonicalOptions& options) {
+  absl::StatusOr<CanonicalizedRequest> c = Canonicalize(request, options);
+  if (!c.ok()) return c.status();
+  return std::move(c->canonical);
+}
+
+absl::StatusOr<RequestKeys> ComputeKeys(const Request& request,
+                                        const CanonicalOptions& options) {
+  absl::StatusOr<CanonicalizedRequest> c = Canonicalize(request, options);
+  if (!c.ok()) return c.status();
+  return c->keys;
+}
+
+const Message* LastUserMessage(const Request& request) {
+  for (size_t i = request.messages.size(); i-- > 0;) {
+    if (request.messages[i].role == "user") return &request.messages[i];
+  }
+  return nullptr;
+}
+
+absl::StatusOr<Request> RequestFromCanonical(absl::string_view canonical) {
+  absl::StatusOr<nlohmann::json> parsed =
+      ParseJsonField(canonical, "canonical request");
+  if (!parsed.ok()) return parsed.status();
+  const nlohmann::json& j = *parsed;
+  auto bad = [](absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("canonical request: ", what));
+  };
+  if (!j.is_object() || !j.contains("v") || j["v"] != kCanonicalVersion) {
+    return bad("not a version-1 canonical request object");
+  }
+  Request r;
+  for (auto [field, target] :
+       {std::pair<const char*, std::string*>{"ns", &r.ns},
+        {"backend", &r.backend},
+        {"model", &r.model}}) {
+    if (!j.contains(field) || !j[field].is_string()) {
+      return bad(absl::StrCat("missing string field '", field, "'"));
+    }
+    *target = j[field].get<std::string>();
+  }
+  if (!j.contains("messages") || !j["messages"].is_array()) {
+    return bad("missing array 'messages'");
+  }
+  for (const nlohmann::json& m : j["messages"]) {
+    if (!m.is_object()) return bad("a message is not an object");
+    Message msg;
+    for (auto [field, target] :
+         {std::pair<const char*, std::string*>{"role", &msg.role},
+          {"content", &msg.content},
+          {"name", &msg.name},
+          {"tool_call_id", &msg.tool_call_id}}) {
+      if (m.contains(field)) {
+        if (!m[field].is_string()) {
+          return bad(absl::StrCat("message field '", field,
+                                  "' is not a string"));
+        }
+        *target = m[field].get<std::string>();
+      }
+    }
+    if (m.contains("tool_calls")) {
+      AppendCanonicalJson(&msg.tool_calls_json, m["tool_calls"]);
+    }
+    r.messages.push_back(std::move(msg));
+  }
+  if (!j.contains("params") || !j["params"].is_object()) {
+    return bad("missing object 'params'");
+  }
+  const nlohmann::json& p = j["params"];
+  try {
+    if (p.contains("temperature")) {
+      r.params.temperature = p["temperature"].get<double>();
+    }
+    if (p.contains("top_p")) r.params.top_p = p["top_p"].get<double>();
+    if (p.contains("max_tokens")) {
+      r.params.max_tokens = p["max_tokens"].get<int64_t>();
+    }
+    if (p.contains("seed")) r.params.seed = p["seed"].get<int64_t>();
+    if (p.contains("stop")) {
+      r.params.stop = p["stop"].get<std::vector<std::string>>();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return bad(absl::StrCat("bad params: ", e.what()));
+  }
+  if (p.contains("tools")) AppendCanonicalJson(&r.params.tools_json, p["tools"]);
+  if (p.contains("tool_choice")) {
+    AppendCanonicalJson(&r.params.tool_choice_json, p["tool_choice"]);
+  }
+  if (p.contains("response_format")) {
+    AppendCanonicalJson(&r.params.response_format_json, p["response_format"]);
+  }
+  if (p.contains("extra")) AppendCanonicalJson(&r.params.extra_json, p["extra"]);
+  return r;
+}
+
+}  // namespace promptcache

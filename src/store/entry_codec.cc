@@ -1,0 +1,221 @@
+#include "store/entry_codec.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include <string_view>
+
+namespace promptcache::internal {
+namespace {
+
+constexpr uint8_t kEntryFormat = 1;
+constexpr uint8_t kLedgerFormat = 1;
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+void PutSigned(std::string* out, int64_t v) {
+  PutVarint(out, (static_cast<uint64_t>(v) << 1) ^
+                     static_cast<uint64_t>(v >> 63));
+}
+void PutString(std::string* out, absl::string_view s) {
+  PutVarint(out, s.size());
+  out->append(s.data(), s.size());
+}
+
+// A bounds-checked reader; every read fails once anything was malformed.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool ok() const { return ok_; }
+  bool done() const { return in_.empty(); }
+
+  uint64_t Varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (in_.empty()) return Fail();
+      const auto byte = static_cast<uint8_t>(in_[0]);
+      in_.remove_prefix(1);
+      v |= static_cast<uint64_t>(byte & 0x7F) << shift;
+      if (byte < 0x80) return v;
+    }
+    return Fail();
+  }
+  int64_t Signed() {
+    const uint64_t u = Varint();
+    return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
+  }
+  std::string_view String() {
+    const uint64_t n = Varint();
+    if (!ok_ || n > in_.size()) {
+      Fail();
+      return {};
+    }
+    std::string_view s = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return s;
+  }
+  uint8_t Byte() {
+    if (in_.empty()) return static_cast<uint8_t>(Fail());
+    const auto b = static_cast<uint8_t>(in_[0]);
+    in_.remove_prefix(1);
+    return b;
+  }
+
+ private:
+  uint64_t Fail() {
+    ok_ = false;
+    in_ = {};
+    return 0;
+  }
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+void PutAnswer(std::string* out, const Response& r) {
+  PutString(out, r.text);
+  PutString(out, r.tool_calls_json);
+  PutString(out, r.finish_reason);
+  PutSigned(out, r.usage.input_tokens);
+  PutSigned(out, r.usage.output_tokens);
+  PutSigned(out, r.usage.cached_input_tokens);
+  PutSigned(out, r.usage.cache_write_input_tokens);
+  out->push_back(r.usage.estimated ? 1 : 0);
+  PutSigned(out, absl::ToInt64Microseconds(r.upstream_latency));
+}
+
+void ReadAnswer(Reader& in, Response* r) {
+  r->text = in.String();
+  r->tool_calls_json = in.String();
+  r->finish_reason = in.String();
+  r->usage.input_tokens = in.Signed();
+  r->usage.output_tokens = in.Signed();
+  r->usage.cached_input_tokens = in.Signed();
+  r->usage.cache_write_input_tokens = in.Signed();
+  r->usage.estimated = in.Byte() != 0;
+  r->upstream_latency = absl::Microseconds(in.Signed());
+}
+
+void SkipAnswer(Reader& in) {
+  for (int i = 0; i < 3; ++i) in.String();
+  for (int i = 0; i < 4; ++i) in.Varint();
+  in.Byte();
+  in.Varint();
+}
+
+absl::Status Malformed(absl::string_view what) {
+  return absl::DataLossError(absl::StrCat("malformed stored ", what));
+}
+
+}  // namespace
+
+std::string EncodeEntry(const StoredEntry& e) {
+  std::string out;
+  size_t reserve = 64 + e.ns.size() + e.backend.size() + e.model.size() +
+                   e.canonical_request.size();
+  for (const Response& r : e.answers) {
+    reserve += r.text.size() + r.tool_calls_json.size() + 40;
+  }
+  out.reserve(reserve);
+  out.push_back(static_cast<char>(kEntryFormat));
+  PutSigned(&out, e.expires_us);
+  PutVarint(&out, e.answers.size());
+  for (const Response& r : e.answers) PutAnswer(&out, r);
+  PutSigned(&out, e.created_us);
+  PutSigned(&out, e.last_hit_us);
+  PutSigned(&out, e.hit_count);
+  PutSigned(&out, e.saved_nusd);
+  PutString(&out, e.ns);
+  PutString(&out, e.backend);
+  PutString(&out, e.model);
+  PutString(&out, e.canonical_request);
+  return out;
+}
+
+absl::StatusOr<StoredEntry> DecodeEntry(absl::string_view value) {
+  Reader in(std::string_view(value.data(), value.size()));
+  if (in.Byte() != kEntryFormat) return Malformed("entry (unknown format)");
+  StoredEntry e;
+  e.expires_us = in.Signed();
+  const uint64_t n = in.Varint();
+  if (!in.ok() || n > value.size()) return Malformed("entry");
+  e.answers.resize(n);
+  for (Response& r : e.answers) ReadAnswer(in, &r);
+  e.created_us = in.Signed();
+  e.last_hit_us = in.Signed();
+  e.hit_count = in.Signed();
+  e.saved_nusd = in.Signed();
+  e.ns = in.String();
+  e.backend = in.String();
+  e.model = in.String();
+  e.canonical_request = in.String();
+  if (!in.ok() || !in.done()) return Malformed("entry");
+  return e;
+}
+
+absl::StatusOr<EntryHead> DecodeAnswer(absl::string_view value, uint64_t pick,
+                                       Response* answer) {
+  Reader in(std::string_view(value.data(), value.size()));
+  if (in.Byte() != kEntryFormat) return Malformed("entry (unknown format)");
+  EntryHead head;
+  head.expires_us = in.Signed();
+  const uint64_t n = in.Varint();
+  if (!in.ok() || n == 0 || n > value.size()) return Malformed("entry");
+  head.answers = static_cast<int>(n);
+  const uint64_t index = pick % n;
+  for (uint64_t i = 0; i < index; ++i) SkipAnswer(in);
+  ReadAnswer(in, answer);
+  if (!in.ok()) return Malformed("entry");
+  return head;
+}
+
+std::string EncodeLedgerRow(const LedgerRow& r) {
+  std::string out;
+  out.push_back(static_cast<char>(kLedgerFormat));
+  for (int64_t v :
+       {r.requests, r.exact_hits, r.semantic_hits, r.coalesced, r.misses,
+        r.stored, r.upstream_errors, r.false_hits, r.input_tokens_served,
+        r.output_tokens_served, r.spent_nusd, r.saved_nusd, r.embedding_nusd,
+        r.unpriced_events, r.estimated_events, r.upstream_us_spent,
+        r.upstream_us_saved}) {
+    PutSigned(&out, v);
+  }
+  return out;
+}
+
+absl::Status DecodeLedgerRow(absl::string_view value, LedgerRow* r) {
+  Reader in(std::string_view(value.data(), value.size()));
+  if (in.Byte() != kLedgerFormat) return Malformed("ledger row");
+  for (int64_t* v :
+       {&r->requests, &r->exact_hits, &r->semantic_hits, &r->coalesced,
+        &r->misses, &r->stored, &r->upstream_errors, &r->false_hits,
+        &r->input_tokens_served, &r->output_tokens_served, &r->spent_nusd,
+        &r->saved_nusd, &r->embedding_nusd, &r->unpriced_events,
+        &r->estimated_events, &r->upstream_us_spent, &r->upstream_us_saved}) {
+    *v = in.Signed();
+  }
+  if (!in.ok() || !in.done()) return Malformed("ledger row");
+  return absl::OkStatus();
+}
+
+std::string LedgerKey(absl::string_view ns, absl::string_view backend,
+                      absl::string_view model) {
+  const absl::string_view sep("\0", 1);
+  return absl::StrCat(ns, sep, backend, sep, model);
+}
+
+absl::Status SplitLedgerKey(absl::string_view key, LedgerRow* row) {
+  std::vector<std::string> parts =
+      absl::StrSplit(key, absl::string_view("\0", 1));
+  if (parts.size() != 3) return Malformed("ledger key");
+  row->ns = parts[0];
+  row->backend = parts[1];
+  row->model = parts[2];
+  return absl::OkStatus();
+}
+
+}  // namespace promptcache::internal

@@ -1,0 +1,16 @@
+# End-to-end tests of the promptcache CLI; included from tests/CMakeLists.txt.
+if(TARGET promptcache_cli)
+  if(NOT TARGET GTest::gtest_main)
+    find_package(GTest REQUIRED)
+  endif()
+  add_executable(cli_test ${CMAKE_CURRENT_LIST_DIR}/cli_test.cc)
+  target_link_libraries(cli_test
+    PRIVATE promptcache::promptcache nlohmann_json::nlohmann_json
+            GTest::gmock GTest::gtest_main)
+  # The test runs the real binary, wherever the build put it.
+  target_compile_definitions(cli_test
+    PRIVATE PROMPTCACHE_CLI_PATH="$<TARGET_FILE:promptcache_cli>")
+  target_compile_options(cli_test PRIVATE ${PROMPTCACHE_WARNINGS})
+  add_dependencies(cli_test promptcache_cli)
+  add_test(NAME cli_test COMMAND cli_test)
+endif()

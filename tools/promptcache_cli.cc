@@ -1,0 +1,956 @@
+// promptcache: command-line tool to report on, inspect and maintain a cache
+// database. Exit codes: 0 success, 1 runtime error (cannot open the DB, an
+// entry not found, I/O failure), 2 usage error.
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+#include "promptcache/cache.h"
+#include "promptcache/keys.h"
+#include "promptcache/ledger.h"
+#include "promptcache/options.h"
+#include "promptcache/price_book.h"
+#include "promptcache/request.h"
+#include "promptcache/response.h"
+
+#ifndef PROMPTCACHE_VERSION
+#define PROMPTCACHE_VERSION "unknown"
+#endif
+
+namespace promptcache {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+// ---------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------
+
+int UsageError(std::string_view command, std::string_view message) {
+  std::cerr << "promptcache " << command << ": " << message << "\n"
+            << "Run with --help for more information.\n";
+  return kExitUsage;
+}
+
+int RuntimeError(std::string_view message) {
+  std::cerr << "promptcache: " << message << "\n";
+  return kExitRuntime;
+}
+
+std::string StatusText(const absl::Status& status) {
+  // Some statuses carry no message; the code name is better than nothing.
+  return status.message().empty() ? status.ToString()
+                                  : std::string(status.message());
+}
+
+// Opens the cache with the access a command needs. On failure prints the
+// standard message and returns nullptr.
+std::unique_ptr<Cache> OpenCache(const std::string& path, bool read_only,
+                                 bool create_if_missing) {
+  Options options;
+  options.read_only = read_only;
+  options.create_if_missing = create_if_missing;
+  absl::StatusOr<std::unique_ptr<Cache>> cache = Cache::Open(path, options);
+  if (!cache.ok()) {
+    RuntimeError(absl::StrCat("cannot open DB '", path,
+                              "': ", StatusText(cache.status())));
+    return nullptr;
+  }
+  return *std::move(cache);
+}
+
+// Requests with an empty namespace belong to the namespace "default".
+std::string DisplayNs(const std::string& ns) {
+  return ns.empty() ? "default" : ns;
+}
+
+bool NsMatches(const std::string& ns, const std::string& filter) {
+  return DisplayNs(ns) == DisplayNs(filter);
+}
+
+// Stored text comes from model output: keep control characters (terminal
+// escape sequences) from reaching the terminal, but keep line structure.
+std::string SanitizeForTerminal(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (c == '\n' || c == '\t' || (u >= 0x20 && u != 0x7f)) {
+      out.push_back(c);
+    } else {
+      absl::StrAppendFormat(&out, "\\x%02x", u);
+    }
+  }
+  return out;
+}
+
+// Prints `text` with every line indented, so multi-line messages stay
+// visually inside their entry.
+void PrintIndented(std::ostream& out, std::string_view text,
+                   std::string_view indent) {
+  const std::string clean = SanitizeForTerminal(text);
+  size_t start = 0;
+  while (true) {
+    const size_t end = clean.find('\n', start);
+    out << indent
+        << std::string_view(clean).substr(start, end == std::string::npos
+                                                     ? std::string::npos
+                                                     : end - start)
+        << "\n";
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+}
+
+// Dollars with enough decimals that a single cheap call does not show as
+// "$0.00".
+std::string FormatUsd(int64_t nusd) {
+  if (nusd == 0) return "$0";
+  const double usd = static_cast<double>(nusd) * 1e-9;
+  const double mag = usd < 0 ? -usd : usd;
+  const char* sign = usd < 0 ? "-" : "";
+  if (mag < 1) return absl::StrFormat("%s$%.6f", sign, mag);
+  if (mag < 1000) return absl::StrFormat("%s$%.4f", sign, mag);
+  return absl::StrFormat("%s$%.2f", sign, mag);
+}
+
+std::string FormatMicros(int64_t us) {
+  if (us < 0) us = 0;
+  if (us < 1000) return absl::StrCat(us, "us");
+  if (us < 1000000) return absl::StrFormat("%.0fms", us / 1e3);
+  const int64_t s = us / 1000000;
+  if (s < 60) return absl::StrFormat("%.1fs", us / 1e6);
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  if (s < 86400) return absl::StrFormat("%dh%02dm", s / 3600, (s / 60) % 60);
+  return absl::StrFormat("%dd%02dh", s / 86400, (s / 3600) % 24);
+}
+
+std::string FormatBytes(int64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, " B");
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int unit = -1;
+  while (v >= 1024 && unit < 3) {
+    v /= 1024;
+    ++unit;
+  }
+  return absl::StrFormat("%.1f %s", v, kUnits[unit]);
+}
+
+std::string FormatWhen(absl::Time t) {
+  if (t == absl::InfiniteFuture() || t == absl::InfinitePast()) return "never";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", t, absl::UTCTimeZone());
+}
+
+// JSON null for "never", so scripts need not recognise sentinel dates.
+json TimeJson(absl::Time t) {
+  if (t == absl::InfiniteFuture() || t == absl::InfinitePast()) return nullptr;
+  return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
+}
+
+// Parses an age such as "30d", "12h", "90m", "45s", "2w" or "1d12h".
+// Returns an error message, empty on success.
+std::string ParseAge(const std::string& text, absl::Duration* out) {
+  if (text.empty()) return "empty duration";
+  // Bounded so that now - age cannot overflow absl::Time arithmetic into
+  // something surprising; nothing in a cache is older than a century.
+  constexpr int64_t kMaxSeconds = int64_t{100} * 366 * 86400;
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(text[i]))) {
+      return absl::StrCat("invalid duration '", text,
+                          "': expected a number followed by a unit "
+                          "(s, m, h, d or w), e.g. 30d, 12h, 90m, 45s");
+    }
+    int64_t n = 0;
+    while (i < text.size() &&
+           absl::ascii_isdigit(static_cast<unsigned char>(text[i]))) {
+      n = n * 10 + (text[i] - '0');
+      if (n > kMaxSeconds) {
+        return absl::StrCat("duration '", text, "' is too large");
+      }
+      ++i;
+    }
+    if (i == text.size()) {
+      return absl::StrCat("invalid duration '", text,
+                          "': missing unit after the number (use s, m, h, "
+                          "d or w, e.g. 30d)");
+    }
+    int64_t unit = 0;
+    switch (text[i]) {
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      case 'w':
+        unit = 7 * 86400;
+        break;
+      default:
+        return absl::StrCat("invalid duration '", text, "': unknown unit '",
+                            std::string(1, text[i]), "' (use s, m, h, d or w)");
+    }
+    ++i;
+    if (n > (kMaxSeconds - total) / unit) {
+      return absl::StrCat("duration '", text, "' is too large");
+    }
+    total += n * unit;
+  }
+  // A zero age would select every entry, which is what --all (with --yes)
+  // is for.
+  if (total == 0) return absl::StrCat("duration '", text, "' must be > 0");
+  *out = absl::Seconds(total);
+  return "";
+}
+
+// ---------------------------------------------------------------------------
+// report
+// ---------------------------------------------------------------------------
+
+enum class Pricing { kPriced, kPartly, kUnpriced };
+
+// Events that carry a cost: answered misses and hits (the ledger counts an
+// `unpriced_event` for each one whose model has no price; upstream errors
+// count as misses but have no cost to price).
+Pricing RowPricing(const LedgerRow& row) {
+  if (row.unpriced_events <= 0) return Pricing::kPriced;
+  const int64_t events = row.misses - row.upstream_errors + row.hits();
+  return row.unpriced_events >= events ? Pricing::kUnpriced : Pricing::kPartly;
+}
+
+const char* PricingName(Pricing p) {
+  switch (p) {
+    case Pricing::kPriced:
+      return "priced";
+    case Pricing::kPartly:
+      return "partly_unpriced";
+    case Pricing::kUnpriced:
+      return "unpriced";
+  }
+  return "priced";
+}
+
+double HitRate(const LedgerRow& row) {
+  return row.requests > 0 ? static_cast<double>(row.hits()) / row.requests
+                          : 0.0;
+}
+
+json RowJson(const LedgerRow& row, bool with_names) {
+  json j;
+  if (with_names) {
+    j["ns"] = DisplayNs(row.ns);
+    j["backend"] = row.backend;
+    j["model"] = row.model;
+  }
+  j["requests"] = row.requests;
+  j["exact_hits"] = row.exact_hits;
+  j["semantic_hits"] = row.semantic_hits;
+  j["coalesced"] = row.coalesced;
+  j["hits"] = row.hits();
+  j["misses"] = row.misses;
+  j["stored"] = row.stored;
+  j["upstream_errors"] = row.upstream_errors;
+  j["false_hits"] = row.false_hits;
+  j["hit_rate"] = HitRate(row);
+  j["input_tokens_served"] = row.input_tokens_served;
+  j["output_tokens_served"] = row.output_tokens_served;
+  j["spent_usd"] = row.spent_dollars();
+  j["saved_usd"] = row.saved_dollars();
+  j["embedding_usd"] = row.embedding_nusd * 1e-9;
+  j["net_saved_usd"] = row.net_saved_dollars();
+  j["spent_nusd"] = row.spent_nusd;
+  j["saved_nusd"] = row.saved_nusd;
+  j["embedding_nusd"] = row.embedding_nusd;
+  j["net_saved_nusd"] = row.saved_nusd - row.embedding_nusd;
+  j["pricing"] = PricingName(RowPricing(row));
+  j["unpriced_events"] = row.unpriced_events;
+  j["estimated"] = row.estimated_events > 0;
+  j["estimated_events"] = row.estimated_events;
+  j["upstream_us_spent"] = row.upstream_us_spent;
+  j["upstream_us_saved"] = row.upstream_us_saved;
+  return j;
+}
+
+// A fixed-width text table: column widths fit the widest cell.
+class Table {
+ public:
+  // `right` marks right-aligned (numeric) columns.
+  Table(std::vector<std::string> header, std::vector<bool> right)
+      : right_(std::move(right)) {
+    rows_.push_back(std::move(header));
+  }
+  void AddRow(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void AddRule() { rows_.emplace_back(); }
+
+  void Print(std::ostream& out) const {
+    std::vector<size_t> width(right_.size(), 0);
+    for (const auto& row : rows_) {
+      for (size_t c = 0; c < row.size(); ++c) {
+        width[c] = std::max(width[c], row[c].size());
+      }
+    }
+    size_t total = 0;
+    for (size_t w : width) total += w + 2;
+    for (const auto& row : rows_) {
+      if (row.empty()) {
+        out << std::string(total > 2 ? total - 2 : 0, '-') << "\n";
+        continue;
+      }
+      std::string line;
+      for (size_t c = 0; c < row.size(); ++c) {
+        const size_t pad = width[c] - row[c].size();
+        if (c > 0) line += "  ";
+        if (right_[c]) line.append(pad, ' ');
+        line += row[c];
+        if (!right_[c]) line.append(pad, ' ');
+      }
+      // Trailing padding of the last column is noise in diffs and pipes.
+      while (!line.empty() && line.back() == ' ') line.pop_back();
+      out << line << "\n";
+    }
+  }
+
+ private:
+  std::vector<bool> right_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::vector<std::string> RowCells(const LedgerRow& row, std::string ns,
+                                  std::string backend, std::string model) {
+  const Pricing pricing = RowPricing(row);
+  const std::string est = row.estimated_events > 0 ? "~" : "";
+  auto money = [&](int64_t nusd) {
+    if (pricing == Pricing::kUnpriced) return std::string("unpriced");
+    return FormatUsd(nusd) + est;
+  };
+  return {std::move(ns),
+          std::move(backend),
+          std::move(model),
+          absl::StrCat(row.requests),
+          absl::StrCat(row.exact_hits),
+          absl::StrCat(row.semantic_hits),
+          absl::StrCat(row.coalesced),
+          absl::StrCat(row.misses),
+          row.requests > 0 ? absl::StrFormat("%.1f%%", 100 * HitRate(row))
+                           : std::string("-"),
+          money(row.spent_nusd),
+          money(row.saved_nusd),
+          money(row.saved_nusd - row.embedding_nusd),
+          FormatMicros(row.upstream_us_saved),
+          pricing == Pricing::kPartly ? "partly unpriced" : ""};
+}
+
+int RunReport(const std::string& db, bool as_json,
+              const std::optional<std::string>& ns) {
+  std::unique_ptr<Cache> cache =
+      OpenCache(db, /*read_only=*/true, /*create_if_missing=*/false);
+  if (!cache) return kExitRuntime;
+  absl::StatusOr<SavingsReport> report = cache->Report();
+  if (!report.ok()) {
+    return RuntimeError(
+        absl::StrCat("cannot read the ledger: ", StatusText(report.status())));
+  }
+
+  std::vector<LedgerRow> rows;
+  LedgerRow total;
+  if (ns.has_value()) {
+    // The library's total covers every namespace; recompute it for the
+    // selected one.
+    for (const LedgerRow& row : report->rows) {
+      if (!NsMatches(row.ns, *ns)) continue;
+      rows.push_back(row);
+      total.Add(row);
+    }
+  } else {
+    rows = report->rows;
+    total = report->total;
+  }
+  total.ns.clear();
+  total.backend.clear();
+  total.model.clear();
+
+  if (as_json) {
+    json out;
+    out["prices_date"] = report->prices_date;
+    if (ns.has_value()) out["ns"] = DisplayNs(*ns);
+    out["rows"] = json::array();
+    for (const LedgerRow& row : rows) {
+      out["rows"].push_back(RowJson(row, /*with_names=*/true));
+    }
+    out["total"] = RowJson(total, /*with_names=*/false);
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+
+  if (rows.empty()) {
+    std::cout << (ns.has_value() ? absl::StrCat("No requests recorded for "
+                                                "namespace '",
+                                                *ns, "'.")
+                                 : std::string("No requests recorded."))
+              << "\n";
+    std::cout << "Prices as of " << report->prices_date << ".\n";
+    return kExitOk;
+  }
+
+  Table table({"NAMESPACE", "BACKEND", "MODEL", "REQUESTS", "EXACT", "SEMANTIC",
+               "COALESCED", "MISSES", "HIT RATE", "SPENT", "SAVED", "NET SAVED",
+               "TIME SAVED", ""},
+              {false, false, false, true, true, true, true, true, true, true,
+               true, true, true, false});
+  bool any_estimated = false;
+  bool any_unpriced = false;
+  for (const LedgerRow& row : rows) {
+    any_estimated |= row.estimated_events > 0;
+    any_unpriced |= row.unpriced_events > 0;
+    table.AddRow(RowCells(row, DisplayNs(row.ns), row.backend, row.model));
+  }
+  table.AddRule();
+  table.AddRow(RowCells(total, "TOTAL", "", ""));
+  table.Print(std::cout);
+
+  std::cout << "\nPrices as of " << report->prices_date << ".\n";
+  if (any_estimated) {
+    std::cout << "~ includes costs computed from estimated token counts (the "
+                 "backend reported no usage).\n";
+  }
+  if (any_unpriced) {
+    std::cout << "unpriced: the model has no price in the price table; its "
+                 "requests are not counted in the dollar figures.\n";
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------
+// stats
+// ---------------------------------------------------------------------------
+
+int RunStats(const std::string& db, bool as_json) {
+  std::unique_ptr<Cache> cache =
+      OpenCache(db, /*read_only=*/true, /*create_if_missing=*/false);
+  if (!cache) return kExitRuntime;
+  absl::StatusOr<CacheStats> stats = cache->Stats();
+  if (!stats.ok()) {
+    return RuntimeError(
+        absl::StrCat("cannot read stats: ", StatusText(stats.status())));
+  }
+  if (as_json) {
+    json out;
+    out["entries"] = stats->entries;
+    out["expired_entries"] = stats->expired_entries;
+    out["answers"] = stats->answers;
+    out["entry_bytes"] = stats->entry_bytes;
+    out["disk_bytes"] = stats->disk_bytes;
+    out["hits_recorded"] = stats->hits_recorded;
+    out["schema_version"] = stats->schema_version;
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << absl::StrFormat(
+      "entries:          %d\n"
+      "expired entries:  %d\n"
+      "answers:          %d\n"
+      "entry bytes:      %s (%d)\n"
+      "disk bytes:       %s (%d)\n"
+      "hits recorded:    %d\n"
+      "schema version:   %d\n",
+      stats->entries, stats->expired_entries, stats->answers,
+      FormatBytes(stats->entry_bytes), stats->entry_bytes,
+      FormatBytes(stats->disk_bytes), stats->disk_bytes, stats->hits_recorded,
+      stats->schema_version);
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------
+// inspect
+// ---------------------------------------------------------------------------
+
+// A JSON text stored by the library, as JSON; the raw string if it does not
+// parse (it should, but inspection must show whatever is there).
+json EmbeddedJson(const std::string& text) {
+  if (text.empty()) return nullptr;
+  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_discarded() ? json(text) : parsed;
+}
+
+json EntryJson(const EntryInfo& e, absl::Time now) {
+  json j;
+  j["key"] = e.key.ToHex();
+  j["ns"] = DisplayNs(e.ns);
+  j["backend"] = e.backend;
+  j["model"] = e.model;
+  j["created"] = TimeJson(e.created);
+  j["expires"] = TimeJson(e.expires);
+  j["expired"] = e.expires <= now;
+  j["last_hit"] = TimeJson(e.last_hit);
+  j["hit_count"] = e.hit_count;
+  j["saved_usd"] = e.saved_nusd * 1e-9;
+  j["saved_nusd"] = e.saved_nusd;
+  j["size_bytes"] = e.size_bytes;
+  j["request"] = EmbeddedJson(e.canonical_request);
+  json answers = json::array();
+  for (const Response& r : e.answers) {
+    json a;
+    a["text"] = r.text;
+    if (!r.tool_calls_json.empty()) {
+      a["tool_calls"] = EmbeddedJson(r.tool_calls_json);
+    }
+    a["finish_reason"] = r.finish_reason;
+    a["usage"] = {
+        {"input_tokens", r.usage.input_tokens},
+        {"output_tokens", r.usage.output_tokens},
+        {"cached_input_tokens", r.usage.cached_input_tokens},
+        {"cache_write_input_tokens", r.usage.cache_write_input_tokens},
+        {"estimated", r.usage.estimated}};
+    a["upstream_latency_us"] = absl::ToInt64Microseconds(r.upstream_latency);
+    answers.push_back(std::move(a));
+  }
+  j["answers"] = std::move(answers);
+  return j;
+}
+
+void PrintEntry(std::ostream& out, const EntryInfo& e, absl::Time now) {
+  out << "key:        " << e.key.ToHex() << "\n"
+      << "namespace:  " << SanitizeForTerminal(DisplayNs(e.ns)) << "\n"
+      << "backend:    " << SanitizeForTerminal(e.backend) << "\n"
+      << "model:      " << SanitizeForTerminal(e.model) << "\n"
+      << "created:    " << FormatWhen(e.created) << "\n"
+      << "expires:    " << FormatWhen(e.expires)
+      << (e.expires <= now ? "  (expired, no longer served)" : "") << "\n"
+      << "last hit:   " << FormatWhen(e.last_hit) << "\n"
+      << "hits:       " << e.hit_count << "\n"
+      << "saved:      " << FormatUsd(e.saved_nusd) << "\n"
+      << "size:       " << FormatBytes(e.size_bytes) << " (" << e.size_bytes
+      << " bytes)\n";
+
+  // Parameters straight from the canonical JSON: it is already the compact,
+  // sorted form the key was computed from.
+  json canonical = json::parse(e.canonical_request, nullptr,
+                               /*allow_exceptions=*/false);
+  if (!canonical.is_discarded() && canonical.contains("params")) {
+    out << "params:     " << SanitizeForTerminal(canonical["params"].dump())
+        << "\n";
+  }
+
+  absl::StatusOr<Request> request = RequestFromCanonical(e.canonical_request);
+  if (!request.ok()) {
+    out << "messages:   (stored request unreadable: "
+        << StatusText(request.status()) << ")\n";
+  } else {
+    out << "messages (" << request->messages.size() << "):\n";
+    for (const Message& m : request->messages) {
+      std::string head = absl::StrCat("  [", m.role);
+      if (!m.name.empty()) absl::StrAppend(&head, " ", m.name);
+      if (!m.tool_call_id.empty()) {
+        absl::StrAppend(&head, " tool_call_id=", m.tool_call_id);
+      }
+      out << SanitizeForTerminal(head) << "]\n";
+      if (!m.content.empty()) PrintIndented(out, m.content, "    ");
+      if (!m.tool_calls_json.empty()) {
+        PrintIndented(out, "tool_calls: " + m.tool_calls_json, "    ");
+      }
+    }
+  }
+
+  out << "answers (" << e.answers.size() << "):\n";
+  for (size_t i = 0; i < e.answers.size(); ++i) {
+    const Response& r = e.answers[i];
+    out << "  [" << i + 1 << "] finish=" << SanitizeForTerminal(r.finish_reason)
+        << " tokens in/out=" << r.usage.input_tokens << "/"
+        << r.usage.output_tokens << (r.usage.estimated ? " (estimated)" : "")
+        << " latency="
+        << FormatMicros(absl::ToInt64Microseconds(r.upstream_latency)) << "\n";
+    if (!r.text.empty()) PrintIndented(out, r.text, "    ");
+    if (!r.tool_calls_json.empty()) {
+      PrintIndented(out, "tool_calls: " + r.tool_calls_json, "    ");
+    }
+  }
+}
+
+// ASCII case folding only: enough for prompt search without a Unicode
+// library; non-ASCII text matches case-sensitively.
+bool ContainsIgnoreCase(std::string_view haystack, std::string_view needle) {
+  if (needle.empty()) return true;
+  auto it =
+      std::search(haystack.begin(), haystack.end(), needle.begin(),
+                  needle.end(), [](char a, char b) {
+                    return absl::ascii_tolower(static_cast<unsigned char>(a)) ==
+                           absl::ascii_tolower(static_cast<unsigned char>(b));
+                  });
+  return it != haystack.end();
+}
+
+int RunInspectKey(Cache& cache, const Key128& key,
+                  const std::optional<std::string>& ns, bool as_json) {
+  absl::StatusOr<EntryInfo> entry = cache.Inspect(key);
+  // An entry of another namespace is reported as absent, not as "exists
+  // elsewhere": namespaces are tenants.
+  if ((entry.ok() && ns.has_value() && !NsMatches(entry->ns, *ns)) ||
+      absl::IsNotFound(entry.status())) {
+    return RuntimeError(absl::StrCat(
+        "no entry with key ", key.ToHex(),
+        ns.has_value() ? absl::StrCat(" in namespace '", *ns, "'") : ""));
+  }
+  if (!entry.ok()) {
+    return RuntimeError(absl::StrCat("cannot read entry ", key.ToHex(), ": ",
+                                     StatusText(entry.status())));
+  }
+  const absl::Time now = absl::Now();
+  if (as_json) {
+    std::cout << EntryJson(*entry, now).dump(2) << "\n";
+  } else {
+    PrintEntry(std::cout, *entry, now);
+  }
+  return kExitOk;
+}
+
+int RunInspectPrompt(Cache& cache, const std::string& text,
+                     const std::optional<std::string>& ns, bool as_json,
+                     int64_t limit) {
+  std::vector<EntryInfo> shown;
+  int64_t matches = 0;
+  int64_t unreadable = 0;
+  absl::Status status = cache.ForEachEntry([&](const EntryInfo& e) {
+    if (ns.has_value() && !NsMatches(e.ns, *ns)) return true;
+    absl::StatusOr<Request> request = RequestFromCanonical(e.canonical_request);
+    if (!request.ok()) {
+      ++unreadable;
+      return true;
+    }
+    const Message* last = LastUserMessage(*request);
+    if (last == nullptr || !ContainsIgnoreCase(last->content, text)) {
+      return true;
+    }
+    ++matches;
+    if (static_cast<int64_t>(shown.size()) < limit) shown.push_back(e);
+    // Keep going past the limit only to count the matches.
+    return true;
+  });
+  if (!status.ok()) {
+    return RuntimeError(
+        absl::StrCat("cannot read entries: ", StatusText(status)));
+  }
+  if (unreadable > 0) {
+    std::cerr << "promptcache: warning: skipped " << unreadable
+              << " entries whose stored request could not be parsed\n";
+  }
+
+  const absl::Time now = absl::Now();
+  if (as_json) {
+    json out;
+    out["matches"] = matches;
+    out["entries"] = json::array();
+    for (const EntryInfo& e : shown)
+      out["entries"].push_back(EntryJson(e, now));
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (matches == 0) {
+    std::cout << "No entries whose last user message contains \""
+              << SanitizeForTerminal(text) << "\".\n";
+    return kExitOk;
+  }
+  std::cout << matches << (matches == 1 ? " entry matches" : " entries match");
+  if (matches > static_cast<int64_t>(shown.size())) {
+    std::cout << " (showing " << shown.size() << "; raise --limit for more)";
+  }
+  std::cout << ".\n";
+  for (const EntryInfo& e : shown) {
+    std::cout << "\n";
+    PrintEntry(std::cout, e, now);
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------
+// purge
+// ---------------------------------------------------------------------------
+
+struct PurgeArgs {
+  std::optional<std::string> ns;
+  std::string older_than;
+  bool expired = false;
+  bool all = false;
+  bool yes = false;
+};
+
+int RunPurge(const std::string& db, const PurgeArgs& args) {
+  const bool any_condition =
+      args.ns.has_value() || !args.older_than.empty() || args.expired;
+  if (args.all && any_condition) {
+    return UsageError("purge",
+                      "--all cannot be combined with --ns, --older-than or "
+                      "--expired");
+  }
+  if (!args.all && !any_condition) {
+    return UsageError(
+        "purge", "say what to delete: --ns, --older-than, --expired or --all");
+  }
+  if (args.all && !args.yes) {
+    return UsageError("purge",
+                      "refusing to delete every entry without --yes "
+                      "(run again with --all --yes)");
+  }
+
+  PurgeFilter filter;
+  filter.ns = args.ns;
+  filter.expired_only = args.expired;
+  if (!args.older_than.empty()) {
+    absl::Duration age;
+    const std::string error = ParseAge(args.older_than, &age);
+    if (!error.empty()) return UsageError("purge", error);
+    filter.created_before = absl::Now() - age;
+  }
+
+  std::unique_ptr<Cache> cache =
+      OpenCache(db, /*read_only=*/false, /*create_if_missing=*/false);
+  if (!cache) return kExitRuntime;
+  absl::StatusOr<int64_t> deleted = cache->Purge(filter);
+  if (!deleted.ok()) {
+    return RuntimeError(
+        absl::StrCat("purge failed: ", StatusText(deleted.status())));
+  }
+  std::cout << "Deleted " << *deleted << (*deleted == 1 ? " entry" : " entries")
+            << ".\n";
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------
+// export / import
+// ---------------------------------------------------------------------------
+
+int RunExport(const std::string& db, const std::string& out_path) {
+  std::unique_ptr<Cache> cache =
+      OpenCache(db, /*read_only=*/true, /*create_if_missing=*/false);
+  if (!cache) return kExitRuntime;
+
+  // The output file is opened only once the DB opened, so a typo in the DB
+  // path does not truncate an existing export.
+  const bool to_stdout = out_path.empty() || out_path == "-";
+  std::ofstream file;
+  if (!to_stdout) {
+    file.open(out_path, std::ios::out | std::ios::trunc | std::ios::binary);
+    if (!file) {
+      return RuntimeError(absl::StrCat("cannot write '", out_path,
+                                       "': ", std::strerror(errno)));
+    }
+  }
+  std::ostream& out = to_stdout ? std::cout : file;
+  absl::StatusOr<int64_t> count = cache->Export(out);
+  if (!count.ok()) {
+    return RuntimeError(
+        absl::StrCat("export failed: ", StatusText(count.status())));
+  }
+  out.flush();
+  if (!out) {
+    return RuntimeError(absl::StrCat(
+        "export failed: error writing to ",
+        to_stdout ? std::string("stdout") : absl::StrCat("'", out_path, "'")));
+  }
+  std::cerr << "promptcache: exported " << *count
+            << (*count == 1 ? " entry" : " entries")
+            << (to_stdout ? std::string() : absl::StrCat(" to ", out_path))
+            << "\n";
+  return kExitOk;
+}
+
+int RunImport(const std::string& db, const std::string& in_path) {
+  // Open the input before the DB: import may create the DB, and a bad input
+  // path should not leave an empty one behind.
+  const bool from_stdin = in_path == "-";
+  std::ifstream file;
+  if (!from_stdin) {
+    file.open(in_path, std::ios::in | std::ios::binary);
+    if (!file) {
+      return RuntimeError(
+          absl::StrCat("cannot read '", in_path, "': ", std::strerror(errno)));
+    }
+  }
+  std::istream& in = from_stdin ? std::cin : file;
+
+  std::unique_ptr<Cache> cache =
+      OpenCache(db, /*read_only=*/false, /*create_if_missing=*/true);
+  if (!cache) return kExitRuntime;
+  absl::StatusOr<int64_t> count = cache->Import(in);
+  if (!count.ok()) {
+    return RuntimeError(
+        absl::StrCat("import failed: ", StatusText(count.status()),
+                     " (entries before the failing line were imported)"));
+  }
+  std::cerr << "promptcache: imported " << *count
+            << (*count == 1 ? " entry" : " entries") << "\n";
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------
+// main
+// ---------------------------------------------------------------------------
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "promptcache: report on, inspect and maintain a promptcache database.",
+      "promptcache"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", PROMPTCACHE_VERSION);
+  app.footer(
+      "Exit status: 0 on success, 1 on a runtime error (e.g. the database "
+      "cannot be opened), 2 on a usage error.");
+
+  std::string db;
+  bool as_json = false;
+  std::optional<std::string> ns;
+
+  CLI::App* report = app.add_subcommand(
+      "report",
+      "Requests, hits, dollars spent and saved per namespace, backend and "
+      "model.");
+  report->add_option("DB", db, "Path of the cache database")->required();
+  report->add_flag("--json", as_json,
+                   "Print a JSON object {prices_date, rows, total} with "
+                   "dollars and raw nano-dollar integers");
+  report->add_option("--ns", ns, "Only this namespace");
+  report->footer(
+      "Dollar figures marked '~' include estimated token counts. Models "
+      "without a price show 'unpriced' rather than $0.");
+
+  CLI::App* stats = app.add_subcommand(
+      "stats", "Entry counts and sizes of the cache database.");
+  stats->add_option("DB", db, "Path of the cache database")->required();
+  stats->add_flag("--json", as_json, "Print JSON");
+
+  std::string key_hex;
+  std::string prompt;
+  int64_t limit = 10;
+  CLI::App* inspect = app.add_subcommand(
+      "inspect",
+      "Show stored entries: one by exact key, or those whose last user "
+      "message contains a text.");
+  inspect->add_option("DB", db, "Path of the cache database")->required();
+  CLI::Option* key_opt =
+      inspect->add_option("--key", key_hex, "Exact key (32 hex digits)");
+  CLI::Option* prompt_opt = inspect->add_option(
+      "--prompt", prompt,
+      "Text to find in the last user message (ASCII case-insensitive)");
+  key_opt->excludes(prompt_opt);
+  inspect->add_option("--ns", ns, "Only this namespace");
+  inspect->add_flag("--json", as_json, "Print JSON");
+  inspect
+      ->add_option("--limit", limit,
+                   "Show at most this many entries for --prompt")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
+  PurgeArgs purge_args;
+  CLI::App* purge = app.add_subcommand(
+      "purge",
+      "Delete entries (the savings ledger is kept). Conditions combine: an "
+      "entry is deleted when it matches all of them.");
+  purge->add_option("DB", db, "Path of the cache database")->required();
+  purge->add_option("--ns", purge_args.ns, "Entries of this namespace");
+  purge->add_option("--older-than", purge_args.older_than,
+                    "Entries created longer ago than this, e.g. 30d, 12h, "
+                    "90m, 45s, 2w, 1d12h");
+  purge->add_flag("--expired", purge_args.expired, "Entries past their expiry");
+  purge->add_flag("--all", purge_args.all, "Every entry (requires --yes)");
+  purge->add_flag("--yes", purge_args.yes, "Confirm --all");
+
+  std::string out_path;
+  CLI::App* export_cmd = app.add_subcommand(
+      "export", "Write every entry as JSON lines (counts go to stderr).");
+  export_cmd->add_option("DB", db, "Path of the cache database")->required();
+  export_cmd->add_option("--out", out_path,
+                         "Output file (default: stdout; '-' also means "
+                         "stdout)");
+
+  std::string in_path;
+  CLI::App* import_cmd = app.add_subcommand(
+      "import",
+      "Read JSON lines written by export into a database (created if "
+      "missing).");
+  import_cmd->add_option("DB", db, "Path of the cache database")->required();
+  import_cmd->add_option("--in", in_path, "Input file, or '-' for stdin")
+      ->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints help/version/errors; its own error codes (100+) are
+    // folded into the conventional 2 for usage errors.
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (report->parsed()) return RunReport(db, as_json, ns);
+  if (stats->parsed()) return RunStats(db, as_json);
+  if (inspect->parsed()) {
+    if (key_opt->count() == 0 && prompt_opt->count() == 0) {
+      return UsageError("inspect", "give --key HEX or --prompt TEXT");
+    }
+    // Bad input is a usage error, decided before touching the DB.
+    std::optional<Key128> key;
+    if (key_opt->count() > 0) {
+      absl::StatusOr<Key128> parsed = Key128::FromHex(key_hex);
+      if (!parsed.ok()) {
+        return UsageError("inspect",
+                          absl::StrCat("invalid --key '", key_hex,
+                                       "': ", StatusText(parsed.status())));
+      }
+      key = *parsed;
+    }
+    std::unique_ptr<Cache> cache =
+        OpenCache(db, /*read_only=*/true, /*create_if_missing=*/false);
+    if (!cache) return kExitRuntime;
+    if (key.has_value()) return RunInspectKey(*cache, *key, ns, as_json);
+    return RunInspectPrompt(*cache, prompt, ns, as_json, limit);
+  }
+  if (purge->parsed()) return RunPurge(db, purge_args);
+  if (export_cmd->parsed()) return RunExport(db, out_path);
+  if (import_cmd->parsed()) return RunImport(db, in_path);
+  return UsageError("", "no command given");
+}
+
+}  // namespace
+}  // namespace promptcache
+
+int main(int argc, char** argv) {
+  // Nothing may escape as a crash: report unexpected exceptions (e.g.
+  // std::bad_alloc) as runtime errors.
+  try {
+    return promptcache::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "promptcache: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}
