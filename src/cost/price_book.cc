@@ -30,9 +30,9 @@ absl::string_view WithoutDateSuffix(absl::string_view model) {
     return true;
   };
   const size_t n = model.size();
-  if (n > 11 && model[n - 11] == '-' && model[n - 8] == '-' &&
+  if (n > 11 && model[n - 11] == '-' && model[n - 6] == '-' &&
       model[n - 3] == '-' && digits(model.substr(n - 10, 4)) &&
-      digits(model.substr(n - 7, 2)) && digits(model.substr(n - 2, 2))) {
+      digits(model.substr(n - 5, 2)) && digits(model.substr(n - 2, 2))) {
     return model.substr(0, n - 11);
   }
   if (n > 9 && model[n - 9] == '-' && digits(model.substr(n - 8))) {

@@ -1,0 +1,495 @@
+// Exact-hit benchmarks for promptcache.
+//
+// Target (issue): "Exact hit in-process with 100k entries: p50 <= 5 us,
+// >= 200k hits/s on one thread."
+//
+// Two modes:
+//   exact_hit_bench [--benchmark_* flags]
+//       The Google Benchmark suite (means per op, items/s).
+//   exact_hit_bench --percentiles [--percentile_ops=200000]
+//                   [--percentile_entries=100000]
+//       Times every single op of a loop over GetExact and CachedClient
+//       hits and prints p50/p90/p99/p99.9/max and ops/s, with PASS/FAIL
+//       against the target.
+//
+// Every cache lives in a fresh mkdtemp() directory under /tmp that is
+// removed at exit.
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "promptcache/cache.h"
+#include "promptcache/cached_client.h"
+#include "promptcache/keys.h"
+#include "promptcache/options.h"
+#include "promptcache/request.h"
+#include "promptcache/response.h"
+
+namespace {
+
+using promptcache::Cache;
+using promptcache::CachedClient;
+using promptcache::CacheStatus;
+using promptcache::Canonicalize;
+using promptcache::CanonicalizedRequest;
+using promptcache::Key128;
+using promptcache::Message;
+using promptcache::Request;
+using promptcache::Response;
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "exact_hit_bench: %s\n", what.c_str());
+  std::exit(2);
+}
+
+// --- Deterministic "realistic" text ---------------------------------------
+
+uint64_t SplitMix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+constexpr std::string_view kWords[] = {
+    "the",          "customer", "order",         "shipping",
+    "refund",       "account",  "password",      "invoice",
+    "delivery",     "address",  "please",        "help",
+    "with",         "my",       "recent",        "purchase",
+    "product",      "warranty", "return",        "policy",
+    "how",          "long",     "does",          "it",
+    "take",         "to",       "process",       "a",
+    "request",      "for",      "international", "express",
+    "tracking",     "number",   "missing",       "package",
+    "damaged",      "item",     "replacement",   "store",
+    "credit",       "card",     "payment",       "failed",
+    "subscription", "cancel",   "upgrade",       "plan",
+    "discount",     "code",     "expired",       "support",
+    "ticket",       "status",   "update",        "email",
+    "notification", "settings", "language",      "region",
+    "tax",          "receipt",  "business",      "hours",
+    "weekend",      "holiday",  "schedule",      "available",
+    "stock",        "size",     "colour",        "exchange",
+    "gift",         "wrap",     "message",       "thank",
+    "you",          "could",    "would",         "should",
+};
+constexpr size_t kNumWords = sizeof(kWords) / sizeof(kWords[0]);
+
+// Appends random words (seeded by `seed`) until `out` is >= `min_size` long.
+void AppendWords(std::string* out, uint64_t seed, size_t min_size) {
+  uint64_t state = seed;
+  bool sentence_start = out->empty() || out->back() == ' ';
+  int words_in_sentence = 0;
+  while (out->size() < min_size) {
+    std::string_view w = kWords[SplitMix64(state) % kNumWords];
+    if (!out->empty() && out->back() != ' ') out->push_back(' ');
+    if (sentence_start) {
+      out->push_back(static_cast<char>(w[0] - 'a' + 'A'));
+      out->append(w.substr(1));
+      sentence_start = false;
+    } else {
+      out->append(w);
+    }
+    if (++words_in_sentence >= 8 + static_cast<int>(SplitMix64(state) % 8)) {
+      out->push_back('.');
+      sentence_start = true;
+      words_in_sentence = 0;
+    }
+  }
+}
+
+constexpr std::string_view kSystemPrompts[] = {
+    "You are a helpful customer support assistant for an online store. "
+    "Answer concisely, cite the relevant policy, and never invent order "
+    "details that the customer did not give you.",
+    "You are a support agent for a subscription service. Be polite and "
+    "brief. If the question is about billing, explain the next billing "
+    "date and how to change the plan.",
+    "You are an assistant that answers shipping questions. Give delivery "
+    "estimates in business days and mention tracking when relevant.",
+    "You are a returns specialist. Explain the return window, the refund "
+    "method and any fees. Ask for the order number if it is missing.",
+};
+constexpr size_t kNumSystemPrompts =
+    sizeof(kSystemPrompts) / sizeof(kSystemPrompts[0]);
+
+// Request number `i`: a system prompt and a ~200-byte user message.
+Request MakeRequest(uint64_t i) {
+  Request r;
+  r.ns = "bench";
+  r.backend = "openai";
+  r.model = "gpt-4o-mini";
+  r.params.temperature = 0.0;
+  r.params.max_tokens = 512;
+  Message system;
+  system.role = "system";
+  system.content = std::string(kSystemPrompts[i % kNumSystemPrompts]);
+  Message user;
+  user.role = "user";
+  user.content = "Ticket " + std::to_string(i) + ": ";
+  AppendWords(&user.content, i * 2 + 1, 200);
+  r.messages.push_back(std::move(system));
+  r.messages.push_back(std::move(user));
+  return r;
+}
+
+// The ~1 KB answer to request `i`.
+Response MakeAnswer(uint64_t i) {
+  Response a;
+  a.text.reserve(1100);
+  AppendWords(&a.text, i * 2 + 2, 1024);
+  a.finish_reason = "stop";
+  a.usage.input_tokens = 95;
+  a.usage.output_tokens = 230;
+  a.upstream_latency = absl::Milliseconds(900);
+  return a;
+}
+
+// --- Shared fixtures ---------------------------------------------------------
+
+std::string MakeTempDir() {
+  char tmpl[] = "/tmp/promptcache-bench-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) Die(std::string("mkdtemp: ") + strerror(errno));
+  return tmpl;
+}
+
+// A cache filled with N entries plus a client over it whose upstream must
+// never be called for the stored requests.
+struct Fixture {
+  int64_t entries = 0;
+  std::string dir;
+  std::unique_ptr<Cache> cache;
+  std::unique_ptr<CachedClient> client;
+  std::atomic<int64_t> upstream_calls{0};
+  std::vector<Request> requests;  // requests[i] is stored
+  std::vector<Key128> keys;       // keys[i] = exact key of requests[i]
+  // A fixed pseudo-random access order over [0, entries).
+  std::vector<uint32_t> order;
+  // Next fresh request number for the miss benchmark.
+  std::atomic<uint64_t> next_fresh{0};
+  double fill_seconds = 0;
+};
+
+constexpr size_t kOrderSize = 1 << 20;  // power of two
+
+std::mutex fixtures_mu;
+std::map<int64_t, std::unique_ptr<Fixture>>* fixtures =
+    new std::map<int64_t, std::unique_ptr<Fixture>>;
+
+std::unique_ptr<Fixture> BuildFixture(int64_t n) {
+  auto f = std::make_unique<Fixture>();
+  f->entries = n;
+  f->dir = MakeTempDir();
+  promptcache::Options options;  // library defaults
+  absl::StatusOr<std::unique_ptr<Cache>> cache = Cache::Open(f->dir, options);
+  if (!cache.ok()) Die("Cache::Open: " + std::string(cache.status().message()));
+  f->cache = *std::move(cache);
+  Fixture* raw = f.get();
+  f->client = std::make_unique<CachedClient>(
+      *f->cache, [raw](const Request&) -> absl::StatusOr<Response> {
+        raw->upstream_calls.fetch_add(1, std::memory_order_relaxed);
+        // Instant upstream: a fixed ~1 KB complete answer.
+        static const Response* const kAnswer = new Response(MakeAnswer(0));
+        return *kAnswer;
+      });
+
+  const Clock::time_point start = Clock::now();
+  f->requests.reserve(n);
+  f->keys.reserve(n);
+  for (int64_t i = 0; i < n; ++i) {
+    Request request = MakeRequest(i);
+    absl::StatusOr<CanonicalizedRequest> canonical = Canonicalize(request);
+    if (!canonical.ok()) {
+      Die("Canonicalize: " + std::string(canonical.status().message()));
+    }
+    Response answer = MakeAnswer(i);
+    absl::Status s =
+        f->cache->StoreMiss(request, *canonical, std::nullopt, &answer);
+    if (!s.ok()) Die("StoreMiss: " + std::string(s.message()));
+    f->keys.push_back(canonical->keys.exact);
+    f->requests.push_back(std::move(request));
+  }
+  f->fill_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  f->next_fresh = static_cast<uint64_t>(n) + 1000000000ULL;
+
+  uint64_t state = 0x5EED0000 + static_cast<uint64_t>(n);
+  f->order.resize(kOrderSize);
+  for (uint32_t& index : f->order) {
+    index = static_cast<uint32_t>(SplitMix64(state) % static_cast<uint64_t>(n));
+  }
+  std::fprintf(stderr, "[setup] %" PRId64 " entries stored in %.2f s (%s)\n", n,
+               f->fill_seconds, f->dir.c_str());
+  return f;
+}
+
+// The fixture with `n` entries, built on first use (thread-safe).
+Fixture& GetFixture(int64_t n) {
+  std::lock_guard<std::mutex> lock(fixtures_mu);
+  std::unique_ptr<Fixture>& f = (*fixtures)[n];
+  if (f == nullptr) f = BuildFixture(n);
+  return *f;
+}
+
+// Closes every cache and removes its directory. Idempotent.
+void RemoveFixtures() {
+  std::lock_guard<std::mutex> lock(fixtures_mu);
+  for (auto& [n, f] : *fixtures) {
+    f->client.reset();
+    f->cache.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(f->dir, ec);
+  }
+  fixtures->clear();
+}
+
+// --- Google Benchmark suite
+// ---------------------------------------------------
+
+// (a) Cache::GetExact by a precomputed key: RocksDB point lookup + decode
+// of the answer, nothing else.
+void BM_GetExact(benchmark::State& state) {
+  Fixture& f = GetFixture(state.range(0));
+  size_t i = static_cast<size_t>(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    absl::StatusOr<Response> r =
+        f.cache->GetExact(f.keys[f.order[i++ & (kOrderSize - 1)]]);
+    if (!r.ok()) {
+      state.SkipWithError("GetExact did not hit");
+      break;
+    }
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// (b) CachedClient::Complete on stored requests: canonicalize + hash +
+// GetExact + RecordHit. The upstream must never be called.
+void BM_CompleteHit(benchmark::State& state) {
+  Fixture& f = GetFixture(state.range(0));
+  const int64_t calls_before = f.upstream_calls.load();
+  size_t i = static_cast<size_t>(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    absl::StatusOr<Response> r =
+        f.client->Complete(f.requests[f.order[i++ & (kOrderSize - 1)]]);
+    if (!r.ok() || r->cache_status != CacheStatus::kExactHit) {
+      state.SkipWithError("Complete did not answer from the exact tier");
+      break;
+    }
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    // Calls made during this run by any thread (must be 0).
+    state.counters["upstream_calls"] =
+        static_cast<double>(f.upstream_calls.load() - calls_before);
+  }
+}
+
+// (c) Canonicalize alone (validation + canonical JSON + three XXH3-128).
+void BM_Canonicalize(benchmark::State& state) {
+  constexpr size_t kPool = 1024;
+  std::vector<Request> pool;
+  pool.reserve(kPool);
+  for (size_t k = 0; k < kPool; ++k) pool.push_back(MakeRequest(k));
+  size_t i = 0;
+  int64_t bytes = 0;
+  for (auto _ : state) {
+    absl::StatusOr<CanonicalizedRequest> c =
+        Canonicalize(pool[i++ & (kPool - 1)]);
+    if (!c.ok()) {
+      state.SkipWithError("Canonicalize failed");
+      break;
+    }
+    bytes += static_cast<int64_t>(c->canonical.size());
+    benchmark::DoNotOptimize(c);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(bytes);
+}
+
+// (d) A never-seen request per iteration through CachedClient with an
+// instant upstream: canonicalize, miss (bloom filter), in-flight
+// registration, second lookup, upstream, StoreMiss (read + atomic write of
+// entry and ledger row). Each iteration patches the request number into the
+// user message (a few ns of the time). Runs last: it adds entries to the
+// shared cache.
+void BM_CompleteMissStore(benchmark::State& state) {
+  Fixture& f = GetFixture(state.range(0));
+  Request request = MakeRequest(0);
+  std::string& content = request.messages[1].content;
+  const std::string base = content;
+  const int64_t calls_before = f.upstream_calls.load();
+  for (auto _ : state) {
+    content.assign(base);
+    content.append(" #");
+    content.append(std::to_string(f.next_fresh.fetch_add(1)));
+    absl::StatusOr<Response> r = f.client->Complete(request);
+    if (!r.ok() || r->cache_status != CacheStatus::kMiss || !r->stored) {
+      state.SkipWithError("Complete did not miss and store");
+      break;
+    }
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["upstream_calls"] =
+      static_cast<double>(f.upstream_calls.load() - calls_before);
+}
+
+BENCHMARK(BM_GetExact)->Arg(10000)->Arg(100000);
+BENCHMARK(BM_CompleteHit)->Arg(10000)->Arg(100000);
+BENCHMARK(BM_CompleteHit)->Arg(10000)->Arg(100000)->Threads(2)->UseRealTime();
+BENCHMARK(BM_Canonicalize);
+BENCHMARK(BM_CompleteMissStore)->Arg(10000)->Arg(100000);
+
+// --- Per-op latency percentiles
+// ------------------------------------------------
+
+struct LoopResult {
+  std::vector<int64_t> ns;  // per-op latency
+  double wall_seconds = 0;  // whole loop, including the timing overhead
+  int64_t failures = 0;
+};
+
+template <typename Op>
+LoopResult TimeEachOp(const Fixture& f, int64_t ops, size_t offset, Op op) {
+  LoopResult out;
+  out.ns.resize(static_cast<size_t>(ops));
+  const Clock::time_point loop_start = Clock::now();
+  for (int64_t k = 0; k < ops; ++k) {
+    const uint32_t index = f.order[(offset + k) & (kOrderSize - 1)];
+    const Clock::time_point t0 = Clock::now();
+    const bool ok = op(index);
+    const Clock::time_point t1 = Clock::now();
+    out.ns[static_cast<size_t>(k)] =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+    if (!ok) ++out.failures;
+  }
+  out.wall_seconds =
+      std::chrono::duration<double>(Clock::now() - loop_start).count();
+  return out;
+}
+
+double Percentile(const std::vector<int64_t>& sorted, double p) {
+  const size_t index = std::min(
+      sorted.size() - 1,
+      static_cast<size_t>(p / 100.0 * static_cast<double>(sorted.size())));
+  return static_cast<double>(sorted[index]) / 1000.0;  // us
+}
+
+// Prints one result line; returns whether it meets the target.
+bool Report(const char* name, LoopResult r, bool judged) {
+  std::sort(r.ns.begin(), r.ns.end());
+  const double ops_per_s = static_cast<double>(r.ns.size()) / r.wall_seconds;
+  const double p50 = Percentile(r.ns, 50);
+  const bool pass = p50 <= 5.0 && ops_per_s >= 200000.0 && r.failures == 0;
+  std::printf("%-22s %8zu %8.2f %8.2f %8.2f %8.2f %9.1f %10.0f %8" PRId64
+              "  %s\n",
+              name, r.ns.size(), p50, Percentile(r.ns, 90),
+              Percentile(r.ns, 99), Percentile(r.ns, 99.9),
+              static_cast<double>(r.ns.back()) / 1000.0, ops_per_s, r.failures,
+              judged ? (pass ? "PASS" : "FAIL") : "(not judged)");
+  return pass;
+}
+
+int RunPercentiles(int64_t entries, int64_t ops) {
+  Fixture& f = GetFixture(entries);
+  constexpr int64_t kWarmup = 50000;
+
+  auto get_exact = [&f](uint32_t index) {
+    absl::StatusOr<Response> r = f.cache->GetExact(f.keys[index]);
+    benchmark::DoNotOptimize(r);
+    return r.ok();
+  };
+  auto complete_hit = [&f](uint32_t index) {
+    absl::StatusOr<Response> r = f.client->Complete(f.requests[index]);
+    benchmark::DoNotOptimize(r);
+    return r.ok() && r->cache_status == CacheStatus::kExactHit;
+  };
+
+  std::printf("\nPer-op latency, %" PRId64 " entries, %" PRId64
+              " ops per row after %" PRId64
+              " warm-up ops, one thread, random keys\n"
+              "target: p50 <= 5 us and >= 200000 ops/s\n\n",
+              entries, ops, kWarmup);
+  std::printf("%-22s %8s %8s %8s %8s %8s %9s %10s %8s  %s\n", "op", "ops",
+              "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "ops/s",
+              "failed", "target");
+  const int64_t calls_before = f.upstream_calls.load();
+  TimeEachOp(f, kWarmup, 0, get_exact);
+  Report("Cache::GetExact", TimeEachOp(f, ops, kWarmup, get_exact),
+         /*judged=*/false);
+  TimeEachOp(f, kWarmup, 0, complete_hit);
+  const bool pass = Report("CachedClient::Complete",
+                           TimeEachOp(f, ops, kWarmup + 1, complete_hit),
+                           /*judged=*/true);
+  const int64_t calls = f.upstream_calls.load() - calls_before;
+  std::printf("\nupstream calls during the hit loops: %" PRId64
+              " (must be 0)\n",
+              calls);
+  std::printf("exact hit target (CachedClient::Complete): %s\n",
+              pass ? "PASS" : "FAIL");
+  return calls == 0 ? 0 : 1;
+}
+
+bool ParseFlag(const char* arg, std::string_view name, int64_t* value) {
+  std::string_view a(arg);
+  if (a.substr(0, name.size()) != name || a.size() <= name.size() ||
+      a[name.size()] != '=') {
+    return false;
+  }
+  *value = std::strtoll(arg + name.size() + 1, nullptr, 10);
+  if (*value <= 0) Die(std::string("bad value in ") + arg);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::atexit(RemoveFixtures);
+  bool percentiles = false;
+  int64_t ops = 200000;
+  int64_t entries = 100000;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (i > 0 && std::string_view(argv[i]) == "--percentiles") {
+      percentiles = true;
+    } else if (i > 0 &&
+               (ParseFlag(argv[i], "--percentile_ops", &ops) ||
+                ParseFlag(argv[i], "--percentile_entries", &entries))) {
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  if (percentiles) {
+    const int rc = RunPercentiles(entries, ops);
+    RemoveFixtures();
+    return rc;
+  }
+  int rest_argc = static_cast<int>(rest.size());
+  benchmark::Initialize(&rest_argc, rest.data());
+  if (benchmark::ReportUnrecognizedArguments(rest_argc, rest.data())) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  RemoveFixtures();
+  return 0;
+}

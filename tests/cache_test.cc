@@ -1,0 +1,334 @@
+// The store: persistence, TTL, tenants, schema, ledger consistency.
+#include <fstream>
+#include <sstream>
+
+#include "gtest/gtest.h"
+#include "promptcache/cache.h"
+#include "test_util.h"
+
+namespace promptcache {
+namespace {
+
+using testing::MakeAnswer;
+using testing::MakeRequest;
+using testing::TempDir;
+
+// A settable clock for TTL tests.
+struct FakeClock {
+  absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+};
+
+Options TestOptions(FakeClock* clock = nullptr) {
+  Options o;
+  o.stats_flush_interval = absl::InfiniteDuration();  // flush explicitly
+  if (clock != nullptr) o.clock = [clock] { return clock->now; };
+  return o;
+}
+
+std::unique_ptr<Cache> OpenOrDie(const std::string& path,
+                                 const Options& options) {
+  absl::StatusOr<std::unique_ptr<Cache>> cache = Cache::Open(path, options);
+  EXPECT_TRUE(cache.ok()) << cache.status();
+  return cache.ok() ? *std::move(cache) : nullptr;
+}
+
+// Stores `answer` for `request` as a miss would.
+Response Store(Cache& cache, const Request& request, Response answer,
+               std::optional<absl::Duration> ttl = std::nullopt) {
+  absl::StatusOr<CanonicalizedRequest> c = Canonicalize(request);
+  EXPECT_TRUE(c.ok()) << c.status();
+  absl::Status s = cache.StoreMiss(request, *c, ttl, &answer);
+  EXPECT_TRUE(s.ok()) << s;
+  return answer;
+}
+
+absl::StatusOr<Response> Get(Cache& cache, const Request& request) {
+  return cache.GetExact(ComputeKeys(request)->exact);
+}
+
+TEST(CacheTest, StoreGetAndReopenKeepsEntriesAndLedger) {
+  TempDir dir;
+  const Request q = MakeRequest("What is the capital of France?");
+  {
+    auto cache = OpenOrDie(dir.path(), TestOptions());
+    EXPECT_TRUE(absl::IsNotFound(Get(*cache, q).status()));
+    Response stored = Store(*cache, q, MakeAnswer("Paris."));
+    EXPECT_TRUE(stored.stored);
+    EXPECT_TRUE(stored.priced);
+    EXPECT_GT(stored.dollars_spent, 0);
+    absl::StatusOr<Response> hit = Get(*cache, q);
+    ASSERT_TRUE(hit.ok());
+    EXPECT_EQ(hit->text, "Paris.");
+    EXPECT_EQ(hit->usage.input_tokens, 100);
+    cache->RecordHit(q, *Key128::FromHex(hit->entry_key),
+                     CacheStatus::kExactHit, &*hit);
+    EXPECT_NEAR(hit->dollars_saved, stored.dollars_spent, 1e-12);
+  }  // closing flushes the hit
+  auto cache = OpenOrDie(dir.path(), TestOptions());
+  ASSERT_EQ(Get(*cache, q)->text, "Paris.");
+  absl::StatusOr<SavingsReport> report = cache->Report();
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->rows.size(), 1u);
+  const LedgerRow& row = report->rows[0];
+  EXPECT_EQ(row.ns, "tenant-a");
+  EXPECT_EQ(row.backend, "openai");
+  EXPECT_EQ(row.requests, 2);
+  EXPECT_EQ(row.misses, 1);
+  EXPECT_EQ(row.stored, 1);
+  EXPECT_EQ(row.exact_hits, 1);
+  EXPECT_EQ(row.saved_nusd, row.spent_nusd);
+  EXPECT_EQ(row.upstream_us_saved, 800'000);
+  absl::StatusOr<EntryInfo> info =
+      cache->Inspect(ComputeKeys(q)->exact);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->hit_count, 1);
+  EXPECT_EQ(info->saved_nusd, row.saved_nusd);
+  EXPECT_EQ(info->canonical_request, *CanonicalRequest(q));
+}
+
+TEST(CacheTest, TtlExpiryIsNeverServed) {
+  TempDir dir;
+  FakeClock clock;
+  auto cache = OpenOrDie(dir.path(), TestOptions(&clock));
+  const Request q = MakeRequest("What's new today?");
+  const Request forever = MakeRequest("What is 2+2?");
+  Store(*cache, q, MakeAnswer("news"), absl::Minutes(10));
+  Store(*cache, forever, MakeAnswer("4"), absl::InfiniteDuration());
+  clock.now += absl::Minutes(9);
+  EXPECT_TRUE(Get(*cache, q).ok());
+  clock.now += absl::Minutes(1);
+  EXPECT_TRUE(absl::IsNotFound(Get(*cache, q).status()));
+  clock.now += absl::Hours(24 * 365);
+  EXPECT_TRUE(Get(*cache, forever).ok());
+  // The default TTL applies when none is given.
+  const Request d = MakeRequest("default ttl");
+  Store(*cache, d, MakeAnswer("x"));
+  clock.now += absl::Hours(24 * 7) - absl::Seconds(1);
+  EXPECT_TRUE(Get(*cache, d).ok());
+  clock.now += absl::Seconds(1);
+  EXPECT_FALSE(Get(*cache, d).ok());
+  // Stats see the expired entries; purge --expired removes them.
+  EXPECT_EQ(cache->Stats()->expired_entries, 2);
+  PurgeFilter expired;
+  expired.expired_only = true;
+  EXPECT_EQ(*cache->Purge(expired), 2);
+  EXPECT_EQ(cache->Stats()->entries, 1);
+}
+
+TEST(CacheTest, NamespacesNeverShareEntries) {
+  TempDir dir;
+  auto cache = OpenOrDie(dir.path(), TestOptions());
+  const Request a = MakeRequest("What is our refund policy?", "tenant-a");
+  const Request b = MakeRequest("What is our refund policy?", "tenant-b");
+  Store(*cache, a, MakeAnswer("Tenant A: 30 days."));
+  EXPECT_TRUE(Get(*cache, a).ok());
+  EXPECT_TRUE(absl::IsNotFound(Get(*cache, b).status()));
+  PurgeFilter only_a;
+  only_a.ns = "tenant-a";
+  Store(*cache, b, MakeAnswer("Tenant B: 14 days."));
+  EXPECT_EQ(Get(*cache, b)->text, "Tenant B: 14 days.");
+  EXPECT_EQ(*cache->Purge(only_a), 1);
+  EXPECT_FALSE(Get(*cache, a).ok());
+  EXPECT_TRUE(Get(*cache, b).ok());
+}
+
+TEST(CacheTest, IncompleteAnswersAreRefused) {
+  TempDir dir;
+  auto cache = OpenOrDie(dir.path(), TestOptions());
+  const Request q = MakeRequest("Write a long essay");
+  for (const char* reason : {"length", "content_filter", "error", ""}) {
+    Response r = MakeAnswer("partial", reason);
+    absl::Status s = cache->StoreMiss(q, *Canonicalize(q), std::nullopt, &r);
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << reason;
+    EXPECT_FALSE(r.stored);
+  }
+  EXPECT_FALSE(Get(*cache, q).ok());
+  EXPECT_EQ(cache->Stats()->entries, 0);
+}
+
+TEST(CacheTest, UnknownSchemaVersionAndForeignDatabasesAreClearErrors) {
+  TempDir dir;
+  {
+    auto cache = OpenOrDie(dir.path(), TestOptions());
+    Store(*cache, MakeRequest("q"), MakeAnswer("a"));
+  }
+  // Missing path without create_if_missing.
+  Options no_create = TestOptions();
+  no_create.create_if_missing = false;
+  absl::StatusOr<std::unique_ptr<Cache>> missing =
+      Cache::Open(dir.Sub("nope"), no_create);
+  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+  // Read-only open works and refuses writes.
+  Options ro = TestOptions();
+  ro.read_only = true;
+  {
+    auto cache = OpenOrDie(dir.path(), ro);
+    EXPECT_TRUE(Get(*cache, MakeRequest("q")).ok());
+    Response r = MakeAnswer("b");
+    EXPECT_EQ(cache->StoreMiss(MakeRequest("z"), *Canonicalize(MakeRequest("z")),
+                               std::nullopt, &r)
+                  .code(),
+              absl::StatusCode::kFailedPrecondition);
+  }
+  // A file where a directory should be.
+  std::ofstream(dir.Sub("file")) << "x";
+  EXPECT_FALSE(Cache::Open(dir.Sub("file"), TestOptions()).ok());
+  // A corrupt database: garbage in CURRENT.
+  TempDir corrupt;
+  {
+    auto cache = OpenOrDie(corrupt.path(), TestOptions());
+  }
+  std::ofstream(corrupt.Sub("CURRENT"), std::ios::trunc) << "garbage\n";
+  absl::StatusOr<std::unique_ptr<Cache>> bad =
+      Cache::Open(corrupt.path(), TestOptions());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(corrupt.path()),
+            absl::string_view::npos)
+      << bad.status();
+  // Bad options.
+  Options zero = TestOptions();
+  zero.max_answers_per_key = 0;
+  EXPECT_EQ(Cache::Open(dir.Sub("z"), zero).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CacheTest, BucketKeepsDistinctAnswersAndServesRoundRobin) {
+  TempDir dir;
+  Options o = TestOptions();
+  o.max_answers_per_key = 3;
+  auto cache = OpenOrDie(dir.path(), o);
+  Request q = MakeRequest("Tell me a joke");
+  q.params.temperature = 0.9;
+  int answers = 0;
+  for (int i = 0; i < 3; ++i) {
+    Store(*cache, q, MakeAnswer("joke " + std::to_string(i)));
+    ASSERT_TRUE(cache->GetExact(ComputeKeys(q)->exact, &answers).ok());
+    EXPECT_EQ(answers, i + 1);
+  }
+  std::set<std::string> seen;
+  for (int i = 0; i < 6; ++i) seen.insert(Get(*cache, q)->text);
+  EXPECT_EQ(seen.size(), 3u);
+  // A replace (force refresh) starts the bucket over.
+  Response fresh = MakeAnswer("joke new");
+  ASSERT_TRUE(cache->StoreMiss(q, *Canonicalize(q), std::nullopt, &fresh,
+                               /*replace=*/true)
+                  .ok());
+  ASSERT_TRUE(cache->GetExact(ComputeKeys(q)->exact, &answers).ok());
+  EXPECT_EQ(answers, 1);
+}
+
+TEST(CacheTest, LedgerMatchesEntriesAfterRestart) {
+  TempDir dir;
+  int64_t expected_hits = 0;
+  {
+    auto cache = OpenOrDie(dir.path(), TestOptions());
+    for (int i = 0; i < 40; ++i) {
+      const std::string model = i % 2 ? "gpt-4o-mini" : "claude-sonnet-4-5";
+      const std::string backend = i % 2 ? "openai" : "anthropic";
+      Request q = MakeRequest("question " + std::to_string(i), "t", model,
+                              backend);
+      Store(*cache, q, MakeAnswer("answer " + std::to_string(i)));
+      for (int h = 0; h < i % 5; ++h) {
+        absl::StatusOr<Response> hit = Get(*cache, q);
+        ASSERT_TRUE(hit.ok());
+        cache->RecordHit(q, ComputeKeys(q)->exact, CacheStatus::kExactHit,
+                         &*hit);
+        ++expected_hits;
+      }
+      if (i == 20) {
+        ASSERT_TRUE(cache->FlushStats().ok());
+      }
+    }
+  }
+  auto cache = OpenOrDie(dir.path(), TestOptions());
+  SavingsReport report = *cache->Report();
+  ASSERT_EQ(report.rows.size(), 2u);
+  int64_t entry_hits = 0, entry_saved = 0, entries = 0;
+  ASSERT_TRUE(cache
+                  ->ForEachEntry([&](const EntryInfo& e) {
+                    entry_hits += e.hit_count;
+                    entry_saved += e.saved_nusd;
+                    ++entries;
+                    return true;
+                  })
+                  .ok());
+  EXPECT_EQ(report.total.exact_hits, expected_hits);
+  EXPECT_EQ(entry_hits, expected_hits);
+  EXPECT_EQ(report.total.saved_nusd, entry_saved);
+  EXPECT_EQ(report.total.stored, entries);
+  EXPECT_EQ(report.total.requests, entries + expected_hits);
+  int64_t sum = 0;
+  for (const LedgerRow& row : report.rows) sum += row.saved_nusd;
+  EXPECT_EQ(sum, report.total.saved_nusd);
+}
+
+TEST(CacheTest, UnpricedModelsAreReportedAsUnpriced) {
+  TempDir dir;
+  auto cache = OpenOrDie(dir.path(), TestOptions());
+  Request q = MakeRequest("hello", "t", "llama-3.1-8b", "self-hosted");
+  Response stored = Store(*cache, q, MakeAnswer("hi"));
+  EXPECT_FALSE(stored.priced);
+  absl::StatusOr<Response> hit = Get(*cache, q);
+  cache->RecordHit(q, ComputeKeys(q)->exact, CacheStatus::kExactHit, &*hit);
+  EXPECT_FALSE(hit->priced);
+  const LedgerRow row = cache->Report()->rows.at(0);
+  EXPECT_EQ(row.unpriced_events, 2);
+  EXPECT_EQ(row.saved_nusd, 0);
+}
+
+TEST(CacheTest, MissingUsageIsEstimatedAndFlagged) {
+  TempDir dir;
+  auto cache = OpenOrDie(dir.path(), TestOptions());
+  Request q = MakeRequest(std::string(400, 'x'));
+  Response answer = MakeAnswer(std::string(800, 'y'));
+  answer.usage = Usage{};
+  Response stored = Store(*cache, q, answer);
+  EXPECT_GT(stored.dollars_spent, 0);
+  const LedgerRow row = cache->Report()->rows.at(0);
+  EXPECT_EQ(row.estimated_events, 1);
+}
+
+TEST(CacheTest, ExportImportRoundTripsAndRejectsTampering) {
+  TempDir dir;
+  std::stringstream dump;
+  std::set<std::string> keys;
+  {
+    auto cache = OpenOrDie(dir.Sub("a"), TestOptions());
+    for (int i = 0; i < 25; ++i) {
+      Request q = MakeRequest("q" + std::to_string(i));
+      q.params.tools_json = R"([{"type":"function","function":{"name":"f"}}])";
+      Response a = MakeAnswer("a" + std::to_string(i), "tool_calls");
+      a.tool_calls_json = R"([{"id":"1","type":"function"}])";
+      keys.insert(Store(*cache, q, a).entry_key);
+    }
+    EXPECT_EQ(*cache->Export(dump), 25);
+  }
+  auto copy = OpenOrDie(dir.Sub("b"), TestOptions());
+  std::stringstream in(dump.str());
+  EXPECT_EQ(*copy->Import(in), 25);
+  std::set<std::string> copied;
+  ASSERT_TRUE(copy->ForEachEntry([&](const EntryInfo& e) {
+                    copied.insert(e.key.ToHex());
+                    EXPECT_EQ(e.answers.at(0).tool_calls_json,
+                              R"([{"id":"1","type":"function"}])");
+                    return true;
+                  })
+                  .ok());
+  EXPECT_EQ(copied, keys);
+  // A line whose key does not match its request is refused.
+  std::string tampered = dump.str();
+  const size_t pos = tampered.find("\"q1");
+  tampered.replace(pos, 3, "\"qX");
+  auto third = OpenOrDie(dir.Sub("c"), TestOptions());
+  std::stringstream bad(tampered);
+  absl::StatusOr<int64_t> result = third->Import(bad);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("does not match"),
+            absl::string_view::npos)
+      << result.status();
+  std::stringstream junk("{\"key\":1}\n");
+  EXPECT_FALSE(third->Import(junk).ok());
+}
+
+}  // namespace
+}  // namespace promptcache

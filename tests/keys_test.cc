@@ -1,0 +1,268 @@
+// Canonical form and keys: what must and must not change the exact key.
+#include <random>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "promptcache/keys.h"
+#include "test_util.h"
+
+namespace promptcache {
+namespace {
+
+using testing::MakeRequest;
+
+Key128 Exact(const Request& r) {
+  absl::StatusOr<RequestKeys> keys = ComputeKeys(r);
+  EXPECT_TRUE(keys.ok()) << keys.status();
+  return keys.ok() ? keys->exact : Key128{};
+}
+
+TEST(KeysTest, HexAndBytesRoundTrip) {
+  const Key128 k = HashBytes("hello");
+  EXPECT_EQ(k.ToHex().size(), 32u);
+  EXPECT_EQ(*Key128::FromHex(k.ToHex()), k);
+  EXPECT_EQ(*Key128::FromBytes(k.ToBytes()), k);
+  EXPECT_FALSE(Key128::FromHex("xyz").ok());
+  EXPECT_FALSE(Key128::FromHex(std::string(32, 'g')).ok());
+  EXPECT_FALSE(Key128::FromBytes("short").ok());
+}
+
+TEST(KeysTest, OmittedParamsEqualDefaults) {
+  Request a = MakeRequest("What is RocksDB?");
+  Request b = a;
+  b.params.temperature = 1.0;
+  b.params.top_p = 1;
+  EXPECT_EQ(Exact(a), Exact(b));
+  b.params.temperature = 0.7;
+  EXPECT_NE(Exact(a), Exact(b));
+  // An empty namespace is the "default" namespace.
+  Request c = a, d = a;
+  c.ns = "";
+  d.ns = "default";
+  EXPECT_EQ(Exact(c), Exact(d));
+}
+
+TEST(KeysTest, JsonKeyOrderAndWhitespaceDoNotMatter) {
+  Request a = MakeRequest("weather?");
+  Request b = a;
+  a.params.tools_json =
+      R"([{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}])";
+  b.params.tools_json = R"( [ { "function" : { "parameters" : { "properties" :
+      { "city" : { "type" : "string" } }, "type" : "object" },
+      "name" : "get_weather" }, "type" : "function" } ] )";
+  EXPECT_EQ(Exact(a), Exact(b));
+  a.params.response_format_json = R"({"type":"json_object"})";
+  b.params.response_format_json = "{ \"type\" :\n \"json_object\" }";
+  EXPECT_EQ(Exact(a), Exact(b));
+  a.params.extra_json = R"({"frequency_penalty":0.5,"presence_penalty":1.0})";
+  b.params.extra_json = R"({"presence_penalty":1,"frequency_penalty":0.50})";
+  EXPECT_EQ(Exact(a), Exact(b));
+  // Transport-only keys are ignored.
+  b.params.extra_json =
+      R"({"presence_penalty":1,"frequency_penalty":0.5,"stream":true,"user":"u1"})";
+  EXPECT_EQ(Exact(a), Exact(b));
+  b.params.extra_json = R"({"presence_penalty":1,"frequency_penalty":0.6})";
+  EXPECT_NE(Exact(a), Exact(b));
+}
+
+TEST(KeysTest, StopSequencesAreASet) {
+  Request a = MakeRequest("count");
+  Request b = a;
+  a.params.stop = {"\n\n", "END"};
+  b.params.stop = {"END", "\n\n", "END"};
+  EXPECT_EQ(Exact(a), Exact(b));
+  b.params.stop = {"END"};
+  EXPECT_NE(Exact(a), Exact(b));
+}
+
+// Property: every single-field change changes the key; the key is a
+// function of the request only.
+TEST(KeysTest, AnyChangeChangesTheKey) {
+  std::mt19937 rng(42);
+  const std::string alphabet = "abcdefghij KLMNOP 0123456789 éü€\n\"\\";
+  auto random_text = [&](size_t n) {
+    std::string s;
+    while (s.size() < n) {
+      // Pick whole UTF-8 characters.
+      static const char* kPieces[] = {"a", "b", "Z", " ", "0", "9", "é",
+                                      "€", "\n", "\"", "\\", "\t", "x"};
+      s += kPieces[rng() % (sizeof(kPieces) / sizeof(kPieces[0]))];
+    }
+    return s;
+  };
+  (void)alphabet;
+  for (int trial = 0; trial < 300; ++trial) {
+    Request base;
+    base.ns = random_text(1 + rng() % 8);
+    base.backend = "openai";
+    base.model = "gpt-" + random_text(1 + rng() % 5);
+    const int turns = 1 + rng() % 4;
+    for (int t = 0; t < turns; ++t) {
+      base.messages.push_back(
+          {t % 2 == 0 ? "user" : "assistant", random_text(rng() % 40), "", "",
+           ""});
+    }
+    base.params.temperature = (rng() % 20) / 10.0;
+    base.params.max_tokens = 1 + rng() % 1000;
+    const Key128 k = Exact(base);
+    EXPECT_EQ(k, Exact(base)) << "deterministic";
+
+    std::vector<Request> variants;
+    auto vary = [&](auto change) {
+      Request v = base;
+      change(v);
+      variants.push_back(v);
+    };
+    vary([](Request& v) { v.ns += "x"; });
+    vary([](Request& v) { v.backend = "anthropic"; });
+    vary([](Request& v) { v.model += "1"; });
+    vary([](Request& v) { v.messages.back().content += " "; });
+    vary([](Request& v) { v.messages.front().content += "?"; });
+    vary([](Request& v) {
+      v.messages.back().role = v.messages.back().role == "user" ? "assistant"
+                                                                : "user";
+    });
+    vary([](Request& v) { v.messages.back().name = "bob"; });
+    vary([](Request& v) { v.messages.push_back({"user", "", "", "", ""}); });
+    vary([](Request& v) { v.messages.pop_back(); });
+    vary([](Request& v) { *v.params.temperature += 0.05; });
+    vary([](Request& v) { v.params.top_p = 0.9; });
+    vary([](Request& v) { *v.params.max_tokens += 1; });
+    vary([](Request& v) { v.params.seed = 7; });
+    vary([](Request& v) { v.params.stop = {"\n"}; });
+    vary([](Request& v) { v.params.tools_json = "[]"; });
+    vary([](Request& v) { v.params.tool_choice_json = "\"auto\""; });
+    vary([](Request& v) {
+      v.params.response_format_json = R"({"type":"json_object"})";
+    });
+    vary([](Request& v) { v.params.extra_json = R"({"logit_bias":{}})"; });
+    for (size_t i = 0; i < variants.size(); ++i) {
+      if (variants[i].messages.empty()) continue;
+      EXPECT_NE(Exact(variants[i]), k) << "variant " << i << " trial " << trial;
+    }
+  }
+}
+
+TEST(KeysTest, MessageBoundariesAreUnambiguous) {
+  Request a = MakeRequest("x");
+  Request b = a;
+  a.messages = {{"user", "ab", "", "", ""}, {"user", "c", "", "", ""}};
+  b.messages = {{"user", "a", "", "", ""}, {"user", "bc", "", "", ""}};
+  EXPECT_NE(Exact(a), Exact(b));
+}
+
+TEST(KeysTest, ScopeAndContextKeys) {
+  Request a = MakeRequest("How do I reset my password?");
+  Request b = MakeRequest("How can I change my password?");
+  RequestKeys ka = *ComputeKeys(a), kb = *ComputeKeys(b);
+  EXPECT_NE(ka.exact, kb.exact);
+  EXPECT_EQ(ka.scope, kb.scope);
+  EXPECT_EQ(ka.context, kb.context);
+  // A different system prompt changes the context, not the scope.
+  b.messages[0].content = "You are a pirate.";
+  kb = *ComputeKeys(b);
+  EXPECT_EQ(ka.scope, kb.scope);
+  EXPECT_NE(ka.context, kb.context);
+  // Earlier turns are context.
+  Request c = a;
+  c.messages.insert(c.messages.begin() + 1,
+                    {{"user", "I use the mobile app", "", "", ""},
+                     {"assistant", "OK", "", "", ""}});
+  EXPECT_NE(ComputeKeys(c)->context, ka.context);
+  // Another model, namespace or temperature changes the scope.
+  Request d = a;
+  d.model = "gpt-4o";
+  EXPECT_NE(ComputeKeys(d)->scope, ka.scope);
+  d = a;
+  d.ns = "tenant-b";
+  EXPECT_NE(ComputeKeys(d)->scope, ka.scope);
+  d = a;
+  d.params.temperature = 0;
+  EXPECT_NE(ComputeKeys(d)->scope, ka.scope);
+}
+
+TEST(KeysTest, CanonicalFormIsDocumentedJsonAndRoundTrips) {
+  Request a = MakeRequest("Ünïcödé \"quoted\"\n");
+  a.params.temperature = 0.25;
+  a.params.max_tokens = 300;
+  a.params.stop = {"b", "a"};
+  a.params.tools_json = R"([{"type":"function","function":{"name":"f"}}])";
+  a.messages.push_back({"assistant", "", "", "",
+                        R"([{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}])"});
+  a.messages.push_back({"tool", "42", "", "c1", ""});
+  a.messages.push_back({"user", "thanks", "", "", ""});
+  absl::StatusOr<std::string> canonical = CanonicalRequest(a);
+  ASSERT_TRUE(canonical.ok()) << canonical.status();
+  EXPECT_EQ(canonical->rfind("{\"backend\":\"openai\",\"messages\":[", 0), 0u)
+      << *canonical;
+  EXPECT_NE(canonical->find("\"stop\":[\"a\",\"b\"]"), std::string::npos);
+  EXPECT_NE(canonical->find("\"temperature\":0.25"), std::string::npos);
+  absl::StatusOr<Request> back = RequestFromCanonical(*canonical);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*CanonicalRequest(*back), *canonical);
+  EXPECT_EQ(Exact(*back), Exact(a));
+  ASSERT_NE(LastUserMessage(*back), nullptr);
+  EXPECT_EQ(LastUserMessage(*back)->content, "thanks");
+}
+
+TEST(KeysTest, BadInputsAreClearErrors) {
+  auto error_of = [](const Request& r) {
+    absl::StatusOr<RequestKeys> k = ComputeKeys(r);
+    EXPECT_FALSE(k.ok());
+    EXPECT_EQ(k.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(k.status().message());
+  };
+  Request r = MakeRequest("hi");
+  r.messages.clear();
+  EXPECT_NE(error_of(r).find("messages is empty"), std::string::npos);
+  r = MakeRequest("hi");
+  r.model = "";
+  EXPECT_NE(error_of(r).find("model is empty"), std::string::npos);
+  r = MakeRequest("hi");
+  r.backend = "";
+  EXPECT_NE(error_of(r).find("backend is empty"), std::string::npos);
+  r = MakeRequest("bad \xC3\x28 utf8");
+  EXPECT_NE(error_of(r).find("messages[1].content is not valid UTF-8"),
+            std::string::npos);
+  r = MakeRequest("surrogate \xED\xA0\x80");
+  EXPECT_NE(error_of(r).find("UTF-8"), std::string::npos);
+  r = MakeRequest("overlong \xC0\xAF");
+  EXPECT_NE(error_of(r).find("UTF-8"), std::string::npos);
+  r = MakeRequest("truncated \xE2\x82");
+  EXPECT_NE(error_of(r).find("UTF-8"), std::string::npos);
+  r = MakeRequest(std::string(10 << 20, 'a'));
+  EXPECT_NE(error_of(r).find("limit"), std::string::npos);
+  r = MakeRequest("hi");
+  r.messages[0].role = "";
+  EXPECT_NE(error_of(r).find("messages[0].role is empty"), std::string::npos);
+  r = MakeRequest("hi");
+  r.params.tools_json = "[{";
+  EXPECT_NE(error_of(r).find("params.tools_json is not valid JSON"),
+            std::string::npos);
+  r = MakeRequest("hi");
+  r.params.temperature = std::nan("");
+  EXPECT_NE(error_of(r).find("temperature"), std::string::npos);
+  r = MakeRequest("hi");
+  r.params.top_p = 1.5;
+  EXPECT_NE(error_of(r).find("top_p"), std::string::npos);
+  r = MakeRequest("hi");
+  r.params.max_tokens = 0;
+  EXPECT_NE(error_of(r).find("max_tokens"), std::string::npos);
+  r = MakeRequest("hi");
+  r.params.extra_json = R"({"temperature":0})";
+  EXPECT_NE(error_of(r).find("duplicates"), std::string::npos);
+  r = MakeRequest("hi");
+  r.params.extra_json = "[1]";
+  EXPECT_NE(error_of(r).find("JSON object"), std::string::npos);
+  // Valid multi-byte UTF-8 is accepted.
+  EXPECT_TRUE(ComputeKeys(MakeRequest("日本語 😀 ü")).ok());
+}
+
+TEST(KeysTest, RequestFromCanonicalRejectsGarbage) {
+  EXPECT_FALSE(RequestFromCanonical("not json").ok());
+  EXPECT_FALSE(RequestFromCanonical("{}").ok());
+  EXPECT_FALSE(RequestFromCanonical(R"({"v":1,"ns":"a"})").ok());
+}
+
+}  // namespace
+}  // namespace promptcache
