@@ -16,6 +16,8 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -620,9 +622,10 @@ void PrintRow(const char* ns, const char* backend, const char* model,
               Duration(row.upstream_us_saved).c_str());
 }
 
-void PrintReport(const promptcache::SavingsReport& report) {
-  std::printf("\nSavings by namespace / backend / model (prices of %s)\n\n",
-              report.prices_date.c_str());
+void PrintReport(const promptcache::SavingsReport& report, bool earlier_runs) {
+  std::printf("\nSavings by namespace / backend / model, prices of %s%s\n\n",
+              report.prices_date.c_str(),
+              earlier_runs ? " (all runs on this database)" : "");
   std::printf("%-17s %-11s %-22s %8s %6s %6s %7s %10s %10s %9s\n", "namespace",
               "backend", "model", "requests", "hits", "misses", "hit", "spent",
               "saved", "time");
@@ -711,6 +714,13 @@ int main(int argc, char** argv) {
   std::printf("  threads        %d, upstream latency x %g\n\n", threads,
               latency_scale);
 
+  // The ledger is cumulative; this run's share is the difference.
+  absl::StatusOr<promptcache::SavingsReport> before = (*cache)->Report();
+  if (!before.ok()) {
+    std::cerr << "promptcache_demo: report: " << before.status() << "\n";
+    return 1;
+  }
+
   promptcache::CachedClient client(**cache, Upstream{latency_scale});
 
   // Callers share one cursor over the workload, so identical requests that
@@ -718,6 +728,8 @@ int main(int argc, char** argv) {
   std::atomic<size_t> next{0};
   std::array<std::atomic<int64_t>, 6> by_status{};
   std::atomic<int64_t> errors{0};
+  // What the responses themselves say, to check the ledger against.
+  std::atomic<int64_t> saved_nusd{0}, spent_nusd{0}, unpriced{0};
   std::mutex error_mu;
   std::string first_error;
   const absl::Time start = absl::Now();
@@ -736,6 +748,9 @@ int main(int argc, char** argv) {
             continue;
           }
           by_status[static_cast<size_t>(r->cache_status)].fetch_add(1);
+          saved_nusd.fetch_add(std::llround(r->dollars_saved * 1e9));
+          spent_nusd.fetch_add(std::llround(r->dollars_spent * 1e9));
+          if (!r->priced) unpriced.fetch_add(1);
         }
       });
     }
@@ -779,9 +794,41 @@ int main(int argc, char** argv) {
     std::cerr << "promptcache_demo: report: " << report.status() << "\n";
     return 1;
   }
-  PrintReport(*report);
+  PrintReport(*report, before->total.requests > 0);
+
+  // Every response of this run must be in the ledger, with the same money.
+  const promptcache::LedgerRow& a = before->total;
+  const promptcache::LedgerRow& b = report->total;
+  const bool ledger_ok =
+      b.requests - a.requests == n &&
+      b.hits() - a.hits() == hits &&
+      b.misses - a.misses == client.upstream_calls() &&
+      b.unpriced_events - a.unpriced_events == unpriced.load() &&
+      // Responses carry doubles; allow a nano-dollar of rounding each.
+      std::llabs((b.saved_nusd - a.saved_nusd) - saved_nusd.load()) <= n &&
+      std::llabs((b.spent_nusd - a.spent_nusd) - spent_nusd.load()) <= n;
+  if (!ledger_ok) {
+    std::fprintf(stderr,
+                 "\npromptcache_demo: the ledger disagrees with the "
+                 "responses of this run:\n"
+                 "  ledger:    %lld requests, %lld hits, %lld misses, %lld "
+                 "unpriced, saved %s, spent %s\n"
+                 "  responses: %lld requests, %lld hits, %lld upstream calls, "
+                 "%lld unpriced, saved %s, spent %s\n",
+                 static_cast<long long>(b.requests - a.requests),
+                 static_cast<long long>(b.hits() - a.hits()),
+                 static_cast<long long>(b.misses - a.misses),
+                 static_cast<long long>(b.unpriced_events - a.unpriced_events),
+                 Dollars(b.saved_nusd - a.saved_nusd).c_str(),
+                 Dollars(b.spent_nusd - a.spent_nusd).c_str(),
+                 static_cast<long long>(n), static_cast<long long>(hits),
+                 static_cast<long long>(client.upstream_calls()),
+                 static_cast<long long>(unpriced.load()),
+                 Dollars(saved_nusd.load()).c_str(),
+                 Dollars(spent_nusd.load()).c_str());
+  }
 
   std::printf("\nDatabase: %s\nInspect it with:  promptcache report %s\n",
               db.c_str(), db.c_str());
-  return errors.load() > 0 ? 1 : 0;
+  return errors.load() > 0 || !ledger_ok ? 1 : 0;
 }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and replays the bundled workload through the
+# cache with a simulated paid upstream, then prints the savings report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install_deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build --parallel "$(nproc)" --target promptcache_demo promptcache_cli
+db="${PROMPTCACHE_DEMO_DB:-$(mktemp -d /tmp/promptcache-demo-XXXXXX)/db}"
+./build/examples/promptcache_demo --db "$db" "$@"
+echo
+echo "The same numbers from the CLI: ./build/tools/promptcache report $db"
+./build/tools/promptcache report "$db"
