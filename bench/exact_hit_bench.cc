@@ -12,6 +12,11 @@
 //       hits and prints p50/p90/p99/p99.9/max and ops/s, with PASS/FAIL
 //       against the target.
 //
+// Experiment flags (both modes; the published numbers use neither):
+//   --block_cache_mb=N   Options::block_cache_bytes = N MiB
+//   --no_stats_flush     Options::stats_flush_interval = infinite (no
+//                        background rewrite of hit entries)
+//
 // Every cache lives in a fresh mkdtemp() directory under /tmp that is
 // removed at exit.
 #include <benchmark/benchmark.h>
@@ -192,6 +197,10 @@ struct Fixture {
 
 constexpr size_t kOrderSize = 1 << 20;  // power of two
 
+// Option overrides (experiments only; the reported numbers use defaults).
+int64_t block_cache_mb = 0;   // --block_cache_mb=N; 0: Options default
+bool no_stats_flush = false;  // --no_stats_flush: no background flusher
+
 std::mutex fixtures_mu;
 std::map<int64_t, std::unique_ptr<Fixture>>* fixtures =
     new std::map<int64_t, std::unique_ptr<Fixture>>;
@@ -200,7 +209,11 @@ std::unique_ptr<Fixture> BuildFixture(int64_t n) {
   auto f = std::make_unique<Fixture>();
   f->entries = n;
   f->dir = MakeTempDir();
-  promptcache::Options options;  // library defaults
+  promptcache::Options options;  // library defaults unless overridden
+  if (block_cache_mb > 0) {
+    options.block_cache_bytes = static_cast<size_t>(block_cache_mb) << 20;
+  }
+  if (no_stats_flush) options.stats_flush_interval = absl::InfiniteDuration();
   absl::StatusOr<std::unique_ptr<Cache>> cache = Cache::Open(f->dir, options);
   if (!cache.ok()) Die("Cache::Open: " + std::string(cache.status().message()));
   f->cache = *std::move(cache);
@@ -237,8 +250,11 @@ std::unique_ptr<Fixture> BuildFixture(int64_t n) {
   for (uint32_t& index : f->order) {
     index = static_cast<uint32_t>(SplitMix64(state) % static_cast<uint64_t>(n));
   }
-  std::fprintf(stderr, "[setup] %" PRId64 " entries stored in %.2f s (%s)\n", n,
-               f->fill_seconds, f->dir.c_str());
+  std::fprintf(stderr,
+               "[setup] %" PRId64 " entries stored in %.2f s (%s)%s%s\n", n,
+               f->fill_seconds, f->dir.c_str(),
+               block_cache_mb > 0 ? " [non-default block_cache_mb]" : "",
+               no_stats_flush ? " [stats flusher off]" : "");
   return f;
 }
 
@@ -473,9 +489,12 @@ int main(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) {
     if (i > 0 && std::string_view(argv[i]) == "--percentiles") {
       percentiles = true;
+    } else if (i > 0 && std::string_view(argv[i]) == "--no_stats_flush") {
+      no_stats_flush = true;
     } else if (i > 0 &&
                (ParseFlag(argv[i], "--percentile_ops", &ops) ||
-                ParseFlag(argv[i], "--percentile_entries", &entries))) {
+                ParseFlag(argv[i], "--percentile_entries", &entries) ||
+                ParseFlag(argv[i], "--block_cache_mb", &block_cache_mb))) {
     } else {
       rest.push_back(argv[i]);
     }

@@ -11,29 +11,28 @@
 
 #include <stdlib.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "nlohmann/json.hpp"
 #include "promptcache/promptcache.h"
 
 #ifndef PROMPTCACHE_DEMO_WORKLOAD
@@ -614,8 +613,8 @@ void PrintRow(const char* ns, const char* backend, const char* model,
   std::string saved =
       all_unpriced ? "unpriced" : Dollars(row.saved_nusd - row.embedding_nusd);
   if (!all_unpriced && row.unpriced_events > 0) saved += "*";
-  std::printf("%-17s %-11s %-22s %8lld %6lld %6lld %6.1f%% %10s %10s %9s\n", ns,
-              backend, model, static_cast<long long>(row.requests),
+  std::printf("%-17s %-11s %-22s %8lld %6lld %6lld %6.1f%% %10s %10s %10s\n",
+              ns, backend, model, static_cast<long long>(row.requests),
               static_cast<long long>(row.hits()),
               static_cast<long long>(row.misses),
               Percent(row.hits(), row.requests), spent.c_str(), saved.c_str(),
@@ -626,10 +625,10 @@ void PrintReport(const promptcache::SavingsReport& report, bool earlier_runs) {
   std::printf("\nSavings by namespace / backend / model, prices of %s%s\n\n",
               report.prices_date.c_str(),
               earlier_runs ? " (all runs on this database)" : "");
-  std::printf("%-17s %-11s %-22s %8s %6s %6s %7s %10s %10s %9s\n", "namespace",
+  std::printf("%-17s %-11s %-22s %8s %6s %6s %7s %10s %10s %10s\n", "namespace",
               "backend", "model", "requests", "hits", "misses", "hit", "spent",
-              "saved", "time");
-  const std::string rule(115, '-');
+              "saved", "time saved");
+  const std::string rule(116, '-');
   std::printf("%s\n", rule.c_str());
   for (const auto& row : report.rows) {
     PrintRow(row.ns.c_str(), row.backend.c_str(), row.model.c_str(), row);
@@ -639,16 +638,18 @@ void PrintReport(const promptcache::SavingsReport& report, bool earlier_runs) {
 
   const auto& t = report.total;
   std::printf(
-      "\n\"time\" is upstream latency callers did not wait for; \"saved\" is "
-      "net of paid embeddings.\n"
-      "* the row includes %lld calls to unpriced models, which count in no "
-      "dollar figure.",
-      static_cast<long long>(t.unpriced_events));
+      "\n\"time saved\" is upstream latency callers did not wait for; "
+      "\"saved\" is net of paid\nembeddings.\n");
+  if (t.unpriced_events > 0) {
+    std::printf(
+        "* the row includes %lld calls to unpriced models, which count in no "
+        "dollar figure.\n",
+        static_cast<long long>(t.unpriced_events));
+  }
   if (t.estimated_events > 0) {
-    std::printf(" %lld costs were computed from estimated token counts.",
+    std::printf("%lld costs were computed from estimated token counts.\n",
                 static_cast<long long>(t.estimated_events));
   }
-  std::printf("\n");
   if (t.requests > 0 && t.saved_nusd > 0) {
     std::printf(
         "Without the cache this traffic would have cost %s; with it, %s "
@@ -673,8 +674,8 @@ int main(int argc, char** argv) {
                  "Requests to replay, one JSON per line")
       ->capture_default_str();
   app.add_option("--db", db,
-                 "Cache database directory (default: a fresh one under /tmp; "
-                 "reuse one to see a warm cache)");
+                 "Cache database directory (default: a fresh one under /tmp, "
+                 "kept for inspection; reuse one to see a warm cache)");
   app.add_option("--threads", threads, "Concurrent callers")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
@@ -800,8 +801,7 @@ int main(int argc, char** argv) {
   const promptcache::LedgerRow& a = before->total;
   const promptcache::LedgerRow& b = report->total;
   const bool ledger_ok =
-      b.requests - a.requests == n &&
-      b.hits() - a.hits() == hits &&
+      b.requests - a.requests == n && b.hits() - a.hits() == hits &&
       b.misses - a.misses == client.upstream_calls() &&
       b.unpriced_events - a.unpriced_events == unpriced.load() &&
       // Responses carry doubles; allow a nano-dollar of rounding each.

@@ -1,9 +1,10 @@
 // The store: persistence, TTL, tenants, schema, ledger consistency.
+#include "promptcache/cache.h"
+
 #include <fstream>
 #include <sstream>
 
 #include "gtest/gtest.h"
-#include "promptcache/cache.h"
 #include "test_util.h"
 
 namespace promptcache {
@@ -78,8 +79,7 @@ TEST(CacheTest, StoreGetAndReopenKeepsEntriesAndLedger) {
   EXPECT_EQ(row.exact_hits, 1);
   EXPECT_EQ(row.saved_nusd, row.spent_nusd);
   EXPECT_EQ(row.upstream_us_saved, 800'000);
-  absl::StatusOr<EntryInfo> info =
-      cache->Inspect(ComputeKeys(q)->exact);
+  absl::StatusOr<EntryInfo> info = cache->Inspect(ComputeKeys(q)->exact);
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->hit_count, 1);
   EXPECT_EQ(info->saved_nusd, row.saved_nusd);
@@ -165,8 +165,9 @@ TEST(CacheTest, UnknownSchemaVersionAndForeignDatabasesAreClearErrors) {
     auto cache = OpenOrDie(dir.path(), ro);
     EXPECT_TRUE(Get(*cache, MakeRequest("q")).ok());
     Response r = MakeAnswer("b");
-    EXPECT_EQ(cache->StoreMiss(MakeRequest("z"), *Canonicalize(MakeRequest("z")),
-                               std::nullopt, &r)
+    EXPECT_EQ(cache
+                  ->StoreMiss(MakeRequest("z"), *Canonicalize(MakeRequest("z")),
+                              std::nullopt, &r)
                   .code(),
               absl::StatusCode::kFailedPrecondition);
   }
@@ -175,9 +176,7 @@ TEST(CacheTest, UnknownSchemaVersionAndForeignDatabasesAreClearErrors) {
   EXPECT_FALSE(Cache::Open(dir.Sub("file"), TestOptions()).ok());
   // A corrupt database: garbage in CURRENT.
   TempDir corrupt;
-  {
-    auto cache = OpenOrDie(corrupt.path(), TestOptions());
-  }
+  { auto cache = OpenOrDie(corrupt.path(), TestOptions()); }
   std::ofstream(corrupt.Sub("CURRENT"), std::ios::trunc) << "garbage\n";
   absl::StatusOr<std::unique_ptr<Cache>> bad =
       Cache::Open(corrupt.path(), TestOptions());
@@ -210,8 +209,9 @@ TEST(CacheTest, BucketKeepsDistinctAnswersAndServesRoundRobin) {
   EXPECT_EQ(seen.size(), 3u);
   // A replace (force refresh) starts the bucket over.
   Response fresh = MakeAnswer("joke new");
-  ASSERT_TRUE(cache->StoreMiss(q, *Canonicalize(q), std::nullopt, &fresh,
-                               /*replace=*/true)
+  ASSERT_TRUE(cache
+                  ->StoreMiss(q, *Canonicalize(q), std::nullopt, &fresh,
+                              /*replace=*/true)
                   .ok());
   ASSERT_TRUE(cache->GetExact(ComputeKeys(q)->exact, &answers).ok());
   EXPECT_EQ(answers, 1);
@@ -225,8 +225,8 @@ TEST(CacheTest, LedgerMatchesEntriesAfterRestart) {
     for (int i = 0; i < 40; ++i) {
       const std::string model = i % 2 ? "gpt-4o-mini" : "claude-sonnet-4-5";
       const std::string backend = i % 2 ? "openai" : "anthropic";
-      Request q = MakeRequest("question " + std::to_string(i), "t", model,
-                              backend);
+      Request q =
+          MakeRequest("question " + std::to_string(i), "t", model, backend);
       Store(*cache, q, MakeAnswer("answer " + std::to_string(i)));
       for (int h = 0; h < i % 5; ++h) {
         absl::StatusOr<Response> hit = Get(*cache, q);

@@ -1,10 +1,11 @@
 // CachedClient: the middleware loop around a (fake) paid upstream.
+#include "promptcache/cached_client.h"
+
 #include <atomic>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "promptcache/cached_client.h"
 #include "test_util.h"
 
 namespace promptcache {
@@ -72,8 +73,9 @@ TEST_F(CachedClientTest, MissThenExactHit) {
   EXPECT_EQ(other->cache_status, CacheStatus::kMiss);
   EXPECT_EQ(upstream_.calls(), 2);
   // A different model or temperature is a miss too.
-  EXPECT_EQ(client_->Complete(MakeRequest("How do I rotate my API key?",
-                                          "tenant-a", "gpt-4o"))
+  EXPECT_EQ(client_
+                ->Complete(MakeRequest("How do I rotate my API key?",
+                                       "tenant-a", "gpt-4o"))
                 ->cache_status,
             CacheStatus::kMiss);
   Request cold = q;
@@ -209,9 +211,10 @@ TEST_F(CachedClientTest, BadInputsAreClearErrorsAndLeaveTheDbIntact) {
 }
 
 TEST_F(CachedClientTest, ThrowingUpstreamIsAnErrorNotACrash) {
-  CachedClient throwing(*cache_, [](const Request&) -> absl::StatusOr<Response> {
-    throw std::runtime_error("boom");
-  });
+  CachedClient throwing(*cache_,
+                        [](const Request&) -> absl::StatusOr<Response> {
+                          throw std::runtime_error("boom");
+                        });
   absl::StatusOr<Response> r = throwing.Complete(MakeRequest("q"));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal);
   EXPECT_NE(r.status().message().find("boom"), absl::string_view::npos);

@@ -1,7 +1,7 @@
 # End-to-end tests of the promptcache CLI; included from tests/CMakeLists.txt.
 if(TARGET promptcache_cli)
   if(NOT TARGET GTest::gtest_main)
-    find_package(GTest REQUIRED)
+    find_package(GTest REQUIRED CONFIG)
   endif()
   add_executable(cli_test ${CMAKE_CURRENT_LIST_DIR}/cli_test.cc)
   target_link_libraries(cli_test

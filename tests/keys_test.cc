@@ -1,9 +1,10 @@
 // Canonical form and keys: what must and must not change the exact key.
+#include "promptcache/keys.h"
+
 #include <random>
 #include <string>
 
 #include "gtest/gtest.h"
-#include "promptcache/keys.h"
 #include "test_util.h"
 
 namespace promptcache {
@@ -84,7 +85,7 @@ TEST(KeysTest, AnyChangeChangesTheKey) {
     std::string s;
     while (s.size() < n) {
       // Pick whole UTF-8 characters.
-      static const char* kPieces[] = {"a", "b", "Z", " ", "0", "9", "é",
+      static const char* kPieces[] = {"a", "b",  "Z",  " ",  "0",  "9", "é",
                                       "€", "\n", "\"", "\\", "\t", "x"};
       s += kPieces[rng() % (sizeof(kPieces) / sizeof(kPieces[0]))];
     }
@@ -98,9 +99,8 @@ TEST(KeysTest, AnyChangeChangesTheKey) {
     base.model = "gpt-" + random_text(1 + rng() % 5);
     const int turns = 1 + rng() % 4;
     for (int t = 0; t < turns; ++t) {
-      base.messages.push_back(
-          {t % 2 == 0 ? "user" : "assistant", random_text(rng() % 40), "", "",
-           ""});
+      base.messages.push_back({t % 2 == 0 ? "user" : "assistant",
+                               random_text(rng() % 40), "", "", ""});
     }
     base.params.temperature = (rng() % 20) / 10.0;
     base.params.max_tokens = 1 + rng() % 1000;
@@ -119,8 +119,8 @@ TEST(KeysTest, AnyChangeChangesTheKey) {
     vary([](Request& v) { v.messages.back().content += " "; });
     vary([](Request& v) { v.messages.front().content += "?"; });
     vary([](Request& v) {
-      v.messages.back().role = v.messages.back().role == "user" ? "assistant"
-                                                                : "user";
+      v.messages.back().role =
+          v.messages.back().role == "user" ? "assistant" : "user";
     });
     vary([](Request& v) { v.messages.back().name = "bob"; });
     vary([](Request& v) { v.messages.push_back({"user", "", "", "", ""}); });
@@ -187,8 +187,9 @@ TEST(KeysTest, CanonicalFormIsDocumentedJsonAndRoundTrips) {
   a.params.max_tokens = 300;
   a.params.stop = {"b", "a"};
   a.params.tools_json = R"([{"type":"function","function":{"name":"f"}}])";
-  a.messages.push_back({"assistant", "", "", "",
-                        R"([{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}])"});
+  a.messages.push_back(
+      {"assistant", "", "", "",
+       R"([{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}])"});
   a.messages.push_back({"tool", "42", "", "c1", ""});
   a.messages.push_back({"user", "thanks", "", "", ""});
   absl::StatusOr<std::string> canonical = CanonicalRequest(a);

@@ -1,8 +1,9 @@
 // Prices: the shipped table, overrides, tiers and cost arithmetic.
+#include "promptcache/price_book.h"
+
 #include <fstream>
 
 #include "gtest/gtest.h"
-#include "promptcache/price_book.h"
 #include "test_util.h"
 
 namespace promptcache {
@@ -83,9 +84,10 @@ TEST(PriceBookTest, UserFileOverridesAndBadFilesAreErrors) {
   EXPECT_NE(bad.status().message().find("a/b"), absl::string_view::npos);
   EXPECT_FALSE(PriceBook::FromJson("{").ok());
   EXPECT_FALSE(PriceBook::FromJson(R"({"format_version":2,"models":[]})").ok());
-  EXPECT_FALSE(PriceBook::FromJson(
-                   R"({"format_version":1,"models":[{"backend":"a","input":1,"output":1}]})")
-                   .ok());
+  EXPECT_FALSE(
+      PriceBook::FromJson(
+          R"({"format_version":1,"models":[{"backend":"a","input":1,"output":1}]})")
+          .ok());
   EXPECT_FALSE(book.Set({"", "m", {}, {}}).ok());
 }
 

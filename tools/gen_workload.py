@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Generates examples/data/workload.jsonl: a replay of LLM traffic for the demo.
 
-Four tenants send three kinds of traffic (customer-support chat, coding help,
-RAG questions over docs, an IT helpdesk) to several backends and models. Each
+Four tenants (customer-support chat, coding help, RAG questions over docs, an
+IT helpdesk) send traffic to several priced backends and one self-hosted,
+unpriced model. Each
 tenant draws its requests from a pool of distinct prompts with Zipf-like
 popularity: a few FAQ-like prompts are asked very often, the long tail once,
 so that about half of all requests repeat an earlier one exactly, as real
@@ -43,14 +44,29 @@ ACME_SYSTEM = (
 )
 
 ACME_PRODUCTS = [
-    "Acme Hub", "SmartPlug", "SmartPlug Mini", "Doorbell Cam", "Doorbell Cam Pro",
-    "Thermostat T3", "Router X200", "Router X200 Mesh", "Motion Sensor",
-    "Indoor Cam 2K", "Smart Bulb E27", "Smart Lock S1",
+    "Acme Hub",
+    "SmartPlug",
+    "SmartPlug Mini",
+    "Doorbell Cam",
+    "Doorbell Cam Pro",
+    "Thermostat T3",
+    "Router X200",
+    "Router X200 Mesh",
+    "Motion Sensor",
+    "Indoor Cam 2K",
+    "Smart Bulb E27",
+    "Smart Lock S1",
 ]
 ACME_PLANS = ["Acme Plus", "Acme Protect", "Acme Protect Family"]
 ACME_PLATFORMS = [
-    "Alexa", "Google Home", "Apple HomeKit", "SmartThings", "Home Assistant",
-    "IFTTT", "Android 14", "iOS 17",
+    "Alexa",
+    "Google Home",
+    "Apple HomeKit",
+    "SmartThings",
+    "Home Assistant",
+    "IFTTT",
+    "Android 14",
+    "iOS 17",
 ]
 ACME_VERSIONS = ["4.2.1", "4.3.0", "4.3.2", "5.0.0", "5.0.1"]
 ACME_ERRORS = ["E-101", "E-203", "E-318", "E-404", "E-502", "NET-07", "AUTH-12"]
@@ -58,98 +74,157 @@ ACME_ERRORS = ["E-101", "E-203", "E-318", "E-404", "E-502", "NET-07", "AUTH-12"]
 # (intent, generic phrasings asked as-is by many customers, specific templates
 # that mention product/plan/order details and so form the long tail).
 ACME_INTENTS = [
-    ("reset_password",
-     ["How do I reset my password?",
-      "I forgot my password, how can I log in?",
-      "How can I change my account password?"],
-     ["I can't log in to the Acme app, it says my password is wrong but I'm sure it's right. My email is on a {domain} address.",
-      "The password reset email never arrives. I've checked spam. I use {domain}."]),
-    ("cancel",
-     ["How do I cancel my subscription?",
-      "How can I cancel Acme Plus?",
-      "I want to cancel my plan and get my money back."],
-     ["How do I cancel {plan}? I signed up {days} days ago and was charged ${amount}.",
-      "If I cancel {plan} today, do I keep the recordings until the end of the month?"]),
-    ("refund",
-     ["What is your return policy?",
-      "Can I return a product I bought online?"],
-     ["Can I get a refund for my {product}? I bought it {days} days ago and it still works but I don't need it.",
-      "I returned my {product} {days} days ago and haven't got my refund of ${amount} yet. Order #{order}."]),
-    ("shipping",
-     ["How long does shipping take?",
-      "Do you ship internationally?"],
-     ["My order #{order} hasn't arrived yet, it's been {days} days. Can you check where it is?",
-      "The tracking for order #{order} says delivered but I never got my {product}."]),
-    ("wifi",
-     ["My device won't connect to Wi-Fi. What should I do?",
-      "Does Acme support 5 GHz Wi-Fi?"],
-     ["My {product} keeps disconnecting from Wi-Fi since the {version} update. The router is {days} meters away.",
-      "Setup of my {product} fails at the Wi-Fi step with error {error}.",
-      "My {product} shows offline in the app but the light is solid blue. What does that mean?"]),
-    ("compat",
-     ["Which smart assistants does Acme work with?"],
-     ["Is the {product} compatible with {platform}?",
-      "How do I add my {product} to {platform}?",
-      "My {product} disappeared from {platform} after I renamed it in the Acme app."]),
-    ("error_code",
-     ["What do the error codes in the app mean?"],
-     ["The app shows error {error} when I open the live view of my {product}.",
-      "What does error {error} mean on the {product}?"]),
-    ("plans",
-     ["What's the difference between Acme Plus and Acme Protect?",
-      "How much does Acme Protect cost?",
-      "Is there a free trial of Acme Plus?"],
-     ["Does {plan} cover the {product}, or do I need a separate plan for it?",
-      "I have {plan}. How many days of video history do I get for my {product}?"]),
-    ("warranty",
-     ["How long is the warranty?",
-      "Is water damage covered by the warranty?"],
-     ["My {product} stopped turning on after {days} days. Is it under warranty?",
-      "The {product} I got as a gift has a cracked case. Can I get a replacement without the receipt?"]),
-    ("battery",
-     ["How long does the Doorbell Cam battery last?",
-      "How do I charge the Doorbell Cam?"],
-     ["The battery of my {product} drops from 100% to {pct}% in {days} days. Is that normal?"]),
-    ("firmware",
-     ["How do I update the firmware?",
-      "How do I factory reset my device?"],
-     ["How do I factory reset the {product}? It's stuck on firmware {version}.",
-      "The firmware update to {version} on my {product} has been stuck at {pct}% for an hour."]),
-    ("billing",
-     ["Why was I charged twice?",
-      "How do I update my payment method?"],
-     ["I was charged ${amount} for {plan} but I thought it was ${amount2}. Can you explain?",
-      "Can I switch {plan} from monthly to yearly billing and keep my recordings?"]),
+    (
+        "reset_password",
+        [
+            "How do I reset my password?",
+            "I forgot my password, how can I log in?",
+            "How can I change my account password?",
+        ],
+        [
+            "I can't log in to the Acme app, it says my password is wrong but I'm sure it's right. My email is on a {domain} address.",
+            "The password reset email never arrives. I've checked spam. I use {domain}.",
+        ],
+    ),
+    (
+        "cancel",
+        [
+            "How do I cancel my subscription?",
+            "How can I cancel Acme Plus?",
+            "I want to cancel my plan and get my money back.",
+        ],
+        [
+            "How do I cancel {plan}? I signed up {days} days ago and was charged ${amount}.",
+            "If I cancel {plan} today, do I keep the recordings until the end of the month?",
+        ],
+    ),
+    (
+        "refund",
+        ["What is your return policy?", "Can I return a product I bought online?"],
+        [
+            "Can I get a refund for my {product}? I bought it {days} days ago and it still works but I don't need it.",
+            "I returned my {product} {days} days ago and haven't got my refund of ${amount} yet. Order #{order}.",
+        ],
+    ),
+    (
+        "shipping",
+        ["How long does shipping take?", "Do you ship internationally?"],
+        [
+            "My order #{order} hasn't arrived yet, it's been {days} days. Can you check where it is?",
+            "The tracking for order #{order} says delivered but I never got my {product}.",
+        ],
+    ),
+    (
+        "wifi",
+        [
+            "My device won't connect to Wi-Fi. What should I do?",
+            "Does Acme support 5 GHz Wi-Fi?",
+        ],
+        [
+            "My {product} keeps disconnecting from Wi-Fi since the {version} update. The router is {days} meters away.",
+            "Setup of my {product} fails at the Wi-Fi step with error {error}.",
+            "My {product} shows offline in the app but the light is solid blue. What does that mean?",
+        ],
+    ),
+    (
+        "compat",
+        ["Which smart assistants does Acme work with?"],
+        [
+            "Is the {product} compatible with {platform}?",
+            "How do I add my {product} to {platform}?",
+            "My {product} disappeared from {platform} after I renamed it in the Acme app.",
+        ],
+    ),
+    (
+        "error_code",
+        ["What do the error codes in the app mean?"],
+        [
+            "The app shows error {error} when I open the live view of my {product}.",
+            "What does error {error} mean on the {product}?",
+        ],
+    ),
+    (
+        "plans",
+        [
+            "What's the difference between Acme Plus and Acme Protect?",
+            "How much does Acme Protect cost?",
+            "Is there a free trial of Acme Plus?",
+        ],
+        [
+            "Does {plan} cover the {product}, or do I need a separate plan for it?",
+            "I have {plan}. How many days of video history do I get for my {product}?",
+        ],
+    ),
+    (
+        "warranty",
+        ["How long is the warranty?", "Is water damage covered by the warranty?"],
+        [
+            "My {product} stopped turning on after {days} days. Is it under warranty?",
+            "The {product} I got as a gift has a cracked case. Can I get a replacement without the receipt?",
+        ],
+    ),
+    (
+        "battery",
+        [
+            "How long does the Doorbell Cam battery last?",
+            "How do I charge the Doorbell Cam?",
+        ],
+        [
+            "The battery of my {product} drops from 100% to {pct}% in {days} days. Is that normal?"
+        ],
+    ),
+    (
+        "firmware",
+        ["How do I update the firmware?", "How do I factory reset my device?"],
+        [
+            "How do I factory reset the {product}? It's stuck on firmware {version}.",
+            "The firmware update to {version} on my {product} has been stuck at {pct}% for an hour.",
+        ],
+    ),
+    (
+        "billing",
+        ["Why was I charged twice?", "How do I update my payment method?"],
+        [
+            "I was charged ${amount} for {plan} but I thought it was ${amount2}. Can you explain?",
+            "Can I switch {plan} from monthly to yearly billing and keep my recordings?",
+        ],
+    ),
 ]
 
 ACME_INTL = {
-    "es": ["¿Cómo restablezco mi contraseña?",
-           "¿Cómo cancelo mi suscripción a Acme Plus?",
-           "Mi {product} no se conecta al wifi desde la actualización {version}.",
-           "¿El {product} es compatible con {platform}?",
-           "Mi pedido #{order} no ha llegado todavía, han pasado {days} días.",
-           "¿Cuánto dura la garantía en España?",
-           "¿Qué significa el error {error} en mi {product}?"],
-    "de": ["Wie setze ich mein Passwort zurück?",
-           "Wie kündige ich mein Acme-Plus-Abo?",
-           "Mein {product} verliert seit dem Update {version} ständig die WLAN-Verbindung.",
-           "Ist der {product} mit {platform} kompatibel?",
-           "Meine Bestellung #{order} ist nach {days} Tagen noch nicht angekommen.",
-           "Wie lange gilt die Garantie in Deutschland?",
-           "Was bedeutet der Fehler {error} bei meinem {product}?"],
-    "fr": ["Comment réinitialiser mon mot de passe ?",
-           "Comment résilier mon abonnement Acme Plus ?",
-           "Mon {product} se déconnecte du wifi depuis la mise à jour {version}.",
-           "Le {product} est-il compatible avec {platform} ?",
-           "Ma commande #{order} n'est toujours pas arrivée après {days} jours.",
-           "Quelle est la durée de la garantie en France ?",
-           "Que signifie l'erreur {error} sur mon {product} ?"],
+    "es": [
+        "¿Cómo restablezco mi contraseña?",
+        "¿Cómo cancelo mi suscripción a Acme Plus?",
+        "Mi {product} no se conecta al wifi desde la actualización {version}.",
+        "¿El {product} es compatible con {platform}?",
+        "Mi pedido #{order} no ha llegado todavía, han pasado {days} días.",
+        "¿Cuánto dura la garantía en España?",
+        "¿Qué significa el error {error} en mi {product}?",
+    ],
+    "de": [
+        "Wie setze ich mein Passwort zurück?",
+        "Wie kündige ich mein Acme-Plus-Abo?",
+        "Mein {product} verliert seit dem Update {version} ständig die WLAN-Verbindung.",
+        "Ist der {product} mit {platform} kompatibel?",
+        "Meine Bestellung #{order} ist nach {days} Tagen noch nicht angekommen.",
+        "Wie lange gilt die Garantie in Deutschland?",
+        "Was bedeutet der Fehler {error} bei meinem {product}?",
+    ],
+    "fr": [
+        "Comment réinitialiser mon mot de passe ?",
+        "Comment résilier mon abonnement Acme Plus ?",
+        "Mon {product} se déconnecte du wifi depuis la mise à jour {version}.",
+        "Le {product} est-il compatible avec {platform} ?",
+        "Ma commande #{order} n'est toujours pas arrivée après {days} jours.",
+        "Quelle est la durée de la garantie en France ?",
+        "Que signifie l'erreur {error} sur mon {product} ?",
+    ],
 }
 
 # Canned earlier assistant turns, so that 2-3 turn conversations carry a
 # believable history.
 ACME_FIRST_REPLIES = {
-    "reset_password": "You can reset it from the login screen: tap \"Forgot password?\", enter the email on your account and follow the link we send you. The link is valid for 30 minutes.",
+    "reset_password": 'You can reset it from the login screen: tap "Forgot password?", enter the email on your account and follow the link we send you. The link is valid for 30 minutes.',
     "cancel": "You can cancel any time in the Acme app under Account > Subscriptions > Manage. Your plan stays active until the end of the current billing period.",
     "refund": "Products bought from acme.com can be returned within 30 days for a full refund. Start the return from Orders in your account and we'll email you a prepaid label.",
     "shipping": "Standard shipping takes 3-5 business days and express 1-2. I can look up a specific order if you share the order number.",
@@ -159,7 +234,7 @@ ACME_FIRST_REPLIES = {
     "plans": "Acme Plus ($3.99/month) adds 30 days of video history for one camera; Acme Protect ($9.99/month) covers all cameras with 60 days of history and professional monitoring.",
     "warranty": "Acme devices have a 2-year warranty in the EU and 1 year elsewhere, covering manufacturing defects but not accidental or water damage.",
     "battery": "With default settings the Doorbell Cam battery lasts 3-6 months. Busy streets, cold weather and live view drain it faster.",
-    "firmware": "Updates install automatically overnight. To update now, open the device in the app, go to Settings > Device info and tap \"Check for updates\".",
+    "firmware": 'Updates install automatically overnight. To update now, open the device in the app, go to Settings > Device info and tap "Check for updates".',
     "billing": "Sorry about that! Double charges are usually a pending authorization that disappears within 3 business days. You can check your invoices under Account > Billing.",
 }
 ACME_SECOND_REPLIES = [
@@ -189,70 +264,168 @@ DEV_SYSTEM = (
 )
 
 DEV_TASKS = [
-    "read a CSV file and skip the header", "parse a JSON string into a struct",
-    "make an HTTP GET request with a timeout", "reverse a linked list",
+    "read a CSV file and skip the header",
+    "parse a JSON string into a struct",
+    "make an HTTP GET request with a timeout",
+    "reverse a linked list",
     "remove duplicates from a list while keeping the order",
-    "sort a list of objects by two fields", "read a file line by line",
+    "sort a list of objects by two fields",
+    "read a file line by line",
     "run two functions concurrently and wait for both",
-    "format a date as ISO 8601", "convert a string to an integer safely",
-    "measure how long a function takes", "write a retry loop with exponential backoff",
-    "check whether a string is a palindrome", "merge two sorted arrays",
-    "read an environment variable with a default", "generate a random UUID",
-    "split a string on whitespace", "flatten a nested list",
-    "compute a SHA-256 hash of a file", "implement an LRU cache",
+    "format a date as ISO 8601",
+    "convert a string to an integer safely",
+    "measure how long a function takes",
+    "write a retry loop with exponential backoff",
+    "check whether a string is a palindrome",
+    "merge two sorted arrays",
+    "read an environment variable with a default",
+    "generate a random UUID",
+    "split a string on whitespace",
+    "flatten a nested list",
+    "compute a SHA-256 hash of a file",
+    "implement an LRU cache",
 ]
 DEV_LANGS = ["Python", "C++", "Go", "TypeScript", "Rust", "Java"]
 
 # (language, snippet template, symptom). Templates take {fn}, {var}, {n}.
 DEV_SNIPPETS = [
-    ("python", "def {fn}(items, seen=[]):\n    for x in items:\n        if x not in seen:\n            seen.append(x)\n    return seen\n",
-     "return results from the previous call"),
-    ("python", "import json\n\ndef {fn}(path):\n    with open(path) as f:\n        data = json.load(f)\n    return data['{var}']['items'][{n}]\n",
-     "raise KeyError on some files"),
-    ("python", "async def {fn}(urls):\n    results = []\n    for url in urls:\n        results.append(await fetch(url))\n    return results\n",
-     "run so slowly with {n} URLs"),
-    ("python", "def {fn}(df):\n    for i, row in df.iterrows():\n        df.loc[i, '{var}'] = row['price'] * {n}\n    return df\n",
-     "take minutes on a 2M-row DataFrame"),
-    ("python", "{var} = {{}}\nfor key in {var}:\n    if key.startswith('tmp_'):\n        del {var}[key]\n",
-     "raise RuntimeError: dictionary changed size during iteration"),
-    ("cpp", "std::vector<int> {var} = load();\nfor (auto it = {var}.begin(); it != {var}.end(); ++it) {{\n  if (*it % {n} == 0) {var}.erase(it);\n}}\n",
-     "crash with a segmentation fault"),
-    ("cpp", "std::string_view {fn}() {{\n  std::string s = \"item-\" + std::to_string({n});\n  return s;\n}}\n",
-     "print garbage"),
-    ("cpp", "class {fn} {{\n public:\n  {fn}(int n) : size_(n), data_(new int[size_]) {{}}\n  ~{fn}() {{ delete data_; }}\n private:\n  int* data_;\n  int size_;\n}};\n",
-     "fail under AddressSanitizer"),
-    ("cpp", "std::mutex m;\nint {var} = 0;\nvoid {fn}() {{\n  for (int i = 0; i < {n}; ++i) {{\n    std::lock_guard<std::mutex>(m);\n    ++{var};\n  }}\n}}\n",
-     "give a wrong count with several threads"),
-    ("go", "func {fn}(ids []int) {{\n\tfor _, id := range ids {{\n\t\tgo func() {{\n\t\t\tprocess(id)\n\t\t}}()\n\t}}\n}}\n",
-     "skip some ids on Go 1.21"),
-    ("go", "func {fn}() error {{\n\tf, err := os.Open(\"{var}.txt\")\n\tdefer f.Close()\n\tif err != nil {{\n\t\treturn err\n\t}}\n\treturn nil\n}}\n",
-     "panic with a nil pointer dereference"),
-    ("go", "var {var} map[string]int\n\nfunc {fn}(k string) {{\n\t{var}[k] += {n}\n}}\n",
-     "panic: assignment to entry in nil map"),
-    ("typescript", "async function {fn}(ids: number[]) {{\n  ids.forEach(async (id) => {{\n    await save(id);\n  }});\n  console.log('done');\n}}\n",
-     "log done before saving finishes"),
-    ("typescript", "const {var} = [10, 9, 1, {n}];\n{var}.sort();\nconsole.log({var});\n",
-     "sort the numbers in the wrong order"),
-    ("typescript", "function {fn}(user?: {{ name: string }}) {{\n  return user.name.toUpperCase();\n}}\n",
-     "not compile with strict mode"),
-    ("rust", "fn {fn}(v: &Vec<String>) -> &str {{\n    let s = v.join(\",\");\n    &s\n}}\n",
-     "not compile (borrowed value does not live long enough)"),
-    ("rust", "let mut {var} = vec![1, 2, {n}];\nfor x in &{var} {{\n    if *x > 1 {{ {var}.push(*x * 2); }}\n}}\n",
-     "fail to borrow-check"),
-    ("java", "public static boolean {fn}(String a) {{\n    return a == \"{var}\";\n}}\n",
-     "return false for equal strings"),
-    ("java", "List<Integer> {var} = new ArrayList<>(List.of(1, 2, {n}));\nfor (Integer x : {var}) {{\n    if (x == 2) {var}.remove(x);\n}}\n",
-     "throw ConcurrentModificationException"),
-    ("sql", "SELECT customer_id, COUNT(*)\nFROM orders\nWHERE created_at > NOW() - INTERVAL '{n} days'\nGROUP BY customer_id\nHAVING {var} > 5;\n",
-     "fail with: column does not exist"),
-    ("sql", "SELECT * FROM {var} WHERE email LIKE '%@acme.com' ORDER BY created_at DESC LIMIT {n};\n",
-     "take 9 seconds on a 40M-row table"),
+    (
+        "python",
+        "def {fn}(items, seen=[]):\n    for x in items:\n        if x not in seen:\n            seen.append(x)\n    return seen\n",
+        "return results from the previous call",
+    ),
+    (
+        "python",
+        "import json\n\ndef {fn}(path):\n    with open(path) as f:\n        data = json.load(f)\n    return data['{var}']['items'][{n}]\n",
+        "raise KeyError on some files",
+    ),
+    (
+        "python",
+        "async def {fn}(urls):\n    results = []\n    for url in urls:\n        results.append(await fetch(url))\n    return results\n",
+        "run so slowly with {n} URLs",
+    ),
+    (
+        "python",
+        "def {fn}(df):\n    for i, row in df.iterrows():\n        df.loc[i, '{var}'] = row['price'] * {n}\n    return df\n",
+        "take minutes on a 2M-row DataFrame",
+    ),
+    (
+        "python",
+        "{var} = {{}}\nfor key in {var}:\n    if key.startswith('tmp_'):\n        del {var}[key]\n",
+        "raise RuntimeError: dictionary changed size during iteration",
+    ),
+    (
+        "cpp",
+        "std::vector<int> {var} = load();\nfor (auto it = {var}.begin(); it != {var}.end(); ++it) {{\n  if (*it % {n} == 0) {var}.erase(it);\n}}\n",
+        "crash with a segmentation fault",
+    ),
+    (
+        "cpp",
+        'std::string_view {fn}() {{\n  std::string s = "item-" + std::to_string({n});\n  return s;\n}}\n',
+        "print garbage",
+    ),
+    (
+        "cpp",
+        "class {fn} {{\n public:\n  {fn}(int n) : size_(n), data_(new int[size_]) {{}}\n  ~{fn}() {{ delete data_; }}\n private:\n  int* data_;\n  int size_;\n}};\n",
+        "fail under AddressSanitizer",
+    ),
+    (
+        "cpp",
+        "std::mutex m;\nint {var} = 0;\nvoid {fn}() {{\n  for (int i = 0; i < {n}; ++i) {{\n    std::lock_guard<std::mutex>(m);\n    ++{var};\n  }}\n}}\n",
+        "give a wrong count with several threads",
+    ),
+    (
+        "go",
+        "func {fn}(ids []int) {{\n\tfor _, id := range ids {{\n\t\tgo func() {{\n\t\t\tprocess(id)\n\t\t}}()\n\t}}\n}}\n",
+        "skip some ids on Go 1.21",
+    ),
+    (
+        "go",
+        'func {fn}() error {{\n\tf, err := os.Open("{var}.txt")\n\tdefer f.Close()\n\tif err != nil {{\n\t\treturn err\n\t}}\n\treturn nil\n}}\n',
+        "panic with a nil pointer dereference",
+    ),
+    (
+        "go",
+        "var {var} map[string]int\n\nfunc {fn}(k string) {{\n\t{var}[k] += {n}\n}}\n",
+        "panic: assignment to entry in nil map",
+    ),
+    (
+        "typescript",
+        "async function {fn}(ids: number[]) {{\n  ids.forEach(async (id) => {{\n    await save(id);\n  }});\n  console.log('done');\n}}\n",
+        "log done before saving finishes",
+    ),
+    (
+        "typescript",
+        "const {var} = [10, 9, 1, {n}];\n{var}.sort();\nconsole.log({var});\n",
+        "sort the numbers in the wrong order",
+    ),
+    (
+        "typescript",
+        "function {fn}(user?: {{ name: string }}) {{\n  return user.name.toUpperCase();\n}}\n",
+        "not compile with strict mode",
+    ),
+    (
+        "rust",
+        'fn {fn}(v: &Vec<String>) -> &str {{\n    let s = v.join(",");\n    &s\n}}\n',
+        "not compile (borrowed value does not live long enough)",
+    ),
+    (
+        "rust",
+        "let mut {var} = vec![1, 2, {n}];\nfor x in &{var} {{\n    if *x > 1 {{ {var}.push(*x * 2); }}\n}}\n",
+        "fail to borrow-check",
+    ),
+    (
+        "java",
+        'public static boolean {fn}(String a) {{\n    return a == "{var}";\n}}\n',
+        "return false for equal strings",
+    ),
+    (
+        "java",
+        "List<Integer> {var} = new ArrayList<>(List.of(1, 2, {n}));\nfor (Integer x : {var}) {{\n    if (x == 2) {var}.remove(x);\n}}\n",
+        "throw ConcurrentModificationException",
+    ),
+    (
+        "sql",
+        "SELECT customer_id, COUNT(*)\nFROM orders\nWHERE created_at > NOW() - INTERVAL '{n} days'\nGROUP BY customer_id\nHAVING {var} > 5;\n",
+        "fail with: column does not exist",
+    ),
+    (
+        "sql",
+        "SELECT * FROM {var} WHERE email LIKE '%@acme.com' ORDER BY created_at DESC LIMIT {n};\n",
+        "take 9 seconds on a 40M-row table",
+    ),
 ]
-DEV_FNS = ["process", "load_items", "dedupe", "handler", "Buffer", "fetch_all",
-           "collect", "update_totals", "parse_config", "worker", "build_index",
-           "normalize", "sync_users", "export_rows", "compute_stats"]
-DEV_VARS = ["users", "orders", "cache", "counts", "config", "rows", "payload",
-            "totals", "results", "events", "accounts", "invoices"]
+DEV_FNS = [
+    "process",
+    "load_items",
+    "dedupe",
+    "handler",
+    "Buffer",
+    "fetch_all",
+    "collect",
+    "update_totals",
+    "parse_config",
+    "worker",
+    "build_index",
+    "normalize",
+    "sync_users",
+    "export_rows",
+    "compute_stats",
+]
+DEV_VARS = [
+    "users",
+    "orders",
+    "cache",
+    "counts",
+    "config",
+    "rows",
+    "payload",
+    "totals",
+    "results",
+    "events",
+    "accounts",
+    "invoices",
+]
 DEV_ERRORS = [
     "TypeError: 'NoneType' object is not subscriptable",
     "error: use of deleted function 'std::unique_ptr<T>::unique_ptr(const std::unique_ptr<T>&)'",
@@ -262,10 +435,10 @@ DEV_ERRORS = [
     "java.lang.OutOfMemoryError: Java heap space",
     "ModuleNotFoundError: No module named 'requests'",
     "undefined reference to `pthread_create'",
-    "ERROR: duplicate key value violates unique constraint \"users_email_key\"",
+    'ERROR: duplicate key value violates unique constraint "users_email_key"',
     "CORS policy: No 'Access-Control-Allow-Origin' header is present on the requested resource",
     "fatal: refusing to merge unrelated histories",
-    "CMake Error: Could not find a package configuration file provided by \"absl\"",
+    'CMake Error: Could not find a package configuration file provided by "absl"',
 ]
 DEV_CONCEPTS = [
     "What's the difference between a process and a thread?",
@@ -297,163 +470,240 @@ GLOBEX_SYSTEM = (
 
 # Documentation sections: (title, passage, questions, paraphrases).
 GLOBEX_DOCS = [
-    ("Globex API > Rate limits",
-     "Every API key is limited to 600 requests per minute and 20 concurrent "
-     "requests. Requests over the limit receive HTTP 429 with a Retry-After "
-     "header in seconds. Enterprise plans can raise the limit to 6,000 "
-     "requests per minute by contacting their account manager. Batch "
-     "endpoints count as one request per 100 items. Limits apply per key, "
-     "not per IP address, so spreading traffic over several hosts does not "
-     "raise them.",
-     ["What is the API rate limit?", "What happens when I exceed the rate limit?",
-      "How do I raise the rate limit?", "Do batch endpoints count against the limit?"],
-     ["how many requests per minute can I make", "rate limit for the api key?"]),
-    ("Globex API > Authentication",
-     "Authenticate with an API key in the Authorization header: "
-     "`Authorization: Bearer gx_live_...`. Test keys start with gx_test_ and "
-     "only reach the sandbox. Keys can be scoped to read-only, write or "
-     "admin. Rotate a key from Settings > API keys; the old key keeps "
-     "working for 24 hours after rotation. OAuth 2.0 client credentials are "
-     "available on the Business plan and above.",
-     ["How do I authenticate API requests?", "How do I rotate an API key?",
-      "What is the difference between gx_test_ and gx_live_ keys?",
-      "Does Globex support OAuth?"],
-     ["how to authenticate", "where do I put the api key"]),
-    ("Data Platform > Retention",
-     "Raw events are kept for 90 days on the Standard plan and 13 months on "
-     "Enterprise. Aggregated tables are kept indefinitely. Deleted projects "
-     "are recoverable for 30 days from Settings > Trash, after which all "
-     "their data is purged from primary storage within 7 days and from "
-     "backups within 35 days. Retention can be shortened per project with "
-     "the `retention_days` setting (minimum 7).",
-     ["How long is raw event data kept?", "Can I recover a deleted project?",
-      "How do I shorten data retention?", "When is deleted data removed from backups?"],
-     ["data retention policy", "how long do you keep my events"]),
-    ("Data Platform > Ingestion",
-     "Send events to `POST /v2/events` as JSON or newline-delimited JSON. A "
-     "single request may carry up to 5 MB or 1,000 events. Each event needs "
-     "`event`, `timestamp` (ISO 8601 or Unix milliseconds) and `user_id` or "
-     "`anonymous_id`. Events with timestamps more than 7 days in the past "
-     "are rejected unless `backfill=true` is set. Duplicate events with the "
-     "same `insert_id` within 24 hours are dropped.",
-     ["What is the maximum batch size for event ingestion?",
-      "How do I backfill historical events?", "How are duplicate events handled?",
-      "Which fields are required for an event?"],
-     ["max events per request", "can I import old events"]),
-    ("Edge Gateway > Installation",
-     "Edge Gateway runs as a container: `docker run -d -p 8443:8443 -e "
-     "GX_TOKEN=... globex/edge-gateway:3.4`. It needs 2 vCPUs and 4 GB of "
-     "RAM for up to 5,000 requests per second. Helm charts are published "
-     "for Kubernetes 1.27 and newer. The gateway caches configuration "
-     "locally and keeps serving for up to 72 hours if it loses contact with "
-     "the control plane.",
-     ["How do I install Edge Gateway?", "What are the hardware requirements for Edge Gateway?",
-      "Does Edge Gateway work on Kubernetes?",
-      "What happens if the gateway loses connection to the control plane?"],
-     ["edge gateway system requirements", "install gateway with docker"]),
-    ("Edge Gateway > TLS",
-     "The gateway terminates TLS 1.2 and 1.3. Upload certificates in PEM "
-     "format under Gateway > Certificates, or enable automatic certificates "
-     "with `tls.acme: true`, which uses Let's Encrypt and renews 30 days "
-     "before expiry. Mutual TLS to upstreams is configured per route with "
-     "`upstream.mtls.ca_bundle`. TLS 1.0 and 1.1 are not supported.",
-     ["Which TLS versions does the gateway support?", "How do I enable automatic certificates?",
-      "How do I configure mutual TLS to my backend?"],
-     ["does it support tls 1.1", "lets encrypt setup"]),
-    ("Billing > Invoices",
-     "Invoices are issued on the 1st of each month for the previous month's "
-     "usage and are payable within 30 days. Download them as PDF from "
-     "Billing > Invoices. To add a VAT number or change the billing address, "
-     "edit Billing > Details; changes apply to the next invoice only. Usage "
-     "above the plan's included events is billed at $0.25 per 10,000 events.",
-     ["When are invoices issued?", "How do I add my VAT number to invoices?",
-      "How much do extra events cost?", "Where can I download past invoices?"],
-     ["overage pricing", "change billing address on invoice"]),
-    ("Billing > Plans",
-     "Starter is free up to 1 million events per month. Standard costs $99 "
-     "per month and includes 20 million events. Business costs $499 per "
-     "month with 150 million events, SSO and OAuth. Enterprise is priced "
-     "per contract and adds a 99.95% uptime SLA, 13-month retention and a "
-     "dedicated account manager. Annual billing saves 15%.",
-     ["What plans does Globex offer?", "Does the Business plan include SSO?",
-      "Is there a discount for annual billing?", "What is the uptime SLA?"],
-     ["pricing plans", "how much is the standard plan"]),
-    ("Security > SSO",
-     "SAML 2.0 single sign-on is available on Business and Enterprise. "
-     "Supported identity providers include Okta, Azure AD (Entra ID), "
-     "Google Workspace and OneLogin. Enable SCIM provisioning to create and "
-     "deactivate users automatically. When SSO is enforced, password logins "
-     "are disabled for everyone except the two break-glass owner accounts.",
-     ["How do I set up SSO with Okta?", "Does Globex support SCIM?",
-      "Can users still log in with a password when SSO is enforced?"],
-     ["sso azure ad", "saml setup"]),
-    ("Security > Audit log",
-     "The audit log records logins, API key changes, permission changes and "
-     "data exports, with the actor, IP address and timestamp. It is kept "
-     "for 1 year and can be exported as CSV or streamed to a SIEM through "
-     "the `audit.webhook_url` setting. Audit events cannot be edited or "
-     "deleted, even by owners.",
-     ["What does the audit log record?", "How long is the audit log kept?",
-      "Can I stream audit events to Splunk?"],
-     ["audit log retention", "export audit log"]),
-    ("SDKs > Python",
-     "Install with `pip install globex`. The client reads the API key from "
-     "GLOBEX_API_KEY. Use `globex.Client(timeout=10, max_retries=3)`; "
-     "retries use exponential backoff and honor Retry-After. The SDK "
-     "supports Python 3.9 to 3.13. Async usage: `globex.AsyncClient`, which "
-     "shares the same options.",
-     ["How do I install the Python SDK?", "How do I set a timeout in the Python client?",
-      "Which Python versions are supported?", "Is there an async Python client?"],
-     ["python sdk retries", "python client api key env var"]),
-    ("Webhooks",
-     "Webhooks are sent as POST requests with a JSON body and an "
-     "`X-Globex-Signature` header: an HMAC-SHA256 of the body with your "
-     "webhook secret. Respond with 2xx within 10 seconds. Failed deliveries "
-     "are retried 8 times over 24 hours with exponential backoff, after "
-     "which the endpoint is disabled and owners are emailed.",
-     ["How do I verify webhook signatures?", "How many times are failed webhooks retried?",
-      "What timeout do webhook endpoints have?"],
-     ["webhook retry policy", "verify hmac signature"]),
+    (
+        "Globex API > Rate limits",
+        "Every API key is limited to 600 requests per minute and 20 concurrent "
+        "requests. Requests over the limit receive HTTP 429 with a Retry-After "
+        "header in seconds. Enterprise plans can raise the limit to 6,000 "
+        "requests per minute by contacting their account manager. Batch "
+        "endpoints count as one request per 100 items. Limits apply per key, "
+        "not per IP address, so spreading traffic over several hosts does not "
+        "raise them.",
+        [
+            "What is the API rate limit?",
+            "What happens when I exceed the rate limit?",
+            "How do I raise the rate limit?",
+            "Do batch endpoints count against the limit?",
+        ],
+        ["how many requests per minute can I make", "rate limit for the api key?"],
+    ),
+    (
+        "Globex API > Authentication",
+        "Authenticate with an API key in the Authorization header: "
+        "`Authorization: Bearer gx_live_...`. Test keys start with gx_test_ and "
+        "only reach the sandbox. Keys can be scoped to read-only, write or "
+        "admin. Rotate a key from Settings > API keys; the old key keeps "
+        "working for 24 hours after rotation. OAuth 2.0 client credentials are "
+        "available on the Business plan and above.",
+        [
+            "How do I authenticate API requests?",
+            "How do I rotate an API key?",
+            "What is the difference between gx_test_ and gx_live_ keys?",
+            "Does Globex support OAuth?",
+        ],
+        ["how to authenticate", "where do I put the api key"],
+    ),
+    (
+        "Data Platform > Retention",
+        "Raw events are kept for 90 days on the Standard plan and 13 months on "
+        "Enterprise. Aggregated tables are kept indefinitely. Deleted projects "
+        "are recoverable for 30 days from Settings > Trash, after which all "
+        "their data is purged from primary storage within 7 days and from "
+        "backups within 35 days. Retention can be shortened per project with "
+        "the `retention_days` setting (minimum 7).",
+        [
+            "How long is raw event data kept?",
+            "Can I recover a deleted project?",
+            "How do I shorten data retention?",
+            "When is deleted data removed from backups?",
+        ],
+        ["data retention policy", "how long do you keep my events"],
+    ),
+    (
+        "Data Platform > Ingestion",
+        "Send events to `POST /v2/events` as JSON or newline-delimited JSON. A "
+        "single request may carry up to 5 MB or 1,000 events. Each event needs "
+        "`event`, `timestamp` (ISO 8601 or Unix milliseconds) and `user_id` or "
+        "`anonymous_id`. Events with timestamps more than 7 days in the past "
+        "are rejected unless `backfill=true` is set. Duplicate events with the "
+        "same `insert_id` within 24 hours are dropped.",
+        [
+            "What is the maximum batch size for event ingestion?",
+            "How do I backfill historical events?",
+            "How are duplicate events handled?",
+            "Which fields are required for an event?",
+        ],
+        ["max events per request", "can I import old events"],
+    ),
+    (
+        "Edge Gateway > Installation",
+        "Edge Gateway runs as a container: `docker run -d -p 8443:8443 -e "
+        "GX_TOKEN=... globex/edge-gateway:3.4`. It needs 2 vCPUs and 4 GB of "
+        "RAM for up to 5,000 requests per second. Helm charts are published "
+        "for Kubernetes 1.27 and newer. The gateway caches configuration "
+        "locally and keeps serving for up to 72 hours if it loses contact with "
+        "the control plane.",
+        [
+            "How do I install Edge Gateway?",
+            "What are the hardware requirements for Edge Gateway?",
+            "Does Edge Gateway work on Kubernetes?",
+            "What happens if the gateway loses connection to the control plane?",
+        ],
+        ["edge gateway system requirements", "install gateway with docker"],
+    ),
+    (
+        "Edge Gateway > TLS",
+        "The gateway terminates TLS 1.2 and 1.3. Upload certificates in PEM "
+        "format under Gateway > Certificates, or enable automatic certificates "
+        "with `tls.acme: true`, which uses Let's Encrypt and renews 30 days "
+        "before expiry. Mutual TLS to upstreams is configured per route with "
+        "`upstream.mtls.ca_bundle`. TLS 1.0 and 1.1 are not supported.",
+        [
+            "Which TLS versions does the gateway support?",
+            "How do I enable automatic certificates?",
+            "How do I configure mutual TLS to my backend?",
+        ],
+        ["does it support tls 1.1", "lets encrypt setup"],
+    ),
+    (
+        "Billing > Invoices",
+        "Invoices are issued on the 1st of each month for the previous month's "
+        "usage and are payable within 30 days. Download them as PDF from "
+        "Billing > Invoices. To add a VAT number or change the billing address, "
+        "edit Billing > Details; changes apply to the next invoice only. Usage "
+        "above the plan's included events is billed at $0.25 per 10,000 events.",
+        [
+            "When are invoices issued?",
+            "How do I add my VAT number to invoices?",
+            "How much do extra events cost?",
+            "Where can I download past invoices?",
+        ],
+        ["overage pricing", "change billing address on invoice"],
+    ),
+    (
+        "Billing > Plans",
+        "Starter is free up to 1 million events per month. Standard costs $99 "
+        "per month and includes 20 million events. Business costs $499 per "
+        "month with 150 million events, SSO and OAuth. Enterprise is priced "
+        "per contract and adds a 99.95% uptime SLA, 13-month retention and a "
+        "dedicated account manager. Annual billing saves 15%.",
+        [
+            "What plans does Globex offer?",
+            "Does the Business plan include SSO?",
+            "Is there a discount for annual billing?",
+            "What is the uptime SLA?",
+        ],
+        ["pricing plans", "how much is the standard plan"],
+    ),
+    (
+        "Security > SSO",
+        "SAML 2.0 single sign-on is available on Business and Enterprise. "
+        "Supported identity providers include Okta, Azure AD (Entra ID), "
+        "Google Workspace and OneLogin. Enable SCIM provisioning to create and "
+        "deactivate users automatically. When SSO is enforced, password logins "
+        "are disabled for everyone except the two break-glass owner accounts.",
+        [
+            "How do I set up SSO with Okta?",
+            "Does Globex support SCIM?",
+            "Can users still log in with a password when SSO is enforced?",
+        ],
+        ["sso azure ad", "saml setup"],
+    ),
+    (
+        "Security > Audit log",
+        "The audit log records logins, API key changes, permission changes and "
+        "data exports, with the actor, IP address and timestamp. It is kept "
+        "for 1 year and can be exported as CSV or streamed to a SIEM through "
+        "the `audit.webhook_url` setting. Audit events cannot be edited or "
+        "deleted, even by owners.",
+        [
+            "What does the audit log record?",
+            "How long is the audit log kept?",
+            "Can I stream audit events to Splunk?",
+        ],
+        ["audit log retention", "export audit log"],
+    ),
+    (
+        "SDKs > Python",
+        "Install with `pip install globex`. The client reads the API key from "
+        "GLOBEX_API_KEY. Use `globex.Client(timeout=10, max_retries=3)`; "
+        "retries use exponential backoff and honor Retry-After. The SDK "
+        "supports Python 3.9 to 3.13. Async usage: `globex.AsyncClient`, which "
+        "shares the same options.",
+        [
+            "How do I install the Python SDK?",
+            "How do I set a timeout in the Python client?",
+            "Which Python versions are supported?",
+            "Is there an async Python client?",
+        ],
+        ["python sdk retries", "python client api key env var"],
+    ),
+    (
+        "Webhooks",
+        "Webhooks are sent as POST requests with a JSON body and an "
+        "`X-Globex-Signature` header: an HMAC-SHA256 of the body with your "
+        "webhook secret. Respond with 2xx within 10 seconds. Failed deliveries "
+        "are retried 8 times over 24 hours with exponential backoff, after "
+        "which the endpoint is disabled and owners are emailed.",
+        [
+            "How do I verify webhook signatures?",
+            "How many times are failed webhooks retried?",
+            "What timeout do webhook endpoints have?",
+        ],
+        ["webhook retry policy", "verify hmac signature"],
+    ),
 ]
 
 # Specific questions per section title: slots {n}, {k}, {plan}, {lang}, {idp}.
 GLOBEX_SPECIFIC = {
     "Globex API > Rate limits": [
         "We send about {n} requests per minute from {k} servers. Will we get 429 errors?",
-        "Our batch job posts {n} items per call. How many requests does that count as?"],
+        "Our batch job posts {n} items per call. How many requests does that count as?",
+    ],
     "Globex API > Authentication": [
         "Our {lang} service gets 401 after we rotated the key {k} hours ago. Why?",
-        "Can a read-only key call the export endpoint on the {plan} plan?"],
+        "Can a read-only key call the export endpoint on the {plan} plan?",
+    ],
     "Data Platform > Retention": [
         "We're on {plan}. Can I still query raw events from {n} days ago?",
-        "If I set retention_days to {k}, what happens to older events?"],
+        "If I set retention_days to {k}, what happens to older events?",
+    ],
     "Data Platform > Ingestion": [
         "Can I send {n} events in one request?",
-        "Our events are {k} days old. Will the ingestion API accept them?"],
+        "Our events are {k} days old. Will the ingestion API accept them?",
+    ],
     "Edge Gateway > Installation": [
         "Is a {k} vCPU VM enough for the gateway at {n} requests per second?",
-        "Can Edge Gateway run on Kubernetes 1.{k}?"],
+        "Can Edge Gateway run on Kubernetes 1.{k}?",
+    ],
     "Edge Gateway > TLS": [
         "A client of ours still uses TLS 1.{k}. Will it connect to the gateway?",
-        "Our certificate expires in {k} days. When will automatic renewal kick in?"],
+        "Our certificate expires in {k} days. When will automatic renewal kick in?",
+    ],
     "Billing > Invoices": [
         "We used {n} million events on the {plan} plan last month. What will the overage be?",
-        "I changed the VAT number on day {k} of the month. Which invoice will show it?"],
+        "I changed the VAT number on day {k} of the month. Which invoice will show it?",
+    ],
     "Billing > Plans": [
         "We expect {n} million events per month. Which plan fits?",
-        "Does the {plan} plan include SSO with {idp}?"],
+        "Does the {plan} plan include SSO with {idp}?",
+    ],
     "Security > SSO": [
         "How do I connect {idp} for SSO on the {plan} plan?",
-        "Does SCIM with {idp} deactivate users automatically?"],
+        "Does SCIM with {idp} deactivate users automatically?",
+    ],
     "Security > Audit log": [
         "Can I see who exported data {n} days ago?",
-        "Can I stream audit events to our {lang}-based SIEM collector?"],
+        "Can I stream audit events to our {lang}-based SIEM collector?",
+    ],
     "SDKs > Python": [
         "Does the Python SDK support Python 3.{k}?",
-        "How do I set max_retries to {k} in the async Python client?"],
+        "How do I set max_retries to {k} in the async Python client?",
+    ],
     "Webhooks": [
         "Our webhook handler takes {k} seconds to respond. Is that a problem?",
-        "How do I verify the X-Globex-Signature header in {lang}?"],
+        "How do I verify the X-Globex-Signature header in {lang}?",
+    ],
 }
 
 # ---------------------------------------------------------------------------
@@ -489,9 +739,18 @@ INITECH_QUESTIONS = [
     "How do I set an out-of-office reply?",
     "Can I use my personal phone for work email?",
 ]
-INITECH_SOFTWARE = ["Slack", "Zoom", "Docker Desktop", "VS Code", "Tableau",
-                    "Adobe Acrobat", "Figma", "Postman", "IntelliJ IDEA",
-                    "Microsoft Project"]
+INITECH_SOFTWARE = [
+    "Slack",
+    "Zoom",
+    "Docker Desktop",
+    "VS Code",
+    "Tableau",
+    "Adobe Acrobat",
+    "Figma",
+    "Postman",
+    "IntelliJ IDEA",
+    "Microsoft Project",
+]
 INITECH_SPECIFIC = [
     "How do I get a license for {sw}?",
     "{sw} crashes on startup since this morning.",
@@ -504,247 +763,330 @@ INITECH_SPECIFIC = [
 
 
 def zipf_sample(rng, n_items, n_draws, s):
-  """Indices drawn with P(rank r) proportional to 1 / r^s."""
-  weights = [1.0 / (r + 1) ** s for r in range(n_items)]
-  return rng.choices(range(n_items), weights=weights, k=n_draws)
+    """Indices drawn with P(rank r) proportional to 1 / r^s."""
+    weights = [1.0 / (r + 1) ** s for r in range(n_items)]
+    return rng.choices(range(n_items), weights=weights, k=n_draws)
 
 
 def msg(role, content):
-  return {"role": role, "content": content}
+    return {"role": role, "content": content}
 
 
 def fill(rng, template):
-  return template.format(
-      product=rng.choice(ACME_PRODUCTS), plan=rng.choice(ACME_PLANS),
-      platform=rng.choice(ACME_PLATFORMS), version=rng.choice(ACME_VERSIONS),
-      error=rng.choice(ACME_ERRORS), days=rng.randint(2, 45),
-      order=rng.randint(100000, 999999), amount=rng.choice([3.99, 9.99, 47.88, 119.88, 129, 249]),
-      amount2=rng.choice([3.99, 9.99, 99.0]), pct=rng.choice([12, 30, 45, 60, 80]),
-      domain=rng.choice(["gmail.com", "outlook.com", "yahoo.com", "icloud.com", "gmx.de", "orange.fr"]))
+    return template.format(
+        product=rng.choice(ACME_PRODUCTS),
+        plan=rng.choice(ACME_PLANS),
+        platform=rng.choice(ACME_PLATFORMS),
+        version=rng.choice(ACME_VERSIONS),
+        error=rng.choice(ACME_ERRORS),
+        days=rng.randint(2, 45),
+        order=rng.randint(100000, 999999),
+        amount=rng.choice([3.99, 9.99, 47.88, 119.88, 129, 249]),
+        amount2=rng.choice([3.99, 9.99, 99.0]),
+        pct=rng.choice([12, 30, 45, 60, 80]),
+        domain=rng.choice(
+            [
+                "gmail.com",
+                "outlook.com",
+                "yahoo.com",
+                "icloud.com",
+                "gmx.de",
+                "orange.fr",
+            ]
+        ),
+    )
 
 
 def acme_pool(rng):
-  """Distinct support prompts, most popular first."""
-  head, tail = [], []
-  for intent, generic, specific in ACME_INTENTS:
-    for q in generic:
-      head.append((intent, "en", q))
-    for t in specific:
-      for _ in range(80):
-        tail.append((intent, "en", fill(rng, t)))
-  for lang, templates in ACME_INTL.items():
-    for t in templates:
-      if "{" in t:
-        for _ in range(20):
-          tail.append(("intl", lang, fill(rng, t)))
-      else:
-        head.append(("intl", lang, t))
-  rng.shuffle(head)
-  rng.shuffle(tail)
-  # Most FAQ answers are single-turn; some popular flows are scripted
-  # follow-ups ("I tried that already") that many customers also hit.
-  items = []
-  for intent, lang, q in head + tail:
-    turns = [q]
-    if intent in ACME_FIRST_REPLIES and rng.random() < 0.22:
-      turns += [ACME_FIRST_REPLIES[intent], fill(rng, rng.choice(ACME_FOLLOWUPS))]
-      if rng.random() < 0.3:
-        turns += [rng.choice(ACME_SECOND_REPLIES), fill(rng, rng.choice(ACME_FOLLOWUPS))]
-    messages = [msg("system", ACME_SYSTEM)]
-    for i, t in enumerate(turns):
-      messages.append(msg("user" if i % 2 == 0 else "assistant", t))
-    # Non-English traffic is served by the EU deployment on Claude.
-    backend, model = (("openai", "gpt-4o-mini") if lang == "en"
-                      else ("anthropic", "claude-haiku-4-5"))
-    items.append({"ns": "acme-support", "backend": backend, "model": model,
-                  "messages": messages,
-                  "params": {"temperature": 0.3, "max_tokens": 512}})
-  # Pinning a few escalation flows to a bigger model, as support teams do.
-  for it in items[: len(items) : 9]:
-    if it["backend"] == "openai":
-      it["model"] = "gpt-4.1"
-  return items
+    """Distinct support prompts, most popular first."""
+    head, tail = [], []
+    for intent, generic, specific in ACME_INTENTS:
+        for q in generic:
+            head.append((intent, "en", q))
+        for t in specific:
+            for _ in range(80):
+                tail.append((intent, "en", fill(rng, t)))
+    for lang, templates in ACME_INTL.items():
+        for t in templates:
+            if "{" in t:
+                for _ in range(20):
+                    tail.append(("intl", lang, fill(rng, t)))
+            else:
+                head.append(("intl", lang, t))
+    rng.shuffle(head)
+    rng.shuffle(tail)
+    # Most FAQ answers are single-turn; some popular flows are scripted
+    # follow-ups ("I tried that already") that many customers also hit.
+    items = []
+    for intent, lang, q in head + tail:
+        turns = [q]
+        if intent in ACME_FIRST_REPLIES and rng.random() < 0.22:
+            turns += [ACME_FIRST_REPLIES[intent], fill(rng, rng.choice(ACME_FOLLOWUPS))]
+            if rng.random() < 0.3:
+                turns += [
+                    rng.choice(ACME_SECOND_REPLIES),
+                    fill(rng, rng.choice(ACME_FOLLOWUPS)),
+                ]
+        messages = [msg("system", ACME_SYSTEM)]
+        for i, t in enumerate(turns):
+            messages.append(msg("user" if i % 2 == 0 else "assistant", t))
+        # Non-English traffic is served by the EU deployment on Claude.
+        backend, model = (
+            ("openai", "gpt-4o-mini")
+            if lang == "en"
+            else ("anthropic", "claude-haiku-4-5")
+        )
+        items.append(
+            {
+                "ns": "acme-support",
+                "backend": backend,
+                "model": model,
+                "messages": messages,
+                "params": {"temperature": 0.3, "max_tokens": 512},
+            }
+        )
+    # Some flows are pinned to a bigger model, as support teams do for
+    # escalations.
+    for it in items[: len(items) : 9]:
+        if it["backend"] == "openai":
+            it["model"] = "gpt-4.1"
+    return items
 
 
 def dev_snippet(rng):
-  lang, tmpl, symptom = rng.choice(DEV_SNIPPETS)
-  code = tmpl.format(fn=rng.choice(DEV_FNS), var=rng.choice(DEV_VARS),
-                     n=rng.choice([2, 3, 5, 10, 42, 100, 1000]))
-  return lang, code, symptom.format(n=rng.choice([50, 200, 1000]))
+    lang, tmpl, symptom = rng.choice(DEV_SNIPPETS)
+    code = tmpl.format(
+        fn=rng.choice(DEV_FNS),
+        var=rng.choice(DEV_VARS),
+        n=rng.choice([2, 3, 5, 10, 42, 100, 1000]),
+    )
+    return lang, code, symptom.format(n=rng.choice([50, 200, 1000]))
 
 
 def dev_pool(rng):
-  head, tail = [], []
-  for c in DEV_CONCEPTS:
-    head.append(c)
-  for e in DEV_ERRORS:
-    head.append(f"What does this error mean and how do I fix it?\n\n```\n{e}\n```")
-  for task in DEV_TASKS:
-    for lang in DEV_LANGS:
-      (head if lang in ("Python", "TypeScript") else tail).append(f"How do I {task} in {lang}?")
-  for _ in range(1500):
-    lang, code, symptom = dev_snippet(rng)
-    kind = rng.random()
-    if kind < 0.45:
-      q = f"Why does this code {symptom}?\n\n```{lang}\n{code}```"
-    elif kind < 0.6:
-      q = f"Can you explain what this does?\n\n```{lang}\n{code}```"
-    elif kind < 0.75:
-      q = f"Write unit tests for this:\n\n```{lang}\n{code}```"
-    elif kind < 0.88:
-      q = f"Refactor this to be more idiomatic and explain the changes:\n\n```{lang}\n{code}```"
-    else:
-      target = rng.choice([l for l in DEV_LANGS if l.lower() != lang])
-      q = f"Translate this to {target}:\n\n```{lang}\n{code}```"
-    tail.append(q)
-  rng.shuffle(head)
-  rng.shuffle(tail)
-  items = []
-  for q in head + tail:
-    # Teams pick their model in their IDE plugin; the plugin also decides
-    # whether a system prompt and explicit params are sent.
-    r = rng.random()
-    if r < 0.45:
-      backend, model = "anthropic", "claude-sonnet-4-5"
-    elif r < 0.8:
-      backend, model = "openai", "gpt-4.1"
-    else:
-      backend, model = "deepseek", "deepseek-chat"
-    messages = [msg("system", DEV_SYSTEM), msg("user", q)]
-    item = {"ns": "acme-devtools", "backend": backend, "model": model, "messages": messages}
-    if backend != "deepseek":
-      item["params"] = {"temperature": 0, "max_tokens": 2048}
-    items.append(item)
-  return items
+    head, tail = [], []
+    for c in DEV_CONCEPTS:
+        head.append(c)
+    for e in DEV_ERRORS:
+        head.append(f"What does this error mean and how do I fix it?\n\n```\n{e}\n```")
+    for task in DEV_TASKS:
+        for lang in DEV_LANGS:
+            (head if lang in ("Python", "TypeScript") else tail).append(
+                f"How do I {task} in {lang}?"
+            )
+    for _ in range(1500):
+        lang, code, symptom = dev_snippet(rng)
+        kind = rng.random()
+        if kind < 0.45:
+            q = f"Why does this code {symptom}?\n\n```{lang}\n{code}```"
+        elif kind < 0.6:
+            q = f"Can you explain what this does?\n\n```{lang}\n{code}```"
+        elif kind < 0.75:
+            q = f"Write unit tests for this:\n\n```{lang}\n{code}```"
+        elif kind < 0.88:
+            q = f"Refactor this to be more idiomatic and explain the changes:\n\n```{lang}\n{code}```"
+        else:
+            target = rng.choice([l for l in DEV_LANGS if l.lower() != lang])
+            q = f"Translate this to {target}:\n\n```{lang}\n{code}```"
+        tail.append(q)
+    rng.shuffle(head)
+    rng.shuffle(tail)
+    items = []
+    for q in head + tail:
+        # Teams pick their model in their IDE plugin; the plugin also decides
+        # whether a system prompt and explicit params are sent.
+        r = rng.random()
+        if r < 0.45:
+            backend, model = "anthropic", "claude-sonnet-4-5"
+        elif r < 0.8:
+            backend, model = "openai", "gpt-4.1"
+        else:
+            backend, model = "deepseek", "deepseek-chat"
+        messages = [msg("system", DEV_SYSTEM), msg("user", q)]
+        item = {
+            "ns": "acme-devtools",
+            "backend": backend,
+            "model": model,
+            "messages": messages,
+        }
+        if backend != "deepseek":
+            item["params"] = {"temperature": 0, "max_tokens": 2048}
+        items.append(item)
+    return items
 
 
 def globex_pool(rng):
-  head, tail = [], []
-  for title, passage, questions, paraphrases in GLOBEX_DOCS:
-    for q in questions:
-      head.append((title, passage, q))
-    for p in paraphrases:
-      tail.append((title, passage, p))
-    # Typos and casing variants: distinct requests for the exact tier.
-    for t in GLOBEX_SPECIFIC.get(title, []):
-      for _ in range(30):
-        tail.append((title, passage, t.format(
-            n=rng.choice([50, 120, 300, 800, 1500, 4000, 9000, 25000]),
-            k=rng.randint(1, 40),
-            plan=rng.choice(["Starter", "Standard", "Business", "Enterprise"]),
-            lang=rng.choice(["Python", "Go", "Java", "Node.js", "Ruby"]),
-            idp=rng.choice(["Okta", "Azure AD", "Google Workspace", "OneLogin", "JumpCloud"]))))
-    for q in questions:
-      tail.append((title, passage, q.lower().rstrip("?")))
-      tail.append((title, passage, q.replace("How do I", "how can i").replace("What is", "whats")))
-  rng.shuffle(head)
-  rng.shuffle(tail)
-  items = []
-  for title, passage, q in head + tail:
-    # The retriever returns the matching section and, for some questions, a
-    # second, less relevant one.
-    ctx = f"[{title}]\n{passage}"
-    if rng.random() < 0.35:
-      other = rng.choice(GLOBEX_DOCS)
-      if other[0] != title:
-        ctx += f"\n\n[{other[0]}]\n{other[1]}"
-    user = f"Context:\n{ctx}\n\nQuestion: {q}"
-    r = rng.random()
-    if r < 0.6:
-      backend, model = "google", "gemini-2.5-flash"
-    elif r < 0.82:
-      backend, model = "mistral", "mistral-small-latest"
-    else:
-      backend, model = SELF_HOSTED
-    items.append({"ns": "globex-docs", "backend": backend, "model": model,
-                  "messages": [msg("system", GLOBEX_SYSTEM), msg("user", user)],
-                  "params": {"temperature": 0}})
-  return items
+    head, tail = [], []
+    for title, passage, questions, paraphrases in GLOBEX_DOCS:
+        for q in questions:
+            head.append((title, passage, q))
+        for p in paraphrases:
+            tail.append((title, passage, p))
+        # Typos and casing variants: distinct requests for the exact tier.
+        for t in GLOBEX_SPECIFIC.get(title, []):
+            for _ in range(30):
+                tail.append(
+                    (
+                        title,
+                        passage,
+                        t.format(
+                            n=rng.choice([50, 120, 300, 800, 1500, 4000, 9000, 25000]),
+                            k=rng.randint(1, 40),
+                            plan=rng.choice(
+                                ["Starter", "Standard", "Business", "Enterprise"]
+                            ),
+                            lang=rng.choice(
+                                ["Python", "Go", "Java", "Node.js", "Ruby"]
+                            ),
+                            idp=rng.choice(
+                                [
+                                    "Okta",
+                                    "Azure AD",
+                                    "Google Workspace",
+                                    "OneLogin",
+                                    "JumpCloud",
+                                ]
+                            ),
+                        ),
+                    )
+                )
+        for q in questions:
+            tail.append((title, passage, q.lower().rstrip("?")))
+            tail.append(
+                (
+                    title,
+                    passage,
+                    q.replace("How do I", "how can i").replace("What is", "whats"),
+                )
+            )
+    rng.shuffle(head)
+    rng.shuffle(tail)
+    items = []
+    for title, passage, q in head + tail:
+        # The retriever returns the matching section and, for some questions, a
+        # second, less relevant one.
+        ctx = f"[{title}]\n{passage}"
+        if rng.random() < 0.35:
+            other = rng.choice(GLOBEX_DOCS)
+            if other[0] != title:
+                ctx += f"\n\n[{other[0]}]\n{other[1]}"
+        user = f"Context:\n{ctx}\n\nQuestion: {q}"
+        r = rng.random()
+        if r < 0.6:
+            backend, model = "google", "gemini-2.5-flash"
+        elif r < 0.82:
+            backend, model = "mistral", "mistral-small-latest"
+        else:
+            backend, model = SELF_HOSTED
+        items.append(
+            {
+                "ns": "globex-docs",
+                "backend": backend,
+                "model": model,
+                "messages": [msg("system", GLOBEX_SYSTEM), msg("user", user)],
+                "params": {"temperature": 0},
+            }
+        )
+    return items
 
 
 def initech_pool(rng):
-  head = list(INITECH_QUESTIONS)
-  tail = []
-  for t in INITECH_SPECIFIC:
-    for _ in range(80):
-      tail.append(t.format(sw=rng.choice(INITECH_SOFTWARE),
-                           proj=rng.choice(["TPS", "Phoenix", "Atlas", "Mercury"]),
-                           hexcode=f"{rng.randint(0x80070000, 0x8007ffff):08X}",
-                           room=f"{rng.randint(1, 4)}{rng.randint(10, 60)}"))
-  rng.shuffle(head)
-  rng.shuffle(tail)
-  items = []
-  for q in head + tail:
-    on_prem = rng.random() < 0.8
-    backend, model = SELF_HOSTED if on_prem else ("openai", "gpt-4o-mini")
-    items.append({"ns": "initech-helpdesk", "backend": backend, "model": model,
-                  "messages": [msg("system", INITECH_SYSTEM), msg("user", q)]})
-  return items
+    head = list(INITECH_QUESTIONS)
+    tail = []
+    for t in INITECH_SPECIFIC:
+        for _ in range(80):
+            tail.append(
+                t.format(
+                    sw=rng.choice(INITECH_SOFTWARE),
+                    proj=rng.choice(["TPS", "Phoenix", "Atlas", "Mercury"]),
+                    hexcode=f"{rng.randint(0x80070000, 0x8007ffff):08X}",
+                    room=f"{rng.randint(1, 4)}{rng.randint(10, 60)}",
+                )
+            )
+    rng.shuffle(head)
+    rng.shuffle(tail)
+    items = []
+    for q in head + tail:
+        on_prem = rng.random() < 0.8
+        backend, model = SELF_HOSTED if on_prem else ("openai", "gpt-4o-mini")
+        items.append(
+            {
+                "ns": "initech-helpdesk",
+                "backend": backend,
+                "model": model,
+                "messages": [msg("system", INITECH_SYSTEM), msg("user", q)],
+            }
+        )
+    return items
 
 
 def dedupe(items):
-  seen, out = set(), []
-  for it in items:
-    k = json.dumps(it, sort_keys=True)
-    if k not in seen:
-      seen.add(k)
-      out.append(it)
-  return out
+    seen, out = set(), []
+    for it in items:
+        k = json.dumps(it, sort_keys=True)
+        if k not in seen:
+            seen.add(k)
+            out.append(it)
+    return out
 
 
 def check_models(lines):
-  """Warns about models missing from data/prices.json (other than self-hosted)."""
-  if not os.path.exists(PRICES):
-    return
-  try:
-    with open(PRICES) as f:
-      text = f.read()
-  except OSError:
-    return
-  for backend, model in sorted({(l["backend"], l["model"]) for l in lines}):
-    if backend != SELF_HOSTED[0] and f'"{model}"' not in text:
-      print(f"warning: {backend}/{model} not found in {PRICES}", file=sys.stderr)
+    """Warns about models missing from data/prices.json (other than self-hosted)."""
+    if not os.path.exists(PRICES):
+        return
+    try:
+        with open(PRICES) as f:
+            text = f.read()
+    except OSError:
+        return
+    for backend, model in sorted({(l["backend"], l["model"]) for l in lines}):
+        if backend != SELF_HOSTED[0] and f'"{model}"' not in text:
+            print(f"warning: {backend}/{model} not found in {PRICES}", file=sys.stderr)
 
 
 def main():
-  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--seed", type=int, default=7)
-  ap.add_argument("--requests", type=int, default=3000)
-  ap.add_argument("--out", default=DEFAULT_OUT)
-  args = ap.parse_args()
-  rng = random.Random(args.seed)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--out", default=DEFAULT_OUT)
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
 
-  # (pool, share of traffic, Zipf exponent): FAQ-heavy tenants repeat more.
-  tenants = [
-      (dedupe(acme_pool(rng)), 0.40, 0.9),
-      (dedupe(dev_pool(rng)), 0.25, 0.7),
-      (dedupe(globex_pool(rng)), 0.22, 0.9),
-      (dedupe(initech_pool(rng)), 0.13, 1.0),
-  ]
-  lines = []
-  for pool, share, s in tenants:
-    n = round(args.requests * share)
-    lines += [pool[i] for i in zipf_sample(rng, len(pool), n, s)]
-  # Interleave tenants as a shared proxy would see them.
-  rng.shuffle(lines)
+    # (pool, share of traffic, Zipf exponent): FAQ-heavy tenants repeat more.
+    tenants = [
+        (dedupe(acme_pool(rng)), 0.40, 0.9),
+        (dedupe(dev_pool(rng)), 0.25, 0.7),
+        (dedupe(globex_pool(rng)), 0.22, 0.9),
+        (dedupe(initech_pool(rng)), 0.13, 1.0),
+    ]
+    lines = []
+    for pool, share, s in tenants:
+        n = round(args.requests * share)
+        lines += [pool[i] for i in zipf_sample(rng, len(pool), n, s)]
+    # Interleave tenants as a shared proxy would see them.
+    rng.shuffle(lines)
 
-  os.makedirs(os.path.dirname(args.out), exist_ok=True)
-  with open(args.out, "w", encoding="utf-8") as f:
-    for it in lines:
-      f.write(json.dumps(it, ensure_ascii=False, separators=(",", ":")) + "\n")
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        for it in lines:
+            f.write(json.dumps(it, ensure_ascii=False, separators=(",", ":")) + "\n")
 
-  keys = [json.dumps(it, sort_keys=True) for it in lines]
-  distinct = len(set(keys))
-  print(f"wrote {len(lines)} requests ({distinct} distinct, "
+    keys = [json.dumps(it, sort_keys=True) for it in lines]
+    distinct = len(set(keys))
+    print(
+        f"wrote {len(lines)} requests ({distinct} distinct, "
         f"{100 * (1 - distinct / len(lines)):.1f}% exact repeats, "
-        f"{os.path.getsize(args.out) / 1e6:.2f} MB) to {args.out}")
-  by_ns = {}
-  for it, k in zip(lines, keys):
-    by_ns.setdefault(it["ns"], []).append(k)
-  for ns, ks in sorted(by_ns.items()):
-    print(f"  {ns:18s} {len(ks):5d} requests, {100 * (1 - len(set(ks)) / len(ks)):.1f}% repeats")
-  check_models(lines)
+        f"{os.path.getsize(args.out) / 1e6:.2f} MB) to {args.out}"
+    )
+    by_ns = {}
+    for it, k in zip(lines, keys):
+        by_ns.setdefault(it["ns"], []).append(k)
+    for ns, ks in sorted(by_ns.items()):
+        print(
+            f"  {ns:18s} {len(ks):5d} requests, {100 * (1 - len(set(ks)) / len(ks)):.1f}% repeats"
+        )
+    check_models(lines)
 
 
 if __name__ == "__main__":
-  main()
+    main()

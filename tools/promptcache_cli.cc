@@ -2,15 +2,11 @@
 // database. Exit codes: 0 success, 1 runtime error (cannot open the DB, an
 // entry not found, I/O failure), 2 usage error.
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
-#include <cinttypes>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -313,7 +309,7 @@ class Table {
     rows_.push_back(std::move(header));
   }
   void AddRow(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
-  void AddRule() { rows_.emplace_back(); }
+  void AddRule() { rows_.emplace_back(right_.size()); }
 
   void Print(std::ostream& out) const {
     std::vector<size_t> width(right_.size(), 0);
@@ -322,13 +318,9 @@ class Table {
         width[c] = std::max(width[c], row[c].size());
       }
     }
-    size_t total = 0;
-    for (size_t w : width) total += w + 2;
+    std::vector<std::string> lines;
+    size_t longest = 0;
     for (const auto& row : rows_) {
-      if (row.empty()) {
-        out << std::string(total > 2 ? total - 2 : 0, '-') << "\n";
-        continue;
-      }
       std::string line;
       for (size_t c = 0; c < row.size(); ++c) {
         const size_t pad = width[c] - row[c].size();
@@ -337,9 +329,14 @@ class Table {
         line += row[c];
         if (!right_[c]) line.append(pad, ' ');
       }
-      // Trailing padding of the last column is noise in diffs and pipes.
+      // Trailing padding is noise in diffs and pipes.
       while (!line.empty() && line.back() == ' ') line.pop_back();
-      out << line << "\n";
+      longest = std::max(longest, line.size());
+      lines.push_back(std::move(line));
+    }
+    for (const std::string& line : lines) {
+      // An empty line stands for a rule as wide as the table.
+      out << (line.empty() ? std::string(longest, '-') : line) << "\n";
     }
   }
 
@@ -348,13 +345,18 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
+// `mark_column`: some row carries the "~" mark, so unmarked dollar cells get
+// a blank in its place to keep the digits aligned.
 std::vector<std::string> RowCells(const LedgerRow& row, std::string ns,
-                                  std::string backend, std::string model) {
+                                  std::string backend, std::string model,
+                                  bool mark_column) {
   const Pricing pricing = RowPricing(row);
-  const std::string est = row.estimated_events > 0 ? "~" : "";
+  const std::string mark = row.estimated_events > 0 ? "~"
+                           : mark_column            ? " "
+                                                    : "";
   auto money = [&](int64_t nusd) {
-    if (pricing == Pricing::kUnpriced) return std::string("unpriced");
-    return FormatUsd(nusd) + est;
+    if (pricing == Pricing::kUnpriced) return "unpriced" + mark;
+    return FormatUsd(nusd) + mark;
   };
   return {std::move(ns),
           std::move(backend),
@@ -430,15 +432,14 @@ int RunReport(const std::string& db, bool as_json,
                "TIME SAVED", ""},
               {false, false, false, true, true, true, true, true, true, true,
                true, true, true, false});
-  bool any_estimated = false;
-  bool any_unpriced = false;
+  const bool any_estimated = total.estimated_events > 0;
+  const bool any_unpriced = total.unpriced_events > 0;
   for (const LedgerRow& row : rows) {
-    any_estimated |= row.estimated_events > 0;
-    any_unpriced |= row.unpriced_events > 0;
-    table.AddRow(RowCells(row, DisplayNs(row.ns), row.backend, row.model));
+    table.AddRow(RowCells(row, DisplayNs(row.ns), row.backend, row.model,
+                          any_estimated));
   }
   table.AddRule();
-  table.AddRow(RowCells(total, "TOTAL", "", ""));
+  table.AddRow(RowCells(total, "TOTAL", "", "", any_estimated));
   table.Print(std::cout);
 
   std::cout << "\nPrices as of " << report->prices_date << ".\n";
@@ -869,7 +870,7 @@ int Main(int argc, char** argv) {
   inspect
       ->add_option("--limit", limit,
                    "Show at most this many entries for --prompt")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
       ->capture_default_str();
 
   PurgeArgs purge_args;
@@ -948,7 +949,14 @@ int main(int argc, char** argv) {
   // Nothing may escape as a crash: report unexpected exceptions (e.g.
   // std::bad_alloc) as runtime errors.
   try {
-    return promptcache::Main(argc, argv);
+    const int code = promptcache::Main(argc, argv);
+    // A full disk or closed pipe must not pass as success.
+    std::cout.flush();
+    if (!std::cout && code == 0) {
+      std::cerr << "promptcache: error writing to stdout\n";
+      return 1;
+    }
+    return code;
   } catch (const std::exception& e) {
     std::cerr << "promptcache: internal error: " << e.what() << "\n";
     return 1;

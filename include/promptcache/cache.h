@@ -40,7 +40,7 @@ struct EntryInfo {
   std::string canonical_request;  // see keys.h
   std::vector<Response> answers;  // one, or up to max_answers_per_key
   absl::Time created;
-  absl::Time expires;  // absl::InfiniteFuture() when it never expires
+  absl::Time expires;   // absl::InfiniteFuture() when it never expires
   absl::Time last_hit;  // absl::InfinitePast() when never hit
   int64_t hit_count = 0;
   int64_t saved_nusd = 0;  // dollars its hits saved, in nano-dollars
@@ -51,9 +51,9 @@ struct CacheStats {
   int64_t entries = 0;
   int64_t expired_entries = 0;  // stored but no longer served
   int64_t answers = 0;
-  int64_t entry_bytes = 0;     // keys + values
-  int64_t disk_bytes = 0;      // files under the path
-  int64_t hits_recorded = 0;   // sum of entries' hit counts
+  int64_t entry_bytes = 0;    // keys + values
+  int64_t disk_bytes = 0;     // files under the path
+  int64_t hits_recorded = 0;  // sum of entries' hit counts
   int schema_version = kSchemaVersion;
 };
 
@@ -121,7 +121,8 @@ class Cache {
 
   // Writes pending hit statistics now.
   absl::Status FlushStats();
-  // The savings per namespace x backend x model, with totals.
+  // The savings per namespace x backend x model, with totals, since the
+  // cache was created. Writes pending hit statistics first.
   absl::StatusOr<SavingsReport> Report();
 
   // --- Maintenance ---

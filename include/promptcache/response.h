@@ -17,8 +17,9 @@ struct Usage {
   int64_t output_tokens = 0;
   int64_t cached_input_tokens = 0;
   int64_t cache_write_input_tokens = 0;
-  // True when the backend reported no usage and the counts were estimated
-  // from the text (about 4 bytes per token). Reports flag such figures.
+  // True when the counts are estimates, not the backend's report. When a
+  // Response has all-zero counts, promptcache estimates them from the text
+  // (about 4 bytes per token) and sets this. Reports flag such figures.
   bool estimated = false;
 };
 
@@ -28,8 +29,8 @@ enum class CacheStatus {
   kExactHit,     // answered from the exact tier
   kSemanticHit,  // answered from the semantic tier
   kCoalesced,    // waited for an identical in-flight upstream call
-  kBypass,       // CallOptions::bypass: upstream, cache neither read nor written
-  kRefresh,      // CallOptions::force_refresh: upstream, then stored
+  kBypass,   // CallOptions::bypass: upstream, cache neither read nor written
+  kRefresh,  // CallOptions::force_refresh: upstream, then stored
 };
 
 const char* CacheStatusName(CacheStatus status);
@@ -44,7 +45,9 @@ struct Response {
   // caller but never cached.
   std::string finish_reason;
   Usage usage;
-  // How long the upstream call took when the answer was produced.
+  // How long the upstream call took when the answer was produced. A
+  // ModelClient may set it (e.g. the provider's own timing); when it is zero,
+  // CachedClient measures the call. Hits report it as latency saved.
   absl::Duration upstream_latency = absl::ZeroDuration();
 
   // Filled by CachedClient; ignored when a ModelClient returns a Response.

@@ -31,8 +31,10 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.IsNotFound()) return absl::NotFoundError(message);
   if (s.IsInvalidArgument()) return absl::InvalidArgumentError(message);
   if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        message, " (open by another process? open it with read_only)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(message,
+                     " (is another process using this cache? read-only access "
+                     "still works)"));
   }
   return absl::InternalError(message);
 }
@@ -96,7 +98,11 @@ Cache::Impl::~Impl() {
     flusher_.join();
   }
   if (db_ != nullptr) {
-    if (!options_.read_only) FlushStats().IgnoreError();
+    if (!options_.read_only) {
+      FlushStats().IgnoreError();
+      // A cleanly closed cache should not depend on replaying its WAL.
+      db_->Flush(rocksdb::FlushOptions(), handles_).PermitUncheckedError();
+    }
     for (rocksdb::ColumnFamilyHandle* h : handles_) {
       db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     }
@@ -140,6 +146,11 @@ absl::Status Cache::Impl::Open() {
       return absl::NotFoundError(
           absl::StrCat("no promptcache database at '", path_, "'"));
     }
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot create directory '", path_, "': ", ec.message()));
+    }
   }
 
   rocksdb::Options db_options;
@@ -167,14 +178,15 @@ absl::Status Cache::Impl::Open() {
     if (!s.ok()) {
       return FromRocks(s, absl::StrCat("cannot open cache at '", path_, "'"));
     }
-    const bool ours =
-        std::find(families.begin(), families.end(), kEntriesFamily) !=
-            families.end() &&
-        std::find(families.begin(), families.end(), kLedgerFamily) !=
-            families.end();
+    const bool ours = std::find(families.begin(), families.end(),
+                                kEntriesFamily) != families.end() &&
+                      std::find(families.begin(), families.end(),
+                                kLedgerFamily) != families.end();
     if (!ours) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "'", path_, "' is a RocksDB database but not a promptcache cache"));
+          "'", path_,
+          "' is a RocksDB database without promptcache's column families: "
+          "not a promptcache cache, or its MANIFEST is damaged"));
     }
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
@@ -198,9 +210,10 @@ absl::Status Cache::Impl::Open() {
   s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kSchemaKey, &version);
   if (s.IsNotFound()) {
     if (exists) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cache at '", path_, "' has no schema version; not a promptcache "
-          "database or an unfinished create"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("cache at '", path_,
+                       "' has no schema version; not a promptcache "
+                       "database or an unfinished create"));
     }
     rocksdb::WriteBatch batch;
     batch.Put(meta_cf_, kSchemaKey, std::to_string(kSchemaVersion));
@@ -213,9 +226,9 @@ absl::Status Cache::Impl::Open() {
   } else if (!s.ok()) {
     return FromRocks(s, "reading schema version");
   } else if (version != std::to_string(kSchemaVersion)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cache at '", path_, "' has schema version ", version,
-        "; this build reads version ", kSchemaVersion));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cache at '", path_, "' has schema version ", version,
+                     "; this build reads version ", kSchemaVersion));
   }
 
   // Load the ledger.
@@ -225,13 +238,11 @@ absl::Status Cache::Impl::Open() {
         db_->NewIterator(rocksdb::ReadOptions(), ledger_cf_));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       LedgerRow row;
-      if (absl::Status st =
-              internal::SplitLedgerKey(View(it->key()), &row);
+      if (absl::Status st = internal::SplitLedgerKey(View(it->key()), &row);
           !st.ok()) {
         return st;
       }
-      if (absl::Status st =
-              internal::DecodeLedgerRow(View(it->value()), &row);
+      if (absl::Status st = internal::DecodeLedgerRow(View(it->value()), &row);
           !st.ok()) {
         return st;
       }
@@ -384,9 +395,9 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
                                     bool replace, Response* answer) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
   if (!IsCompleteFinishReason(answer->finish_reason)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "answer with finish reason '", answer->finish_reason,
-        "' is incomplete and not cached"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("answer with finish reason '", answer->finish_reason,
+                     "' is incomplete and not cached"));
   }
   const absl::Duration lifetime = ttl.value_or(options_.default_ttl);
   if (lifetime <= absl::ZeroDuration()) {
@@ -477,7 +488,8 @@ absl::Status Cache::Impl::FlushStatsLocked() {
       p.last_hit_us = std::max(p.last_hit_us, hit.last_hit_us);
     }
     for (auto& [hash, row] : shard.ledger) {
-      LedgerRow& d = deltas[internal::LedgerKey(row.ns, row.backend, row.model)];
+      LedgerRow& d =
+          deltas[internal::LedgerKey(row.ns, row.backend, row.model)];
       if (d.backend.empty()) {
         d.ns = row.ns;
         d.backend = row.backend;
@@ -605,8 +617,8 @@ absl::Status Cache::Impl::ForEachEntry(
     absl::StatusOr<internal::StoredEntry> entry =
         internal::DecodeEntry(View(it->value()));
     if (!entry.ok()) {
-      return absl::DataLossError(absl::StrCat(
-          "entry ", key->ToHex(), ": ", entry.status().message()));
+      return absl::DataLossError(
+          absl::StrCat("entry ", key->ToHex(), ": ", entry.status().message()));
     }
     if (!fn(ToInfo(*key, *std::move(entry),
                    it->key().size() + it->value().size()))) {
@@ -648,7 +660,8 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
   std::vector<std::string> doomed;
   absl::Status s = ForEachEntry([&](const EntryInfo& e) {
     if (filter.ns.has_value() && e.ns != *filter.ns) return true;
-    if (filter.created_before.has_value() && e.created >= *filter.created_before) {
+    if (filter.created_before.has_value() &&
+        e.created >= *filter.created_before) {
       return true;
     }
     if (filter.expired_only && (e.expires == absl::InfiniteFuture() ||

@@ -86,7 +86,8 @@ class Cache::Impl {
   // atomic; the hit path never takes it.
   absl::Mutex write_mu_;
   // The persisted ledger, mirrored in memory.
-  absl::flat_hash_map<std::string, LedgerRow> ledger_ ABSL_GUARDED_BY(write_mu_);
+  absl::flat_hash_map<std::string, LedgerRow> ledger_
+      ABSL_GUARDED_BY(write_mu_);
 
   std::array<HitShard, kHitShards> hit_shards_;
 

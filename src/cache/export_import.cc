@@ -67,7 +67,8 @@ absl::StatusOr<int64_t> Cache::Impl::Export(std::ostream& out) {
     line["key"] = e.key.ToHex();
     line["request"] = nlohmann::json::parse(e.canonical_request);
     line["answers"] = nlohmann::json::array();
-    for (const Response& r : e.answers) line["answers"].push_back(AnswerToJson(r));
+    for (const Response& r : e.answers)
+      line["answers"].push_back(AnswerToJson(r));
     line["created_us"] = absl::ToUnixMicros(e.created);
     line["expires_us"] = e.expires == absl::InfiniteFuture()
                              ? int64_t{0}
@@ -105,16 +106,15 @@ absl::StatusOr<int64_t> Cache::Impl::Import(std::istream& in) {
     auto fail = [&](absl::string_view why) -> absl::Status {
       absl::Status flushed = flush();
       if (!flushed.ok()) return flushed;
-      return absl::InvalidArgumentError(absl::StrCat(
-          "import line ", line_number, ": ", why, " (", imported,
-          " earlier entries were imported)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("import line ", line_number, ": ", why, " (", imported,
+                       " earlier entries were imported)"));
     };
     nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return fail("not a JSON object");
-    if (!j.contains("key") || !j["key"].is_string() ||
-        !j.contains("request") || !j["request"].is_object() ||
-        !j.contains("answers") || !j["answers"].is_array() ||
-        j["answers"].empty()) {
+    if (!j.contains("key") || !j["key"].is_string() || !j.contains("request") ||
+        !j["request"].is_object() || !j.contains("answers") ||
+        !j["answers"].is_array() || j["answers"].empty()) {
       return fail("needs 'key', 'request' and a non-empty 'answers'");
     }
     std::string canonical_text;

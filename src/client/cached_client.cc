@@ -105,8 +105,8 @@ absl::StatusOr<Response> CachedClient::Impl::Lead(
   return response;
 }
 
-absl::StatusOr<Response> CachedClient::Impl::Complete(
-    const Request& request, const CallOptions& call) {
+absl::StatusOr<Response> CachedClient::Impl::Complete(const Request& request,
+                                                      const CallOptions& call) {
   absl::StatusOr<CanonicalizedRequest> canonical =
       Canonicalize(request, cache_.options().canonical);
   if (!canonical.ok()) return canonical.status();

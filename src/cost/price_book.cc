@@ -94,14 +94,12 @@ int64_t CostNanoDollars(const ModelPrice& price, const Usage& usage) {
       std::max<int64_t>(0, usage.input_tokens - cached - written);
   // USD per 1M tokens == nano-dollars per 1e-3 token: x1000 per token.
   const long double nusd =
-      1000.0L * (static_cast<long double>(plain) * p->input +
-                 static_cast<long double>(cached) *
-                     p->cached_input.value_or(p->input) +
-                 static_cast<long double>(written) *
-                     p->cache_write.value_or(p->input) +
-                 static_cast<long double>(std::max<int64_t>(
-                     0, usage.output_tokens)) *
-                     p->output);
+      1000.0L *
+      (static_cast<long double>(plain) * p->input +
+       static_cast<long double>(cached) * p->cached_input.value_or(p->input) +
+       static_cast<long double>(written) * p->cache_write.value_or(p->input) +
+       static_cast<long double>(std::max<int64_t>(0, usage.output_tokens)) *
+           p->output);
   return static_cast<int64_t>(std::llround(nusd));
 }
 
@@ -126,8 +124,7 @@ absl::StatusOr<PriceBook> PriceBook::FromJson(absl::string_view json) {
     return absl::InvalidArgumentError("price file is not a JSON object");
   }
   if (!j.contains("format_version") || j["format_version"] != 1) {
-    return absl::InvalidArgumentError(
-        "price file: 'format_version' must be 1");
+    return absl::InvalidArgumentError("price file: 'format_version' must be 1");
   }
   if (!j.contains("models") || !j["models"].is_array()) {
     return absl::InvalidArgumentError("price file: missing array 'models'");
@@ -139,9 +136,8 @@ absl::StatusOr<PriceBook> PriceBook::FromJson(absl::string_view json) {
   size_t index = 0;
   for (const nlohmann::json& m : j["models"]) {
     const std::string where = absl::StrCat("price file: models[", index++, "]");
-    if (!m.is_object() || !m.contains("backend") ||
-        !m["backend"].is_string() || !m.contains("model") ||
-        !m["model"].is_string()) {
+    if (!m.is_object() || !m.contains("backend") || !m["backend"].is_string() ||
+        !m.contains("model") || !m["model"].is_string()) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": needs string 'backend' and 'model'"));
     }

@@ -12,19 +12,19 @@ Usage EstimateUsage(const Request& request, const Response& response) {
   constexpr int64_t kTokensPerMessage = 4;
   for (const Message& m : request.messages) {
     usage.input_tokens += EstimateTokens(m.content) +
-                          EstimateTokens(m.tool_calls_json) +
-                          kTokensPerMessage;
+                          EstimateTokens(m.tool_calls_json) + kTokensPerMessage;
   }
   usage.input_tokens += EstimateTokens(request.params.tools_json);
-  usage.output_tokens = EstimateTokens(response.text) +
-                        EstimateTokens(response.tool_calls_json);
+  usage.output_tokens =
+      EstimateTokens(response.text) + EstimateTokens(response.tool_calls_json);
   usage.estimated = true;
   return usage;
 }
 
 Usage EffectiveUsage(const Request& request, const Response& response) {
   const Usage& u = response.usage;
-  if (u.estimated || (u.input_tokens == 0 && u.output_tokens == 0)) {
+  // Counts the caller gave (even if it marked them estimated) beat ours.
+  if (u.input_tokens == 0 && u.output_tokens == 0) {
     return EstimateUsage(request, response);
   }
   return u;

@@ -3,8 +3,8 @@
 #define PROMPTCACHE_SRC_COST_TOKEN_ESTIMATE_H_
 
 #include <cstdint>
-#include "absl/strings/string_view.h"
 
+#include "absl/strings/string_view.h"
 #include "promptcache/request.h"
 #include "promptcache/response.h"
 

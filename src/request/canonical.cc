@@ -104,9 +104,9 @@ absl::Status AppendParams(std::string* out, const Params& p) {
     absl::StrAppend(out, "\"max_tokens\":", *p.max_tokens, ",");
   }
   if (!p.response_format_json.empty()) {
-    absl::Status s = AppendJsonTextField(out, "response_format",
-                                         p.response_format_json,
-                                         "params.response_format_json");
+    absl::Status s =
+        AppendJsonTextField(out, "response_format", p.response_format_json,
+                            "params.response_format_json");
     if (!s.ok()) return s;
     out->push_back(',');
   }
@@ -133,15 +133,13 @@ absl::Status AppendParams(std::string* out, const Params& p) {
   const double temperature = p.temperature.value_or(kDefaultTemperature);
   if (!std::isfinite(temperature) || temperature < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "params.temperature must be a finite number >= 0; got ",
-        temperature));
+        "params.temperature must be a finite number >= 0; got ", temperature));
   }
   out->append("\"temperature\":");
   AppendJsonNumber(out, temperature);
   out->push_back(',');
   if (!p.tool_choice_json.empty()) {
-    absl::Status s = AppendJsonTextField(out, "tool_choice",
-                                         p.tool_choice_json,
+    absl::Status s = AppendJsonTextField(out, "tool_choice", p.tool_choice_json,
                                          "params.tool_choice_json");
     if (!s.ok()) return s;
     out->push_back(',');
@@ -154,8 +152,8 @@ absl::Status AppendParams(std::string* out, const Params& p) {
   }
   const double top_p = p.top_p.value_or(kDefaultTopP);
   if (!std::isfinite(top_p) || top_p < 0 || top_p > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "params.top_p must be a number in [0, 1]; got ", top_p));
+    return absl::InvalidArgumentError(
+        absl::StrCat("params.top_p must be a number in [0, 1]; got ", top_p));
   }
   out->append("\"top_p\":");
   AppendJsonNumber(out, top_p);
@@ -179,10 +177,9 @@ absl::Status AppendMessage(std::string* out, const Message& m, size_t index) {
   }
   if (!m.tool_calls_json.empty()) {
     out->push_back(',');
-    absl::Status s =
-        AppendJsonTextField(out, "tool_calls", m.tool_calls_json,
-                            absl::StrCat("messages[", index,
-                                         "].tool_calls_json"));
+    absl::Status s = AppendJsonTextField(
+        out, "tool_calls", m.tool_calls_json,
+        absl::StrCat("messages[", index, "].tool_calls_json"));
     if (!s.ok()) return s;
   }
   out->push_back('}');
@@ -356,8 +353,8 @@ absl::StatusOr<Request> RequestFromCanonical(absl::string_view canonical) {
           {"tool_call_id", &msg.tool_call_id}}) {
       if (m.contains(field)) {
         if (!m[field].is_string()) {
-          return bad(absl::StrCat("message field '", field,
-                                  "' is not a string"));
+          return bad(
+              absl::StrCat("message field '", field, "' is not a string"));
         }
         *target = m[field].get<std::string>();
       }
@@ -386,14 +383,16 @@ absl::StatusOr<Request> RequestFromCanonical(absl::string_view canonical) {
   } catch (const nlohmann::json::exception& e) {
     return bad(absl::StrCat("bad params: ", e.what()));
   }
-  if (p.contains("tools")) AppendCanonicalJson(&r.params.tools_json, p["tools"]);
+  if (p.contains("tools"))
+    AppendCanonicalJson(&r.params.tools_json, p["tools"]);
   if (p.contains("tool_choice")) {
     AppendCanonicalJson(&r.params.tool_choice_json, p["tool_choice"]);
   }
   if (p.contains("response_format")) {
     AppendCanonicalJson(&r.params.response_format_json, p["response_format"]);
   }
-  if (p.contains("extra")) AppendCanonicalJson(&r.params.extra_json, p["extra"]);
+  if (p.contains("extra"))
+    AppendCanonicalJson(&r.params.extra_json, p["extra"]);
   return r;
 }
 

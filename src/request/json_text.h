@@ -4,9 +4,9 @@
 #define PROMPTCACHE_SRC_REQUEST_JSON_TEXT_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 
 namespace promptcache::internal {

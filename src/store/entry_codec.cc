@@ -1,9 +1,10 @@
 #include "store/entry_codec.h"
 
+#include <string_view>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include <string_view>
 
 namespace promptcache::internal {
 namespace {
@@ -19,8 +20,8 @@ void PutVarint(std::string* out, uint64_t v) {
   out->push_back(static_cast<char>(v));
 }
 void PutSigned(std::string* out, int64_t v) {
-  PutVarint(out, (static_cast<uint64_t>(v) << 1) ^
-                     static_cast<uint64_t>(v >> 63));
+  PutVarint(out,
+            (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
 }
 void PutString(std::string* out, absl::string_view s) {
   PutVarint(out, s.size());

@@ -6,10 +6,10 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "promptcache/ledger.h"
 #include "promptcache/response.h"
 
@@ -17,7 +17,7 @@ namespace promptcache::internal {
 
 struct StoredEntry {
   int64_t created_us = 0;
-  int64_t expires_us = 0;  // 0: never expires
+  int64_t expires_us = 0;   // 0: never expires
   int64_t last_hit_us = 0;  // 0: never hit
   int64_t hit_count = 0;
   int64_t saved_nusd = 0;

@@ -14,8 +14,9 @@ int main(int argc, char** argv) {
   }
   int calls = 0;
   promptcache::CachedClient client(
-      **cache, [&](const promptcache::Request&)
-                   -> absl::StatusOr<promptcache::Response> {
+      **cache,
+      [&](const promptcache::Request&)
+          -> absl::StatusOr<promptcache::Response> {
         ++calls;
         promptcache::Response r;
         r.text = "pong";
