@@ -16,6 +16,8 @@
 //   --block_cache_mb=N   Options::block_cache_bytes = N MiB
 //   --no_stats_flush     Options::stats_flush_interval = infinite (no
 //                        background rewrite of hit entries)
+//   --reopen             close and reopen each cache after filling it, so
+//                        that every entry is in SST files, none in memtables
 //
 // Every cache lives in a fresh mkdtemp() directory under /tmp that is
 // removed at exit.
@@ -31,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -200,6 +203,7 @@ constexpr size_t kOrderSize = 1 << 20;  // power of two
 // Option overrides (experiments only; the reported numbers use defaults).
 int64_t block_cache_mb = 0;   // --block_cache_mb=N; 0: Options default
 bool no_stats_flush = false;  // --no_stats_flush: no background flusher
+bool reopen = false;          // --reopen: close and reopen after the fill
 
 std::mutex fixtures_mu;
 std::map<int64_t, std::unique_ptr<Fixture>>* fixtures =
@@ -218,13 +222,14 @@ std::unique_ptr<Fixture> BuildFixture(int64_t n) {
   if (!cache.ok()) Die("Cache::Open: " + std::string(cache.status().message()));
   f->cache = *std::move(cache);
   Fixture* raw = f.get();
-  f->client = std::make_unique<CachedClient>(
-      *f->cache, [raw](const Request&) -> absl::StatusOr<Response> {
-        raw->upstream_calls.fetch_add(1, std::memory_order_relaxed);
-        // Instant upstream: a fixed ~1 KB complete answer.
-        static const Response* const kAnswer = new Response(MakeAnswer(0));
-        return *kAnswer;
-      });
+  const promptcache::ModelClient upstream =
+      [raw](const Request&) -> absl::StatusOr<Response> {
+    raw->upstream_calls.fetch_add(1, std::memory_order_relaxed);
+    // Instant upstream: a fixed ~1 KB complete answer.
+    static const Response* const kAnswer = new Response(MakeAnswer(0));
+    return *kAnswer;
+  };
+  f->client = std::make_unique<CachedClient>(*f->cache, upstream);
 
   const Clock::time_point start = Clock::now();
   f->requests.reserve(n);
@@ -243,6 +248,18 @@ std::unique_ptr<Fixture> BuildFixture(int64_t n) {
     f->requests.push_back(std::move(request));
   }
   f->fill_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (reopen) {
+    // Simulates a restart: RocksDB writes the recovered memtables to SST
+    // files, so every lookup goes to the block cache / files.
+    f->client.reset();
+    f->cache.reset();
+    cache = Cache::Open(f->dir, options);
+    if (!cache.ok()) {
+      Die("Cache::Open (reopen): " + std::string(cache.status().message()));
+    }
+    f->cache = *std::move(cache);
+    f->client = std::make_unique<CachedClient>(*f->cache, upstream);
+  }
   f->next_fresh = static_cast<uint64_t>(n) + 1000000000ULL;
 
   uint64_t state = 0x5EED0000 + static_cast<uint64_t>(n);
@@ -251,10 +268,11 @@ std::unique_ptr<Fixture> BuildFixture(int64_t n) {
     index = static_cast<uint32_t>(SplitMix64(state) % static_cast<uint64_t>(n));
   }
   std::fprintf(stderr,
-               "[setup] %" PRId64 " entries stored in %.2f s (%s)%s%s\n", n,
+               "[setup] %" PRId64 " entries stored in %.2f s (%s)%s%s%s\n", n,
                f->fill_seconds, f->dir.c_str(),
                block_cache_mb > 0 ? " [non-default block_cache_mb]" : "",
-               no_stats_flush ? " [stats flusher off]" : "");
+               no_stats_flush ? " [stats flusher off]" : "",
+               reopen ? " [reopened]" : "");
   return f;
 }
 
@@ -378,18 +396,38 @@ BENCHMARK(BM_Canonicalize);
 BENCHMARK(BM_CompleteMissStore)->Arg(10000)->Arg(100000);
 
 // --- Per-op latency percentiles
-// ------------------------------------------------
+// -----------------------------------------------
 
 struct LoopResult {
   std::vector<int64_t> ns;  // per-op latency
   double wall_seconds = 0;  // whole loop, including the timing overhead
+  double cpu_seconds = 0;   // this thread's CPU time over the loop
   int64_t failures = 0;
 };
+
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) +
+         static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// The 1-minute load average: other processes competing for the CPUs.
+std::string LoadAverage() {
+  std::FILE* file = std::fopen("/proc/loadavg", "r");
+  if (file == nullptr) return "?";
+  char buf[64] = {};
+  const bool ok = std::fgets(buf, sizeof(buf), file) != nullptr;
+  std::fclose(file);
+  if (!ok) return "?";
+  return std::string(buf, strcspn(buf, " "));
+}
 
 template <typename Op>
 LoopResult TimeEachOp(const Fixture& f, int64_t ops, size_t offset, Op op) {
   LoopResult out;
   out.ns.resize(static_cast<size_t>(ops));
+  const double cpu_start = ThreadCpuSeconds();
   const Clock::time_point loop_start = Clock::now();
   for (int64_t k = 0; k < ops; ++k) {
     const uint32_t index = f.order[(offset + k) & (kOrderSize - 1)];
@@ -402,6 +440,7 @@ LoopResult TimeEachOp(const Fixture& f, int64_t ops, size_t offset, Op op) {
   }
   out.wall_seconds =
       std::chrono::duration<double>(Clock::now() - loop_start).count();
+  out.cpu_seconds = ThreadCpuSeconds() - cpu_start;
   return out;
 }
 
@@ -418,12 +457,13 @@ bool Report(const char* name, LoopResult r, bool judged) {
   const double ops_per_s = static_cast<double>(r.ns.size()) / r.wall_seconds;
   const double p50 = Percentile(r.ns, 50);
   const bool pass = p50 <= 5.0 && ops_per_s >= 200000.0 && r.failures == 0;
-  std::printf("%-22s %8zu %8.2f %8.2f %8.2f %8.2f %9.1f %10.0f %8" PRId64
+  std::printf("%-22s %8zu %8.2f %8.2f %8.2f %8.2f %9.1f %10.0f %9.2f %6" PRId64
               "  %s\n",
               name, r.ns.size(), p50, Percentile(r.ns, 90),
               Percentile(r.ns, 99), Percentile(r.ns, 99.9),
-              static_cast<double>(r.ns.back()) / 1000.0, ops_per_s, r.failures,
-              judged ? (pass ? "PASS" : "FAIL") : "(not judged)");
+              static_cast<double>(r.ns.back()) / 1000.0, ops_per_s,
+              r.cpu_seconds * 1e6 / static_cast<double>(r.ns.size()),
+              r.failures, judged ? (pass ? "PASS" : "FAIL") : "(not judged)");
   return pass;
 }
 
@@ -447,9 +487,10 @@ int RunPercentiles(int64_t entries, int64_t ops) {
               " warm-up ops, one thread, random keys\n"
               "target: p50 <= 5 us and >= 200000 ops/s\n\n",
               entries, ops, kWarmup);
-  std::printf("%-22s %8s %8s %8s %8s %8s %9s %10s %8s  %s\n", "op", "ops",
+  std::printf("load average before: %s\n\n", LoadAverage().c_str());
+  std::printf("%-22s %8s %8s %8s %8s %8s %9s %10s %9s %6s  %s\n", "op", "ops",
               "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "ops/s",
-              "failed", "target");
+              "cpu_us/op", "failed", "target");
   const int64_t calls_before = f.upstream_calls.load();
   TimeEachOp(f, kWarmup, 0, get_exact);
   Report("Cache::GetExact", TimeEachOp(f, ops, kWarmup, get_exact),
@@ -459,8 +500,9 @@ int RunPercentiles(int64_t entries, int64_t ops) {
                            TimeEachOp(f, ops, kWarmup + 1, complete_hit),
                            /*judged=*/true);
   const int64_t calls = f.upstream_calls.load() - calls_before;
-  std::printf("\nupstream calls during the hit loops: %" PRId64
-              " (must be 0)\n",
+  std::printf("\nload average after: %s (%ld CPUs)\n", LoadAverage().c_str(),
+              sysconf(_SC_NPROCESSORS_ONLN));
+  std::printf("upstream calls during the hit loops: %" PRId64 " (must be 0)\n",
               calls);
   std::printf("exact hit target (CachedClient::Complete): %s\n",
               pass ? "PASS" : "FAIL");
@@ -491,6 +533,8 @@ int main(int argc, char** argv) {
       percentiles = true;
     } else if (i > 0 && std::string_view(argv[i]) == "--no_stats_flush") {
       no_stats_flush = true;
+    } else if (i > 0 && std::string_view(argv[i]) == "--reopen") {
+      reopen = true;
     } else if (i > 0 &&
                (ParseFlag(argv[i], "--percentile_ops", &ops) ||
                 ParseFlag(argv[i], "--percentile_entries", &entries) ||

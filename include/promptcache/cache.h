@@ -107,15 +107,60 @@ class Cache {
   // `ttl` overrides Options::default_ttl. Returns FailedPrecondition for an
   // incomplete answer (see IsCompleteFinishReason).
   // `replace` (force refresh) replaces a bucket instead of appending.
+  // With a semantic tier, the last user turn's vector is stored in the same
+  // write; `query_vector` (from FindSemantic) saves embedding it again.
   absl::Status StoreMiss(const Request& request,
                          const CanonicalizedRequest& canonical,
                          std::optional<absl::Duration> ttl, Response* answer,
-                         bool replace = false);
+                         bool replace = false,
+                         const std::vector<float>* query_vector = nullptr);
 
   // Counts a miss that is not stored (bypass, no_store, incomplete answer)
   // and fills `answer`'s dollars_spent / priced; or, with `answer` null, an
   // upstream error.
   absl::Status RecordUnstoredMiss(const Request& request, Response* answer);
+
+  // --- Semantic tier (needs Options::embedder) ---
+
+  // A stored near-duplicate of `request`: same scope and context key,
+  // similarity >= threshold (per call, else per namespace, else
+  // SemanticOptions::threshold), passing the guard and the verifier, not
+  // reported wrong for this request, not expired. Returns the answer with
+  // similarity and entry_key set, or NotFound. `query_vector`, when not
+  // null, receives the embedding of the last user turn. Errors:
+  // FailedPrecondition without an embedder; the embedder's error, or
+  // InvalidArgument naming the embedder when it returns a vector of the
+  // wrong dimension or with NaN/inf values.
+  absl::StatusOr<Response> FindSemantic(
+      const Request& request, const RequestKeys& keys,
+      std::optional<double> threshold = std::nullopt,
+      std::vector<float>* query_vector = nullptr);
+
+  // Marks a served semantic hit wrong: `entry_key` is never again served to
+  // the request with `request_key` (both as in Response), and the ledger
+  // counts a false hit. NotFound when no such semantic hit was served.
+  absl::Status ReportFalseHit(const Key128& request_key,
+                              const Key128& entry_key);
+
+  struct SemanticHitInfo {
+    Key128 request_key;
+    std::string query;  // the last user turn that was served
+    double similarity = 0;
+    int64_t count = 0;
+    absl::Time last_served;
+    bool reported_wrong = false;
+  };
+  // The semantic hits `entry_key` has served.
+  absl::StatusOr<std::vector<SemanticHitInfo>> SemanticHitsOf(
+      const Key128& entry_key);
+
+  struct SemanticStats {
+    std::string embedder;  // name stored in the cache
+    int64_t vectors = 0;
+    int64_t scopes = 0;
+    int64_t index_memory_bytes = 0;
+  };
+  SemanticStats GetSemanticStats();
 
   // --- Ledger ---
 

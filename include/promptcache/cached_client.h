@@ -22,6 +22,10 @@ struct CallOptions {
   bool no_store = false;
   // TTL for an answer stored by this call.
   std::optional<absl::Duration> ttl;
+  // Semantic tier for this call: nullopt follows SemanticOptions::enabled.
+  std::optional<bool> semantic;
+  // Similarity threshold for this call.
+  std::optional<double> threshold;
 };
 
 class CachedClient {

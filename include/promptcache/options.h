@@ -4,11 +4,14 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "promptcache/embedder.h"
 #include "promptcache/keys.h"
 #include "promptcache/price_book.h"
+#include "promptcache/semantic_options.h"
 
 namespace promptcache {
 
@@ -53,6 +56,16 @@ struct Options {
   // Prices used for savings. Default: the prices shipped with the library.
   // Start from PriceBook::Default() and Set()/MergeFrom() to override.
   PriceBook prices = PriceBook::Default();
+
+  // Embeds the last user turn for the semantic tier. Default: none (exact
+  // tier only). The embedder's name() is stored in the cache; opening a
+  // cache with another embedder is an error (re-embed with the CLI).
+  std::shared_ptr<const Embedder> embedder;
+  SemanticOptions semantic;
+  // When the cache was built with another embedder: false (default) makes
+  // Open fail with FailedPrecondition; true re-embeds every entry with
+  // `embedder` during Open (what `promptcache reembed` does).
+  bool reembed_on_open = false;
 
   // The clock for TTLs and timestamps. Default: absl::Now.
   std::function<absl::Time()> clock = [] { return absl::Now(); };

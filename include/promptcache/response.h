@@ -64,6 +64,11 @@ struct Response {
   bool stored = false;
   // Hex exact key of the entry that answered (hits) or was written (misses).
   std::string entry_key;
+  // Hex exact key of this request. With entry_key, identifies a served
+  // semantic hit for Cache::ReportFalseHit.
+  std::string request_key;
+  // Cosine similarity of a semantic hit (1 for exact hits, 0 for misses).
+  double similarity = 0;
 };
 
 // True for finish reasons that mean a complete answer (see above).

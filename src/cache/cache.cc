@@ -20,6 +20,9 @@ namespace {
 
 constexpr char kEntriesFamily[] = "entries";
 constexpr char kLedgerFamily[] = "ledger";
+constexpr char kVectorsFamily[] = "vectors";
+constexpr char kSemanticHitsFamily[] = "semantic_hits";
+constexpr char kFeedbackFamily[] = "feedback";
 constexpr char kSchemaKey[] = "schema_version";
 constexpr char kCreatedKey[] = "created_us";
 constexpr int kPurgeBatch = 1000;
@@ -100,6 +103,7 @@ Cache::Impl::~Impl() {
   if (db_ != nullptr) {
     if (!options_.read_only) {
       FlushStats().IgnoreError();
+      if (semantic_on()) SaveIndexes();
       // A cleanly closed cache should not depend on replaying its WAL.
       db_->Flush(rocksdb::FlushOptions(), handles_).PermitUncheckedError();
     }
@@ -155,7 +159,7 @@ absl::Status Cache::Impl::Open() {
 
   rocksdb::Options db_options;
   db_options.create_if_missing = !exists;
-  db_options.create_missing_column_families = !exists;
+  db_options.create_missing_column_families = !options_.read_only;
   db_options.IncreaseParallelism(2);
   db_options.max_open_files = 512;
   db_options.keep_log_file_num = 3;
@@ -192,7 +196,10 @@ absl::Status Cache::Impl::Open() {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
       {kEntriesFamily, cf_options},
-      {kLedgerFamily, cf_options}};
+      {kLedgerFamily, cf_options},
+      {kVectorsFamily, cf_options},
+      {kSemanticHitsFamily, cf_options},
+      {kFeedbackFamily, cf_options}};
   rocksdb::Status s =
       options_.read_only
           ? rocksdb::DB::OpenForReadOnly(db_options, path_, descriptors,
@@ -205,6 +212,9 @@ absl::Status Cache::Impl::Open() {
   meta_cf_ = handles_[0];
   entries_cf_ = handles_[1];
   ledger_cf_ = handles_[2];
+  vectors_cf_ = handles_[3];
+  semantic_hits_cf_ = handles_[4];
+  feedback_cf_ = handles_[5];
 
   std::string version;
   s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kSchemaKey, &version);
@@ -249,6 +259,9 @@ absl::Status Cache::Impl::Open() {
       ledger_[it->key().ToString()] = std::move(row);
     }
     if (!it->status().ok()) return FromRocks(it->status(), "reading ledger");
+  }
+  if (semantic_on()) {
+    if (absl::Status s = OpenSemantic(); !s.ok()) return s;
   }
   if (!options_.read_only &&
       options_.stats_flush_interval < absl::InfiniteDuration()) {
@@ -311,8 +324,6 @@ void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
   answer->dollars_spent = 0;
   answer->stored = false;
 
-  const std::string& ns = NamespaceOf(request);
-  const uint64_t row_hash = RowHash(ns, request.backend, request.model);
   HitShard& shard = hit_shards_[entry_key.lo % kHitShards];
   const int64_t now = NowMicros();
   absl::MutexLock lock(&shard.mu);
@@ -322,13 +333,18 @@ void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
     pending.last_hit_us = std::max(pending.last_hit_us, now);
     pending.saved_nusd += saved;
   }
-  LedgerRow& row = shard.ledger[row_hash];
-  if (row.backend.empty()) {
-    row.ns = ns;
-    row.backend = request.backend;
-    row.model = request.model;
-  }
+  LedgerRow& row = PendingRow(shard, request);
   row.requests += 1;
+  if (how == CacheStatus::kSemanticHit) {
+    absl::StatusOr<Key128> request_key = Key128::FromHex(answer->request_key);
+    const Message* last = LastUserMessage(request);
+    if (request_key.ok()) {
+      shard.semantic.push_back(
+          {entry_key, *request_key, answer->similarity, now,
+           internal::LedgerKey(row.ns, row.backend, row.model),
+           last != nullptr ? last->content : std::string()});
+    }
+  }
   if (how == CacheStatus::kExactHit) row.exact_hits += 1;
   if (how == CacheStatus::kSemanticHit) row.semantic_hits += 1;
   if (how == CacheStatus::kCoalesced) row.coalesced += 1;
@@ -338,6 +354,18 @@ void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
   if (price == nullptr) row.unpriced_events += 1;
   if (usage.estimated) row.estimated_events += 1;
   row.upstream_us_saved += absl::ToInt64Microseconds(answer->upstream_latency);
+}
+
+LedgerRow& Cache::Impl::PendingRow(HitShard& shard, const Request& request) {
+  const std::string& ns = NamespaceOf(request);
+  LedgerRow& row =
+      shard.ledger[RowHash(ns, request.backend, request.model)];
+  if (row.backend.empty()) {
+    row.ns = ns;
+    row.backend = request.backend;
+    row.model = request.model;
+  }
+  return row;
 }
 
 LedgerRow Cache::Impl::MissDelta(const Request& request, Response* answer) {
@@ -392,7 +420,9 @@ absl::Status Cache::Impl::WriteBatchWithLedger(rocksdb::WriteBatch* batch,
 absl::Status Cache::Impl::StoreMiss(const Request& request,
                                     const CanonicalizedRequest& canonical,
                                     std::optional<absl::Duration> ttl,
-                                    bool replace, Response* answer) {
+                                    bool replace,
+                                    const std::vector<float>* query_vector,
+                                    Response* answer) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
   if (!IsCompleteFinishReason(answer->finish_reason)) {
     return absl::FailedPreconditionError(
@@ -402,6 +432,18 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   const absl::Duration lifetime = ttl.value_or(options_.default_ttl);
   if (lifetime <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("TTL must be positive");
+  }
+  // Embed outside the write lock; a failed embedding stores the entry for
+  // the exact tier only.
+  std::vector<float> vector;
+  const Message* last = LastUserMessage(request);
+  const bool with_vector =
+      semantic_on() && last != nullptr && !last->content.empty() &&
+      (query_vector != nullptr ||
+       EmbedChecked(last->content, &vector).ok());
+  if (with_vector && query_vector != nullptr) vector = *query_vector;
+  if (with_vector && query_vector == nullptr) {
+    ChargeEmbedding(request, last->content);
   }
   LedgerRow delta = MissDelta(request, answer);
   delta.stored = 1;
@@ -454,7 +496,16 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   entry.answers.push_back(std::move(stored));
   rocksdb::WriteBatch batch;
   batch.Put(entries_cf_, AsSlice(key_bytes), internal::EncodeEntry(entry));
+  const bool add_vector = with_vector && !appended;
+  if (add_vector) {
+    PutVector(&batch, canonical.keys.exact, canonical.keys, vector,
+              last->content);
+  }
   if (absl::Status s = WriteBatchWithLedger(&batch, delta); !s.ok()) return s;
+  if (add_vector) {
+    index_->Add(canonical.keys.scope, canonical.keys.exact,
+                canonical.keys.context, vector.data());
+  }
   answer->stored = true;
   answer->entry_key = canonical.keys.exact.ToHex();
   return absl::OkStatus();
@@ -479,8 +530,13 @@ absl::Status Cache::Impl::FlushStats() {
 absl::Status Cache::Impl::FlushStatsLocked() {
   absl::flat_hash_map<Key128, PendingHit> entries;
   absl::flat_hash_map<std::string, LedgerRow> deltas;
+  std::vector<PendingSemanticHit> semantic;
   for (HitShard& shard : hit_shards_) {
     absl::MutexLock lock(&shard.mu);
+    for (PendingSemanticHit& hit : shard.semantic) {
+      semantic.push_back(std::move(hit));
+    }
+    shard.semantic.clear();
     for (auto& [key, hit] : shard.entries) {
       PendingHit& p = entries[key];
       p.hits += hit.hits;
@@ -500,9 +556,33 @@ absl::Status Cache::Impl::FlushStatsLocked() {
     shard.entries.clear();
     shard.ledger.clear();
   }
-  if (entries.empty() && deltas.empty()) return absl::OkStatus();
+  if (entries.empty() && deltas.empty() && semantic.empty()) {
+    return absl::OkStatus();
+  }
 
   rocksdb::WriteBatch batch;
+  // Semantic hit log: entry + request -> similarity, count, time, names.
+  absl::flat_hash_map<std::string, internal::SemanticHitRecord> logs;
+  for (const PendingSemanticHit& hit : semantic) {
+    const std::string key = hit.entry.ToBytes() + hit.request.ToBytes();
+    auto [it, inserted] = logs.try_emplace(key);
+    internal::SemanticHitRecord& record = it->second;
+    if (inserted) {
+      std::string old;
+      if (db_->Get(rocksdb::ReadOptions(), semantic_hits_cf_, key, &old)
+              .ok()) {
+        internal::DecodeSemanticHit(old, &record).IgnoreError();
+      }
+    }
+    record.count += 1;
+    record.similarity = hit.similarity;
+    record.last_us = std::max(record.last_us, hit.time_us);
+    record.ledger_key = hit.ledger_key;
+    record.query = hit.query;
+  }
+  for (const auto& [key, record] : logs) {
+    batch.Put(semantic_hits_cf_, key, internal::EncodeSemanticHit(record));
+  }
   for (const auto& [key, hit] : entries) {
     const std::array<char, 16> bytes = KeyBytes(key);
     std::string value;
@@ -675,13 +755,18 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
   absl::MutexLock lock(&write_mu_);
   for (size_t i = 0; i < doomed.size(); i += kPurgeBatch) {
     rocksdb::WriteBatch batch;
+    std::vector<Key128> removed;
     for (size_t j = i; j < std::min(doomed.size(), i + kPurgeBatch); ++j) {
       batch.Delete(entries_cf_, doomed[j]);
+      DeleteVector(&batch, *Key128::FromBytes(doomed[j]), &removed);
     }
     if (absl::Status w =
             FromRocks(db_->Write(write_options_, &batch), "deleting entries");
         !w.ok()) {
       return w;
+    }
+    if (index_ != nullptr) {
+      for (const Key128& key : removed) index_->Remove(key);
     }
   }
   return static_cast<int64_t>(doomed.size());
@@ -721,8 +806,27 @@ void Cache::RecordHit(const Request& request, const Key128& entry_key,
 absl::Status Cache::StoreMiss(const Request& request,
                               const CanonicalizedRequest& canonical,
                               std::optional<absl::Duration> ttl,
-                              Response* answer, bool replace) {
-  return impl_->StoreMiss(request, canonical, ttl, replace, answer);
+                              Response* answer, bool replace,
+                              const std::vector<float>* query_vector) {
+  return impl_->StoreMiss(request, canonical, ttl, replace, query_vector,
+                          answer);
+}
+absl::StatusOr<Response> Cache::FindSemantic(const Request& request,
+                                             const RequestKeys& keys,
+                                             std::optional<double> threshold,
+                                             std::vector<float>* query_vector) {
+  return impl_->FindSemantic(request, keys, threshold, query_vector);
+}
+absl::Status Cache::ReportFalseHit(const Key128& request_key,
+                                   const Key128& entry_key) {
+  return impl_->ReportFalseHit(request_key, entry_key);
+}
+absl::StatusOr<std::vector<Cache::SemanticHitInfo>> Cache::SemanticHitsOf(
+    const Key128& entry_key) {
+  return impl_->SemanticHitsOf(entry_key);
+}
+Cache::SemanticStats Cache::GetSemanticStats() {
+  return impl_->GetSemanticStats();
 }
 absl::Status Cache::RecordUnstoredMiss(const Request& request,
                                        Response* answer) {

@@ -11,7 +11,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "promptcache/cache.h"
+#include "absl/container/flat_hash_set.h"
 #include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+#include "semantic/vector_index.h"
 #include "store/entry_codec.h"
 
 namespace promptcache {
@@ -32,7 +35,17 @@ class Cache::Impl {
   absl::Status StoreMiss(const Request& request,
                          const CanonicalizedRequest& canonical,
                          std::optional<absl::Duration> ttl, bool replace,
+                         const std::vector<float>* query_vector,
                          Response* answer);
+  absl::StatusOr<Response> FindSemantic(const Request& request,
+                                        const RequestKeys& keys,
+                                        std::optional<double> threshold,
+                                        std::vector<float>* query_vector);
+  absl::Status ReportFalseHit(const Key128& request_key,
+                              const Key128& entry_key);
+  absl::StatusOr<std::vector<Cache::SemanticHitInfo>> SemanticHitsOf(
+      const Key128& entry_key);
+  Cache::SemanticStats GetSemanticStats();
   absl::Status RecordUnstoredMiss(const Request& request, Response* answer);
   absl::Status FlushStats();
   absl::StatusOr<SavingsReport> Report();
@@ -49,12 +62,21 @@ class Cache::Impl {
     int64_t last_hit_us = 0;
     int64_t saved_nusd = 0;
   };
+  struct PendingSemanticHit {
+    Key128 entry;
+    Key128 request;
+    double similarity = 0;
+    int64_t time_us = 0;
+    std::string ledger_key;
+    std::string query;
+  };
   // Hits are gathered per shard so that concurrent readers rarely contend.
   struct HitShard {
     absl::Mutex mu;
     absl::flat_hash_map<Key128, PendingHit> entries ABSL_GUARDED_BY(mu);
     // Ledger deltas by a hash of (ns, backend, model); the row holds names.
     absl::flat_hash_map<uint64_t, LedgerRow> ledger ABSL_GUARDED_BY(mu);
+    std::vector<PendingSemanticHit> semantic ABSL_GUARDED_BY(mu);
   };
   static constexpr int kHitShards = 16;
 
@@ -72,6 +94,30 @@ class Cache::Impl {
   absl::Status WriteEntries(
       const std::vector<std::pair<Key128, std::string>>& puts);
   void FlushLoop();
+  LedgerRow& PendingRow(HitShard& shard, const Request& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  // Semantic tier (semantic_tier.cc).
+  bool semantic_on() const { return options_.embedder != nullptr; }
+  absl::Status OpenSemantic();
+  absl::Status Reembed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status RebuildScopes(const absl::flat_hash_set<Key128>& scopes);
+  void SaveIndexes();
+  // Embeds one text, checking the embedder's output.
+  absl::Status EmbedChecked(const std::string& text,
+                            std::vector<float>* vector) const;
+  // Puts the vector of `request` (or deletes it) into `batch`, bumping its
+  // scope's generation; returns the scope touched.
+  void PutVector(rocksdb::WriteBatch* batch, const Key128& entry,
+                 const RequestKeys& keys, const std::vector<float>& vector,
+                 const std::string& text)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  void DeleteVector(rocksdb::WriteBatch* batch, const Key128& entry,
+                    std::vector<Key128>* removed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  void BumpGeneration(rocksdb::WriteBatch* batch, const Key128& scope)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  void ChargeEmbedding(const Request& request, const std::string& text);
 
   const std::string path_;
   const Options options_;
@@ -79,6 +125,9 @@ class Cache::Impl {
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* entries_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* ledger_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* vectors_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* semantic_hits_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* feedback_cf_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::WriteOptions write_options_;
 
@@ -90,6 +139,15 @@ class Cache::Impl {
       ABSL_GUARDED_BY(write_mu_);
 
   std::array<HitShard, kHitShards> hit_shards_;
+
+  std::unique_ptr<internal::VectorIndex> index_;
+  // Per-scope generation of stored vectors; stamps saved index files.
+  absl::flat_hash_map<Key128, uint64_t> generations_ ABSL_GUARDED_BY(write_mu_);
+  absl::flat_hash_set<Key128> dirty_scopes_ ABSL_GUARDED_BY(write_mu_);
+  // (request key, entry key) pairs reported wrong.
+  absl::Mutex feedback_mu_;
+  absl::flat_hash_set<std::pair<Key128, Key128>> wrong_pairs_
+      ABSL_GUARDED_BY(feedback_mu_);
 
   absl::Mutex round_robin_mu_;
   absl::flat_hash_map<Key128, uint64_t> round_robin_

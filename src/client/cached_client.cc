@@ -29,6 +29,7 @@ class CachedClient::Impl {
   absl::StatusOr<Response> Complete(const Request& request,
                                     const CallOptions& call);
   int64_t upstream_calls() const { return upstream_calls_.load(); }
+  const Options& options() const { return cache_.options(); }
 
  private:
   absl::StatusOr<Response> CallUpstream(const Request& request);
@@ -38,6 +39,9 @@ class CachedClient::Impl {
     return n <= 1 || request.params.temperature.value_or(1.0) <= 0 ||
            answers_stored >= n;
   }
+  absl::StatusOr<Response> Serve(const Request& request,
+                                 const CanonicalizedRequest& canonical,
+                                 const CallOptions& call);
   absl::StatusOr<Response> Lead(const Request& request,
                                 const CanonicalizedRequest& canonical,
                                 const CallOptions& call);
@@ -85,6 +89,22 @@ absl::StatusOr<Response> CachedClient::Impl::Lead(
       return hit;
     }
   }
+  // The semantic tier: a near-duplicate in the same scope and context.
+  std::vector<float> query_vector;
+  const Options& options = cache_.options();
+  const bool semantic = options.embedder != nullptr &&
+                        call.semantic.value_or(options.semantic.enabled);
+  if (semantic && !call.force_refresh) {
+    absl::StatusOr<Response> near = cache_.FindSemantic(
+        request, canonical.keys, call.threshold, &query_vector);
+    if (near.ok()) {
+      const Key128 entry = *Key128::FromHex(near->entry_key);
+      near->request_key = canonical.keys.exact.ToHex();
+      cache_.RecordHit(request, entry, CacheStatus::kSemanticHit, &*near);
+      return near;
+    }
+    if (!absl::IsNotFound(near.status())) return near.status();
+  }
   absl::StatusOr<Response> response = CallUpstream(request);
   if (!response.ok()) {
     cache_.RecordUnstoredMiss(request, nullptr).IgnoreError();
@@ -93,8 +113,9 @@ absl::StatusOr<Response> CachedClient::Impl::Lead(
   response->cache_status =
       call.force_refresh ? CacheStatus::kRefresh : CacheStatus::kMiss;
   if (!call.no_store && IsCompleteFinishReason(response->finish_reason)) {
-    absl::Status stored = cache_.StoreMiss(request, canonical, call.ttl,
-                                           &*response, call.force_refresh);
+    absl::Status stored = cache_.StoreMiss(
+        request, canonical, call.ttl, &*response, call.force_refresh,
+        query_vector.empty() ? nullptr : &query_vector);
     if (!stored.ok()) {
       // The answer is good even when storing failed; count it as unstored.
       cache_.RecordUnstoredMiss(request, &*response).IgnoreError();
@@ -110,6 +131,20 @@ absl::StatusOr<Response> CachedClient::Impl::Complete(const Request& request,
   absl::StatusOr<CanonicalizedRequest> canonical =
       Canonicalize(request, cache_.options().canonical);
   if (!canonical.ok()) return canonical.status();
+  absl::StatusOr<Response> response = Serve(request, *canonical, call);
+  if (response.ok()) {
+    response->request_key = canonical->keys.exact.ToHex();
+    if (response->cache_status == CacheStatus::kExactHit) {
+      response->similarity = 1;
+    }
+  }
+  return response;
+}
+
+absl::StatusOr<Response> CachedClient::Impl::Serve(
+    const Request& request, const CanonicalizedRequest& canonical_ref,
+    const CallOptions& call) {
+  const CanonicalizedRequest* canonical = &canonical_ref;
 
   if (call.bypass) {
     absl::StatusOr<Response> response = CallUpstream(request);

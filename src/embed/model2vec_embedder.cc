@@ -71,6 +71,24 @@ absl::string_view CutToChars(absl::string_view text, size_t max_chars) {
   return text.substr(0, pos);
 }
 
+// out += w * row. Unrolled by hand: at -O2 GCC vectorizes this form but
+// not the plain loop, and pooling is most of the cost at dimension 256.
+void AddScaled(float w, const float* __restrict row, float* __restrict out,
+               size_t dim) {
+  size_t d = 0;
+  for (; d + 8 <= dim; d += 8) {
+    out[d] += w * row[d];
+    out[d + 1] += w * row[d + 1];
+    out[d + 2] += w * row[d + 2];
+    out[d + 3] += w * row[d + 3];
+    out[d + 4] += w * row[d + 4];
+    out[d + 5] += w * row[d + 5];
+    out[d + 6] += w * row[d + 6];
+    out[d + 7] += w * row[d + 7];
+  }
+  for (; d < dim; ++d) out[d] += w * row[d];
+}
+
 }  // namespace
 
 Model2VecEmbedder::Model2VecEmbedder() = default;
@@ -121,16 +139,16 @@ absl::StatusOr<std::unique_ptr<Model2VecEmbedder>> Model2VecEmbedder::Load(
         model->config_normalize_ = it->get<bool>();
       }
     } catch (const nlohmann::json::exception& e) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          config_path.string(), ": invalid JSON: ", e.what()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(config_path.string(), ": invalid JSON: ", e.what()));
     }
   }
 
   const fs::path weights_path = root / "model.safetensors";
   auto file_text = ReadFile(weights_path);
   if (!file_text.ok()) return file_text.status();
-  auto file = internal::ParseSafetensors(*std::move(file_text),
-                                         weights_path.string());
+  auto file =
+      internal::ParseSafetensors(*std::move(file_text), weights_path.string());
   if (!file.ok()) return file.status();
   const std::string where = weights_path.string();
 
@@ -162,9 +180,9 @@ absl::StatusOr<std::unique_ptr<Model2VecEmbedder>> Model2VecEmbedder::Load(
   if (map_it != file->tensors.end()) {
     const internal::TensorView& map = map_it->second;
     if (map.shape.size() != 1 || map.shape[0] != vocab) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": \"mapping\" has shape ", ShapeText(map.shape),
-          " but the tokenizer has ", vocab, " tokens"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": \"mapping\" has shape ", ShapeText(map.shape),
+                       " but the tokenizer has ", vocab, " tokens"));
     }
     auto ints = internal::TensorToInts(map, "mapping");
     if (!ints.ok()) {
@@ -174,9 +192,9 @@ absl::StatusOr<std::unique_ptr<Model2VecEmbedder>> Model2VecEmbedder::Load(
     for (int64_t id = 0; id < vocab; ++id) {
       const int64_t row = (*ints)[id];
       if (row < 0 || row >= rows) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, ": \"mapping\" sends token ", id, " to row ", row,
-            ", outside the ", rows, " embedding rows"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": \"mapping\" sends token ", id, " to row ",
+                         row, ", outside the ", rows, " embedding rows"));
       }
       model->row_of_[id] = static_cast<int32_t>(row);
     }
@@ -247,20 +265,20 @@ void Model2VecEmbedder::EmbedOne(const std::string& text,
   Tokens(text, ids);
   std::fill(out, out + dim_, 0.0f);
   if (ids->empty()) return;
+  const size_t dim = static_cast<size_t>(dim_);
   for (int32_t id : *ids) {
     // Load() sized row_of_ to every id the tokenizer can produce.
-    const float* row = rows_.data() + static_cast<size_t>(row_of_[id]) * dim_;
-    const float w = weight_of_.empty() ? 1.0f : weight_of_[id];
-    for (int d = 0; d < dim_; ++d) out[d] += w * row[d];
+    const float* row = rows_.data() + static_cast<size_t>(row_of_[id]) * dim;
+    AddScaled(weight_of_.empty() ? 1.0f : weight_of_[id], row, out, dim);
   }
   const float count = static_cast<float>(ids->size());
   double norm = 0;
-  for (int d = 0; d < dim_; ++d) {
+  for (size_t d = 0; d < dim; ++d) {
     out[d] /= count;
     norm += static_cast<double>(out[d]) * out[d];
   }
   const float inv = 1.0f / static_cast<float>(std::max(std::sqrt(norm), 1e-12));
-  for (int d = 0; d < dim_; ++d) out[d] *= inv;
+  for (size_t d = 0; d < dim; ++d) out[d] *= inv;
 }
 
 absl::Status Model2VecEmbedder::Embed(absl::Span<const std::string> texts,

@@ -18,7 +18,7 @@ using json = nlohmann::json;
 
 // ---------------------------------------------------------------- ByteTrie
 
-ByteTrie::ByteTrie() : nodes_(1) { std::fill(root_, root_ + 256, kNone); }
+ByteTrie::ByteTrie() : nodes_(1), dense_(256, kNone) { nodes_[0].dense = 0; }
 
 void ByteTrie::Insert(absl::string_view key, int32_t value) {
   int32_t node = kRoot;
@@ -28,29 +28,28 @@ void ByteTrie::Insert(absl::string_view key, int32_t value) {
     if (next == kNone) {
       next = static_cast<int32_t>(nodes_.size());
       nodes_.emplace_back();
-      if (node == kRoot) {
-        root_[byte] = next;
+      Node& n = nodes_[node];
+      if (n.dense >= 0) {
+        dense_[(static_cast<size_t>(n.dense) << 8) | byte] = next;
       } else {
-        auto& kids = nodes_[node].children;
+        auto& kids = n.children;
         kids.insert(std::lower_bound(kids.begin(), kids.end(),
                                      std::make_pair(byte, int32_t{0})),
                     {byte, next});
+        if (kids.size() > kMaxSparseChildren) {
+          n.dense = static_cast<int32_t>(dense_.size() >> 8);
+          dense_.resize(dense_.size() + 256, kNone);
+          for (const auto& [b, child] : kids) {
+            dense_[(static_cast<size_t>(n.dense) << 8) | b] = child;
+          }
+          kids.clear();
+          kids.shrink_to_fit();
+        }
       }
     }
     node = next;
   }
   nodes_[node].value = value;
-}
-
-int32_t ByteTrie::Child(int32_t node, uint8_t byte) const {
-  if (node == kRoot) return root_[byte];
-  const auto& kids = nodes_[node].children;
-  // Most nodes have a handful of children: a linear scan beats bisection.
-  for (const auto& [b, next] : kids) {
-    if (b == byte) return next;
-    if (b > byte) break;
-  }
-  return kNone;
 }
 
 int32_t ByteTrie::Find(absl::string_view key) const {
@@ -95,7 +94,12 @@ class Normalizer {
  public:
   virtual ~Normalizer() = default;
   // Rewrites `*text`; `scratch` is a spare buffer to swap with.
-  virtual void Apply(std::string* text, std::string* scratch) const = 0;
+  // `*origin` counts the leading bytes of `*text` that derive from the
+  // first character of the input: the reference prepends Metaspace's "first"
+  // marker only while the text still starts there, so each step keeps the
+  // count up to date.
+  virtual void Apply(std::string* text, std::string* scratch,
+                     size_t* origin) const = 0;
 };
 
 namespace {
@@ -107,12 +111,15 @@ class BertNormalizer : public Normalizer {
 
   // The four steps are per-code-point maps, so one pass does them all in
   // the reference order: clean, pad CJK, strip accents, lowercase.
-  void Apply(std::string* text, std::string* scratch) const override {
+  void Apply(std::string* text, std::string* scratch,
+             size_t* origin) const override {
     std::string& out = *scratch;
     out.clear();
     const std::string& in = *text;
+    const size_t in_origin = *origin;
     std::string stripped;
     for (size_t pos = 0; pos < in.size();) {
+      if (pos > 0 && pos == in_origin) *origin = out.size();
       const auto byte = static_cast<unsigned char>(in[pos]);
       if (byte < 0x80) {
         ++pos;
@@ -153,6 +160,7 @@ class BertNormalizer : public Normalizer {
       }
       if (pad) out.push_back(' ');
     }
+    if (in_origin >= in.size()) *origin = out.size();
     text->swap(out);
   }
 
@@ -162,11 +170,15 @@ class BertNormalizer : public Normalizer {
 
 class LowercaseNormalizer : public Normalizer {
  public:
-  void Apply(std::string* text, std::string* scratch) const override {
+  void Apply(std::string* text, std::string* scratch,
+             size_t* origin) const override {
     scratch->clear();
+    const size_t in_origin = *origin;
     for (size_t pos = 0; pos < text->size();) {
+      if (pos > 0 && pos == in_origin) *origin = scratch->size();
       AppendLowercase(NextCodePoint(*text, &pos), scratch);
     }
+    if (in_origin >= text->size()) *origin = scratch->size();
     text->swap(*scratch);
   }
 };
@@ -174,7 +186,8 @@ class LowercaseNormalizer : public Normalizer {
 class StripNormalizer : public Normalizer {
  public:
   StripNormalizer(bool left, bool right) : left_(left), right_(right) {}
-  void Apply(std::string* text, std::string* scratch) const override {
+  void Apply(std::string* text, std::string* scratch,
+             size_t* origin) const override {
     size_t begin = 0;
     size_t end = text->size();
     if (left_) {
@@ -197,6 +210,7 @@ class StripNormalizer : public Normalizer {
         end = start;
       }
     }
+    *origin = std::min(*origin > begin ? *origin - begin : 0, end - begin);
     scratch->assign(*text, begin, end - begin);
     text->swap(*scratch);
   }
@@ -208,8 +222,12 @@ class StripNormalizer : public Normalizer {
 class PrependNormalizer : public Normalizer {
  public:
   explicit PrependNormalizer(std::string prefix) : prefix_(std::move(prefix)) {}
-  void Apply(std::string* text, std::string* /*scratch*/) const override {
-    if (!text->empty()) text->insert(0, prefix_);
+  void Apply(std::string* text, std::string* /*scratch*/,
+             size_t* origin) const override {
+    if (text->empty()) return;
+    text->insert(0, prefix_);
+    // The prefix is aligned with the first character it precedes.
+    if (*origin > 0) *origin += prefix_.size();
   }
 
  private:
@@ -226,33 +244,52 @@ class ReplaceNormalizer : public Normalizer {
         whitespace_runs_(whitespace_runs),
         content_(std::move(content)) {}
 
-  void Apply(std::string* text, std::string* scratch) const override {
+  void Apply(std::string* text, std::string* scratch,
+             size_t* origin) const override {
     const std::string& in = *text;
     std::string& out = *scratch;
     out.clear();
+    const size_t in_origin = *origin;
+    size_t new_origin = 0;
+    // Copies in[from, to) and tracks how many origin bytes it carried.
+    auto copy = [&](size_t from, size_t to) {
+      if (from < in_origin && new_origin == out.size()) {
+        new_origin += std::min(to, in_origin) - from;
+      }
+      out.append(in, from, to - from);
+    };
+    // A replacement takes the alignment of the first character it replaces.
+    auto replace = [&](size_t from) {
+      const bool keeps = from < in_origin && new_origin == out.size();
+      out += content_;
+      if (keeps) new_origin = out.size();
+    };
     if (whitespace_runs_) {
-      bool in_run = false;
+      size_t copied = 0;
       for (size_t pos = 0; pos < in.size();) {
         const size_t start = pos;
-        const char32_t cp = NextCodePoint(in, &pos);
-        if (IsWhitespace(cp)) {
-          if (!in_run) out += content_;
-          in_run = true;
-        } else {
-          out.append(in, start, pos - start);
-          in_run = false;
+        if (!IsWhitespace(NextCodePoint(in, &pos))) continue;
+        while (pos < in.size()) {
+          size_t next = pos;
+          if (!IsWhitespace(NextCodePoint(in, &next))) break;
+          pos = next;
         }
+        copy(copied, start);
+        replace(start);
+        copied = pos;
       }
+      copy(copied, in.size());
     } else {
       if (pattern_.empty() || in.find(pattern_) == std::string::npos) return;
       size_t pos = 0;
       for (size_t hit; (hit = in.find(pattern_, pos)) != std::string::npos;
            pos = hit + pattern_.size()) {
-        out.append(in, pos, hit - pos);
-        out += content_;
+        copy(pos, hit);
+        replace(hit);
       }
-      out.append(in, pos, std::string::npos);
+      copy(pos, in.size());
     }
+    *origin = new_origin;
     text->swap(out);
   }
 
@@ -266,8 +303,9 @@ class SequenceNormalizer : public Normalizer {
  public:
   explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> steps)
       : steps_(std::move(steps)) {}
-  void Apply(std::string* text, std::string* scratch) const override {
-    for (const auto& step : steps_) step->Apply(text, scratch);
+  void Apply(std::string* text, std::string* scratch,
+             size_t* origin) const override {
+    for (const auto& step : steps_) step->Apply(text, scratch, origin);
   }
 
  private:
@@ -333,9 +371,9 @@ class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
   // Splits (and maybe rewrites) `*pieces`; `scratch` is spare.
-  // `first_segment` is false for text after an added token.
-  virtual void Apply(Pieces* pieces, Pieces* scratch,
-                     bool first_segment) const = 0;
+  // `origin` counts the leading bytes of the buffer that derive from the
+  // input's first character (see Normalizer).
+  virtual void Apply(Pieces* pieces, Pieces* scratch, size_t origin) const = 0;
 };
 
 namespace {
@@ -385,7 +423,7 @@ void SplitSpans(Pieces* pieces, Classify classify) {
 
 class BertPreTokenizer : public PreTokenizer {
  public:
-  void Apply(Pieces* pieces, Pieces*, bool) const override {
+  void Apply(Pieces* pieces, Pieces*, size_t) const override {
     SplitSpans(pieces, [](char32_t cp) {
       if (IsWhitespace(cp)) return 0;
       return IsPunctuation(cp) ? 2 : 1;
@@ -396,7 +434,7 @@ class BertPreTokenizer : public PreTokenizer {
 class WhitespacePreTokenizer : public PreTokenizer {
  public:
   // The reference's regex \w+|[^\w\s]+: word runs and symbol runs.
-  void Apply(Pieces* pieces, Pieces*, bool) const override {
+  void Apply(Pieces* pieces, Pieces*, size_t) const override {
     SplitSpans(pieces, [](char32_t cp) {
       if (IsWhitespace(cp)) return 0;
       return IsWordChar(cp) ? 3 : 4;
@@ -406,14 +444,14 @@ class WhitespacePreTokenizer : public PreTokenizer {
 
 class WhitespaceSplitPreTokenizer : public PreTokenizer {
  public:
-  void Apply(Pieces* pieces, Pieces*, bool) const override {
+  void Apply(Pieces* pieces, Pieces*, size_t) const override {
     SplitSpans(pieces, [](char32_t cp) { return IsWhitespace(cp) ? 0 : 1; });
   }
 };
 
 class PunctuationPreTokenizer : public PreTokenizer {
  public:
-  void Apply(Pieces* pieces, Pieces*, bool) const override {
+  void Apply(Pieces* pieces, Pieces*, size_t) const override {
     SplitSpans(pieces, [](char32_t cp) { return IsPunctuation(cp) ? 2 : 1; });
   }
 };
@@ -426,17 +464,15 @@ class MetaspacePreTokenizer : public PreTokenizer {
         prepend_(prepend),
         split_(split) {}
 
-  void Apply(Pieces* pieces, Pieces* scratch,
-             bool first_segment) const override {
+  void Apply(Pieces* pieces, Pieces* scratch, size_t origin) const override {
     scratch->buffer.clear();
     scratch->spans.clear();
     for (size_t i = 0; i < pieces->spans.size(); ++i) {
       const auto [offset, length] = pieces->spans[i];
       const absl::string_view text(pieces->buffer.data() + offset, length);
       const size_t begin = scratch->buffer.size();
-      const bool prepend =
-          prepend_ == Prepend::kAlways ||
-          (prepend_ == Prepend::kFirst && first_segment && i == 0);
+      const bool prepend = prepend_ == Prepend::kAlways ||
+                           (prepend_ == Prepend::kFirst && offset < origin);
       if (prepend && !absl::StartsWith(text, replacement_) &&
           !absl::StartsWith(text, " ")) {
         scratch->buffer += replacement_;
@@ -480,9 +516,8 @@ class SequencePreTokenizer : public PreTokenizer {
  public:
   explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> s)
       : steps_(std::move(s)) {}
-  void Apply(Pieces* pieces, Pieces* scratch,
-             bool first_segment) const override {
-    for (const auto& step : steps_) step->Apply(pieces, scratch, first_segment);
+  void Apply(Pieces* pieces, Pieces* scratch, size_t origin) const override {
+    for (const auto& step : steps_) step->Apply(pieces, scratch, origin);
   }
 
  private:
@@ -1084,6 +1119,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(
     tok->added_ = std::make_unique<AddedTokens>();
     absl::flat_hash_map<std::string, int32_t> seen;
     for (const auto& [token, id] : vocab) seen.emplace(token, id);
+    // Like the reference, an added token takes the id its content has in
+    // the model vocabulary, else the next id past the vocabulary; the "id"
+    // field is only checked for sanity.
+    int32_t next_added_id = static_cast<int32_t>(vocab.size());
     for (const json& added : root.value("added_tokens", json::array())) {
       if (!added.is_object() || !added.contains("id") ||
           !added["id"].is_number_integer() || !added.contains("content") ||
@@ -1097,18 +1136,21 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(
                                       "' has an invalid id"));
       }
       if (content.empty()) continue;
+      int32_t token_id;
+      if (auto it = seen.find(content); it != seen.end()) {
+        token_id = it->second;
+      } else {
+        token_id = next_added_id;
+        seen.emplace(content, token_id);
+        vocab.emplace_back(content, token_id);
+      }
+      next_added_id = std::max(next_added_id, token_id + 1);
       const bool special = GetBool(added, "special", false);
-      // Special tokens always match the raw text.
-      const bool normalized =
-          GetBool(added, "normalized", !special) && !special;
       tok->added_->Add(
           content,
-          {static_cast<int32_t>(id), GetBool(added, "single_word", false),
+          {token_id, GetBool(added, "single_word", false),
            GetBool(added, "lstrip", false), GetBool(added, "rstrip", false)},
-          normalized);
-      if (seen.emplace(content, static_cast<int32_t>(id)).second) {
-        vocab.emplace_back(content, static_cast<int32_t>(id));
-      }
+          GetBool(added, "normalized", !special));
     }
 
     // Vocabulary size and median token length, as model2vec computes them
@@ -1160,8 +1202,10 @@ void Tokenizer::EncodeSegment(absl::string_view text, bool first_segment,
   Pieces pieces;
   Pieces scratch;
   pieces.buffer.assign(text.data(), text.size());
+  size_t origin = 0;
+  if (first_segment && !text.empty()) NextCodePoint(text, &origin);
   if (normalizer_ != nullptr) {
-    normalizer_->Apply(&pieces.buffer, &scratch.buffer);
+    normalizer_->Apply(&pieces.buffer, &scratch.buffer, &origin);
   }
   if (pieces.buffer.empty()) return;
 
@@ -1204,7 +1248,10 @@ void Tokenizer::EncodeSegment(absl::string_view text, bool first_segment,
       pieces.spans.assign(1, parts[p].first);
     }
     if (pre_tokenizer_ != nullptr) {
-      pre_tokenizer_->Apply(&pieces, &scratch, first_segment && p == 0);
+      const size_t start = parts[p].first.first;
+      const size_t part_origin =
+          parts.size() > 1 ? (origin > start ? origin - start : 0) : origin;
+      pre_tokenizer_->Apply(&pieces, &scratch, part_origin);
     }
     for (const auto& [offset, length] : pieces.spans) {
       model_->Tokenize(absl::string_view(pieces.buffer.data() + offset, length),

@@ -37,20 +37,32 @@ class ByteTrie {
   ByteTrie();
   void Insert(absl::string_view key, int32_t value);
   // Node reached from `node` by `byte`, or kNone.
-  int32_t Child(int32_t node, uint8_t byte) const;
+  int32_t Child(int32_t node, uint8_t byte) const {
+    const Node& n = nodes_[node];
+    if (n.dense >= 0) return dense_[(static_cast<size_t>(n.dense) << 8) | byte];
+    // Few children: a linear scan beats bisection.
+    for (const auto& [b, next] : n.children) {
+      if (b == byte) return next;
+      if (b > byte) break;
+    }
+    return kNone;
+  }
   // Value stored at `node`, or kNone.
   int32_t Value(int32_t node) const { return nodes_[node].value; }
   // Node reached from the root by `key`, or kNone.
   int32_t Find(absl::string_view key) const;
 
  private:
+  // Nodes with more children than this get a 256-entry table: the root and
+  // prefix nodes such as "##" or "\u2581" have thousands.
+  static constexpr size_t kMaxSparseChildren = 2;
   struct Node {
     int32_t value = kNone;
-    // Sorted by byte; the root uses root_ instead.
-    std::vector<std::pair<uint8_t, int32_t>> children;
+    int32_t dense = -1;  // Index of this node's table in dense_, or -1.
+    std::vector<std::pair<uint8_t, int32_t>> children;  // Sorted by byte.
   };
   std::vector<Node> nodes_;
-  int32_t root_[256];
+  std::vector<int32_t> dense_;
 };
 
 // Text pieces as spans of one buffer: splitting only rewrites the spans.

@@ -1,5 +1,6 @@
 #include "store/entry_codec.h"
 
+#include <cstring>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -52,6 +53,15 @@ class Reader {
   }
   std::string_view String() {
     const uint64_t n = Varint();
+    if (!ok_ || n > in_.size()) {
+      Fail();
+      return {};
+    }
+    std::string_view s = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return s;
+  }
+  std::string_view Bytes(uint64_t n) {
     if (!ok_ || n > in_.size()) {
       Fail();
       return {};
@@ -200,6 +210,67 @@ absl::Status DecodeLedgerRow(absl::string_view value, LedgerRow* r) {
     *v = in.Signed();
   }
   if (!in.ok() || !in.done()) return Malformed("ledger row");
+  return absl::OkStatus();
+}
+
+std::string EncodeVector(const VectorRecord& r) {
+  std::string out;
+  out.reserve(48 + r.vector.size() * sizeof(float) + r.text.size());
+  out.push_back(1);
+  for (uint64_t v : {r.scope_hi, r.scope_lo, r.context_hi, r.context_lo}) {
+    PutVarint(&out, v);
+  }
+  PutVarint(&out, r.vector.size());
+  out.append(reinterpret_cast<const char*>(r.vector.data()),
+             r.vector.size() * sizeof(float));
+  PutString(&out, r.text);
+  return out;
+}
+
+absl::Status DecodeVector(absl::string_view value, VectorRecord* r) {
+  Reader in(std::string_view(value.data(), value.size()));
+  if (in.Byte() != 1) return Malformed("vector");
+  r->scope_hi = in.Varint();
+  r->scope_lo = in.Varint();
+  r->context_hi = in.Varint();
+  r->context_lo = in.Varint();
+  const uint64_t dim = in.Varint();
+  if (!in.ok() || dim > (1u << 16)) return Malformed("vector");
+  std::string_view bytes = in.Bytes(dim * sizeof(float));
+  if (!in.ok()) return Malformed("vector");
+  r->vector.resize(dim);
+  std::memcpy(r->vector.data(), bytes.data(), bytes.size());
+  r->text = in.String();
+  if (!in.ok() || !in.done()) return Malformed("vector");
+  return absl::OkStatus();
+}
+
+std::string EncodeSemanticHit(const SemanticHitRecord& r) {
+  std::string out;
+  out.push_back(1);
+  uint64_t bits;
+  std::memcpy(&bits, &r.similarity, sizeof(bits));
+  PutVarint(&out, bits);
+  PutSigned(&out, r.count);
+  PutSigned(&out, r.last_us);
+  out.push_back(r.reported_wrong ? 1 : 0);
+  PutString(&out, r.ledger_key);
+  PutString(&out, r.query);
+  return out;
+}
+
+absl::Status DecodeSemanticHit(absl::string_view value,
+                               SemanticHitRecord* r) {
+  Reader in(std::string_view(value.data(), value.size()));
+  if (in.Byte() != 1) return Malformed("semantic hit");
+  const uint64_t bits = in.Varint();
+  std::memcpy(&r->similarity, &bits, sizeof(bits));
+  r->count = in.Signed();
+  r->last_us = in.Signed();
+  r->reported_wrong = in.Byte() != 0;
+  r->ledger_key = in.String();
+  r->query = in.String();
+  if (!in.ok() || !in.done()) return Malformed("semantic hit");
   return absl::OkStatus();
 }
 

@@ -44,6 +44,30 @@ std::string EncodeLedgerRow(const LedgerRow& row);
 // Fills the counters of `row` (not its names).
 absl::Status DecodeLedgerRow(absl::string_view value, LedgerRow* row);
 
+// A stored vector: which scope and context it belongs to, the vector and the
+// text it embeds (the last user turn, for the guard).
+struct VectorRecord {
+  uint64_t scope_hi = 0, scope_lo = 0;
+  uint64_t context_hi = 0, context_lo = 0;
+  std::vector<float> vector;
+  std::string text;
+};
+std::string EncodeVector(const VectorRecord& record);
+absl::Status DecodeVector(absl::string_view value, VectorRecord* record);
+
+// A semantic hit served by an entry to a request.
+struct SemanticHitRecord {
+  double similarity = 0;
+  int64_t count = 0;
+  int64_t last_us = 0;
+  bool reported_wrong = false;
+  std::string ledger_key;
+  std::string query;
+};
+std::string EncodeSemanticHit(const SemanticHitRecord& record);
+absl::Status DecodeSemanticHit(absl::string_view value,
+                               SemanticHitRecord* record);
+
 // Ledger keys: ns \0 backend \0 model.
 std::string LedgerKey(absl::string_view ns, absl::string_view backend,
                       absl::string_view model);

@@ -1,0 +1,269 @@
+#include "semantic/guard.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "semantic/text_features.h"
+
+namespace promptcache::internal {
+namespace {
+
+// Words on opposite sides of one group change the answer; words on the same
+// side are interchangeable. Listed as surface words, matched by stem.
+struct PolarGroup {
+  std::vector<const char*> a;
+  std::vector<const char*> b;
+};
+
+const std::vector<PolarGroup>& PolarGroups() {
+  static const auto* const kGroups = new std::vector<PolarGroup>{
+      {{"start", "begin", "launch", "boot", "resume", "restart", "starting"},
+       {"stop", "end", "halt", "terminate", "kill", "shutdown", "pause",
+        "quit", "exit", "finish", "suspend"}},
+      {{"enable", "activate", "unmute", "unhide"},
+       {"disable", "deactivate", "mute", "hide", "off"}},
+      {{"create", "add", "insert", "plus", "append", "attach"},
+       {"delete", "remove", "drop", "erase", "destroy", "subtract", "minus",
+        "detach", "purge", "cancel", "undo"}},
+      {{"open", "unlock", "unfreeze", "unblock"},
+       {"close", "shut", "lock", "freeze", "block"}},
+      {{"increase", "raise", "grow", "expand", "more", "higher", "upgrade",
+        "maximum", "max", "most", "larger", "bigger", "above", "exceed"},
+       {"decrease", "reduce", "lower", "shrink", "less", "fewer", "downgrade",
+        "minimum", "min", "least", "smaller", "below"}},
+      {{"allow", "permit", "accept", "approve", "grant", "whitelist"},
+       {"deny", "reject", "forbid", "refuse", "decline", "prohibit",
+        "blacklist", "revoke"}},
+      {{"include"}, {"exclude"}},
+      {{"upload", "push", "send", "outgoing", "outbound", "export"},
+       {"download", "pull", "receive", "incoming", "inbound", "import"}},
+      {{"encrypt", "encode", "compress", "serialize", "zip"},
+       {"decrypt", "decode", "decompress", "deserialize", "unzip"}},
+      {{"buy", "purchase", "deposit"}, {"sell", "refund", "withdraw"}},
+      {{"install", "subscribe", "connect", "mount", "login", "signin",
+        "register"},
+       {"uninstall", "unsubscribe", "disconnect", "unmount", "logout",
+        "signout", "unregister", "unfollow", "unlink"}},
+      {{"before", "first", "earliest", "previous", "prior", "past", "old",
+        "older", "oldest"},
+       {"after", "last", "latest", "next", "future", "new", "newer",
+        "newest"}},
+      {{"true", "yes", "positive", "pass", "success", "win", "valid"},
+       {"false", "negative", "fail", "failure", "lose", "invalid", "error"}},
+      {{"ascending", "asc", "north", "east", "inner"},
+       {"descending", "desc", "south", "west", "outer"}},
+      {{"public", "read", "sync", "synchronous", "hot", "cheap", "fast",
+        "early", "big", "large", "wide", "strong"},
+       {"private", "write", "async", "asynchronous", "cold", "expensive",
+        "slow", "late", "small", "narrow", "weak"}},
+      {{"celsius", "metric", "km", "kg", "cm"},
+       {"fahrenheit", "imperial", "mile", "lb", "inch"}},
+      {{"male", "man", "men", "boy", "he", "him", "his"},
+       {"female", "woman", "women", "girl", "she", "her", "hers"}},
+  };
+  return *kGroups;
+}
+
+// stem -> group index * 2 + side.
+const absl::flat_hash_map<std::string, int>& PolarIndex() {
+  static const auto* const kIndex = [] {
+    auto* index = new absl::flat_hash_map<std::string, int>();
+    const auto& groups = PolarGroups();
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (const char* w : groups[g].a) (*index)[Stem(w)] = g * 2;
+      for (const char* w : groups[g].b) (*index)[Stem(w)] = g * 2 + 1;
+    }
+    return index;
+  }();
+  return *kIndex;
+}
+
+bool IsNegation(const std::string& lower) {
+  static const auto* const kNegations = new absl::flat_hash_set<std::string>{
+      "not", "no", "never", "none", "nothing", "nobody", "neither", "nor",
+      "cannot", "nowhere", "dont", "doesnt", "didnt", "cant", "wont", "isnt",
+      "arent", "wasnt", "werent", "shouldnt", "wouldnt", "couldnt", "havent",
+      "hasnt", "hadnt", "mustnt", "aint", "without"};
+  if (lower.size() > 3 && lower.compare(lower.size() - 3, 3, "n't") == 0) {
+    return true;
+  }
+  return kNegations->contains(lower);
+}
+
+bool IsDateWord(const std::string& lower) {
+  static const auto* const kDates = new absl::flat_hash_set<std::string>{
+      "january", "february", "march", "april", "june", "july", "august",
+      "september", "october", "november", "december", "jan", "feb", "mar",
+      "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+      "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+      "sunday", "today", "tomorrow", "yesterday", "tonight", "weekend",
+      "morning", "evening", "afternoon", "night", "am", "pm", "daily",
+      "weekly", "monthly", "yearly", "annual", "annually", "hourly"};
+  return kDates->contains(lower);
+}
+
+// Number words carry quantities too: "two tickets" vs "three tickets".
+const char* NumberWord(const std::string& lower) {
+  static const auto* const kNumbers =
+      new absl::flat_hash_map<std::string, const char*>{
+          {"zero", "0"},      {"one", "1"},        {"two", "2"},
+          {"three", "3"},     {"four", "4"},       {"five", "5"},
+          {"six", "6"},       {"seven", "7"},      {"eight", "8"},
+          {"nine", "9"},      {"ten", "10"},       {"eleven", "11"},
+          {"twelve", "12"},   {"twenty", "20"},    {"thirty", "30"},
+          {"fifty", "50"},    {"hundred", "100"},  {"thousand", "1000"},
+          {"million", "1e6"}, {"billion", "1e9"},  {"half", "0.5"},
+          {"once", "1x"},     {"twice", "2x"},     {"single", "1"},
+          {"double", "2x"},   {"triple", "3x"},    {"dozen", "12"},
+          {"first", "1st"},   {"second", "2nd"},   {"third", "3rd"}};
+  auto it = kNumbers->find(lower);
+  return it == kNumbers->end() ? nullptr : it->second;
+}
+
+struct Analysis {
+  // Hard tokens in order, by their comparison key.
+  std::vector<std::string> hard;
+  absl::flat_hash_set<std::string> hard_set;
+  // All words' comparison keys in order (for projecting the other side's
+  // hard tokens onto this text).
+  std::vector<std::string> keys;
+  int negations = 0;
+  std::vector<int> polar;  // sorted group*2+side
+  std::vector<std::string> content;  // content word stems
+};
+
+Analysis Analyze(absl::string_view text) {
+  Analysis a;
+  const std::vector<Word> words = SplitWords(text);
+  bool after_number = false;
+  for (const Word& w : words) {
+    std::string key = w.is_number || w.identifier ? w.lower : w.stem;
+    if (const char* n = NumberWord(w.lower)) key = n;
+    const bool name = (w.capitalized && !w.sentence_start) || w.all_caps;
+    const bool hard = w.is_number || w.symbol || w.identifier || w.quoted ||
+                      name || IsDateWord(w.lower) ||
+                      NumberWord(w.lower) != nullptr ||
+                      (after_number && !IsStopWord(w.lower));
+    after_number = w.is_number || NumberWord(w.lower) != nullptr;
+    a.keys.push_back(key);
+    if (IsNegation(w.lower)) {
+      ++a.negations;
+      continue;
+    }
+    if (auto it = PolarIndex().find(w.stem); it != PolarIndex().end()) {
+      a.polar.push_back(it->second);
+      continue;
+    }
+    if (hard) {
+      a.hard.push_back(key);
+      a.hard_set.insert(key);
+    } else if (!IsStopWord(w.lower)) {
+      a.content.push_back(w.stem);
+    }
+  }
+  std::sort(a.polar.begin(), a.polar.end());
+  a.polar.erase(std::unique(a.polar.begin(), a.polar.end()), a.polar.end());
+  return a;
+}
+
+// The words of `a` that are hard tokens on either side, in `a`'s order.
+std::vector<std::string> Project(const Analysis& a, const Analysis& b) {
+  std::vector<std::string> out;
+  for (const std::string& key : a.keys) {
+    if (a.hard_set.contains(key) || b.hard_set.contains(key)) {
+      out.push_back(key);
+    }
+  }
+  return out;
+}
+
+bool OneEditApart(const std::string& x, const std::string& y) {
+  if (x.size() < 5 || y.size() < 5) return false;
+  const size_t m = x.size(), n = y.size();
+  if (m > n + 1 || n > m + 1) return false;
+  size_t i = 0, j = 0;
+  int edits = 0;
+  while (i < m && j < n) {
+    if (x[i] == y[j]) {
+      ++i, ++j;
+      continue;
+    }
+    if (++edits > 1) return false;
+    if (m > n) {
+      ++i;
+    } else if (n > m) {
+      ++j;
+    } else if (i + 1 < m && x[i] == y[j + 1] && x[i + 1] == y[j]) {
+      i += 2, j += 2;  // a swap of neighbours
+    } else {
+      ++i, ++j;
+    }
+  }
+  return edits + static_cast<int>((m - i) + (n - j)) <= 1;
+}
+
+bool Accounted(const std::string& stem, const std::vector<std::string>& other) {
+  for (const std::string& o : other) {
+    if (o == stem) return true;
+    const size_t common = std::min(o.size(), stem.size());
+    if (common >= 5 && o.compare(0, 5, stem, 0, 5) == 0) return true;
+    if (OneEditApart(o, stem)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+GuardVerdict CheckAnswerTokens(absl::string_view query,
+                               absl::string_view candidate,
+                               const GuardOptions& options) {
+  const Analysis q = Analyze(query);
+  const Analysis c = Analyze(candidate);
+  GuardVerdict v;
+  const std::vector<std::string> pq = Project(q, c);
+  const std::vector<std::string> pc = Project(c, q);
+  if (pq != pc) {
+    v.pass = false;
+    v.reason = absl::StrCat("hard tokens differ: [", absl::StrJoin(pq, " "),
+                            "] vs [", absl::StrJoin(pc, " "), "]");
+    return v;
+  }
+  if (q.negations != c.negations) {
+    v.pass = false;
+    v.reason = absl::StrCat("negations differ: ", q.negations, " vs ",
+                            c.negations);
+    return v;
+  }
+  if (q.polar != c.polar) {
+    v.pass = false;
+    v.reason = "opposite words differ (e.g. start/stop, enable/disable)";
+    return v;
+  }
+  // Words that are hard tokens on either side were compared above.
+  auto soft = [&](const std::vector<std::string>& words) {
+    std::vector<std::string> out;
+    for (const std::string& w : words) {
+      if (!q.hard_set.contains(w) && !c.hard_set.contains(w)) out.push_back(w);
+    }
+    return out;
+  };
+  const std::vector<std::string> qc = soft(q.content), cc = soft(c.content);
+  int unmatched = 0;
+  for (const std::string& w : qc) unmatched += !Accounted(w, cc);
+  for (const std::string& w : cc) unmatched += !Accounted(w, qc);
+  const size_t larger = std::max(qc.size(), cc.size());
+  const int allowed =
+      static_cast<int>(options.max_unmatched_fraction * larger);
+  if (unmatched > allowed) {
+    v.pass = false;
+    v.reason = absl::StrCat(unmatched, " content words unaccounted for (",
+                            allowed, " allowed)");
+  }
+  return v;
+}
+
+}  // namespace promptcache::internal

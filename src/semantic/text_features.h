@@ -1,0 +1,37 @@
+// Word-level analysis shared by the built-in embedder and the guard.
+#ifndef PROMPTCACHE_SRC_SEMANTIC_TEXT_FEATURES_H_
+#define PROMPTCACHE_SRC_SEMANTIC_TEXT_FEATURES_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace promptcache::internal {
+
+struct Word {
+  std::string lower;  // lowercased (ASCII) surface form
+  std::string stem;   // light suffix stripping of `lower`
+  bool is_number = false;    // digits, with . or , inside (normalized)
+  bool capitalized = false;  // has an uppercase letter
+  bool all_caps = false;     // two or more letters, none lowercase
+  bool sentence_start = false;
+  bool identifier = false;   // code-like: a_b, a.b, camelCase, x86, `quoted`
+  bool quoted = false;       // inside "..." or `...`
+  bool symbol = false;       // a currency or percent sign, as a word
+};
+
+// Splits text into words. Letters, digits and any non-ASCII byte make up
+// words; '_' joins words; '.', ',' join digits and '.', '-' join letters
+// of identifiers. Currency signs ($ € £ ¥) and % become words of their own.
+std::vector<Word> SplitWords(absl::string_view text);
+
+// Light English suffix stripping (plural, -ing, -ed, -ly): "services" and
+// "service" share a stem. Not a linguistic stemmer; deterministic and fast.
+std::string Stem(absl::string_view lower);
+
+bool IsStopWord(absl::string_view lower);
+
+}  // namespace promptcache::internal
+
+#endif  // PROMPTCACHE_SRC_SEMANTIC_TEXT_FEATURES_H_

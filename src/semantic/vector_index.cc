@@ -1,0 +1,315 @@
+#include "semantic/vector_index.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "faiss/IndexFlat.h"
+#include "faiss/IndexHNSW.h"
+#include "faiss/index_io.h"
+#include "faiss/impl/HNSW.h"
+
+namespace promptcache::internal {
+namespace {
+
+using Label = faiss::Index::idx_t;
+
+constexpr char kSlotsMagic[8] = {'P', 'C', 'S', 'L', 'O', 'T', 'S', '1'};
+
+struct Slot {
+  Key128 entry;
+  Key128 context;
+  bool live = true;
+};
+
+std::string ScopeFile(const std::string& dir, const Key128& scope,
+                      const char* ext) {
+  return absl::StrCat(dir, "/", scope.ToHex(), ext);
+}
+
+}  // namespace
+
+struct VectorIndex::Scope {
+  mutable absl::Mutex mu;
+  std::unique_ptr<faiss::Index> index ABSL_GUARDED_BY(mu);
+  bool hnsw ABSL_GUARDED_BY(mu) = false;
+  std::vector<Slot> slots ABSL_GUARDED_BY(mu);  // position == FAISS label
+  int64_t dead ABSL_GUARDED_BY(mu) = 0;
+};
+
+VectorIndex::VectorIndex(VectorIndexOptions options) : options_(options) {}
+VectorIndex::~VectorIndex() = default;
+
+VectorIndex::Scope* VectorIndex::FindScope(const Key128& scope) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = scopes_.find(scope);
+  return it == scopes_.end() ? nullptr : it->second.get();
+}
+
+namespace {
+
+std::unique_ptr<faiss::Index> NewIndex(const VectorIndexOptions& o,
+                                       bool hnsw) {
+  if (!hnsw) {
+    return std::make_unique<faiss::IndexFlatIP>(o.dimension);
+  }
+  auto index = std::make_unique<faiss::IndexHNSWFlat>(
+      o.dimension, o.hnsw_m, faiss::METRIC_INNER_PRODUCT);
+  index->hnsw.efConstruction = o.hnsw_ef_construction;
+  index->hnsw.efSearch = o.hnsw_ef_search;
+  return index;
+}
+
+}  // namespace
+
+void VectorIndex::Add(const Key128& scope_key, const Key128& entry,
+                      const Key128& context, const float* vector) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = slots_.find(entry); it != slots_.end()) {
+    // A replaced entry: its old slot dies.
+    Scope& old = *scopes_[it->second.first];
+    absl::MutexLock old_lock(&old.mu);
+    old.slots[it->second.second].live = false;
+    old.dead += 1;
+  }
+  auto& owned = scopes_[scope_key];
+  if (owned == nullptr) owned = std::make_unique<Scope>();
+  Scope& scope = *owned;
+  absl::MutexLock scope_lock(&scope.mu);
+  if (scope.index == nullptr) scope.index = NewIndex(options_, false);
+  scope.index->add(1, vector);
+  scope.slots.push_back({entry, context, true});
+  slots_[entry] = {scope_key,
+                   static_cast<int64_t>(scope.slots.size()) - 1};
+
+  const int64_t live = static_cast<int64_t>(scope.slots.size()) - scope.dead;
+  const bool want_hnsw = scope.hnsw || live >= options_.hnsw_min_vectors;
+  const bool compact = scope.slots.size() > 64 &&
+                       scope.dead * 4 > static_cast<int64_t>(scope.slots.size());
+  if (want_hnsw == scope.hnsw && !compact) return;
+  // Rebuild with live vectors only, in the kind of index the size asks for.
+  std::unique_ptr<faiss::Index> rebuilt = NewIndex(options_, want_hnsw);
+  std::vector<float> vectors;
+  std::vector<Slot> slots;
+  vectors.reserve(live * options_.dimension);
+  std::vector<float> one(options_.dimension);
+  for (size_t i = 0; i < scope.slots.size(); ++i) {
+    if (!scope.slots[i].live) continue;
+    scope.index->reconstruct(static_cast<Label>(i), one.data());
+    vectors.insert(vectors.end(), one.begin(), one.end());
+    slots.push_back(scope.slots[i]);
+  }
+  rebuilt->add(static_cast<Label>(slots.size()), vectors.data());
+  for (size_t i = 0; i < slots.size(); ++i) {
+    slots_[slots[i].entry] = {scope_key, static_cast<int64_t>(i)};
+  }
+  scope.index = std::move(rebuilt);
+  scope.slots = std::move(slots);
+  scope.dead = 0;
+  scope.hnsw = want_hnsw;
+}
+
+void VectorIndex::Remove(const Key128& entry) {
+  absl::MutexLock lock(&mu_);
+  auto it = slots_.find(entry);
+  if (it == slots_.end()) return;
+  Scope& scope = *scopes_[it->second.first];
+  absl::MutexLock scope_lock(&scope.mu);
+  Slot& slot = scope.slots[it->second.second];
+  if (slot.live) {
+    slot.live = false;
+    scope.dead += 1;
+  }
+  slots_.erase(it);
+}
+
+std::vector<VectorCandidate> VectorIndex::Search(const Key128& scope_key,
+                                                 const float* query,
+                                                 int k) const {
+  std::vector<VectorCandidate> out;
+  Scope* scope = FindScope(scope_key);
+  if (scope == nullptr || k <= 0) return out;
+  absl::ReaderMutexLock lock(&scope->mu);
+  const int64_t total = static_cast<int64_t>(scope->slots.size());
+  if (total == 0) return out;
+  // Ask for extra results to make up for dead slots.
+  const int64_t want =
+      std::min<int64_t>(total, k + std::min<int64_t>(scope->dead, 4 * k));
+  std::vector<float> similarity(want);
+  std::vector<Label> labels(want);
+  if (scope->hnsw) {
+    faiss::SearchParametersHNSW params;
+    params.efSearch =
+        std::max<int>(options_.hnsw_ef_search, static_cast<int>(want));
+    scope->index->search(1, query, want, similarity.data(), labels.data(),
+                         &params);
+  } else {
+    scope->index->search(1, query, want, similarity.data(), labels.data());
+  }
+  for (int64_t i = 0; i < want && static_cast<int>(out.size()) < k; ++i) {
+    if (labels[i] < 0 || labels[i] >= total) continue;
+    const Slot& slot = scope->slots[labels[i]];
+    if (!slot.live) continue;
+    out.push_back({slot.entry, slot.context, similarity[i]});
+  }
+  return out;
+}
+
+absl::Status VectorIndex::SaveScope(const Key128& scope_key,
+                                    const std::string& dir,
+                                    uint64_t generation) const {
+  Scope* scope = FindScope(scope_key);
+  if (scope == nullptr) return absl::NotFoundError("no such scope");
+  absl::ReaderMutexLock lock(&scope->mu);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string index_path = ScopeFile(dir, scope_key, ".faiss");
+  const std::string slots_path = ScopeFile(dir, scope_key, ".slots");
+  try {
+    faiss::write_index(scope->index.get(), (index_path + ".tmp").c_str());
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("writing index file ", index_path, ": ", e.what()));
+  }
+  {
+    std::ofstream out(slots_path + ".tmp", std::ios::binary | std::ios::trunc);
+    const uint64_t header[4] = {
+        generation, static_cast<uint64_t>(options_.dimension),
+        scope->hnsw ? 1u : 0u, static_cast<uint64_t>(scope->slots.size())};
+    out.write(kSlotsMagic, sizeof(kSlotsMagic));
+    out.write(reinterpret_cast<const char*>(header), sizeof(header));
+    for (const Slot& s : scope->slots) {
+      const uint64_t words[4] = {s.entry.hi, s.entry.lo, s.context.hi,
+                                 s.context.lo};
+      out.write(reinterpret_cast<const char*>(words), sizeof(words));
+      out.put(s.live ? 1 : 0);
+    }
+    if (!out) {
+      return absl::InternalError(
+          absl::StrCat("writing slot file ", slots_path));
+    }
+  }
+  // The slots file is renamed last: it carries the generation stamp, so a
+  // crash in between leaves a stale or missing stamp, never a wrong one.
+  std::filesystem::rename(index_path + ".tmp", index_path, ec);
+  if (!ec) std::filesystem::rename(slots_path + ".tmp", slots_path, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("renaming index files in ", dir, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VectorIndex::LoadScope(const Key128& scope_key,
+                                    const std::string& dir,
+                                    uint64_t generation) {
+  const std::string index_path = ScopeFile(dir, scope_key, ".faiss");
+  const std::string slots_path = ScopeFile(dir, scope_key, ".slots");
+  std::ifstream in(slots_path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("no ", slots_path));
+  char magic[sizeof(kSlotsMagic)];
+  uint64_t header[4];
+  in.read(magic, sizeof(magic));
+  in.read(reinterpret_cast<char*>(header), sizeof(header));
+  if (!in || !std::equal(magic, magic + sizeof(magic), kSlotsMagic)) {
+    return absl::DataLossError(absl::StrCat(slots_path, " is not a slot file"));
+  }
+  if (header[0] != generation) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(slots_path, " is stale"));
+  }
+  if (header[1] != static_cast<uint64_t>(options_.dimension) ||
+      header[3] > (uint64_t{1} << 32)) {
+    return absl::DataLossError(absl::StrCat(slots_path, " has a bad header"));
+  }
+  std::vector<Slot> slots(header[3]);
+  int64_t dead = 0;
+  for (Slot& s : slots) {
+    uint64_t words[4];
+    in.read(reinterpret_cast<char*>(words), sizeof(words));
+    const int live = in.get();
+    s = {{words[0], words[1]}, {words[2], words[3]}, live == 1};
+    dead += !s.live;
+  }
+  if (!in || in.peek() != std::char_traits<char>::eof()) {
+    return absl::DataLossError(absl::StrCat(slots_path, " is truncated"));
+  }
+  std::unique_ptr<faiss::Index> index;
+  try {
+    index.reset(faiss::read_index(index_path.c_str()));
+  } catch (const std::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat("reading index file ", index_path, ": ", e.what()));
+  }
+  const bool hnsw = header[2] == 1;
+  const bool right_kind =
+      hnsw ? dynamic_cast<faiss::IndexHNSWFlat*>(index.get()) != nullptr
+           : dynamic_cast<faiss::IndexFlatIP*>(index.get()) != nullptr;
+  if (!right_kind || index->d != options_.dimension ||
+      index->ntotal != static_cast<Label>(slots.size())) {
+    return absl::DataLossError(
+        absl::StrCat(index_path, " does not match its slot file"));
+  }
+  if (hnsw) {
+    static_cast<faiss::IndexHNSWFlat*>(index.get())->hnsw.efSearch =
+        options_.hnsw_ef_search;
+  }
+  absl::MutexLock lock(&mu_);
+  auto& owned = scopes_[scope_key];
+  if (owned == nullptr) owned = std::make_unique<Scope>();
+  absl::MutexLock scope_lock(&owned->mu);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].live) {
+      slots_[slots[i].entry] = {scope_key, static_cast<int64_t>(i)};
+    }
+  }
+  owned->index = std::move(index);
+  owned->slots = std::move(slots);
+  owned->dead = dead;
+  owned->hnsw = hnsw;
+  return absl::OkStatus();
+}
+
+std::vector<Key128> VectorIndex::Scopes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<Key128> out;
+  for (const auto& [key, scope] : scopes_) out.push_back(key);
+  return out;
+}
+
+int64_t VectorIndex::live_vectors() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return static_cast<int64_t>(slots_.size());
+}
+
+int64_t VectorIndex::memory_bytes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  int64_t bytes = static_cast<int64_t>(slots_.size()) * 48;
+  for (const auto& [key, scope] : scopes_) {
+    absl::ReaderMutexLock scope_lock(&scope->mu);
+    bytes += static_cast<int64_t>(scope->slots.size() * sizeof(Slot));
+    if (scope->index == nullptr) continue;
+    bytes += scope->index->ntotal * options_.dimension * sizeof(float);
+    if (scope->hnsw) {
+      const auto* h = static_cast<const faiss::IndexHNSWFlat*>(scope->index.get());
+      bytes += static_cast<int64_t>(h->hnsw.neighbors.size() *
+                                    sizeof(faiss::HNSW::storage_idx_t)) +
+               static_cast<int64_t>(h->hnsw.offsets.size() * sizeof(size_t)) +
+               static_cast<int64_t>(h->hnsw.levels.size() * sizeof(int));
+    }
+  }
+  return bytes;
+}
+
+bool VectorIndex::IsHnsw(const Key128& scope_key) const {
+  Scope* scope = FindScope(scope_key);
+  if (scope == nullptr) return false;
+  absl::ReaderMutexLock lock(&scope->mu);
+  return scope->hnsw;
+}
+
+}  // namespace promptcache::internal

@@ -1,0 +1,377 @@
+// The semantic tier: embedder, guard, index, and near-duplicate serving.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "gtest/gtest.h"
+#include "promptcache/builtin_embedder.h"
+#include "promptcache/cached_client.h"
+#include "semantic/guard.h"
+#include "semantic/vector_index.h"
+#include "test_util.h"
+
+namespace promptcache {
+namespace {
+
+using testing::MakeAnswer;
+using testing::MakeRequest;
+using testing::TempDir;
+
+double Cosine(const std::string& a, const std::string& b) {
+  BuiltinEmbedder embedder;
+  std::vector<float> va, vb;
+  EXPECT_TRUE(embedder.Embed({a}, &va).ok());
+  EXPECT_TRUE(embedder.Embed({b}, &vb).ok());
+  double dot = 0;
+  for (size_t i = 0; i < va.size(); ++i) dot += double{va[i]} * vb[i];
+  return dot;
+}
+
+TEST(BuiltinEmbedderTest, NormalizedDeterministicAndMeaningful) {
+  BuiltinEmbedder embedder;
+  EXPECT_EQ(embedder.dimension(), 256);
+  EXPECT_EQ(embedder.name(), "builtin-hash-v1/256");
+  std::vector<float> v;
+  ASSERT_TRUE(embedder.Embed({"How do I reset my password?", "hello"}, &v).ok());
+  ASSERT_EQ(v.size(), 512u);
+  double norm = 0;
+  for (int i = 0; i < 256; ++i) norm += double{v[i]} * v[i];
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+  std::vector<float> again;
+  ASSERT_TRUE(embedder.Embed({"How do I reset my password?"}, &again).ok());
+  EXPECT_TRUE(std::equal(again.begin(), again.end(), v.begin()));
+  EXPECT_GT(Cosine("How do I reset my password?", "how to reset my password"),
+            Cosine("How do I reset my password?", "What is the weather in Paris?"));
+  EXPECT_NEAR(Cosine("Reset my password", "reset my password!!"), 1.0, 1e-5);
+  EXPECT_FALSE(embedder.Embed({"?!..."}, &v).ok());
+  BuiltinEmbedder bad(BuiltinEmbedderOptions{100});
+  EXPECT_EQ(bad.Embed({"x"}, &v).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(GuardTest, HardNegativesAreRejected) {
+  const std::pair<const char*, const char*> negatives[] = {
+      {"Find flights to Rome next week", "Find flights to Milan next week"},
+      {"Is 10 mg of melatonin safe?", "Is 100 mg of melatonin safe?"},
+      {"How do I start the nginx service?", "How do I stop the nginx service?"},
+      {"convert 20 GBP to JPY", "convert 20 JPY to GBP"},
+      {"What's new in Python 3.11?", "What's new in Python 3.12?"},
+      {"Can I cancel my order?", "Can't I cancel my order?"},
+      {"How do I enable two-factor auth?", "How do I disable two-factor auth?"},
+      {"Call `fetch_user` with id 3", "Call `fetch_users` with id 3"},
+      {"Send $50 to Alice", "Send $50 to Bob"},
+      {"Meeting on Monday at 5pm", "Meeting on Tuesday at 5pm"},
+      {"flights to rome", "flights to milan"},
+      {"Is it safe to take ibuprofen with alcohol?",
+       "Is it safe to take ibuprofen without alcohol?"},
+      {"Sort the list in ascending order", "Sort the list in descending order"},
+      {"I want to upload a file", "I want to download a file"},
+  };
+  for (const auto& [a, b] : negatives) {
+    internal::GuardVerdict v = internal::CheckAnswerTokens(a, b);
+    EXPECT_FALSE(v.pass) << a << " | " << b;
+    EXPECT_FALSE(v.reason.empty());
+    EXPECT_FALSE(internal::CheckAnswerTokens(b, a).pass) << "symmetric";
+  }
+}
+
+TEST(GuardTest, RewordingsPass) {
+  const std::pair<const char*, const char*> positives[] = {
+      {"How do I change my email address", "How can I change my e-mail address?"},
+      {"What's new in Python 3.11?", "what is new in python 3.11"},
+      {"convert 20 GBP to JPY", "Convert 20 GBP to JPY please"},
+      {"How do I start the nginx service?", "how can I start nginx service"},
+      {"Is 10 mg of melatonin safe?", "is 10mg of melatonin safe"},
+      {"How do I reset my password", "how do i reset my passwords?"},
+      {"Where is my refund?", "where's my refund"},
+  };
+  for (const auto& [a, b] : positives) {
+    internal::GuardVerdict v = internal::CheckAnswerTokens(a, b);
+    EXPECT_TRUE(v.pass) << a << " | " << b << ": " << v.reason;
+  }
+}
+
+std::vector<float> RandomUnit(std::mt19937& rng, int dim) {
+  std::normal_distribution<float> normal;
+  std::vector<float> v(dim);
+  double norm = 0;
+  for (float& x : v) {
+    x = normal(rng);
+    norm += double{x} * x;
+  }
+  for (float& x : v) x /= static_cast<float>(std::sqrt(norm));
+  return v;
+}
+
+class VectorIndexTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(VectorIndexTest, FindsNearestRemovesAndPersists) {
+  internal::VectorIndexOptions o;
+  o.dimension = 32;
+  o.hnsw_min_vectors = GetParam();
+  internal::VectorIndex index(o);
+  std::mt19937 rng(7);
+  const Key128 scope{1, 2}, other{3, 4};
+  std::vector<std::vector<float>> vectors;
+  for (int i = 0; i < 300; ++i) {
+    vectors.push_back(RandomUnit(rng, 32));
+    index.Add(scope, Key128{0, static_cast<uint64_t>(i)}, Key128{9, 9},
+              vectors.back().data());
+  }
+  index.Add(other, Key128{1, 0}, Key128{9, 9}, vectors[5].data());
+  EXPECT_EQ(index.IsHnsw(scope), GetParam() <= 300);
+  std::vector<internal::VectorCandidate> found =
+      index.Search(scope, vectors[42].data(), 3);
+  ASSERT_FALSE(found.empty());
+  EXPECT_EQ(found[0].entry, (Key128{0, 42}));
+  EXPECT_NEAR(found[0].similarity, 1.0, 1e-4);
+  // Scopes never mix.
+  for (const auto& c : index.Search(other, vectors[42].data(), 5)) {
+    EXPECT_EQ(c.entry, (Key128{1, 0}));
+  }
+  index.Remove(Key128{0, 42});
+  found = index.Search(scope, vectors[42].data(), 3);
+  ASSERT_FALSE(found.empty());
+  EXPECT_NE(found[0].entry, (Key128{0, 42}));
+
+  TempDir dir;
+  ASSERT_TRUE(index.SaveScope(scope, dir.path(), 17).ok());
+  internal::VectorIndex loaded(o);
+  EXPECT_FALSE(loaded.LoadScope(scope, dir.path(), 18).ok()) << "stale";
+  ASSERT_TRUE(loaded.LoadScope(scope, dir.path(), 17).ok());
+  EXPECT_EQ(loaded.Search(scope, vectors[7].data(), 1).at(0).entry,
+            (Key128{0, 7}));
+  EXPECT_TRUE(loaded.Search(scope, vectors[42].data(), 1).at(0).entry !=
+              (Key128{0, 42}));
+  // A corrupt file is an error, not a crash.
+  std::ofstream(dir.path() + "/" + scope.ToHex() + ".faiss", std::ios::trunc)
+      << "garbage";
+  internal::VectorIndex corrupt(o);
+  EXPECT_FALSE(corrupt.LoadScope(scope, dir.path(), 17).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(FlatAndHnsw, VectorIndexTest,
+                         ::testing::Values(100000, 50));
+
+// An embedder that misbehaves on purpose.
+class BrokenEmbedder : public Embedder {
+ public:
+  explicit BrokenEmbedder(bool nan) : nan_(nan) {}
+  std::string name() const override { return "broken"; }
+  int dimension() const override { return 8; }
+  absl::Status Embed(absl::Span<const std::string> texts,
+                     std::vector<float>* out) const override {
+    out->assign(texts.size() * (nan_ ? 8 : 7), nan_ ? std::nanf("") : 1.0f);
+    return absl::OkStatus();
+  }
+
+ private:
+  bool nan_;
+};
+
+class SemanticCacheTest : public ::testing::Test {
+ protected:
+  void Open(std::shared_ptr<const Embedder> embedder = nullptr) {
+    client_.reset();
+    cache_.reset();
+    Options o;
+    o.stats_flush_interval = absl::InfiniteDuration();
+    o.embedder = embedder ? embedder : std::make_shared<BuiltinEmbedder>();
+    absl::StatusOr<std::unique_ptr<Cache>> cache = Cache::Open(dir_.path(), o);
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    cache_ = *std::move(cache);
+    client_ = std::make_unique<CachedClient>(
+        *cache_, [this](const Request& r) -> absl::StatusOr<Response> {
+          ++calls_;
+          return MakeAnswer("answer to " + r.messages.back().content);
+        });
+  }
+  absl::StatusOr<Response> Ask(const Request& r) { return client_->Complete(r); }
+
+  TempDir dir_;
+  int calls_ = 0;
+  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<CachedClient> client_;
+};
+
+TEST_F(SemanticCacheTest, ParaphraseHitsHardNegativesMiss) {
+  Open();
+  ASSERT_TRUE(Ask(MakeRequest("How do I change my email address")).ok());
+  absl::StatusOr<Response> near =
+      Ask(MakeRequest("How can I change my e-mail address?"));
+  ASSERT_TRUE(near.ok());
+  EXPECT_EQ(near->cache_status, CacheStatus::kSemanticHit);
+  EXPECT_GT(near->similarity, 0.8);
+  EXPECT_LT(near->similarity, 1.0);
+  EXPECT_EQ(near->text, "answer to How do I change my email address");
+  EXPECT_EQ(calls_, 1);
+
+  const std::pair<const char*, const char*> negatives[] = {
+      {"Find flights to Rome for next week", "Find flights to Milan for next week"},
+      {"Is 10 mg of melatonin safe for adults?", "Is 100 mg of melatonin safe for adults?"},
+      {"How do I start the nginx service on Ubuntu?", "How do I stop the nginx service on Ubuntu?"},
+      {"convert 20 GBP to JPY", "convert 20 JPY to GBP"},
+      {"What changed in Python 3.11 typing?", "What changed in Python 3.12 typing?"},
+  };
+  for (const auto& [stored, asked] : negatives) {
+    ASSERT_TRUE(Ask(MakeRequest(stored)).ok());
+    const int before = calls_;
+    absl::StatusOr<Response> r = Ask(MakeRequest(asked));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->cache_status, CacheStatus::kMiss) << stored << " | " << asked;
+    EXPECT_EQ(calls_, before + 1);
+  }
+  const LedgerRow total = cache_->Report()->total;
+  EXPECT_EQ(total.semantic_hits, 1);
+}
+
+TEST_F(SemanticCacheTest, OtherContextTenantModelOrTemperatureNeverHit) {
+  Open();
+  const std::string q = "How do I change my email address";
+  const std::string p = "How can I change my e-mail address?";
+  ASSERT_TRUE(Ask(MakeRequest(q)).ok());
+  std::vector<Request> others;
+  Request r = MakeRequest(p, "tenant-b");
+  others.push_back(r);
+  others.push_back(MakeRequest(p, "tenant-a", "gpt-4o"));
+  others.push_back(MakeRequest(p, "tenant-a", "gpt-4o-mini", "anthropic"));
+  r = MakeRequest(p);
+  r.params.temperature = 0.2;
+  others.push_back(r);
+  r = MakeRequest(p);
+  r.messages[0].content = "You are a pirate.";
+  others.push_back(r);
+  r = MakeRequest(p);
+  r.messages.insert(r.messages.begin() + 1,
+                    {{"user", "I use the mobile app", "", "", ""},
+                     {"assistant", "OK.", "", "", ""}});
+  others.push_back(r);
+  for (const Request& other : others) {
+    absl::StatusOr<Response> resp = Ask(other);
+    ASSERT_TRUE(resp.ok());
+    EXPECT_EQ(resp->cache_status, CacheStatus::kMiss);
+  }
+  // The same conversation context does hit.
+  Request a = MakeRequest(q), b = MakeRequest(p);
+  for (Request* x : {&a, &b}) {
+    x->messages.insert(x->messages.begin() + 1,
+                       {{"user", "Hi", "", "", ""},
+                        {"assistant", "Hello!", "", "", ""}});
+  }
+  ASSERT_TRUE(Ask(a).ok());
+  EXPECT_EQ(Ask(b)->cache_status, CacheStatus::kSemanticHit);
+}
+
+TEST_F(SemanticCacheTest, RestartKeepsSemanticHitsWithOrWithoutIndexFiles) {
+  Open();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(Ask(MakeRequest("How do I export invoice number " +
+                                std::to_string(1000 + i) + " to PDF"))
+                    .ok());
+  }
+  ASSERT_TRUE(Ask(MakeRequest("How do I change my email address")).ok());
+  const Request para = MakeRequest("how can i change my e-mail address?");
+  const std::string expected = Ask(para)->entry_key;
+  ASSERT_FALSE(expected.empty());
+  const std::string index_dir = dir_.path() + "/semantic-index";
+  for (int round = 0; round < 3; ++round) {
+    Open();  // closes and saves the index, reopens
+    if (round == 1) std::filesystem::remove_all(index_dir);
+    if (round == 2) {
+      for (const auto& f : std::filesystem::directory_iterator(index_dir)) {
+        std::ofstream(f.path(), std::ios::trunc) << "corrupt";
+      }
+    }
+    if (round > 0) Open();  // reopen after damaging the files
+    absl::StatusOr<Response> r = Ask(para);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->cache_status, CacheStatus::kSemanticHit) << "round " << round;
+    EXPECT_EQ(r->entry_key, expected);
+  }
+  EXPECT_EQ(calls_, 21);
+}
+
+TEST_F(SemanticCacheTest, BrokenEmbeddersAreClearErrors) {
+  for (bool nan : {true, false}) {
+    TempDir dir;
+    Options o;
+    o.embedder = std::make_shared<BrokenEmbedder>(nan);
+    auto cache = *Cache::Open(dir.path(), o);
+    CachedClient client(*cache, [](const Request&) -> absl::StatusOr<Response> {
+      return MakeAnswer("x");
+    });
+    absl::StatusOr<Response> r = client.Complete(MakeRequest("hello there"));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(nan ? "NaN" : "dimension"),
+              absl::string_view::npos)
+        << r.status();
+  }
+}
+
+TEST_F(SemanticCacheTest, AnotherEmbedderIsAnErrorUntilReembedded) {
+  Open();
+  ASSERT_TRUE(Ask(MakeRequest("How do I change my email address")).ok());
+  client_.reset();
+  cache_.reset();
+  Options o;
+  o.embedder = std::make_shared<BuiltinEmbedder>(BuiltinEmbedderOptions{128});
+  absl::StatusOr<std::unique_ptr<Cache>> other = Cache::Open(dir_.path(), o);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(other.status().message().find("builtin-hash-v1/256"),
+            absl::string_view::npos);
+  o.reembed_on_open = true;
+  other = Cache::Open(dir_.path(), o);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ((*other)->GetSemanticStats().vectors, 1);
+  RequestKeys keys = *ComputeKeys(MakeRequest("How can I change my e-mail address?"));
+  absl::StatusOr<Response> hit = (*other)->FindSemantic(
+      MakeRequest("How can I change my e-mail address?"), keys);
+  EXPECT_TRUE(hit.ok()) << hit.status();
+}
+
+TEST_F(SemanticCacheTest, FeedbackStopsThePairingAndCountsAFalseHit) {
+  Open();
+  ASSERT_TRUE(Ask(MakeRequest("How do I change my email address")).ok());
+  const Request para = MakeRequest("How can I change my e-mail address?");
+  absl::StatusOr<Response> hit = Ask(para);
+  ASSERT_EQ(hit->cache_status, CacheStatus::kSemanticHit);
+  const Key128 request_key = *Key128::FromHex(hit->request_key);
+  const Key128 entry_key = *Key128::FromHex(hit->entry_key);
+  EXPECT_TRUE(absl::IsNotFound(
+      cache_->ReportFalseHit(entry_key, request_key)));  // swapped: no such hit
+  ASSERT_TRUE(cache_->ReportFalseHit(request_key, entry_key).ok());
+  auto hits = *cache_->SemanticHitsOf(entry_key);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_TRUE(hits[0].reported_wrong);
+  EXPECT_EQ(hits[0].query, "How can I change my e-mail address?");
+  EXPECT_GT(hits[0].similarity, 0.8);
+  Open();  // feedback survives a restart
+  absl::StatusOr<Response> again = Ask(para);
+  EXPECT_EQ(again->cache_status, CacheStatus::kMiss);
+  const LedgerRow total = cache_->Report()->total;
+  EXPECT_EQ(total.false_hits, 1);
+  EXPECT_EQ(total.semantic_hits, 1);
+}
+
+TEST_F(SemanticCacheTest, PurgeRemovesVectorsAndPerCallControls) {
+  Open();
+  ASSERT_TRUE(Ask(MakeRequest("How do I change my email address")).ok());
+  const Request para = MakeRequest("How can I change my e-mail address?");
+  CallOptions off;
+  off.semantic = false;
+  EXPECT_EQ(client_->Complete(para, off)->cache_status, CacheStatus::kMiss);
+  CallOptions strict;
+  strict.threshold = 0.999;
+  const Request para2 = MakeRequest("how do I change my email-address?");
+  EXPECT_NE(client_->Complete(para2, strict)->cache_status,
+            CacheStatus::kSemanticHit);
+  PurgeFilter all;
+  EXPECT_EQ(*cache_->Purge(all), 3);
+  EXPECT_EQ(cache_->GetSemanticStats().vectors, 0);
+  EXPECT_EQ(Ask(para)->cache_status, CacheStatus::kMiss);
+}
+
+}  // namespace
+}  // namespace promptcache
