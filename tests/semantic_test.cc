@@ -30,13 +30,13 @@ double Cosine(const std::string& a, const std::string& b) {
 
 TEST(BuiltinEmbedderTest, NormalizedDeterministicAndMeaningful) {
   BuiltinEmbedder embedder;
-  EXPECT_EQ(embedder.dimension(), 256);
-  EXPECT_EQ(embedder.name(), "builtin-hash-v1/256");
+  EXPECT_EQ(embedder.dimension(), 128);
+  EXPECT_EQ(embedder.name(), "builtin-hash-v1/128");
   std::vector<float> v;
   ASSERT_TRUE(embedder.Embed({"How do I reset my password?", "hello"}, &v).ok());
-  ASSERT_EQ(v.size(), 512u);
+  ASSERT_EQ(v.size(), 256u);
   double norm = 0;
-  for (int i = 0; i < 256; ++i) norm += double{v[i]} * v[i];
+  for (int i = 0; i < 128; ++i) norm += double{v[i]} * v[i];
   EXPECT_NEAR(norm, 1.0, 1e-5);
   std::vector<float> again;
   ASSERT_TRUE(embedder.Embed({"How do I reset my password?"}, &again).ok());
@@ -315,11 +315,11 @@ TEST_F(SemanticCacheTest, AnotherEmbedderIsAnErrorUntilReembedded) {
   client_.reset();
   cache_.reset();
   Options o;
-  o.embedder = std::make_shared<BuiltinEmbedder>(BuiltinEmbedderOptions{128});
+  o.embedder = std::make_shared<BuiltinEmbedder>(BuiltinEmbedderOptions{256});
   absl::StatusOr<std::unique_ptr<Cache>> other = Cache::Open(dir_.path(), o);
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(other.status().message().find("builtin-hash-v1/256"),
+  EXPECT_NE(other.status().message().find("builtin-hash-v1/128"),
             absl::string_view::npos);
   o.reembed_on_open = true;
   other = Cache::Open(dir_.path(), o);

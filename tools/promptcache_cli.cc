@@ -1,6 +1,7 @@
 // promptcache: command-line tool to report on, inspect and maintain a cache
 // database. Exit codes: 0 success, 1 runtime error (cannot open the DB, an
-// entry not found, I/O failure), 2 usage error.
+// entry not found, an embedder that cannot be loaded, I/O failure), 2 usage
+// error.
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -22,9 +23,13 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "promptcache/builtin_embedder.h"
 #include "promptcache/cache.h"
+#include "promptcache/embedder.h"
+#include "promptcache/http_embedder.h"
 #include "promptcache/keys.h"
 #include "promptcache/ledger.h"
+#include "promptcache/model2vec_embedder.h"
 #include "promptcache/options.h"
 #include "promptcache/price_book.h"
 #include "promptcache/request.h"
@@ -64,13 +69,138 @@ std::string StatusText(const absl::Status& status) {
                                   : std::string(status.message());
 }
 
-// Opens the cache with the access a command needs. On failure prints the
-// standard message and returns nullptr.
-std::unique_ptr<Cache> OpenCache(const std::string& path, bool read_only,
-                                 bool create_if_missing) {
+// ---------------------------------------------------------------------------
+// --embedder SPEC
+// ---------------------------------------------------------------------------
+
+constexpr char kEmbedderHelp[] =
+    "Embedder of the semantic tier: builtin (dimension 256), builtin:DIM, "
+    "model2vec:DIR (a Model2Vec model directory) or http:BASE_URL#MODEL (an "
+    "OpenAI-compatible /v1/embeddings server; API key from OPENAI_API_KEY). "
+    "Must be the embedder the cache's vectors were made with";
+
+struct EmbedderSpec {
+  enum class Kind { kBuiltin, kModel2Vec, kHttp };
+  std::string text;  // as given
+  Kind kind = Kind::kBuiltin;
+  int dimension = 256;   // builtin
+  std::string dir;       // model2vec
+  std::string base_url;  // http
+  std::string model;     // http
+};
+
+// Parses an --embedder value. Returns an error message, empty on success.
+std::string ParseEmbedderSpec(const std::string& text, EmbedderSpec* out) {
+  const std::string kForms =
+      "expected builtin, builtin:DIM, model2vec:DIR or http:BASE_URL#MODEL";
+  const size_t colon = text.find(':');
+  const std::string kind = text.substr(0, colon);
+  const std::string arg =
+      colon == std::string::npos ? std::string() : text.substr(colon + 1);
+  EmbedderSpec spec;
+  spec.text = text;
+  if (kind == "builtin") {
+    spec.kind = EmbedderSpec::Kind::kBuiltin;
+    if (colon != std::string::npos) {
+      int64_t dim = 0;
+      bool digits = !arg.empty() && arg.size() <= 5;
+      for (char c : arg) {
+        if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+          digits = false;
+          break;
+        }
+        dim = dim * 10 + (c - '0');
+      }
+      if (!digits || dim < 64 || dim > 4096 || (dim & (dim - 1)) != 0) {
+        return absl::StrCat("invalid --embedder '", text,
+                            "': the builtin dimension must be a power of two "
+                            "from 64 to 4096, e.g. builtin:256");
+      }
+      spec.dimension = static_cast<int>(dim);
+    }
+  } else if (kind == "model2vec") {
+    spec.kind = EmbedderSpec::Kind::kModel2Vec;
+    if (arg.empty()) {
+      return absl::StrCat("invalid --embedder '", text,
+                          "': give the model directory, e.g. "
+                          "model2vec:/models/potion-base-8M");
+    }
+    spec.dir = arg;
+  } else if (kind == "http") {
+    spec.kind = EmbedderSpec::Kind::kHttp;
+    const size_t hash = arg.rfind('#');
+    if (hash == std::string::npos || hash == 0 || hash + 1 == arg.size()) {
+      return absl::StrCat(
+          "invalid --embedder '", text,
+          "': give the server and the model, e.g. "
+          "http:https://api.openai.com#text-embedding-3-small");
+    }
+    spec.base_url = arg.substr(0, hash);
+    spec.model = arg.substr(hash + 1);
+  } else {
+    return absl::StrCat("invalid --embedder '", text, "': ", kForms);
+  }
+  *out = std::move(spec);
+  return "";
+}
+
+// Loads the embedder of a parsed spec (may read a model or call a server).
+absl::StatusOr<std::shared_ptr<const Embedder>> LoadEmbedder(
+    const EmbedderSpec& spec) {
+  switch (spec.kind) {
+    case EmbedderSpec::Kind::kBuiltin: {
+      BuiltinEmbedderOptions options;
+      options.dimension = spec.dimension;
+      return std::make_shared<const BuiltinEmbedder>(options);
+    }
+    case EmbedderSpec::Kind::kModel2Vec: {
+      absl::StatusOr<std::unique_ptr<Model2VecEmbedder>> model =
+          Model2VecEmbedder::Load(spec.dir);
+      if (!model.ok()) return model.status();
+      return std::shared_ptr<const Embedder>(*std::move(model));
+    }
+    case EmbedderSpec::Kind::kHttp: {
+      HttpEmbedderOptions options;
+      options.base_url = spec.base_url;
+      options.model = spec.model;
+      options.api_key_env = "OPENAI_API_KEY";
+      absl::StatusOr<std::unique_ptr<HttpEmbedder>> http =
+          HttpEmbedder::Create(std::move(options));
+      if (!http.ok()) return http.status();
+      return std::shared_ptr<const Embedder>(*std::move(http));
+    }
+  }
+  return absl::InternalError("unknown embedder kind");
+}
+
+// How a command opens the cache.
+struct OpenArgs {
+  bool read_only = true;
+  bool create_if_missing = false;
+  // --embedder. None: the semantic tier stays off, which works whatever the
+  // cache holds (its vectors are kept, just not loaded).
+  std::optional<EmbedderSpec> embedder;
+  bool reembed = false;
+};
+
+// Opens the cache with the access a command needs, loading the embedder
+// first. On failure prints the standard message and returns nullptr.
+std::unique_ptr<Cache> OpenCache(const std::string& path,
+                                 const OpenArgs& args) {
   Options options;
-  options.read_only = read_only;
-  options.create_if_missing = create_if_missing;
+  options.read_only = args.read_only;
+  options.create_if_missing = args.create_if_missing;
+  options.reembed_on_open = args.reembed;
+  if (args.embedder.has_value()) {
+    absl::StatusOr<std::shared_ptr<const Embedder>> embedder =
+        LoadEmbedder(*args.embedder);
+    if (!embedder.ok()) {
+      RuntimeError(absl::StrCat("cannot load embedder '", args.embedder->text,
+                                "': ", StatusText(embedder.status())));
+      return nullptr;
+    }
+    options.embedder = *std::move(embedder);
+  }
   absl::StatusOr<std::unique_ptr<Cache>> cache = Cache::Open(path, options);
   if (!cache.ok()) {
     RuntimeError(absl::StrCat("cannot open DB '", path,
@@ -264,6 +394,22 @@ double HitRate(const LedgerRow& row) {
                           : 0.0;
 }
 
+// Semantic hits marked wrong by feedback, per semantic hit served: the
+// measured false-hit rate. Null in JSON when no semantic hit was served.
+json FalseHitRateJson(const LedgerRow& row) {
+  if (row.semantic_hits <= 0) return nullptr;
+  return static_cast<double>(row.false_hits) / row.semantic_hits;
+}
+
+std::string FalseHitsCell(const LedgerRow& row) {
+  if (row.semantic_hits <= 0) {
+    return row.false_hits > 0 ? absl::StrCat(row.false_hits) : "-";
+  }
+  return absl::StrFormat(
+      "%d (%.1f%%)", row.false_hits,
+      100.0 * static_cast<double>(row.false_hits) / row.semantic_hits);
+}
+
 json RowJson(const LedgerRow& row, bool with_names) {
   json j;
   if (with_names) {
@@ -281,6 +427,7 @@ json RowJson(const LedgerRow& row, bool with_names) {
   j["upstream_errors"] = row.upstream_errors;
   j["false_hits"] = row.false_hits;
   j["hit_rate"] = HitRate(row);
+  j["false_hit_rate"] = FalseHitRateJson(row);
   j["input_tokens_served"] = row.input_tokens_served;
   j["output_tokens_served"] = row.output_tokens_served;
   j["spent_usd"] = row.spent_dollars();
@@ -368,6 +515,7 @@ std::vector<std::string> RowCells(const LedgerRow& row, std::string ns,
           absl::StrCat(row.misses),
           row.requests > 0 ? absl::StrFormat("%.1f%%", 100 * HitRate(row))
                            : std::string("-"),
+          FalseHitsCell(row),
           money(row.spent_nusd),
           money(row.saved_nusd),
           money(row.saved_nusd - row.embedding_nusd),
@@ -375,10 +523,9 @@ std::vector<std::string> RowCells(const LedgerRow& row, std::string ns,
           pricing == Pricing::kPartly ? "partly unpriced" : ""};
 }
 
-int RunReport(const std::string& db, bool as_json,
+int RunReport(const std::string& db, const OpenArgs& open, bool as_json,
               const std::optional<std::string>& ns) {
-  std::unique_ptr<Cache> cache =
-      OpenCache(db, /*read_only=*/true, /*create_if_missing=*/false);
+  std::unique_ptr<Cache> cache = OpenCache(db, open);
   if (!cache) return kExitRuntime;
   absl::StatusOr<SavingsReport> report = cache->Report();
   if (!report.ok()) {
@@ -428,10 +575,10 @@ int RunReport(const std::string& db, bool as_json,
   }
 
   Table table({"NAMESPACE", "BACKEND", "MODEL", "REQUESTS", "EXACT", "SEMANTIC",
-               "COALESCED", "MISSES", "HIT RATE", "SPENT", "SAVED", "NET SAVED",
-               "TIME SAVED", ""},
+               "COALESCED", "MISSES", "HIT RATE", "FALSE HITS", "SPENT",
+               "SAVED", "NET SAVED", "TIME SAVED", ""},
               {false, false, false, true, true, true, true, true, true, true,
-               true, true, true, false});
+               true, true, true, true, false});
   const bool any_estimated = total.estimated_events > 0;
   const bool any_unpriced = total.unpriced_events > 0;
   for (const LedgerRow& row : rows) {
@@ -451,6 +598,10 @@ int RunReport(const std::string& db, bool as_json,
     std::cout << "unpriced: the model has no price in the price table; its "
                  "requests are not counted in the dollar figures.\n";
   }
+  if (total.false_hits > 0) {
+    std::cout << "FALSE HITS: semantic hits reported wrong (promptcache "
+                 "feedback), and their share of the semantic hits.\n";
+  }
   return kExitOk;
 }
 
@@ -458,15 +609,17 @@ int RunReport(const std::string& db, bool as_json,
 // stats
 // ---------------------------------------------------------------------------
 
-int RunStats(const std::string& db, bool as_json) {
-  std::unique_ptr<Cache> cache =
-      OpenCache(db, /*read_only=*/true, /*create_if_missing=*/false);
+int RunStats(const std::string& db, const OpenArgs& open, bool as_json) {
+  std::unique_ptr<Cache> cache = OpenCache(db, open);
   if (!cache) return kExitRuntime;
   absl::StatusOr<CacheStats> stats = cache->Stats();
   if (!stats.ok()) {
     return RuntimeError(
         absl::StrCat("cannot read stats: ", StatusText(stats.status())));
   }
+  // The semantic index is loaded only with an embedder.
+  std::optional<Cache::SemanticStats> semantic;
+  if (open.embedder.has_value()) semantic = cache->GetSemanticStats();
   if (as_json) {
     json out;
     out["entries"] = stats->entries;
@@ -476,6 +629,14 @@ int RunStats(const std::string& db, bool as_json) {
     out["disk_bytes"] = stats->disk_bytes;
     out["hits_recorded"] = stats->hits_recorded;
     out["schema_version"] = stats->schema_version;
+    if (semantic.has_value()) {
+      out["semantic"] = {{"embedder", semantic->embedder},
+                         {"vectors", semantic->vectors},
+                         {"scopes", semantic->scopes},
+                         {"index_memory_bytes", semantic->index_memory_bytes}};
+    } else {
+      out["semantic"] = nullptr;  // not loaded: no --embedder
+    }
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
@@ -491,6 +652,19 @@ int RunStats(const std::string& db, bool as_json) {
       FormatBytes(stats->entry_bytes), stats->entry_bytes,
       FormatBytes(stats->disk_bytes), stats->disk_bytes, stats->hits_recorded,
       stats->schema_version);
+  if (!semantic.has_value()) {
+    std::cout << "semantic tier:    not loaded (give --embedder for its "
+                 "statistics)\n";
+    return kExitOk;
+  }
+  std::cout << absl::StrFormat(
+      "embedder:         %s\n"
+      "vectors:          %d\n"
+      "scopes:           %d\n"
+      "index memory:     %s (%d)\n",
+      SanitizeForTerminal(semantic->embedder), semantic->vectors,
+      semantic->scopes, FormatBytes(semantic->index_memory_bytes),
+      semantic->index_memory_bytes);
   return kExitOk;
 }
 
@@ -506,7 +680,25 @@ json EmbeddedJson(const std::string& text) {
   return parsed.is_discarded() ? json(text) : parsed;
 }
 
-json EntryJson(const EntryInfo& e, absl::Time now) {
+using SemanticHits = std::vector<Cache::SemanticHitInfo>;
+
+json SemanticHitsJson(const SemanticHits& hits) {
+  json out = json::array();
+  for (const Cache::SemanticHitInfo& h : hits) {
+    json j;
+    j["request_key"] = h.request_key.ToHex();
+    j["similarity"] = h.similarity;
+    j["count"] = h.count;
+    j["last_served"] = TimeJson(h.last_served);
+    j["reported_wrong"] = h.reported_wrong;
+    j["query"] = h.query;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// `hits`: the semantic hits the entry served.
+json EntryJson(const EntryInfo& e, const SemanticHits& hits, absl::Time now) {
   json j;
   j["key"] = e.key.ToHex();
   j["ns"] = DisplayNs(e.ns);
@@ -539,10 +731,12 @@ json EntryJson(const EntryInfo& e, absl::Time now) {
     answers.push_back(std::move(a));
   }
   j["answers"] = std::move(answers);
+  j["semantic_hits"] = SemanticHitsJson(hits);
   return j;
 }
 
-void PrintEntry(std::ostream& out, const EntryInfo& e, absl::Time now) {
+void PrintEntry(std::ostream& out, const EntryInfo& e, const SemanticHits& hits,
+                absl::Time now) {
   out << "key:        " << e.key.ToHex() << "\n"
       << "namespace:  " << SanitizeForTerminal(DisplayNs(e.ns)) << "\n"
       << "backend:    " << SanitizeForTerminal(e.backend) << "\n"
@@ -598,6 +792,37 @@ void PrintEntry(std::ostream& out, const EntryInfo& e, absl::Time now) {
       PrintIndented(out, "tool_calls: " + r.tool_calls_json, "    ");
     }
   }
+
+  // Near-duplicate requests this entry answered: which request, how similar,
+  // and whether someone reported the answer wrong for it.
+  if (hits.empty()) {
+    out << "semantic hits served: none\n";
+    return;
+  }
+  out << "semantic hits served (" << hits.size() << "):\n";
+  for (const Cache::SemanticHitInfo& h : hits) {
+    out << "  request " << h.request_key.ToHex()
+        << absl::StrFormat("  similarity %.4f  served %d time%s", h.similarity,
+                           h.count, h.count == 1 ? "" : "s")
+        << "  last " << FormatWhen(h.last_served)
+        << (h.reported_wrong ? "  REPORTED WRONG (no longer served to it)"
+                             : "")
+        << "\n";
+    if (!h.query.empty()) PrintIndented(out, h.query, "    ");
+  }
+}
+
+// The semantic hits `key` served; they are stored even when the cache is
+// opened without an embedder.
+absl::StatusOr<SemanticHits> HitsOf(Cache& cache, const Key128& key) {
+  absl::StatusOr<SemanticHits> hits = cache.SemanticHitsOf(key);
+  if (!hits.ok()) {
+    return absl::Status(hits.status().code(),
+                        absl::StrCat("cannot read the semantic hits of entry ",
+                                     key.ToHex(), ": ",
+                                     StatusText(hits.status())));
+  }
+  return hits;
 }
 
 // ASCII case folding only: enough for prompt search without a Unicode
@@ -628,11 +853,13 @@ int RunInspectKey(Cache& cache, const Key128& key,
     return RuntimeError(absl::StrCat("cannot read entry ", key.ToHex(), ": ",
                                      StatusText(entry.status())));
   }
+  absl::StatusOr<SemanticHits> hits = HitsOf(cache, key);
+  if (!hits.ok()) return RuntimeError(StatusText(hits.status()));
   const absl::Time now = absl::Now();
   if (as_json) {
-    std::cout << EntryJson(*entry, now).dump(2) << "\n";
+    std::cout << EntryJson(*entry, *hits, now).dump(2) << "\n";
   } else {
-    PrintEntry(std::cout, *entry, now);
+    PrintEntry(std::cout, *entry, *hits, now);
   }
   return kExitOk;
 }
@@ -668,13 +895,21 @@ int RunInspectPrompt(Cache& cache, const std::string& text,
               << " entries whose stored request could not be parsed\n";
   }
 
+  std::vector<SemanticHits> hits;
+  for (const EntryInfo& e : shown) {
+    absl::StatusOr<SemanticHits> h = HitsOf(cache, e.key);
+    if (!h.ok()) return RuntimeError(StatusText(h.status()));
+    hits.push_back(*std::move(h));
+  }
+
   const absl::Time now = absl::Now();
   if (as_json) {
     json out;
     out["matches"] = matches;
     out["entries"] = json::array();
-    for (const EntryInfo& e : shown)
-      out["entries"].push_back(EntryJson(e, now));
+    for (size_t i = 0; i < shown.size(); ++i) {
+      out["entries"].push_back(EntryJson(shown[i], hits[i], now));
+    }
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
@@ -688,9 +923,9 @@ int RunInspectPrompt(Cache& cache, const std::string& text,
     std::cout << " (showing " << shown.size() << "; raise --limit for more)";
   }
   std::cout << ".\n";
-  for (const EntryInfo& e : shown) {
+  for (size_t i = 0; i < shown.size(); ++i) {
     std::cout << "\n";
-    PrintEntry(std::cout, e, now);
+    PrintEntry(std::cout, shown[i], hits[i], now);
   }
   return kExitOk;
 }
@@ -707,7 +942,7 @@ struct PurgeArgs {
   bool yes = false;
 };
 
-int RunPurge(const std::string& db, const PurgeArgs& args) {
+int RunPurge(const std::string& db, OpenArgs open, const PurgeArgs& args) {
   const bool any_condition =
       args.ns.has_value() || !args.older_than.empty() || args.expired;
   if (args.all && any_condition) {
@@ -735,8 +970,9 @@ int RunPurge(const std::string& db, const PurgeArgs& args) {
     filter.created_before = absl::Now() - age;
   }
 
-  std::unique_ptr<Cache> cache =
-      OpenCache(db, /*read_only=*/false, /*create_if_missing=*/false);
+  open.read_only = false;
+  open.create_if_missing = false;
+  std::unique_ptr<Cache> cache = OpenCache(db, open);
   if (!cache) return kExitRuntime;
   absl::StatusOr<int64_t> deleted = cache->Purge(filter);
   if (!deleted.ok()) {
@@ -752,9 +988,9 @@ int RunPurge(const std::string& db, const PurgeArgs& args) {
 // export / import
 // ---------------------------------------------------------------------------
 
-int RunExport(const std::string& db, const std::string& out_path) {
-  std::unique_ptr<Cache> cache =
-      OpenCache(db, /*read_only=*/true, /*create_if_missing=*/false);
+int RunExport(const std::string& db, const OpenArgs& open,
+              const std::string& out_path) {
+  std::unique_ptr<Cache> cache = OpenCache(db, open);
   if (!cache) return kExitRuntime;
 
   // The output file is opened only once the DB opened, so a typo in the DB
@@ -787,7 +1023,8 @@ int RunExport(const std::string& db, const std::string& out_path) {
   return kExitOk;
 }
 
-int RunImport(const std::string& db, const std::string& in_path) {
+int RunImport(const std::string& db, OpenArgs open,
+              const std::string& in_path) {
   // Open the input before the DB: import may create the DB, and a bad input
   // path should not leave an empty one behind.
   const bool from_stdin = in_path == "-";
@@ -801,8 +1038,10 @@ int RunImport(const std::string& db, const std::string& in_path) {
   }
   std::istream& in = from_stdin ? std::cin : file;
 
-  std::unique_ptr<Cache> cache =
-      OpenCache(db, /*read_only=*/false, /*create_if_missing=*/true);
+  // With --embedder, imported entries get vectors too.
+  open.read_only = false;
+  open.create_if_missing = true;
+  std::unique_ptr<Cache> cache = OpenCache(db, open);
   if (!cache) return kExitRuntime;
   absl::StatusOr<int64_t> count = cache->Import(in);
   if (!count.ok()) {
@@ -812,6 +1051,93 @@ int RunImport(const std::string& db, const std::string& in_path) {
   }
   std::cerr << "promptcache: imported " << *count
             << (*count == 1 ? " entry" : " entries") << "\n";
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------
+// feedback
+// ---------------------------------------------------------------------------
+
+// Marks the semantic hit `entry` served to `request` wrong. Reporting needs
+// no embedder (the hit records are stored either way); with one the cache
+// must have been built with it.
+int RunFeedback(const std::string& db, OpenArgs open, const Key128& request,
+                const Key128& entry) {
+  open.read_only = false;
+  open.create_if_missing = false;
+  std::unique_ptr<Cache> cache = OpenCache(db, open);
+  if (!cache) return kExitRuntime;
+
+  // Find the hit first, to say what it was and whether it was already
+  // reported (ReportFalseHit counts a pair once).
+  absl::StatusOr<SemanticHits> hits = HitsOf(*cache, entry);
+  if (!hits.ok()) return RuntimeError(StatusText(hits.status()));
+  const Cache::SemanticHitInfo* hit = nullptr;
+  for (const Cache::SemanticHitInfo& h : *hits) {
+    if (h.request_key == request) hit = &h;
+  }
+  const std::string pair = absl::StrCat("entry ", entry.ToHex(),
+                                        " and request ", request.ToHex());
+  absl::Status status = cache->ReportFalseHit(request, entry);
+  if (absl::IsNotFound(status)) {
+    return RuntimeError(absl::StrCat(
+        "no semantic hit to report: entry ", entry.ToHex(),
+        " never served request ", request.ToHex(),
+        " as a semantic hit (both keys are shown by `promptcache inspect DB "
+        "--key ENTRY`; nothing was changed)"));
+  }
+  if (!status.ok()) {
+    return RuntimeError(absl::StrCat("cannot record feedback for ", pair, ": ",
+                                     StatusText(status)));
+  }
+  if (hit != nullptr && hit->reported_wrong) {
+    std::cout << "Already reported: entry " << entry.ToHex()
+              << " is not served to request " << request.ToHex()
+              << "; the false hit was counted before, nothing changed.\n";
+    return kExitOk;
+  }
+  std::cout << "Reported a false hit: entry " << entry.ToHex()
+            << " will no longer be served to request " << request.ToHex()
+            << ".\n";
+  if (hit != nullptr) {
+    std::cout << absl::StrFormat("similarity was %.4f, served %d time%s",
+                                 hit->similarity, hit->count,
+                                 hit->count == 1 ? "" : "s")
+              << "; query:\n";
+    PrintIndented(std::cout, hit->query, "  ");
+  }
+  std::cout << "Counted 1 false hit in the ledger (promptcache report shows "
+               "the false-hit rate).\n";
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------
+// reembed
+// ---------------------------------------------------------------------------
+
+int RunReembed(const std::string& db, OpenArgs open) {
+  open.read_only = false;
+  open.create_if_missing = false;
+  open.reembed = true;
+  std::unique_ptr<Cache> cache = OpenCache(db, open);
+  if (!cache) return kExitRuntime;
+  const Cache::SemanticStats semantic = cache->GetSemanticStats();
+  absl::StatusOr<CacheStats> stats = cache->Stats();
+  if (!stats.ok()) {
+    return RuntimeError(
+        absl::StrCat("cannot read stats: ", StatusText(stats.status())));
+  }
+  std::cout << "embedder: " << SanitizeForTerminal(semantic.embedder) << "\n"
+            << "vectors:  " << semantic.vectors << "\n"
+            << "scopes:   " << semantic.scopes << "\n"
+            << "entries:  " << stats->entries << "\n";
+  if (semantic.vectors < stats->entries) {
+    std::cout << "(" << stats->entries - semantic.vectors
+              << (stats->entries - semantic.vectors == 1 ? " entry has"
+                                                         : " entries have")
+              << " no vector: no user turn to embed, or stored before the "
+                 "cache had an embedder)\n";
+  }
   return kExitOk;
 }
 
@@ -832,6 +1158,11 @@ int Main(int argc, char** argv) {
   std::string db;
   bool as_json = false;
   std::optional<std::string> ns;
+  std::optional<std::string> embedder_spec;
+  // Every command that opens the cache takes --embedder.
+  auto add_embedder = [&embedder_spec](CLI::App* command) {
+    return command->add_option("--embedder", embedder_spec, kEmbedderHelp);
+  };
 
   CLI::App* report = app.add_subcommand(
       "report",
@@ -842,14 +1173,22 @@ int Main(int argc, char** argv) {
                    "Print a JSON object {prices_date, rows, total} with "
                    "dollars and raw nano-dollar integers");
   report->add_option("--ns", ns, "Only this namespace");
+  add_embedder(report);
   report->footer(
       "Dollar figures marked '~' include estimated token counts. Models "
-      "without a price show 'unpriced' rather than $0.");
+      "without a price show 'unpriced' rather than $0. FALSE HITS: semantic "
+      "hits reported wrong with `promptcache feedback`, and their share of "
+      "the semantic hits (JSON: false_hits, false_hit_rate, null without "
+      "semantic hits).");
 
   CLI::App* stats = app.add_subcommand(
       "stats", "Entry counts and sizes of the cache database.");
   stats->add_option("DB", db, "Path of the cache database")->required();
   stats->add_flag("--json", as_json, "Print JSON");
+  add_embedder(stats)->description(
+      std::string(kEmbedderHelp) +
+      ". With it, also the semantic tier: embedder, vectors, scopes and "
+      "index memory");
 
   std::string key_hex;
   std::string prompt;
@@ -872,6 +1211,11 @@ int Main(int argc, char** argv) {
                    "Show at most this many entries for --prompt")
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
       ->capture_default_str();
+  add_embedder(inspect);
+  inspect->footer(
+      "Each entry lists the semantic hits it served (request key, "
+      "similarity, count, last served, reported wrong, the query); they are "
+      "shown with or without --embedder.");
 
   PurgeArgs purge_args;
   CLI::App* purge = app.add_subcommand(
@@ -886,6 +1230,7 @@ int Main(int argc, char** argv) {
   purge->add_flag("--expired", purge_args.expired, "Entries past their expiry");
   purge->add_flag("--all", purge_args.all, "Every entry (requires --yes)");
   purge->add_flag("--yes", purge_args.yes, "Confirm --all");
+  add_embedder(purge);
 
   std::string out_path;
   CLI::App* export_cmd = app.add_subcommand(
@@ -894,6 +1239,7 @@ int Main(int argc, char** argv) {
   export_cmd->add_option("--out", out_path,
                          "Output file (default: stdout; '-' also means "
                          "stdout)");
+  add_embedder(export_cmd);
 
   std::string in_path;
   CLI::App* import_cmd = app.add_subcommand(
@@ -903,6 +1249,41 @@ int Main(int argc, char** argv) {
   import_cmd->add_option("DB", db, "Path of the cache database")->required();
   import_cmd->add_option("--in", in_path, "Input file, or '-' for stdin")
       ->required();
+  add_embedder(import_cmd)
+      ->description(std::string(kEmbedderHelp) +
+                    ". With it, imported entries get vectors for the "
+                    "semantic tier");
+
+  std::string request_hex;
+  std::string entry_hex;
+  CLI::App* feedback = app.add_subcommand(
+      "feedback",
+      "Report a semantic hit wrong: the entry is never again served to that "
+      "request, and the ledger counts a false hit.");
+  feedback->add_option("DB", db, "Path of the cache database")->required();
+  feedback
+      ->add_option("--request", request_hex,
+                   "Key of the request that was served (Response::"
+                   "request_key, 32 hex digits)")
+      ->required();
+  feedback
+      ->add_option("--entry", entry_hex,
+                   "Key of the entry that answered it (Response::entry_key, "
+                   "32 hex digits)")
+      ->required();
+  add_embedder(feedback)->description(
+      std::string(kEmbedderHelp) +
+      ". Optional: feedback does not need the semantic index");
+  feedback->footer(
+      "`promptcache inspect DB --key ENTRY` lists the requests an entry "
+      "served as semantic hits.");
+
+  CLI::App* reembed = app.add_subcommand(
+      "reembed",
+      "Re-embed every entry with another embedder (replaces the stored "
+      "vectors), so the cache can be opened with it.");
+  reembed->add_option("DB", db, "Path of the cache database")->required();
+  add_embedder(reembed)->required();
 
   try {
     app.parse(argc, argv);
@@ -913,8 +1294,24 @@ int Main(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
 
-  if (report->parsed()) return RunReport(db, as_json, ns);
-  if (stats->parsed()) return RunStats(db, as_json);
+  // A malformed --embedder is a usage error, decided before anything is
+  // loaded or opened.
+  OpenArgs open;
+  if (embedder_spec.has_value()) {
+    EmbedderSpec spec;
+    const std::string error = ParseEmbedderSpec(*embedder_spec, &spec);
+    if (!error.empty()) {
+      std::string command;
+      for (const CLI::App* sub : app.get_subcommands()) {
+        command = sub->get_name();
+      }
+      return UsageError(command, error);
+    }
+    open.embedder = std::move(spec);
+  }
+
+  if (report->parsed()) return RunReport(db, open, as_json, ns);
+  if (stats->parsed()) return RunStats(db, open, as_json);
   if (inspect->parsed()) {
     if (key_opt->count() == 0 && prompt_opt->count() == 0) {
       return UsageError("inspect", "give --key HEX or --prompt TEXT");
@@ -930,15 +1327,30 @@ int Main(int argc, char** argv) {
       }
       key = *parsed;
     }
-    std::unique_ptr<Cache> cache =
-        OpenCache(db, /*read_only=*/true, /*create_if_missing=*/false);
+    std::unique_ptr<Cache> cache = OpenCache(db, open);
     if (!cache) return kExitRuntime;
     if (key.has_value()) return RunInspectKey(*cache, *key, ns, as_json);
     return RunInspectPrompt(*cache, prompt, ns, as_json, limit);
   }
-  if (purge->parsed()) return RunPurge(db, purge_args);
-  if (export_cmd->parsed()) return RunExport(db, out_path);
-  if (import_cmd->parsed()) return RunImport(db, in_path);
+  if (purge->parsed()) return RunPurge(db, open, purge_args);
+  if (export_cmd->parsed()) return RunExport(db, open, out_path);
+  if (import_cmd->parsed()) return RunImport(db, open, in_path);
+  if (feedback->parsed()) {
+    absl::StatusOr<Key128> request = Key128::FromHex(request_hex);
+    if (!request.ok()) {
+      return UsageError("feedback",
+                        absl::StrCat("invalid --request '", request_hex,
+                                     "': ", StatusText(request.status())));
+    }
+    absl::StatusOr<Key128> entry = Key128::FromHex(entry_hex);
+    if (!entry.ok()) {
+      return UsageError("feedback",
+                        absl::StrCat("invalid --entry '", entry_hex,
+                                     "': ", StatusText(entry.status())));
+    }
+    return RunFeedback(db, open, *request, *entry);
+  }
+  if (reembed->parsed()) return RunReembed(db, open);
   return UsageError("", "no command given");
 }
 

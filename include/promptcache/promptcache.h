@@ -2,14 +2,19 @@
 #ifndef PROMPTCACHE_PROMPTCACHE_H_
 #define PROMPTCACHE_PROMPTCACHE_H_
 
+#include "promptcache/builtin_embedder.h"
 #include "promptcache/cache.h"
 #include "promptcache/cached_client.h"
+#include "promptcache/embedder.h"
+#include "promptcache/http_embedder.h"
 #include "promptcache/keys.h"
 #include "promptcache/ledger.h"
+#include "promptcache/model2vec_embedder.h"
 #include "promptcache/model_client.h"
 #include "promptcache/options.h"
 #include "promptcache/price_book.h"
 #include "promptcache/request.h"
+#include "promptcache/semantic_options.h"
 #include "promptcache/response.h"
 
 #endif  // PROMPTCACHE_PROMPTCACHE_H_

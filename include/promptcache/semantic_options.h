@@ -26,7 +26,7 @@ struct SemanticOptions {
   // evaluation sets in bench/README.md for the built-in embedder: at it,
   // false hits stay <= 1% of negatives on every set. Other embedders need
   // their own threshold (run tools/semantic_eval).
-  double threshold = 0.80;
+  double threshold = 0.84;
   // Per-namespace thresholds; a per-call threshold beats both.
   absl::flat_hash_map<std::string, double> namespace_threshold;
 
@@ -39,6 +39,9 @@ struct SemanticOptions {
   bool guard = true;
   // Fraction of content words that may lack a counterpart (see the guard).
   double guard_max_unmatched_fraction = 0.25;
+  // Fraction of shared word pairs that may appear in swapped order ("Paris
+  // to Rome" vs "Rome to Paris"); negative turns the order check off.
+  double guard_max_swapped_fraction = 0;
 
   // Optional last check before a semantic hit is served.
   SemanticVerifier verifier;

@@ -304,6 +304,8 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
       index_->Search(keys.scope, vector.data(), so.top_k);
   internal::GuardOptions guard_options;
   guard_options.max_unmatched_fraction = so.guard_max_unmatched_fraction;
+  guard_options.max_swapped_fraction = so.guard_max_swapped_fraction;
+  std::optional<internal::Guard> guard;
   for (const internal::VectorCandidate& c : candidates) {
     if (c.similarity < min_similarity) break;
     if (c.context != keys.context || c.entry == keys.exact) continue;
@@ -321,10 +323,9 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
         !internal::DecodeVector(value, &record).ok()) {
       continue;
     }
-    if (so.guard &&
-        !internal::CheckAnswerTokens(last->content, record.text, guard_options)
-             .pass) {
-      continue;
+    if (so.guard) {
+      if (!guard.has_value()) guard.emplace(last->content, guard_options);
+      if (!guard->Check(record.text).pass) continue;
     }
     const double similarity = std::min(1.0, double{c.similarity});
     if (so.verifier && !so.verifier(request, record.text, *answer, similarity)) {

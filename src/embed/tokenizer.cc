@@ -18,38 +18,112 @@ using json = nlohmann::json;
 
 // ---------------------------------------------------------------- ByteTrie
 
-ByteTrie::ByteTrie() : nodes_(1), dense_(256, kNone) { nodes_[0].dense = 0; }
+// The root's slot is marked taken with a check no node id can match.
+constexpr int32_t kRootCheck = -2;
+
+ByteTrie::ByteTrie() : build_(1), units_(257) { units_[0].check = kRootCheck; }
 
 void ByteTrie::Insert(absl::string_view key, int32_t value) {
   int32_t node = kRoot;
   for (char c : key) {
     const auto byte = static_cast<uint8_t>(c);
-    int32_t next = Child(node, byte);
-    if (next == kNone) {
-      next = static_cast<int32_t>(nodes_.size());
-      nodes_.emplace_back();
-      Node& n = nodes_[node];
-      if (n.dense >= 0) {
-        dense_[(static_cast<size_t>(n.dense) << 8) | byte] = next;
-      } else {
-        auto& kids = n.children;
-        kids.insert(std::lower_bound(kids.begin(), kids.end(),
-                                     std::make_pair(byte, int32_t{0})),
-                    {byte, next});
-        if (kids.size() > kMaxSparseChildren) {
-          n.dense = static_cast<int32_t>(dense_.size() >> 8);
-          dense_.resize(dense_.size() + 256, kNone);
-          for (const auto& [b, child] : kids) {
-            dense_[(static_cast<size_t>(n.dense) << 8) | b] = child;
-          }
-          kids.clear();
-          kids.shrink_to_fit();
-        }
-      }
+    auto& kids = build_[node].children;
+    auto it = std::lower_bound(kids.begin(), kids.end(),
+                               std::make_pair(byte, int32_t{0}));
+    if (it != kids.end() && it->first == byte) {
+      node = it->second;
+      continue;
     }
+    const auto next = static_cast<int32_t>(build_.size());
+    kids.insert(it, {byte, next});
+    build_.emplace_back();  // Invalidates `kids`; not used after this.
     node = next;
   }
-  nodes_[node].value = value;
+  build_[node].value = value;
+}
+
+void ByteTrie::Freeze() {
+  // Breadth first: place each node's children at the lowest base where all
+  // their slots are free. A list of the free slots keeps the search from
+  // rescanning the packed front of the array.
+  std::vector<Unit> units;
+  std::vector<int32_t> next_free, prev_free;
+  int32_t head = -1;  // First free slot.
+  int32_t tail = -1;
+  auto grow = [&](size_t size) {
+    const size_t old = units.size();
+    units.resize(size);
+    next_free.resize(size, -1);
+    prev_free.resize(size, -1);
+    for (size_t i = std::max<size_t>(old, 1); i < size; ++i) {
+      const auto cell = static_cast<int32_t>(i);
+      prev_free[cell] = tail;
+      if (tail >= 0) {
+        next_free[tail] = cell;
+      } else {
+        head = cell;
+      }
+      tail = cell;
+    }
+  };
+  auto take = [&](int32_t cell) {
+    if (prev_free[cell] >= 0) {
+      next_free[prev_free[cell]] = next_free[cell];
+    } else {
+      head = next_free[cell];
+    }
+    if (next_free[cell] >= 0) {
+      prev_free[next_free[cell]] = prev_free[cell];
+    } else {
+      tail = prev_free[cell];
+    }
+  };
+  grow(build_.size() + 512);
+  units[0].check = kRootCheck;  // Slot 0 is the root's and never free.
+  std::vector<int32_t> slot_of(build_.size(), kNone);
+  slot_of[0] = 0;
+  size_t used = 257;
+  std::vector<int32_t> queue = {0};
+  for (size_t q = 0; q < queue.size(); ++q) {
+    const int32_t node = queue[q];
+    const int32_t slot = slot_of[node];
+    units[slot].value = build_[node].value;
+    const auto& kids = build_[node].children;
+    if (kids.empty()) continue;  // No slot checks back to a leaf.
+    size_t base = 0;
+    for (int32_t cell = head;; cell = next_free[cell]) {
+      if (cell < 0 || static_cast<size_t>(cell) + 256 >= units.size()) {
+        // Past the free cells that can be tested: make room and go on from
+        // the first new cell.
+        const size_t from = units.size();
+        grow(units.size() * 2 + 512);
+        if (cell < 0) cell = static_cast<int32_t>(from);
+      }
+      if (static_cast<size_t>(cell) <= kids[0].first) continue;
+      base = cell - kids[0].first;
+      bool fits = true;
+      for (size_t k = 1; k < kids.size(); ++k) {
+        if (units[base + kids[k].first].check != kNone) {
+          fits = false;
+          break;
+        }
+      }
+      if (fits) break;
+    }
+    units[slot].base = static_cast<int32_t>(base);
+    for (const auto& [byte, child] : kids) {
+      const auto cell = static_cast<int32_t>(base + byte);
+      units[cell].check = slot;
+      take(cell);
+      slot_of[child] = cell;
+      queue.push_back(child);
+    }
+    used = std::max(used, base + 256);
+  }
+  units.resize(used);
+  units_ = std::move(units);
+  build_.clear();
+  build_.shrink_to_fit();
 }
 
 int32_t ByteTrie::Find(absl::string_view key) const {
@@ -611,6 +685,7 @@ class WordPieceModel : public TokenModel {
                  const std::string& prefix, int32_t unk, size_t max_chars)
       : unk_(unk), max_chars_(max_chars) {
     for (const auto& [token, id] : vocab) trie_.Insert(token, id);
+    trie_.Freeze();
     prefix_node_ = prefix.empty() ? ByteTrie::kRoot : trie_.Find(prefix);
   }
 
@@ -888,6 +963,10 @@ class AddedTokens {
     trie.Insert(content, static_cast<int32_t>(tokens_.size()));
     tokens_.push_back(token);
   }
+  void Freeze() {
+    raw_trie_.Freeze();
+    normalized_trie_.Freeze();
+  }
   bool has_raw() const { return has_raw_; }
   bool has_normalized() const { return has_normalized_; }
 
@@ -995,6 +1074,7 @@ absl::StatusOr<std::unique_ptr<TokenModel>> ParseModel(
       if (ids.emplace(piece, id).second) trie.Insert(piece, id);
       vocab_out->emplace_back(piece, id);
     }
+    trie.Freeze();
     *unk_id = -1;
     if (model.contains("unk_id") && model["unk_id"].is_number_integer()) {
       const int64_t unk = model["unk_id"].get<int64_t>();
@@ -1152,6 +1232,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(
            GetBool(added, "lstrip", false), GetBool(added, "rstrip", false)},
           GetBool(added, "normalized", !special));
     }
+    tok->added_->Freeze();
 
     // Vocabulary size and median token length, as model2vec computes them
     // over the whole vocabulary, added tokens included.

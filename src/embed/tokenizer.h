@@ -28,41 +28,43 @@
 namespace promptcache::internal {
 
 // Byte-keyed trie over a vocabulary: longest-match and all-prefix walks
-// without building substrings.
+// without building substrings. Built with Insert(), then Freeze() packs it
+// into a double array, where one step is one array access: tokenizing
+// walks the trie at every byte, so this is the tokenizer's hot loop.
 class ByteTrie {
  public:
   static constexpr int32_t kRoot = 0;
   static constexpr int32_t kNone = -1;
 
   ByteTrie();
+  // Only before Freeze().
   void Insert(absl::string_view key, int32_t value);
-  // Node reached from `node` by `byte`, or kNone.
+  void Freeze();
+
+  // Only after Freeze(): the node reached from `node` by `byte`, or kNone.
   int32_t Child(int32_t node, uint8_t byte) const {
-    const Node& n = nodes_[node];
-    if (n.dense >= 0) return dense_[(static_cast<size_t>(n.dense) << 8) | byte];
-    // Few children: a linear scan beats bisection.
-    for (const auto& [b, next] : n.children) {
-      if (b == byte) return next;
-      if (b > byte) break;
-    }
-    return kNone;
+    const int32_t next = units_[node].base + byte;
+    return units_[next].check == node ? next : kNone;
   }
   // Value stored at `node`, or kNone.
-  int32_t Value(int32_t node) const { return nodes_[node].value; }
+  int32_t Value(int32_t node) const { return units_[node].value; }
   // Node reached from the root by `key`, or kNone.
   int32_t Find(absl::string_view key) const;
 
  private:
-  // Nodes with more children than this get a 256-entry table: the root and
-  // prefix nodes such as "##" or "\u2581" have thousands.
-  static constexpr size_t kMaxSparseChildren = 2;
-  struct Node {
+  struct BuildNode {
     int32_t value = kNone;
-    int32_t dense = -1;  // Index of this node's table in dense_, or -1.
     std::vector<std::pair<uint8_t, int32_t>> children;  // Sorted by byte.
   };
-  std::vector<Node> nodes_;
-  std::vector<int32_t> dense_;
+  // Node `s` has its children at base + byte, each with check == s. Every
+  // base leaves room for all 256 bytes, so Child() needs no bounds check.
+  struct Unit {
+    int32_t base = 0;
+    int32_t check = kNone;
+    int32_t value = kNone;
+  };
+  std::vector<BuildNode> build_;
+  std::vector<Unit> units_;
 };
 
 // Text pieces as spans of one buffer: splitting only rewrites the spans.

@@ -15,7 +15,7 @@ bool InRanges(const CodeRange* ranges, size_t size, char32_t cp) {
 
 }  // namespace
 
-char32_t NextCodePoint(absl::string_view text, size_t* pos) {
+char32_t NextCodePointSlow(absl::string_view text, size_t* pos) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   size_t i = *pos;
@@ -81,8 +81,7 @@ size_t CountCodePoints(absl::string_view text) {
   return count;
 }
 
-bool IsWhitespace(char32_t cp) {
-  if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
+bool IsWhitespaceSlow(char32_t cp) {
   return cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
          (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
          cp == 0x202F || cp == 0x205F || cp == 0x3000;

@@ -39,15 +39,29 @@ extern const char32_t kStrippedData[];
 extern const StrippedEntry kStripped[];
 extern const size_t kStrippedSize;
 
+char32_t NextCodePointSlow(absl::string_view text, size_t* pos);
+bool IsWhitespaceSlow(char32_t cp);
+
 // Decodes the code point at `text[*pos]` and advances `*pos`. Invalid
 // UTF-8 decodes to U+FFFD one byte at a time, so no input is rejected.
-char32_t NextCodePoint(absl::string_view text, size_t* pos);
+// Inline for ASCII, which is most of the text the tokenizer sees.
+inline char32_t NextCodePoint(absl::string_view text, size_t* pos) {
+  const auto byte = static_cast<unsigned char>(text[*pos]);
+  if (byte < 0x80) {
+    ++*pos;
+    return byte;
+  }
+  return NextCodePointSlow(text, pos);
+}
 void AppendUtf8(char32_t cp, std::string* out);
 // Number of code points (invalid bytes count one each).
 size_t CountCodePoints(absl::string_view text);
 
 // Rust's char::is_whitespace (the White_Space property).
-bool IsWhitespace(char32_t cp);
+inline bool IsWhitespace(char32_t cp) {
+  if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
+  return IsWhitespaceSlow(cp);
+}
 // General category C* (control, format, surrogate, private, unassigned).
 bool IsOther(char32_t cp);
 // ASCII punctuation (which includes symbols such as $ + < = > ^ ` | ~) or

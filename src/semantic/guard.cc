@@ -124,7 +124,9 @@ const char* NumberWord(const std::string& lower) {
   return it == kNumbers->end() ? nullptr : it->second;
 }
 
-struct Analysis {
+}  // namespace
+
+struct TextAnalysis {
   // Hard tokens in order, by their comparison key.
   std::vector<std::string> hard;
   absl::flat_hash_set<std::string> hard_set;
@@ -134,7 +136,12 @@ struct Analysis {
   int negations = 0;
   std::vector<int> polar;  // sorted group*2+side
   std::vector<std::string> content;  // content word stems
+  std::vector<std::string> order;    // non-stop word keys, in order
 };
+
+namespace {
+
+using Analysis = TextAnalysis;
 
 Analysis Analyze(absl::string_view text) {
   Analysis a;
@@ -150,6 +157,7 @@ Analysis Analyze(absl::string_view text) {
                       (after_number && !IsStopWord(w.lower));
     after_number = w.is_number || NumberWord(w.lower) != nullptr;
     a.keys.push_back(key);
+    if (!IsStopWord(w.lower)) a.order.push_back(key);
     if (IsNegation(w.lower)) {
       ++a.negations;
       continue;
@@ -218,11 +226,10 @@ bool Accounted(const std::string& stem, const std::vector<std::string>& other) {
 
 }  // namespace
 
-GuardVerdict CheckAnswerTokens(absl::string_view query,
-                               absl::string_view candidate,
-                               const GuardOptions& options) {
-  const Analysis q = Analyze(query);
-  const Analysis c = Analyze(candidate);
+namespace {
+
+GuardVerdict Compare(const Analysis& q, const Analysis& c,
+                     const GuardOptions& options) {
   GuardVerdict v;
   const std::vector<std::string> pq = Project(q, c);
   const std::vector<std::string> pc = Project(c, q);
@@ -255,6 +262,37 @@ GuardVerdict CheckAnswerTokens(absl::string_view query,
   int unmatched = 0;
   for (const std::string& w : qc) unmatched += !Accounted(w, cc);
   for (const std::string& w : cc) unmatched += !Accounted(w, qc);
+  if (options.max_swapped_fraction >= 0) {
+    // Order of words that occur once on each side: count swapped pairs.
+    absl::flat_hash_map<std::string, int> q_count, c_count;
+    for (const std::string& w : q.order) ++q_count[w];
+    for (const std::string& w : c.order) ++c_count[w];
+    absl::flat_hash_map<std::string, int> c_position;
+    int position = 0;
+    for (const std::string& w : c.order) {
+      if (c_count[w] == 1 && q_count[w] == 1) c_position[w] = position++;
+    }
+    std::vector<int> sequence;
+    for (const std::string& w : q.order) {
+      if (auto it = c_position.find(w); it != c_position.end()) {
+        sequence.push_back(it->second);
+      }
+    }
+    int64_t swapped = 0;
+    for (size_t i = 0; i < sequence.size(); ++i) {
+      for (size_t j = i + 1; j < sequence.size(); ++j) {
+        swapped += sequence[i] > sequence[j];
+      }
+    }
+    const int64_t pairs =
+        static_cast<int64_t>(sequence.size() * (sequence.size() - 1) / 2);
+    if (swapped > 0 && swapped > options.max_swapped_fraction * pairs) {
+      v.pass = false;
+      v.reason = absl::StrCat(swapped, " of ", pairs,
+                              " word pairs appear in swapped order");
+      return v;
+    }
+  }
   const size_t larger = std::max(qc.size(), cc.size());
   const int allowed =
       static_cast<int>(options.max_unmatched_fraction * larger);
@@ -264,6 +302,23 @@ GuardVerdict CheckAnswerTokens(absl::string_view query,
                             allowed, " allowed)");
   }
   return v;
+}
+
+}  // namespace
+
+GuardVerdict CheckAnswerTokens(absl::string_view query,
+                               absl::string_view candidate,
+                               const GuardOptions& options) {
+  return Compare(Analyze(query), Analyze(candidate), options);
+}
+
+Guard::Guard(absl::string_view query, const GuardOptions& options)
+    : query_(std::make_unique<TextAnalysis>(Analyze(query))),
+      options_(options) {}
+Guard::~Guard() = default;
+
+GuardVerdict Guard::Check(absl::string_view candidate) const {
+  return Compare(*query_, Analyze(candidate), options_);
 }
 
 }  // namespace promptcache::internal

@@ -7,6 +7,7 @@
 #ifndef PROMPTCACHE_SRC_SEMANTIC_GUARD_H_
 #define PROMPTCACHE_SRC_SEMANTIC_GUARD_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -19,6 +20,10 @@ struct GuardOptions {
   // the other may make up at most this fraction of the larger text's content
   // words, rounded down. 0 demands every content word be accounted for.
   double max_unmatched_fraction = 0.25;
+  // Content words both texts share may appear in another order: at most
+  // this fraction of their pairs may be swapped ("Paris to Rome" vs "Rome to
+  // Paris" swaps one pair of two). Negative: order is not checked.
+  double max_swapped_fraction = 0;
 };
 
 struct GuardVerdict {
@@ -31,6 +36,20 @@ struct GuardVerdict {
 GuardVerdict CheckAnswerTokens(absl::string_view query,
                                absl::string_view candidate,
                                const GuardOptions& options = {});
+
+struct TextAnalysis;
+
+// The query side analyzed once, for checking many candidates.
+class Guard {
+ public:
+  Guard(absl::string_view query, const GuardOptions& options);
+  ~Guard();
+  GuardVerdict Check(absl::string_view candidate) const;
+
+ private:
+  std::unique_ptr<TextAnalysis> query_;
+  GuardOptions options_;
+};
 
 }  // namespace promptcache::internal
 

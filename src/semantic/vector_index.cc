@@ -12,6 +12,7 @@
 #include "faiss/IndexHNSW.h"
 #include "faiss/index_io.h"
 #include "faiss/impl/HNSW.h"
+#include "semantic/simd_flat.h"
 
 namespace promptcache::internal {
 namespace {
@@ -54,11 +55,10 @@ namespace {
 
 std::unique_ptr<faiss::Index> NewIndex(const VectorIndexOptions& o,
                                        bool hnsw) {
-  if (!hnsw) {
-    return std::make_unique<faiss::IndexFlatIP>(o.dimension);
-  }
+  if (!hnsw) return std::make_unique<SimdFlatIP>(o.dimension);
   auto index = std::make_unique<faiss::IndexHNSWFlat>(
       o.dimension, o.hnsw_m, faiss::METRIC_INNER_PRODUCT);
+  UseSimdStorage(index.get());
   index->hnsw.efConstruction = o.hnsw_ef_construction;
   index->hnsw.efSearch = o.hnsw_ef_search;
   return index;
@@ -255,8 +255,15 @@ absl::Status VectorIndex::LoadScope(const Key128& scope_key,
         absl::StrCat(index_path, " does not match its slot file"));
   }
   if (hnsw) {
-    static_cast<faiss::IndexHNSWFlat*>(index.get())->hnsw.efSearch =
-        options_.hnsw_ef_search;
+    auto* h = static_cast<faiss::IndexHNSWFlat*>(index.get());
+    h->hnsw.efSearch = options_.hnsw_ef_search;
+    UseSimdStorage(h);
+  } else {
+    // Same vectors, faster scan.
+    auto simd = std::make_unique<SimdFlatIP>(options_.dimension);
+    simd->codes = static_cast<faiss::IndexFlatIP*>(index.get())->codes;
+    simd->ntotal = index->ntotal;
+    index = std::move(simd);
   }
   absl::MutexLock lock(&mu_);
   auto& owned = scopes_[scope_key];

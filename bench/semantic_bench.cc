@@ -1,0 +1,209 @@
+// semantic_bench: latency of a semantic lookup (embed the last user turn,
+// search the scope's index, check candidates with the guard) through
+// Cache::FindSemantic, with N entries in one scope, and the index's memory.
+//
+//   semantic_bench --entries 100000 [--queries 5000] [--dimension 256]
+//                  [--hnsw-min 4096] [--ef-search 64]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "promptcache/promptcache.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Support-style questions from word lists: varied, about 200 characters.
+class PromptGenerator {
+ public:
+  explicit PromptGenerator(uint64_t seed) : rng_(seed) {}
+  std::string Next() {
+    static const char* kOpen[] = {"How do I", "What is the best way to",
+                                  "Can you explain how to", "Why can't I",
+                                  "Is it possible to", "Help me"};
+    static const char* kVerb[] = {"configure", "reset", "export", "migrate",
+                                  "debug",     "deploy", "rename", "schedule",
+                                  "monitor",   "backup", "restore", "share"};
+    static const char* kThing[] = {"invoice",  "dashboard", "webhook",
+                                   "database", "report",    "pipeline",
+                                   "account",  "cluster",   "workspace",
+                                   "API key",  "container", "calendar"};
+    static const char* kTail[] = {
+        "when the sync job fails overnight",
+        "for a team of engineers in another region",
+        "without losing the existing history and settings",
+        "after upgrading from the legacy plan last month",
+        "using the command line instead of the web console",
+        "so that auditors can review every change later"};
+    std::string s = Pick(kOpen);
+    s += " ";
+    s += Pick(kVerb);
+    s += " the ";
+    s += Pick(kThing);
+    s += " ";
+    s += std::to_string(rng_() % 100000);
+    s += " ";
+    s += Pick(kTail);
+    s += " and ";
+    s += Pick(kTail);
+    s += "?";
+    return s;
+  }
+
+ private:
+  template <size_t N>
+  const char* Pick(const char* (&items)[N]) {
+    return items[rng_() % N];
+  }
+  std::mt19937_64 rng_;
+};
+
+promptcache::Request MakeRequest(const std::string& question) {
+  promptcache::Request r;
+  r.ns = "bench";
+  r.backend = "openai";
+  r.model = "gpt-4o-mini";
+  r.messages.push_back({"system", "You are a support assistant.", "", "", ""});
+  r.messages.push_back({"user", question, "", "", ""});
+  return r;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(p * (v.size() - 1))];
+}
+
+long MaxRssKb() {
+  rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Semantic lookup latency at N entries in one scope"};
+  int64_t entries = 100000;
+  int queries = 5000;
+  int dimension = 128;
+  int hnsw_min = 4096;
+  int ef_search = 64;
+  std::string db;
+  app.add_option("--entries", entries, "entries in the scope");
+  app.add_option("--queries", queries, "lookups to time");
+  app.add_option("--dimension", dimension, "built-in embedder dimension");
+  app.add_option("--hnsw-min", hnsw_min, "exact search below this size");
+  app.add_option("--ef-search", ef_search, "HNSW efSearch");
+  app.add_option("--db", db, "cache path (default: a temp dir, removed)");
+  CLI11_PARSE(app, argc, argv);
+  const bool temp = db.empty();
+  if (temp) {
+    db = (std::filesystem::temp_directory_path() /
+          ("promptcache-semantic-bench-" + std::to_string(getpid())))
+             .string();
+  }
+
+  promptcache::Options options;
+  options.embedder = std::make_shared<promptcache::BuiltinEmbedder>(
+      promptcache::BuiltinEmbedderOptions{dimension});
+  options.semantic.hnsw_min_vectors = hnsw_min;
+  options.semantic.hnsw_ef_search = ef_search;
+  auto cache = promptcache::Cache::Open(db, options);
+  if (!cache.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(cache.status().message()).c_str());
+    return 1;
+  }
+  const long rss_before = MaxRssKb();
+
+  // Fill the scope.
+  PromptGenerator gen(42);
+  std::vector<std::string> stored;
+  const auto fill_start = Clock::now();
+  for (int64_t i = 0; i < entries; ++i) {
+    std::string q = gen.Next();
+    promptcache::Request r = MakeRequest(q);
+    auto canonical = promptcache::Canonicalize(r);
+    promptcache::Response answer;
+    answer.text = "A stored answer of moderate length for entry " +
+                  std::to_string(i) + ".";
+    answer.finish_reason = "stop";
+    answer.usage.input_tokens = 60;
+    answer.usage.output_tokens = 200;
+    if (!(*cache)->StoreMiss(r, *canonical, std::nullopt, &answer).ok()) {
+      std::fprintf(stderr, "store failed at %lld\n", static_cast<long long>(i));
+      return 1;
+    }
+    if (i < queries) stored.push_back(q);
+  }
+  const double fill_s =
+      std::chrono::duration<double>(Clock::now() - fill_start).count();
+
+  // Time lookups: half rewordings of stored prompts (should hit), half new
+  // prompts (miss after a full search).
+  std::vector<double> embed_us, hit_us, miss_us;
+  int hits = 0;
+  PromptGenerator fresh(7);
+  promptcache::BuiltinEmbedder embedder(
+      promptcache::BuiltinEmbedderOptions{dimension});
+  std::vector<float> v;
+  for (int i = 0; i < queries; ++i) {
+    const bool reword = i % 2 == 0;
+    std::string q = reword ? stored[i % stored.size()] : fresh.Next();
+    if (reword) {
+      // Same words, different casing and punctuation: a rewording.
+      q[0] = static_cast<char>(std::tolower(q[0]));
+      q.back() = '.';
+      q.insert(0, "please, ");
+    }
+    promptcache::Request r = MakeRequest(q);
+    auto keys = promptcache::ComputeKeys(r);
+    auto e0 = Clock::now();
+    (void)embedder.Embed({q}, &v);
+    embed_us.push_back(
+        std::chrono::duration<double, std::micro>(Clock::now() - e0).count());
+    auto t0 = Clock::now();
+    auto found = (*cache)->FindSemantic(r, *keys);
+    const double us =
+        std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+    if (found.ok()) {
+      ++hits;
+      hit_us.push_back(us);
+    } else {
+      miss_us.push_back(us);
+    }
+  }
+  const auto stats = (*cache)->GetSemanticStats();
+  const double raw_mb = entries * dimension * 4.0 / 1e6;
+  std::printf("entries %lld, dimension %d, %s, fill %.1f s (%.0f stores/s)\n",
+              static_cast<long long>(entries), dimension,
+              entries >= hnsw_min ? "HNSW" : "flat", fill_s, entries / fill_s);
+  std::printf("embed (builtin, ~%zu chars): p50 %.1f us  p99 %.1f us\n",
+              stored.empty() ? size_t{0} : stored[0].size(),
+              Percentile(embed_us, 0.5), Percentile(embed_us, 0.99));
+  if (!hit_us.empty()) {
+    std::printf("semantic hit  (embed+search+guard): p50 %.1f us  p99 %.1f us  "
+                "(%d of %d rewordings hit)\n",
+                Percentile(hit_us, 0.5), Percentile(hit_us, 0.99), hits,
+                (queries + 1) / 2);
+  }
+  if (!miss_us.empty()) {
+    std::printf("semantic miss (embed+search+guard): p50 %.1f us  p99 %.1f us\n",
+                Percentile(miss_us, 0.5), Percentile(miss_us, 0.99));
+  }
+  std::printf("index memory %.1f MB for %.1f MB of raw vectors (%.2fx); "
+              "max RSS %.0f MB (%.0f MB before filling)\n",
+              stats.index_memory_bytes / 1e6, raw_mb,
+              stats.index_memory_bytes / 1e6 / raw_mb, MaxRssKb() / 1024.0,
+              rss_before / 1024.0);
+  cache->reset();
+  if (temp) std::filesystem::remove_all(db);
+  return 0;
+}
