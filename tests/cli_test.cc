@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,11 +19,15 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "promptcache/builtin_embedder.h"
 #include "promptcache/cache.h"
+#include "promptcache/cached_client.h"
 #include "promptcache/keys.h"
 #include "promptcache/options.h"
 #include "promptcache/price_book.h"
@@ -256,9 +261,70 @@ class CliTest : public ::testing::Test {
     return RunCli(dir_, args, stdin_path);
   }
 
+  static Request UserRequest(const std::string& text) {
+    Request request;
+    request.ns = "acme";
+    request.backend = "openai";
+    request.model = "gpt-4o-mini";
+    Message m;
+    m.role = "user";
+    m.content = text;
+    request.messages.push_back(std::move(m));
+    request.params.temperature = 0;
+    return request;
+  }
+
+  static absl::StatusOr<Response> FakeUpstream(const Request& request) {
+    Response r;
+    r.text = "Answer to: " + request.messages.back().content;
+    r.finish_reason = "stop";
+    r.usage.input_tokens = 500;
+    r.usage.output_tokens = 100;
+    r.upstream_latency = absl::Milliseconds(300);
+    return r;
+  }
+
+  static Options SemanticOptions(int dimension = 256) {
+    Options options = TestOptions();
+    BuiltinEmbedderOptions embedder;
+    embedder.dimension = dimension;
+    options.embedder = std::make_shared<BuiltinEmbedder>(embedder);
+    return options;
+  }
+
+  // A database with a semantic tier (built-in embedder, dimension 256): one
+  // stored question, and one paraphrase of it served as a semantic hit.
+  void CreateSemanticDb() {
+    sem_db_ = (dir_ / "semantic-db").string();
+    auto cache = Cache::Open(sem_db_, SemanticOptions());
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    CachedClient client(**cache, FakeUpstream);
+    absl::StatusOr<Response> stored =
+        client.Complete(UserRequest("How do I change my email address"));
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    ASSERT_EQ(stored->cache_status, CacheStatus::kMiss);
+    ASSERT_TRUE(stored->stored);
+    absl::StatusOr<Response> hit = client.Complete(UserRequest(kParaphrase));
+    ASSERT_TRUE(hit.ok()) << hit.status();
+    ASSERT_EQ(hit->cache_status, CacheStatus::kSemanticHit)
+        << "similarity " << hit->similarity;
+    ASSERT_EQ(hit->entry_key, stored->entry_key);
+    entry_key_ = hit->entry_key;
+    request_key_ = hit->request_key;
+    similarity_ = hit->similarity;
+    ASSERT_TRUE((*cache)->FlushStats().ok());
+  }
+
+  static constexpr char kParaphrase[] = "How can I change my e-mail address?";
+
   fs::path dir_;
   std::string db_;
   std::map<std::string, std::string> keys_;  // "ns/backend" -> hex key
+  // The semantic database (CreateSemanticDb).
+  std::string sem_db_;
+  std::string entry_key_;    // the stored entry
+  std::string request_key_;  // the paraphrase it served
+  double similarity_ = 0;
 };
 
 TEST_F(CliTest, ReportJsonRowsAddUpToTotal) {
@@ -555,6 +621,226 @@ TEST_F(CliTest, ImportRejectsBadInput) {
   EXPECT_FALSE(fs::exists(dir_ / "db5"));  // no empty DB left behind
 }
 
+// ---------------------------------------------------------------------------
+// Semantic tier: --embedder, inspect's semantic hits, feedback, reembed,
+// stats and the false-hit rate in report.
+// ---------------------------------------------------------------------------
+
+TEST_F(CliTest, InspectShowsSemanticHits) {
+  ASSERT_NO_FATAL_FAILURE(CreateSemanticDb());
+  // No embedder needed to see the hits.
+  RunResult r = Run({"inspect", sem_db_, "--key", entry_key_});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("semantic hits served (1)"));
+  EXPECT_THAT(r.out, HasSubstr("request " + request_key_));
+  char similarity[32];
+  std::snprintf(similarity, sizeof similarity, "similarity %.4f", similarity_);
+  EXPECT_THAT(r.out, HasSubstr(similarity));
+  EXPECT_THAT(r.out, HasSubstr("served 1 time"));
+  EXPECT_THAT(r.out, HasSubstr(kParaphrase));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("REPORTED WRONG")));
+
+  r = Run({"inspect", sem_db_, "--key", entry_key_, "--json", "--embedder",
+           "builtin"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  json entry = ParseJson(r);
+  ASSERT_EQ(entry["semantic_hits"].size(), 1u) << r.out;
+  const json& hit = entry["semantic_hits"][0];
+  EXPECT_EQ(hit["request_key"], request_key_);
+  EXPECT_NEAR(hit["similarity"].get<double>(), similarity_, 1e-6);
+  EXPECT_LT(hit["similarity"].get<double>(), 1.0);
+  EXPECT_EQ(hit["count"].get<int64_t>(), 1);
+  EXPECT_FALSE(hit["last_served"].is_null());
+  EXPECT_EQ(hit["reported_wrong"], false);
+  EXPECT_EQ(hit["query"], kParaphrase);
+
+  // --prompt lists them too; an entry without hits has an empty list.
+  r = Run({"inspect", sem_db_, "--prompt", "email", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  json found = ParseJson(r);
+  ASSERT_EQ(found["entries"].size(), 1u) << r.out;
+  EXPECT_EQ(found["entries"][0]["semantic_hits"].size(), 1u);
+  r = Run({"inspect", db_, "--key", keys_["acme/openai"], "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(ParseJson(r)["semantic_hits"].empty()) << r.out;
+  r = Run({"inspect", db_, "--key", keys_["acme/openai"]});
+  EXPECT_THAT(r.out, HasSubstr("semantic hits served: none"));
+}
+
+TEST_F(CliTest, FeedbackCountsFalseHitAndStopsServing) {
+  ASSERT_NO_FATAL_FAILURE(CreateSemanticDb());
+  RunResult r = Run({"report", sem_db_, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  json report = ParseJson(r);
+  EXPECT_EQ(report["total"]["semantic_hits"].get<int64_t>(), 1) << r.out;
+  EXPECT_EQ(report["total"]["false_hits"].get<int64_t>(), 0);
+  EXPECT_EQ(report["total"]["false_hit_rate"].get<double>(), 0.0);
+  // No semantic hits: no rate.
+  r = Run({"report", db_, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(ParseJson(r)["total"]["false_hit_rate"].is_null()) << r.out;
+
+  r = Run(
+      {"feedback", sem_db_, "--request", request_key_, "--entry", entry_key_});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("Reported a false hit"));
+  EXPECT_THAT(r.out, HasSubstr(entry_key_));
+  EXPECT_THAT(r.out, HasSubstr(request_key_));
+  EXPECT_THAT(r.out, HasSubstr(kParaphrase));
+
+  r = Run({"report", sem_db_, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  report = ParseJson(r);
+  EXPECT_EQ(report["total"]["false_hits"].get<int64_t>(), 1) << r.out;
+  EXPECT_DOUBLE_EQ(report["total"]["false_hit_rate"].get<double>(), 1.0);
+  ASSERT_EQ(report["rows"].size(), 1u);
+  EXPECT_EQ(report["rows"][0]["false_hits"].get<int64_t>(), 1);
+
+  r = Run({"report", sem_db_});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("FALSE HITS"));
+  EXPECT_THAT(r.out, HasSubstr("1 (100.0%)"));
+
+  r = Run({"inspect", sem_db_, "--key", entry_key_, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(ParseJson(r)["semantic_hits"][0]["reported_wrong"], true);
+  r = Run({"inspect", sem_db_, "--key", entry_key_});
+  EXPECT_THAT(r.out, HasSubstr("REPORTED WRONG"));
+
+  // Reporting again changes nothing and counts nothing.
+  r = Run({"feedback", sem_db_, "--request", request_key_, "--entry",
+           entry_key_, "--embedder", "builtin"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("Already reported"));
+  r = Run({"report", sem_db_, "--json"});
+  EXPECT_EQ(ParseJson(r)["total"]["false_hits"].get<int64_t>(), 1) << r.out;
+
+  // The library no longer serves that pairing.
+  auto cache = Cache::Open(sem_db_, SemanticOptions());
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  CachedClient client(**cache, FakeUpstream);
+  absl::StatusOr<Response> again = client.Complete(UserRequest(kParaphrase));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_NE(again->cache_status, CacheStatus::kSemanticHit);
+}
+
+TEST_F(CliTest, FeedbackRejectsUnknownPairsAndBadKeys) {
+  ASSERT_NO_FATAL_FAILURE(CreateSemanticDb());
+  // A pair that was never served: the keys swapped, and made-up keys.
+  for (const auto& [request, entry] :
+       {std::pair<std::string, std::string>{entry_key_, request_key_},
+        {std::string(32, 'a'), entry_key_},
+        {request_key_, std::string(32, 'b')}}) {
+    RunResult r =
+        Run({"feedback", sem_db_, "--request", request, "--entry", entry});
+    EXPECT_EQ(r.exit_code, 1) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("no semantic hit to report"));
+    EXPECT_THAT(r.err, HasSubstr(entry));
+  }
+  RunResult r = Run({"report", sem_db_, "--json"});
+  EXPECT_EQ(ParseJson(r)["total"]["false_hits"].get<int64_t>(), 0) << r.out;
+
+  r = Run({"feedback", sem_db_, "--request", "xyz", "--entry", entry_key_});
+  EXPECT_EQ(r.exit_code, 2) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("--request"));
+  r = Run({"feedback", sem_db_, "--request", request_key_, "--entry", "12"});
+  EXPECT_EQ(r.exit_code, 2) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("--entry"));
+  r = Run({"feedback", sem_db_, "--request", request_key_});
+  EXPECT_EQ(r.exit_code, 2) << Describe(r);
+
+  // The exact-only database has no semantic hits at all.
+  r = Run({"feedback", db_, "--request", request_key_, "--entry",
+           keys_["acme/openai"]});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("no semantic hit to report"));
+}
+
+TEST_F(CliTest, ReembedSwitchesEmbedder) {
+  ASSERT_NO_FATAL_FAILURE(CreateSemanticDb());
+  // The cache holds builtin/256 vectors: another embedder is refused.
+  RunResult r = Run({"stats", sem_db_, "--embedder", "builtin:128"});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("reembed"));
+
+  r = Run({"stats", sem_db_, "--embedder", "builtin", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  json stats = ParseJson(r);
+  EXPECT_EQ(stats["semantic"]["embedder"], "builtin-hash-v1/256") << r.out;
+  EXPECT_EQ(stats["semantic"]["vectors"].get<int64_t>(), 1);
+
+  r = Run({"reembed", sem_db_, "--embedder", "builtin:128"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("embedder: builtin-hash-v1/128"));
+  EXPECT_THAT(r.out, HasSubstr("vectors:  1"));
+
+  {
+    auto cache = Cache::Open(sem_db_, SemanticOptions(128));
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    EXPECT_EQ((*cache)->GetSemanticStats().vectors, 1);
+  }
+  {
+    auto cache = Cache::Open(sem_db_, SemanticOptions(256));
+    EXPECT_TRUE(absl::IsFailedPrecondition(cache.status())) << cache.status();
+  }
+
+  r = Run({"stats", sem_db_, "--embedder", "builtin:128", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  stats = ParseJson(r);
+  EXPECT_EQ(stats["semantic"]["embedder"], "builtin-hash-v1/128") << r.out;
+  EXPECT_EQ(stats["semantic"]["vectors"].get<int64_t>(), 1);
+  EXPECT_EQ(stats["semantic"]["scopes"].get<int64_t>(), 1);
+  EXPECT_GT(stats["semantic"]["index_memory_bytes"].get<int64_t>(), 0);
+  EXPECT_EQ(stats["entries"].get<int64_t>(), 1);
+
+  r = Run({"stats", sem_db_, "--embedder", "builtin:128"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("builtin-hash-v1/128"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("vectors: +1\n"));
+
+  // Without --embedder: no semantic section, and no error.
+  r = Run({"stats", sem_db_, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(ParseJson(r)["semantic"].is_null()) << r.out;
+  r = Run({"stats", sem_db_});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("not loaded"));
+
+  // The hit history survives the re-embedding.
+  r = Run({"inspect", sem_db_, "--key", entry_key_, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(ParseJson(r)["semantic_hits"].size(), 1u) << r.out;
+}
+
+TEST_F(CliTest, EmbedderSpecErrors) {
+  ASSERT_NO_FATAL_FAILURE(CreateSemanticDb());
+  for (const std::string bad :
+       {"builtin:100", "builtin:32", "builtin:8192", "builtin:", "builtin:x",
+        "nope", "model2vec", "model2vec:", "http:", "http:localhost",
+        "http:#model", "http:http://127.0.0.1:1#"}) {
+    RunResult r = Run({"stats", sem_db_, "--embedder", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr("--embedder")) << bad;
+  }
+  // reembed needs an embedder.
+  RunResult r = Run({"reembed", sem_db_});
+  EXPECT_EQ(r.exit_code, 2) << Describe(r);
+
+  // A model directory that does not exist, and a server that is not there,
+  // are runtime errors; nothing is changed.
+  r = Run({"reembed", sem_db_, "--embedder",
+           "model2vec:" + (dir_ / "no-such-model").string()});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("cannot load embedder"));
+  r = Run({"stats", sem_db_, "--embedder", "http:http://127.0.0.1:1#m"});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("cannot load embedder"));
+
+  r = Run({"stats", sem_db_, "--embedder", "builtin", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(ParseJson(r)["semantic"]["embedder"], "builtin-hash-v1/256");
+}
+
 const std::vector<std::vector<std::string>> kCommandsOnDb = {
     {"report"},
     {"report", "--json"},
@@ -563,6 +849,10 @@ const std::vector<std::vector<std::string>> kCommandsOnDb = {
     {"inspect", "--key", std::string(32, 'a')},
     {"export"},
     {"purge", "--ns", "acme"},
+    {"stats", "--embedder", "builtin"},
+    {"feedback", "--request", std::string(32, 'a'), "--entry",
+     std::string(32, 'b')},
+    {"reembed", "--embedder", "builtin:128"},
 };
 
 std::vector<std::string> WithDb(std::vector<std::string> command,
@@ -623,8 +913,8 @@ TEST_F(CliTest, UsageErrors) {
 
   r = Run({"--help"});
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
-  for (const char* sub :
-       {"report", "stats", "inspect", "purge", "export", "import"}) {
+  for (const char* sub : {"report", "stats", "inspect", "purge", "export",
+                          "import", "feedback", "reembed"}) {
     EXPECT_THAT(r.out, HasSubstr(sub));
     RunResult help = Run({sub, "--help"});
     EXPECT_EQ(help.exit_code, 0) << sub << ": " << Describe(help);

@@ -543,6 +543,13 @@ TEST_F(BadModelTest, BadOrUnsupportedTokenizers) {
   tok["model"]["vocab"]["cat"] = "eight";
   s = LoadTokenizer(tok.dump());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+
+  // A stray huge id would size the id tables to gigabytes.
+  tok = json::parse(TinyTokenizerJson());
+  tok["model"]["vocab"]["cat"] = 2000000000;
+  s = LoadTokenizer(tok.dump());
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("token ids run up to 2000000000"));
 }
 
 TEST_F(BadModelTest, CorruptedFilesNeverCrash) {

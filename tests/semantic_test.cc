@@ -44,7 +44,8 @@ TEST(BuiltinEmbedderTest, NormalizedDeterministicAndMeaningful) {
   EXPECT_GT(Cosine("How do I reset my password?", "how to reset my password"),
             Cosine("How do I reset my password?", "What is the weather in Paris?"));
   EXPECT_NEAR(Cosine("Reset my password", "reset my password!!"), 1.0, 1e-5);
-  EXPECT_FALSE(embedder.Embed({"?!..."}, &v).ok());
+  ASSERT_TRUE(embedder.Embed({"?!..."}, &v).ok());
+  EXPECT_TRUE(std::all_of(v.begin(), v.end(), [](float x) { return x == 0; }));
   BuiltinEmbedder bad(BuiltinEmbedderOptions{100});
   EXPECT_EQ(bad.Embed({"x"}, &v).code(), absl::StatusCode::kInvalidArgument);
 }
@@ -307,6 +308,16 @@ TEST_F(SemanticCacheTest, BrokenEmbeddersAreClearErrors) {
               absl::string_view::npos)
         << r.status();
   }
+}
+
+TEST_F(SemanticCacheTest, WordlessPromptsUseTheExactTierOnly) {
+  Open();
+  absl::StatusOr<Response> first = Ask(MakeRequest("???"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->cache_status, CacheStatus::kMiss);
+  EXPECT_EQ(Ask(MakeRequest("???"))->cache_status, CacheStatus::kExactHit);
+  EXPECT_EQ(Ask(MakeRequest("?!"))->cache_status, CacheStatus::kMiss);
+  EXPECT_EQ(cache_->GetSemanticStats().vectors, 0);
 }
 
 TEST_F(SemanticCacheTest, AnotherEmbedderIsAnErrorUntilReembedded) {

@@ -130,10 +130,9 @@ std::string ParseEmbedderSpec(const std::string& text, EmbedderSpec* out) {
     spec.kind = EmbedderSpec::Kind::kHttp;
     const size_t hash = arg.rfind('#');
     if (hash == std::string::npos || hash == 0 || hash + 1 == arg.size()) {
-      return absl::StrCat(
-          "invalid --embedder '", text,
-          "': give the server and the model, e.g. "
-          "http:https://api.openai.com#text-embedding-3-small");
+      return absl::StrCat("invalid --embedder '", text,
+                          "': give the server and the model, e.g. "
+                          "http:https://api.openai.com#text-embedding-3-small");
     }
     spec.base_url = arg.substr(0, hash);
     spec.model = arg.substr(hash + 1);
@@ -805,8 +804,7 @@ void PrintEntry(std::ostream& out, const EntryInfo& e, const SemanticHits& hits,
         << absl::StrFormat("  similarity %.4f  served %d time%s", h.similarity,
                            h.count, h.count == 1 ? "" : "s")
         << "  last " << FormatWhen(h.last_served)
-        << (h.reported_wrong ? "  REPORTED WRONG (no longer served to it)"
-                             : "")
+        << (h.reported_wrong ? "  REPORTED WRONG (no longer served to it)" : "")
         << "\n";
     if (!h.query.empty()) PrintIndented(out, h.query, "    ");
   }
@@ -817,10 +815,10 @@ void PrintEntry(std::ostream& out, const EntryInfo& e, const SemanticHits& hits,
 absl::StatusOr<SemanticHits> HitsOf(Cache& cache, const Key128& key) {
   absl::StatusOr<SemanticHits> hits = cache.SemanticHitsOf(key);
   if (!hits.ok()) {
-    return absl::Status(hits.status().code(),
-                        absl::StrCat("cannot read the semantic hits of entry ",
-                                     key.ToHex(), ": ",
-                                     StatusText(hits.status())));
+    return absl::Status(
+        hits.status().code(),
+        absl::StrCat("cannot read the semantic hits of entry ", key.ToHex(),
+                     ": ", StatusText(hits.status())));
   }
   return hits;
 }
@@ -1038,7 +1036,6 @@ int RunImport(const std::string& db, OpenArgs open,
   }
   std::istream& in = from_stdin ? std::cin : file;
 
-  // With --embedder, imported entries get vectors too.
   open.read_only = false;
   open.create_if_missing = true;
   std::unique_ptr<Cache> cache = OpenCache(db, open);
@@ -1076,8 +1073,8 @@ int RunFeedback(const std::string& db, OpenArgs open, const Key128& request,
   for (const Cache::SemanticHitInfo& h : *hits) {
     if (h.request_key == request) hit = &h;
   }
-  const std::string pair = absl::StrCat("entry ", entry.ToHex(),
-                                        " and request ", request.ToHex());
+  const std::string pair =
+      absl::StrCat("entry ", entry.ToHex(), " and request ", request.ToHex());
   absl::Status status = cache->ReportFalseHit(request, entry);
   if (absl::IsNotFound(status)) {
     return RuntimeError(absl::StrCat(
@@ -1135,8 +1132,8 @@ int RunReembed(const std::string& db, OpenArgs open) {
     std::cout << "(" << stats->entries - semantic.vectors
               << (stats->entries - semantic.vectors == 1 ? " entry has"
                                                          : " entries have")
-              << " no vector: no user turn to embed, or stored before the "
-                 "cache had an embedder)\n";
+              << " no vector: no user turn to embed, or stored or imported "
+                 "while the cache was open without an embedder)\n";
   }
   return kExitOk;
 }
@@ -1249,10 +1246,7 @@ int Main(int argc, char** argv) {
   import_cmd->add_option("DB", db, "Path of the cache database")->required();
   import_cmd->add_option("--in", in_path, "Input file, or '-' for stdin")
       ->required();
-  add_embedder(import_cmd)
-      ->description(std::string(kEmbedderHelp) +
-                    ". With it, imported entries get vectors for the "
-                    "semantic tier");
+  add_embedder(import_cmd);
 
   std::string request_hex;
   std::string entry_hex;

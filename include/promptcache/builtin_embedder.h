@@ -31,8 +31,9 @@ class BuiltinEmbedder : public Embedder {
   // "builtin-hash-v1/<dimension>".
   std::string name() const override;
   int dimension() const override { return dimension_; }
-  // InvalidArgument for a text without any word, and for a dimension that is
-  // not a power of two in [64, 4096].
+  // A text without any word embeds to the zero vector (similar to nothing).
+  // InvalidArgument for a dimension that is not a power of two in
+  // [64, 4096].
   absl::Status Embed(absl::Span<const std::string> texts,
                      std::vector<float>* out) const override;
 

@@ -30,7 +30,8 @@ class Embedder {
 
   // Embeds `texts` into `out` (resized to texts.size() * dimension(),
   // row-major). Vectors are L2-normalized, so inner product is cosine
-  // similarity. Thread-safe.
+  // similarity; a text with nothing to embed may give the zero vector, which
+  // the cache treats as "no semantic lookup". Thread-safe.
   virtual absl::Status Embed(absl::Span<const std::string> texts,
                              std::vector<float>* out) const = 0;
 

@@ -17,7 +17,13 @@
 // vocabulary's median token length (in characters), tokenize without
 // special tokens, drop unknown tokens, keep the first max_tokens tokens,
 // average rows[mapping[id]] * weights[id], then L2-normalize. Outputs match
-// the Python and Rust reference implementations to float precision.
+// model2vec's reference outputs (its test fixture, to 1e-5), and token ids
+// match the Hugging Face tokenizers library.
+//
+// Special tokens: none are added. A literal "[CLS]" typed in the text is
+// matched as that token and pooled, as model2vec does; [UNK] is dropped.
+// Bytes that are not UTF-8 are read as U+FFFD (which BERT-style
+// normalizers remove).
 //
 // Differences, by design:
 //  - Vectors are always L2-normalized (the Embedder contract), even when

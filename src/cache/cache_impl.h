@@ -106,6 +106,8 @@ class Cache::Impl {
   // Embeds one text, checking the embedder's output.
   absl::Status EmbedChecked(const std::string& text,
                             std::vector<float>* vector) const;
+  absl::Status EmbedUnchecked(const std::string& text,
+                              std::vector<float>* vector) const;
   // Puts the vector of `request` (or deletes it) into `batch`, bumping its
   // scope's generation; returns the scope touched.
   void PutVector(rocksdb::WriteBatch* batch, const Key128& entry,

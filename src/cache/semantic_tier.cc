@@ -37,6 +37,13 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 
 absl::Status Cache::Impl::EmbedChecked(const std::string& text,
                                        std::vector<float>* vector) const {
+  absl::Status s = EmbedUnchecked(text, vector);
+  if (!s.ok()) vector->clear();  // never reused by StoreMiss
+  return s;
+}
+
+absl::Status Cache::Impl::EmbedUnchecked(const std::string& text,
+                                         std::vector<float>* vector) const {
   const Embedder& embedder = *options_.embedder;
   absl::Status s = embedder.Embed(absl::MakeConstSpan(&text, 1), vector);
   if (!s.ok()) return s;
@@ -55,8 +62,8 @@ absl::Status Cache::Impl::EmbedChecked(const std::string& text,
     norm += double{v} * v;
   }
   if (norm <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("embedder ", embedder.name(), " returned a zero vector"));
+    // Nothing to compare (no known words): the exact tier only.
+    return absl::NotFoundError("the text embeds to the zero vector");
   }
   // Inner product is cosine only for unit vectors: renormalize defensively.
   const float inv = static_cast<float>(1.0 / std::sqrt(norm));

@@ -62,9 +62,8 @@ absl::Status BuiltinEmbedder::Embed(absl::Span<const std::string> texts,
 absl::Status BuiltinEmbedder::EmbedOne(const std::string& text,
                                        float* out) const {
   const std::vector<internal::Word> words = internal::SplitWords(text);
-  if (words.empty()) {
-    return absl::InvalidArgumentError("text has no words to embed");
-  }
+  // No words: the zero vector, similar to nothing (as Model2Vec does).
+  if (words.empty()) return absl::OkStatus();
   // (feature hash, weight); repeated features get sublinear term frequency.
   std::vector<std::pair<uint64_t, float>> features;
   features.reserve(words.size() * 16);
@@ -115,7 +114,7 @@ absl::Status BuiltinEmbedder::EmbedOne(const std::string& text,
   }
   double norm = 0;
   for (int d = 0; d < dimension_; ++d) norm += double{out[d]} * out[d];
-  if (norm <= 0) return absl::InvalidArgumentError("text embeds to zero");
+  if (norm <= 0) return absl::OkStatus();
   const float inv = static_cast<float>(1.0 / std::sqrt(norm));
   for (int d = 0; d < dimension_; ++d) out[d] *= inv;
   return absl::OkStatus();

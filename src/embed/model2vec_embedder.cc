@@ -277,6 +277,11 @@ void Model2VecEmbedder::EmbedOne(const std::string& text,
     out[d] /= count;
     norm += static_cast<double>(out[d]) * out[d];
   }
+  if (!std::isfinite(norm)) {
+    // Only extreme weights overflow; a zero vector never matches anything.
+    std::fill(out, out + dim, 0.0f);
+    return;
+  }
   const float inv = 1.0f / static_cast<float>(std::max(std::sqrt(norm), 1e-12));
   for (size_t d = 0; d < dim; ++d) out[d] *= inv;
 }

@@ -1244,6 +1244,13 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(
       max_id = std::max(max_id, id);
     }
     if (lengths.empty()) return Bad(what, "the vocabulary is empty");
+    // Ids index tables sized to the largest one: a stray huge id would
+    // cost gigabytes, and real vocabularies number their tokens densely.
+    if (static_cast<size_t>(max_id) >= 2 * lengths.size() + 1024) {
+      return Bad(what,
+                 absl::StrCat("token ids run up to ", max_id, " but only ",
+                              lengths.size(), " tokens exist"));
+    }
     tok->vocab_size_ = max_id + 1;
     std::sort(lengths.begin(), lengths.end());
     const size_t mid = lengths.size() / 2;

@@ -1,7 +1,9 @@
 // A subset of the Hugging Face tokenizers `tokenizer.json` format, enough to
 // turn text into the token ids a static-embedding model was trained on.
 //
-// Supported, matching the reference implementation token for token:
+// Supported, matching the Hugging Face tokenizers library token for token
+// (checked against it on some 11,000 texts, including accents, CJK,
+// Hangul, controls and literal special tokens):
 //   added tokens (special or not; single_word/lstrip/rstrip/normalized),
 //   normalizers  BertNormalizer, Lowercase, Strip, Prepend, Replace (plain
 //                strings, and the regex \s+), Sequence;
