@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include "gtest/gtest.h"
 #include "promptcache/builtin_embedder.h"
@@ -340,6 +341,39 @@ TEST_F(SemanticCacheTest, AnotherEmbedderIsAnErrorUntilReembedded) {
   absl::StatusOr<Response> hit = (*other)->FindSemantic(
       MakeRequest("How can I change my e-mail address?"), keys);
   EXPECT_TRUE(hit.ok()) << hit.status();
+}
+
+TEST_F(SemanticCacheTest, ImportAndReembedGiveEntriesVectors) {
+  // Entries stored without an embedder get vectors from reembed_on_open.
+  TempDir plain_dir;
+  std::stringstream dump;
+  {
+    Options o;
+    auto plain = *Cache::Open(plain_dir.path(), o);
+    CachedClient client(*plain, [](const Request&) -> absl::StatusOr<Response> {
+      return MakeAnswer("use the settings page");
+    });
+    ASSERT_TRUE(client.Complete(MakeRequest("How do I change my email address")).ok());
+    ASSERT_EQ(*plain->Export(dump), 1);
+  }
+  const Request para = MakeRequest("How can I change my e-mail address?");
+  Options o;
+  o.embedder = std::make_shared<BuiltinEmbedder>();
+  o.reembed_on_open = true;
+  {
+    auto filled = *Cache::Open(plain_dir.path(), o);
+    EXPECT_EQ(filled->GetSemanticStats().vectors, 1);
+    EXPECT_TRUE(filled->FindSemantic(para, *ComputeKeys(para)).ok());
+  }
+  // Import into a cache with an embedder writes vectors too.
+  Open();
+  std::stringstream in(dump.str());
+  ASSERT_EQ(*cache_->Import(in), 1);
+  EXPECT_EQ(cache_->GetSemanticStats().vectors, 1);
+  absl::StatusOr<Response> hit = Ask(para);
+  ASSERT_TRUE(hit.ok());
+  EXPECT_EQ(hit->cache_status, CacheStatus::kSemanticHit);
+  EXPECT_EQ(hit->text, "use the settings page");
 }
 
 TEST_F(SemanticCacheTest, FeedbackStopsThePairingAndCountsAFalseHit) {

@@ -74,7 +74,7 @@ std::string StatusText(const absl::Status& status) {
 // ---------------------------------------------------------------------------
 
 constexpr char kEmbedderHelp[] =
-    "Embedder of the semantic tier: builtin (dimension 256), builtin:DIM, "
+    "Embedder of the semantic tier: builtin (dimension 128), builtin:DIM, "
     "model2vec:DIR (a Model2Vec model directory) or http:BASE_URL#MODEL (an "
     "OpenAI-compatible /v1/embeddings server; API key from OPENAI_API_KEY). "
     "Must be the embedder the cache's vectors were made with";
@@ -83,7 +83,7 @@ struct EmbedderSpec {
   enum class Kind { kBuiltin, kModel2Vec, kHttp };
   std::string text;  // as given
   Kind kind = Kind::kBuiltin;
-  int dimension = 256;   // builtin
+  int dimension = 128;   // builtin
   std::string dir;       // model2vec
   std::string base_url;  // http
   std::string model;     // http

@@ -773,13 +773,25 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
 }
 
 absl::Status Cache::Impl::WriteEntries(
-    const std::vector<std::pair<Key128, std::string>>& puts) {
+    const std::vector<ImportedEntry>& items) {
   absl::MutexLock lock(&write_mu_);
   rocksdb::WriteBatch batch;
-  for (const auto& [key, value] : puts) {
-    batch.Put(entries_cf_, AsSlice(KeyBytes(key)), value);
+  for (const ImportedEntry& item : items) {
+    batch.Put(entries_cf_, AsSlice(KeyBytes(item.keys.exact)), item.value);
+    if (!item.vector.empty()) {
+      PutVector(&batch, item.keys.exact, item.keys, item.vector, item.text);
+    }
   }
-  return FromRocks(db_->Write(write_options_, &batch), "writing entries");
+  absl::Status s =
+      FromRocks(db_->Write(write_options_, &batch), "writing entries");
+  if (!s.ok()) return s;
+  for (const ImportedEntry& item : items) {
+    if (!item.vector.empty()) {
+      index_->Add(item.keys.scope, item.keys.exact, item.keys.context,
+                  item.vector.data());
+    }
+  }
+  return absl::OkStatus();
 }
 
 // --- Cache: forwards to Impl ---

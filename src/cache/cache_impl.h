@@ -91,8 +91,13 @@ class Cache::Impl {
   absl::Status FlushStatsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   EntryInfo ToInfo(const Key128& key, internal::StoredEntry entry,
                    size_t stored_bytes) const;
-  absl::Status WriteEntries(
-      const std::vector<std::pair<Key128, std::string>>& puts);
+  struct ImportedEntry {
+    RequestKeys keys;
+    std::string value;           // encoded entry
+    std::vector<float> vector;   // empty: no vector
+    std::string text;            // what the vector embeds
+  };
+  absl::Status WriteEntries(const std::vector<ImportedEntry>& items);
   void FlushLoop();
   LedgerRow& PendingRow(HitShard& shard, const Request& request)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);

@@ -89,7 +89,7 @@ absl::StatusOr<int64_t> Cache::Impl::Export(std::ostream& out) {
 
 absl::StatusOr<int64_t> Cache::Impl::Import(std::istream& in) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
-  std::vector<std::pair<Key128, std::string>> pending;
+  std::vector<ImportedEntry> pending;
   int64_t imported = 0;
   auto flush = [&]() -> absl::Status {
     if (pending.empty()) return absl::OkStatus();
@@ -146,7 +146,16 @@ absl::StatusOr<int64_t> Cache::Impl::Import(std::istream& in) {
     entry.backend = request->backend;
     entry.model = request->model;
     entry.canonical_request = std::move(canonical->canonical);
-    pending.emplace_back(canonical->keys.exact, internal::EncodeEntry(entry));
+    ImportedEntry item;
+    item.keys = canonical->keys;
+    item.value = internal::EncodeEntry(entry);
+    // With a semantic tier, imported entries get vectors like stored ones.
+    const Message* last = LastUserMessage(*request);
+    if (semantic_on() && last != nullptr && !last->content.empty() &&
+        EmbedChecked(last->content, &item.vector).ok()) {
+      item.text = last->content;
+    }
+    pending.push_back(std::move(item));
     if (pending.size() >= kImportBatch) {
       if (absl::Status s = flush(); !s.ok()) return s;
     }

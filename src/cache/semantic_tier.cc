@@ -154,15 +154,16 @@ absl::Status Cache::Impl::OpenSemantic() {
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), meta_cf_, kEmbedderKey, &stored_name);
   if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading embedder");
-  if (s.ok() && stored_name != embedder.name()) {
-    if (!options_.reembed_on_open || options_.read_only) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cache at '", path_, "' holds vectors of embedder '", stored_name,
-          "', not '", embedder.name(),
-          "'; re-embed it (promptcache reembed) or open it with the same "
-          "embedder"));
-    }
+  if (options_.reembed_on_open && !options_.read_only) {
+    // Asked for: also fills in entries stored without a vector.
     return Reembed();
+  }
+  if (s.ok() && stored_name != embedder.name()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cache at '", path_, "' holds vectors of embedder '", stored_name,
+        "', not '", embedder.name(),
+        "'; re-embed it (promptcache reembed) or open it with the same "
+        "embedder"));
   }
   if (s.IsNotFound()) {
     // A cache that never had vectors: adopt this embedder (vectors of an
@@ -320,8 +321,7 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
       absl::MutexLock lock(&feedback_mu_);
       if (wrong_pairs_.contains({keys.exact, c.entry})) continue;
     }
-    absl::StatusOr<Response> answer = GetExact(c.entry, nullptr);
-    if (!answer.ok()) continue;  // expired or purged meanwhile
+    // Guard first (one read), the answer only for a candidate that passes.
     std::string value;
     internal::VectorRecord record;
     if (!db_->Get(rocksdb::ReadOptions(), vectors_cf_, c.entry.ToBytes(),
@@ -334,6 +334,8 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
       if (!guard.has_value()) guard.emplace(last->content, guard_options);
       if (!guard->Check(record.text).pass) continue;
     }
+    absl::StatusOr<Response> answer = GetExact(c.entry, nullptr);
+    if (!answer.ok()) continue;  // expired or purged meanwhile
     const double similarity = std::min(1.0, double{c.similarity});
     if (so.verifier && !so.verifier(request, record.text, *answer, similarity)) {
       continue;
