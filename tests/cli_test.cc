@@ -284,7 +284,7 @@ class CliTest : public ::testing::Test {
     return r;
   }
 
-  static Options SemanticOptions(int dimension = 256) {
+  static Options SemanticOptions(int dimension = 128) {
     Options options = TestOptions();
     BuiltinEmbedderOptions embedder;
     embedder.dimension = dimension;
@@ -292,7 +292,7 @@ class CliTest : public ::testing::Test {
     return options;
   }
 
-  // A database with a semantic tier (built-in embedder, dimension 256): one
+  // A database with a semantic tier (built-in embedder, dimension 128): one
   // stored question, and one paraphrase of it served as a semantic hit.
   void CreateSemanticDb() {
     sem_db_ = (dir_ / "semantic-db").string();
@@ -758,44 +758,44 @@ TEST_F(CliTest, FeedbackRejectsUnknownPairsAndBadKeys) {
 
 TEST_F(CliTest, ReembedSwitchesEmbedder) {
   ASSERT_NO_FATAL_FAILURE(CreateSemanticDb());
-  // The cache holds builtin/256 vectors: another embedder is refused.
-  RunResult r = Run({"stats", sem_db_, "--embedder", "builtin:128"});
+  // The cache holds builtin/128 vectors: another embedder is refused.
+  RunResult r = Run({"stats", sem_db_, "--embedder", "builtin:256"});
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_THAT(r.err, HasSubstr("reembed"));
 
   r = Run({"stats", sem_db_, "--embedder", "builtin", "--json"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   json stats = ParseJson(r);
-  EXPECT_EQ(stats["semantic"]["embedder"], "builtin-hash-v1/256") << r.out;
+  EXPECT_EQ(stats["semantic"]["embedder"], "builtin-hash-v1/128") << r.out;
   EXPECT_EQ(stats["semantic"]["vectors"].get<int64_t>(), 1);
 
-  r = Run({"reembed", sem_db_, "--embedder", "builtin:128"});
+  r = Run({"reembed", sem_db_, "--embedder", "builtin:256"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
-  EXPECT_THAT(r.out, HasSubstr("embedder: builtin-hash-v1/128"));
+  EXPECT_THAT(r.out, HasSubstr("embedder: builtin-hash-v1/256"));
   EXPECT_THAT(r.out, HasSubstr("vectors:  1"));
 
   {
-    auto cache = Cache::Open(sem_db_, SemanticOptions(128));
+    auto cache = Cache::Open(sem_db_, SemanticOptions(256));
     ASSERT_TRUE(cache.ok()) << cache.status();
     EXPECT_EQ((*cache)->GetSemanticStats().vectors, 1);
   }
   {
-    auto cache = Cache::Open(sem_db_, SemanticOptions(256));
+    auto cache = Cache::Open(sem_db_, SemanticOptions(128));
     EXPECT_TRUE(absl::IsFailedPrecondition(cache.status())) << cache.status();
   }
 
-  r = Run({"stats", sem_db_, "--embedder", "builtin:128", "--json"});
+  r = Run({"stats", sem_db_, "--embedder", "builtin:256", "--json"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   stats = ParseJson(r);
-  EXPECT_EQ(stats["semantic"]["embedder"], "builtin-hash-v1/128") << r.out;
+  EXPECT_EQ(stats["semantic"]["embedder"], "builtin-hash-v1/256") << r.out;
   EXPECT_EQ(stats["semantic"]["vectors"].get<int64_t>(), 1);
   EXPECT_EQ(stats["semantic"]["scopes"].get<int64_t>(), 1);
   EXPECT_GT(stats["semantic"]["index_memory_bytes"].get<int64_t>(), 0);
   EXPECT_EQ(stats["entries"].get<int64_t>(), 1);
 
-  r = Run({"stats", sem_db_, "--embedder", "builtin:128"});
+  r = Run({"stats", sem_db_, "--embedder", "builtin:256"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
-  EXPECT_THAT(r.out, HasSubstr("builtin-hash-v1/128"));
+  EXPECT_THAT(r.out, HasSubstr("builtin-hash-v1/256"));
   EXPECT_THAT(r.out, ::testing::ContainsRegex("vectors: +1\n"));
 
   // Without --embedder: no semantic section, and no error.
@@ -838,7 +838,7 @@ TEST_F(CliTest, EmbedderSpecErrors) {
 
   r = Run({"stats", sem_db_, "--embedder", "builtin", "--json"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
-  EXPECT_EQ(ParseJson(r)["semantic"]["embedder"], "builtin-hash-v1/256");
+  EXPECT_EQ(ParseJson(r)["semantic"]["embedder"], "builtin-hash-v1/128");
 }
 
 const std::vector<std::vector<std::string>> kCommandsOnDb = {
@@ -852,7 +852,7 @@ const std::vector<std::vector<std::string>> kCommandsOnDb = {
     {"stats", "--embedder", "builtin"},
     {"feedback", "--request", std::string(32, 'a'), "--entry",
      std::string(32, 'b')},
-    {"reembed", "--embedder", "builtin:128"},
+    {"reembed", "--embedder", "builtin:256"},
 };
 
 std::vector<std::string> WithDb(std::vector<std::string> command,
