@@ -70,7 +70,7 @@ using Clock = std::chrono::steady_clock;
   std::exit(2);
 }
 
-// --- Deterministic "realistic" text ---------------------------------------
+// --- Deterministic "realistic" text ---
 
 uint64_t SplitMix64(uint64_t& state) {
   uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
@@ -173,7 +173,7 @@ Response MakeAnswer(uint64_t i) {
   return a;
 }
 
-// --- Shared fixtures ---------------------------------------------------------
+// --- Shared fixtures ---
 
 std::string MakeTempDir() {
   char tmpl[] = "/tmp/promptcache-bench-XXXXXX";
@@ -296,8 +296,7 @@ void RemoveFixtures() {
   fixtures->clear();
 }
 
-// --- Google Benchmark suite
-// ---------------------------------------------------
+// --- Google Benchmark suite ---
 
 // (a) Cache::GetExact by a precomputed key: RocksDB point lookup + decode
 // of the answer, nothing else.
@@ -395,8 +394,7 @@ BENCHMARK(BM_CompleteHit)->Arg(10000)->Arg(100000)->Threads(2)->UseRealTime();
 BENCHMARK(BM_Canonicalize);
 BENCHMARK(BM_CompleteMissStore)->Arg(10000)->Arg(100000);
 
-// --- Per-op latency percentiles
-// -----------------------------------------------
+// --- Per-op latency percentiles ---
 
 struct LoopResult {
   std::vector<int64_t> ns;  // per-op latency

@@ -77,6 +77,15 @@ TEST(GuardTest, HardNegativesAreRejected) {
   }
 }
 
+TEST(GuardTest, NumberSignatureMatchesTheGuard) {
+  using internal::NumberSignature;
+  EXPECT_EQ(NumberSignature("2 tickets to Rome"),
+            NumberSignature("two tickets to Rome please"));
+  EXPECT_NE(NumberSignature("10 mg"), NumberSignature("100 mg"));
+  EXPECT_NE(NumberSignature("20 to 30"), NumberSignature("30 to 20"));
+  EXPECT_EQ(NumberSignature("no numbers"), NumberSignature("none here"));
+}
+
 TEST(GuardTest, RewordingsPass) {
   const std::pair<const char*, const char*> positives[] = {
       {"How do I change my email address", "How can I change my e-mail address?"},
@@ -118,9 +127,9 @@ TEST_P(VectorIndexTest, FindsNearestRemovesAndPersists) {
   for (int i = 0; i < 300; ++i) {
     vectors.push_back(RandomUnit(rng, 32));
     index.Add(scope, Key128{0, static_cast<uint64_t>(i)}, Key128{9, 9},
-              vectors.back().data());
+              static_cast<uint64_t>(i), vectors.back().data());
   }
-  index.Add(other, Key128{1, 0}, Key128{9, 9}, vectors[5].data());
+  index.Add(other, Key128{1, 0}, Key128{9, 9}, 0, vectors[5].data());
   EXPECT_EQ(index.IsHnsw(scope), GetParam() <= 300);
   std::vector<internal::VectorCandidate> found =
       index.Search(scope, vectors[42].data(), 3);
@@ -143,6 +152,7 @@ TEST_P(VectorIndexTest, FindsNearestRemovesAndPersists) {
   ASSERT_TRUE(loaded.LoadScope(scope, dir.path(), 17).ok());
   EXPECT_EQ(loaded.Search(scope, vectors[7].data(), 1).at(0).entry,
             (Key128{0, 7}));
+  EXPECT_EQ(loaded.Search(scope, vectors[7].data(), 1).at(0).numbers, 7u);
   EXPECT_TRUE(loaded.Search(scope, vectors[42].data(), 1).at(0).entry !=
               (Key128{0, 42}));
   // A corrupt file is an error, not a crash.

@@ -50,7 +50,7 @@ struct SemanticOptions {
   int hnsw_min_vectors = 4096;
   int hnsw_m = 16;
   int hnsw_ef_construction = 64;
-  int hnsw_ef_search = 64;
+  int hnsw_ef_search = 32;
 };
 
 }  // namespace promptcache

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "cache/cache_impl.h"
 #include "cost/token_estimate.h"
+#include "semantic/guard.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
@@ -504,7 +505,8 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   if (absl::Status s = WriteBatchWithLedger(&batch, delta); !s.ok()) return s;
   if (add_vector) {
     index_->Add(canonical.keys.scope, canonical.keys.exact,
-                canonical.keys.context, vector.data());
+                canonical.keys.context, internal::NumberSignature(last->content),
+                vector.data());
   }
   answer->stored = true;
   answer->entry_key = canonical.keys.exact.ToHex();
@@ -788,7 +790,7 @@ absl::Status Cache::Impl::WriteEntries(
   for (const ImportedEntry& item : items) {
     if (!item.vector.empty()) {
       index_->Add(item.keys.scope, item.keys.exact, item.keys.context,
-                  item.vector.data());
+                  internal::NumberSignature(item.text), item.vector.data());
     }
   }
   return absl::OkStatus();

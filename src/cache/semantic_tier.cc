@@ -214,7 +214,7 @@ absl::Status Cache::Impl::RebuildScopes(
     absl::StatusOr<Key128> entry = Key128::FromBytes(View(it->key()));
     if (!entry.ok()) return entry.status();
     index_->Add(scope, *entry, Key128{record.context_hi, record.context_lo},
-                record.vector.data());
+                internal::NumberSignature(record.text), record.vector.data());
   }
   if (!it->status().ok()) return FromRocks(it->status(), "reading vectors");
   for (const Key128& scope : scopes) dirty_scopes_.insert(scope);
@@ -258,7 +258,7 @@ absl::Status Cache::Impl::Reembed() {
     if (!key.ok()) return key.status();
     PutVector(&batch, *key, canonical->keys, vector, last->content);
     index_->Add(canonical->keys.scope, *key, canonical->keys.context,
-                vector.data());
+                internal::NumberSignature(last->content), vector.data());
     if (batch.Count() >= 1000) {
       if (absl::Status s =
               FromRocks(db_->Write(write_options_, &batch), "writing vectors");
@@ -314,9 +314,12 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
   guard_options.max_unmatched_fraction = so.guard_max_unmatched_fraction;
   guard_options.max_swapped_fraction = so.guard_max_swapped_fraction;
   std::optional<internal::Guard> guard;
+  if (so.guard) guard.emplace(last->content, guard_options);
   for (const internal::VectorCandidate& c : candidates) {
     if (c.similarity < min_similarity) break;
     if (c.context != keys.context || c.entry == keys.exact) continue;
+    // Different numbers always fail the guard: no need to read the text.
+    if (guard.has_value() && c.numbers != guard->number_signature()) continue;
     {
       absl::MutexLock lock(&feedback_mu_);
       if (wrong_pairs_.contains({keys.exact, c.entry})) continue;
@@ -330,10 +333,7 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
         !internal::DecodeVector(value, &record).ok()) {
       continue;
     }
-    if (so.guard) {
-      if (!guard.has_value()) guard.emplace(last->content, guard_options);
-      if (!guard->Check(record.text).pass) continue;
-    }
+    if (guard.has_value() && !guard->Check(record.text).pass) continue;
     absl::StatusOr<Response> answer = GetExact(c.entry, nullptr);
     if (!answer.ok()) continue;  // expired or purged meanwhile
     const double similarity = std::min(1.0, double{c.similarity});

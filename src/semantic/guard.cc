@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "semantic/text_features.h"
+#include "xxhash.h"
 
 namespace promptcache::internal {
 namespace {
@@ -137,6 +138,7 @@ struct TextAnalysis {
   std::vector<int> polar;  // sorted group*2+side
   std::vector<std::string> content;  // content word stems
   std::vector<std::string> order;    // non-stop word keys, in order
+  std::vector<std::string> numbers;  // keys of number tokens, in order
 };
 
 namespace {
@@ -167,6 +169,7 @@ Analysis Analyze(absl::string_view text) {
       continue;
     }
     if (hard) {
+      if (w.is_number || NumberWord(w.lower) != nullptr) a.numbers.push_back(key);
       a.hard.push_back(key);
       a.hard_set.insert(key);
     } else if (!IsStopWord(w.lower)) {
@@ -316,6 +319,23 @@ Guard::Guard(absl::string_view query, const GuardOptions& options)
     : query_(std::make_unique<TextAnalysis>(Analyze(query))),
       options_(options) {}
 Guard::~Guard() = default;
+
+// Persisted in index files, so a stable hash (not absl::Hash, which is
+// seeded per process).
+uint64_t Signature(const TextAnalysis& a) {
+  std::string joined;
+  for (const std::string& n : a.numbers) {
+    joined.append(n);
+    joined.push_back('\x1f');
+  }
+  return XXH3_64bits(joined.data(), joined.size());
+}
+
+uint64_t NumberSignature(absl::string_view text) {
+  return Signature(Analyze(text));
+}
+
+uint64_t Guard::number_signature() const { return Signature(*query_); }
 
 GuardVerdict Guard::Check(absl::string_view candidate) const {
   return Compare(*query_, Analyze(candidate), options_);

@@ -7,6 +7,7 @@
 #ifndef PROMPTCACHE_SRC_SEMANTIC_GUARD_H_
 #define PROMPTCACHE_SRC_SEMANTIC_GUARD_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -37,6 +38,11 @@ GuardVerdict CheckAnswerTokens(absl::string_view query,
                                absl::string_view candidate,
                                const GuardOptions& options = {});
 
+// A hash of the text's numbers in order ("2 tickets", "two tickets" -> same).
+// Texts whose signatures differ always fail the guard, so a candidate can be
+// rejected from this alone, without reading its text.
+uint64_t NumberSignature(absl::string_view text);
+
 struct TextAnalysis;
 
 // The query side analyzed once, for checking many candidates.
@@ -45,6 +51,7 @@ class Guard {
   Guard(absl::string_view query, const GuardOptions& options);
   ~Guard();
   GuardVerdict Check(absl::string_view candidate) const;
+  uint64_t number_signature() const;
 
  private:
   std::unique_ptr<TextAnalysis> query_;

@@ -19,11 +19,12 @@ namespace {
 
 using Label = faiss::Index::idx_t;
 
-constexpr char kSlotsMagic[8] = {'P', 'C', 'S', 'L', 'O', 'T', 'S', '1'};
+constexpr char kSlotsMagic[8] = {'P', 'C', 'S', 'L', 'O', 'T', 'S', '2'};
 
 struct Slot {
   Key128 entry;
   Key128 context;
+  uint64_t numbers = 0;
   bool live = true;
 };
 
@@ -67,7 +68,8 @@ std::unique_ptr<faiss::Index> NewIndex(const VectorIndexOptions& o,
 }  // namespace
 
 void VectorIndex::Add(const Key128& scope_key, const Key128& entry,
-                      const Key128& context, const float* vector) {
+                      const Key128& context, uint64_t numbers,
+                      const float* vector) {
   absl::MutexLock lock(&mu_);
   if (auto it = slots_.find(entry); it != slots_.end()) {
     // A replaced entry: its old slot dies.
@@ -82,7 +84,7 @@ void VectorIndex::Add(const Key128& scope_key, const Key128& entry,
   absl::MutexLock scope_lock(&scope.mu);
   if (scope.index == nullptr) scope.index = NewIndex(options_, false);
   scope.index->add(1, vector);
-  scope.slots.push_back({entry, context, true});
+  scope.slots.push_back({entry, context, numbers, true});
   slots_[entry] = {scope_key,
                    static_cast<int64_t>(scope.slots.size()) - 1};
 
@@ -154,7 +156,7 @@ std::vector<VectorCandidate> VectorIndex::Search(const Key128& scope_key,
     if (labels[i] < 0 || labels[i] >= total) continue;
     const Slot& slot = scope->slots[labels[i]];
     if (!slot.live) continue;
-    out.push_back({slot.entry, slot.context, similarity[i]});
+    out.push_back({slot.entry, slot.context, slot.numbers, similarity[i]});
   }
   return out;
 }
@@ -183,8 +185,8 @@ absl::Status VectorIndex::SaveScope(const Key128& scope_key,
     out.write(kSlotsMagic, sizeof(kSlotsMagic));
     out.write(reinterpret_cast<const char*>(header), sizeof(header));
     for (const Slot& s : scope->slots) {
-      const uint64_t words[4] = {s.entry.hi, s.entry.lo, s.context.hi,
-                                 s.context.lo};
+      const uint64_t words[5] = {s.entry.hi, s.entry.lo, s.context.hi,
+                                 s.context.lo, s.numbers};
       out.write(reinterpret_cast<const char*>(words), sizeof(words));
       out.put(s.live ? 1 : 0);
     }
@@ -229,10 +231,10 @@ absl::Status VectorIndex::LoadScope(const Key128& scope_key,
   std::vector<Slot> slots(header[3]);
   int64_t dead = 0;
   for (Slot& s : slots) {
-    uint64_t words[4];
+    uint64_t words[5];
     in.read(reinterpret_cast<char*>(words), sizeof(words));
     const int live = in.get();
-    s = {{words[0], words[1]}, {words[2], words[3]}, live == 1};
+    s = {{words[0], words[1]}, {words[2], words[3]}, words[4], live == 1};
     dead += !s.live;
   }
   if (!in || in.peek() != std::char_traits<char>::eof()) {

@@ -28,12 +28,13 @@ struct VectorIndexOptions {
   int hnsw_min_vectors = 4096;
   int hnsw_m = 16;
   int hnsw_ef_construction = 64;
-  int hnsw_ef_search = 64;
+  int hnsw_ef_search = 32;
 };
 
 struct VectorCandidate {
   Key128 entry;
   Key128 context;
+  uint64_t numbers = 0;  // guard NumberSignature of the embedded text
   float similarity = 0;
 };
 
@@ -44,7 +45,7 @@ class VectorIndex {
 
   // Adds (or, for an entry already present, replaces) a vector.
   void Add(const Key128& scope, const Key128& entry, const Key128& context,
-           const float* vector);
+           uint64_t numbers, const float* vector);
   // Forgets an entry's vector; no-op when absent.
   void Remove(const Key128& entry);
   // Up to `k` live candidates of `scope`, most similar first.
