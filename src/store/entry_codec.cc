@@ -51,16 +51,8 @@ class Reader {
     const uint64_t u = Varint();
     return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
   }
-  std::string_view String() {
-    const uint64_t n = Varint();
-    if (!ok_ || n > in_.size()) {
-      Fail();
-      return {};
-    }
-    std::string_view s = in_.substr(0, n);
-    in_.remove_prefix(n);
-    return s;
-  }
+  // A length-prefixed string.
+  std::string_view String() { return Bytes(Varint()); }
   std::string_view Bytes(uint64_t n) {
     if (!ok_ || n > in_.size()) {
       Fail();
