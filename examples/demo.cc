@@ -3,11 +3,17 @@
 // answered and what that saved, per namespace, backend and model.
 //
 //   promptcache_demo [--workload PATH] [--db PATH] [--threads N]
-//                    [--latency-scale X]
+//                    [--latency-scale X] [--no-semantic]
 //
 // The upstream is simulated so that the demo needs no API keys and gives the
 // same numbers on every run: answers, token counts and latencies are derived
 // from a hash of the request.
+//
+// The semantic tier is on (built-in embedder). Some requests of the workload
+// are marked as a rewording of an earlier one ("kind": "rewording", which may
+// be served the earlier answer) or as a look-alike of it ("kind":
+// "hard_negative": another number, name or verb, which must not be); the demo
+// counts what the cache did with them and fails on a look-alike served.
 
 #include <stdlib.h>
 
@@ -78,10 +84,45 @@ absl::StatusOr<Request> RequestFromJson(const nlohmann::json& j) {
   return r;
 }
 
-absl::StatusOr<std::vector<Request>> LoadWorkload(const std::string& path) {
+// What the workload says about a request: an ordinary one, or a variant of
+// an earlier request (`of`, its 0-based index) for the semantic tier.
+struct Variant {
+  enum Kind { kNone, kRewording, kLookalike };
+  Kind kind = kNone;
+  size_t of = 0;
+};
+
+struct Workload {
+  std::vector<Request> requests;
+  std::vector<Variant> variants;  // one per request
+};
+
+absl::StatusOr<Variant> VariantFromJson(const nlohmann::json& j,
+                                        size_t index) {
+  Variant v;
+  const std::string kind = j.value("kind", "");
+  if (kind.empty()) return v;
+  if (kind == "rewording") {
+    v.kind = Variant::kRewording;
+  } else if (kind == "hard_negative") {
+    v.kind = Variant::kLookalike;
+  } else {
+    return absl::InvalidArgumentError("unknown \"kind\": " + kind);
+  }
+  if (!j.contains("variant_of") || !j["variant_of"].is_number_unsigned() ||
+      j["variant_of"].get<uint64_t>() >= index) {
+    return absl::InvalidArgumentError(
+        "\"variant_of\" must be the index of an earlier request");
+  }
+  v.of = j["variant_of"].get<size_t>();
+  return v;
+}
+
+absl::StatusOr<Workload> LoadWorkload(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError("cannot open workload " + path);
-  std::vector<Request> requests;
+  Workload w;
+  std::vector<Request>& requests = w.requests;
   std::string line;
   for (int line_no = 1; std::getline(in, line); ++line_no) {
     if (line.empty()) continue;
@@ -94,12 +135,15 @@ absl::StatusOr<std::vector<Request>> LoadWorkload(const std::string& path) {
     try {
       absl::StatusOr<Request> r = RequestFromJson(j);
       if (!r.ok()) return bad(std::string(r.status().message()));
+      absl::StatusOr<Variant> v = VariantFromJson(j, requests.size());
+      if (!v.ok()) return bad(std::string(v.status().message()));
       requests.push_back(*std::move(r));
+      w.variants.push_back(*v);
     } catch (const nlohmann::json::exception& e) {
       return bad(e.what());  // a field of the wrong type
     }
   }
-  return requests;
+  return w;
 }
 
 // ---------------------------------------------------------------------------

@@ -303,6 +303,54 @@ TEST_F(SemanticCacheTest, RestartKeepsSemanticHitsWithOrWithoutIndexFiles) {
   EXPECT_EQ(calls_, 21);
 }
 
+// A paid embedder: the built-in one with a price, to see the cost of
+// caching in the ledger.
+class PricedEmbedder : public BuiltinEmbedder {
+ public:
+  int64_t CostNanoDollars(int64_t tokens) const override {
+    return tokens * 20;  // $0.02 per million tokens
+  }
+};
+
+TEST_F(SemanticCacheTest, PaidEmbeddingsAreChargedAsTheCostOfCaching) {
+  Open(std::make_shared<PricedEmbedder>());
+  ASSERT_TRUE(Ask(MakeRequest("How do I change my email address")).ok());
+  ASSERT_EQ(Ask(MakeRequest("How can I change my e-mail address?"))->cache_status,
+            CacheStatus::kSemanticHit);
+  const LedgerRow total = cache_->Report()->total;
+  // Two lookups embedded (the first one's vector is reused for its store).
+  EXPECT_GT(total.embedding_nusd, 0);
+  EXPECT_EQ(total.embedding_nusd % 20, 0);
+  EXPECT_NEAR(total.net_saved_dollars(),
+              (total.saved_nusd - total.embedding_nusd) * 1e-9, 1e-12);
+  EXPECT_LT(total.net_saved_dollars(), total.saved_dollars());
+}
+
+TEST_F(SemanticCacheTest, NamespaceThresholdsApply) {
+  client_.reset();
+  cache_.reset();
+  Options o;
+  o.embedder = std::make_shared<BuiltinEmbedder>();
+  o.semantic.namespace_threshold["strict-tenant"] = 0.999;
+  auto cache = *Cache::Open(dir_.path(), o);
+  CachedClient client(*cache, [](const Request&) -> absl::StatusOr<Response> {
+    return MakeAnswer("x");
+  });
+  for (const char* ns : {"strict-tenant", "relaxed-tenant"}) {
+    ASSERT_TRUE(
+        client.Complete(MakeRequest("How do I change my email address", ns))
+            .ok());
+  }
+  EXPECT_EQ(client.Complete(MakeRequest("How can I change my e-mail address?",
+                                        "strict-tenant"))
+                ->cache_status,
+            CacheStatus::kMiss);
+  EXPECT_EQ(client.Complete(MakeRequest("How can I change my e-mail address?",
+                                        "relaxed-tenant"))
+                ->cache_status,
+            CacheStatus::kSemanticHit);
+}
+
 TEST_F(SemanticCacheTest, BrokenEmbeddersAreClearErrors) {
   for (bool nan : {true, false}) {
     TempDir dir;

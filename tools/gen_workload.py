@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -1020,6 +1021,414 @@ def initech_pool(rng):
     return items
 
 
+# ---------------------------------------------------------------------------
+# Near-duplicates for the semantic tier: rewordings and look-alikes.
+#
+# Some requests are replaced by a variant of an earlier request, with the same
+# namespace, backend, model, params, system prompt and earlier turns; only the
+# words of the last user turn change. A "rewording" says the same thing the way
+# users retype a question (casing, punctuation, contractions, filler, "How can
+# I", a plural, a typo) and may be served the original's answer. A
+# "hard_negative" looks almost the same but asks something else (another
+# number, product or name, the opposite verb) and must not be. Both carry
+# "kind" and "variant_of" (the 0-based line of the original) so that the demo
+# can check what the cache did with them; the library never sees these fields.
+# ---------------------------------------------------------------------------
+
+REWORD_SHARE = 0.09
+LOOKALIKE_SHARE = 0.03
+# A variant comes at least this many requests after its original, so that the
+# original's answer is stored when the variant is replayed, even with several
+# concurrent callers.
+MIN_GAP = 200
+ANNOTATIONS = ("kind", "variant_of")
+
+CONTRACTIONS = [
+    ("What is", "What's"),
+    ("what is", "what's"),
+    ("It is", "It's"),
+    ("it is", "it's"),
+    ("That is", "That's"),
+    ("that is", "that's"),
+    ("I am", "I'm"),
+    ("I have", "I've"),
+    ("do not", "don't"),
+    ("does not", "doesn't"),
+    ("did not", "didn't"),
+    ("is not", "isn't"),
+    ("has not", "hasn't"),
+    ("have not", "haven't"),
+    ("cannot", "can't"),
+    ("will not", "won't"),
+]
+GREETINGS = ["Hi, ", "Hello, ", "Hey, ", "Hi! ", "Quick question: ", "Hi there, "]
+THANKS = [" Thanks!", " Thank you.", " Thanks in advance.", " Please help."]
+# Words that start a sentence and lose their capital after a greeting.
+STARTERS = {
+    "How", "What", "What's", "Why", "When", "Where", "Which", "Who", "Is",
+    "Are", "Can", "Could", "Do", "Does", "Did", "My", "The", "Our", "If",
+    "We", "We're", "A", "Will", "Should", "Explain", "Write", "Refactor",
+    "Translate", "That", "That's", "It", "It's", "Thanks.", "Great,", "Ok.",
+    "Setup", "Change", "Install", "Verify", "Export", "Overage", "Pricing",
+}
+NOUNS = [
+    ("password", "passwords"),
+    ("subscription", "subscriptions"),
+    ("invoice", "invoices"),
+    ("certificate", "certificates"),
+    ("webhook", "webhooks"),
+    ("device", "devices"),
+    ("printer", "printers"),
+    ("file", "files"),
+    ("error code", "error codes"),
+    ("smart assistant", "smart assistants"),
+    ("product", "products"),
+    ("recording", "recordings"),
+    ("monitor", "monitors"),
+    ("license", "licenses"),
+    ("endpoint", "endpoints"),
+    ("API key", "API keys"),
+    ("project", "projects"),
+    ("commit message", "commit messages"),
+    ("camera", "cameras"),
+    ("setting", "settings"),
+    ("index", "indexes"),
+]
+
+# Look-alikes: names of the same kind that give another answer.
+ENTITY_SETS = [
+    ACME_PRODUCTS,
+    ACME_PLATFORMS,
+    ACME_PLANS,
+    INITECH_SOFTWARE,
+    ["Okta", "Azure AD", "Google Workspace", "OneLogin", "JumpCloud"],
+    ["Starter", "Standard", "Business", "Enterprise"],
+    ["Python", "C++", "Go", "TypeScript", "Rust", "Java", "Node.js", "Ruby"],
+    ["Windows", "Mac", "macOS", "Linux"],
+    ["Outlook", "Gmail", "Thunderbird"],
+    ["Android", "iPhone", "iPad"],
+    ["Jira", "Confluence", "GitHub", "Salesforce"],
+    ["OneDrive", "SharePoint", "Dropbox"],
+    ["Splunk", "Datadog", "Elastic"],
+    ["Let's Encrypt", "ZeroSSL", "DigiCert"],
+]
+# Opposite verbs, in requests that ask how to do something.
+OPPOSITES = [
+    ("enable", "disable"),
+    ("start", "stop"),
+    ("add", "remove"),
+    ("install", "uninstall"),
+    ("raise", "lower"),
+    ("increase", "decrease"),
+    ("shorten", "extend"),
+    ("lock", "unlock"),
+    ("upload", "download"),
+    ("import", "export"),
+    ("activate", "deactivate"),
+    ("deactivate", "reactivate"),
+    ("connect to", "disconnect from"),
+    ("share", "stop sharing"),
+    ("log in", "log out"),
+    ("turn on", "turn off"),
+]
+ASKS_HOW = re.compile(
+    r"\b([Hh]ow (do|can|should) I|[Hh]ow to|I want to|I need to|does .* automatically)\b"
+)
+# A quantity, amount, version or order number; not part of a name such as
+# "E-101", "SHA-256" or "ISO 8601".
+NUMBER = re.compile(r"(?<![\w.-])(?<!ISO )(\$?)(\d+(?:\.\d+)*)(?![\w]|\.\d)")
+
+
+def last_user_span(item):
+    """(message index, prefix, words, suffix) of the last user turn: `words`
+    is what a user types; a RAG context or a code block stays as it is."""
+    msgs = item["messages"]
+    idx = max(i for i, m in enumerate(msgs) if m["role"] == "user")
+    content = msgs[idx]["content"]
+    if content.startswith("Context:"):
+        cut = content.rindex("\nQuestion: ") + len("\nQuestion: ")
+        return idx, content[:cut], content[cut:], ""
+    fence = content.find("\n\n```")
+    if fence >= 0:
+        return idx, "", content[:fence], content[fence:]
+    return idx, "", content, ""
+
+
+def with_words(item, words):
+    out = json.loads(json.dumps({k: v for k, v in item.items() if k not in ANNOTATIONS}))
+    idx, prefix, _, suffix = last_user_span(item)
+    out["messages"][idx]["content"] = prefix + words + suffix
+    return out
+
+
+def is_english(item):
+    return not (item["ns"] == "acme-support" and item["backend"] == "anthropic")
+
+
+def normalized(words):
+    return " ".join(re.sub(r"[^\w#$.+-]+", " ", words.lower()).split()).rstrip(".")
+
+
+def sub_once(rng, pattern, repl, text, flags=0):
+    """Replaces one randomly chosen match of `pattern`; None without one."""
+    matches = list(re.finditer(pattern, text, flags))
+    if not matches:
+        return None
+    m = rng.choice(matches)
+    return text[: m.start()] + m.expand(repl) + text[m.end() :]
+
+
+# Rewordings. Each returns the new words, or None when it does not apply.
+
+
+def rw_casing(rng, s):
+    if rng.random() < 0.6:
+        return s.lower()
+    return s[:1].lower() + s[1:]
+
+
+def rw_punctuation(rng, s):
+    t = s.rstrip()
+    if t.endswith(":"):
+        return t[:-1]
+    if t.endswith(" ?"):
+        return t[:-2]
+    if t.endswith("?") and rng.random() < 0.2:
+        return t + "?"
+    if t[-1:] in "?.!":
+        return t[:-1]
+    return t + "?"
+
+
+def rw_contraction(rng, s):
+    pairs = [(a, b) for a, b in CONTRACTIONS if re.search(rf"\b{re.escape(a)}\b", s)]
+    pairs += [(b, a) for a, b in CONTRACTIONS if re.search(rf"\b{re.escape(b)}(?!\w)", s)]
+    if not pairs:
+        return None
+    a, b = rng.choice(pairs)
+    return sub_once(rng, rf"\b{re.escape(a)}(?!\w)", b.replace("\\", r"\\"), s)
+
+
+def rw_filler(rng, s):
+    r = rng.random()
+    if r < 0.5:
+        first, _, rest = s.partition(" ")
+        if first in STARTERS:
+            s = first.lower() + " " + rest
+        return rng.choice(GREETINGS) + s
+    t = s.rstrip()
+    if r < 0.75 and t[-1:] in "?.":
+        return t[:-1].rstrip() + ", please" + t[-1]
+    if t[-1:] in "?.!":
+        return t + rng.choice(THANKS)
+    if t[-1:] == ":":
+        return None
+    return t + rng.choice([", thanks", " thx", " please"])
+
+
+def rw_how(rng, s):
+    if re.search(r"\b[Hh]ow do I\b", s):
+        return sub_once(rng, r"\b([Hh])ow do I\b", r"\1ow can I", s)
+    return sub_once(rng, r"\b([Hh])ow can I\b", r"\1ow do I", s)
+
+
+def rw_email(rng, s):
+    if re.search(r"\b[Ee]mail", s):
+        return sub_once(rng, r"\b([Ee])mail", r"\1-mail", s)
+    return sub_once(rng, r"\b([Ee])-mail", r"\1mail", s)
+
+
+def rw_plural(rng, s):
+    options = []
+    for one, many in NOUNS:
+        if re.search(rf"\b{re.escape(many)}\b", s):
+            options.append((rf"\b{re.escape(many)}\b", one))
+        elif re.search(rf"\b{re.escape(one)}\b", s):
+            options.append((rf"\b(?:an? )?{re.escape(one)}\b", many))
+    if not options:
+        return None
+    pattern, repl = rng.choice(options)
+    return sub_once(rng, pattern, repl, s)
+
+
+def rw_typo(rng, s):
+    words = [m for m in re.finditer(r"\b[^\W\d_A-Z]{7,}\b", s) if m.group().islower()]
+    if not words:
+        return None
+    m = rng.choice(words)
+    w = m.group()
+    i = rng.randint(1, len(w) - 3)
+    op = rng.random()
+    if op < 0.4 and w[i] != w[i + 1]:
+        t = w[:i] + w[i + 1] + w[i] + w[i + 2 :]  # swapped letters
+    elif op < 0.7:
+        t = w[:i] + w[i + 1 :]  # a letter left out
+    else:
+        t = w[:i] + w[i] + w[i:]  # a letter typed twice
+    return s[: m.start()] + t + s[m.end() :]
+
+
+# (transform, weight, works on any language)
+REWORDINGS = [
+    (rw_casing, 3, True),
+    (rw_punctuation, 3, True),
+    (rw_contraction, 2, False),
+    (rw_filler, 2, False),
+    (rw_how, 3, False),
+    (rw_email, 2, False),
+    (rw_plural, 2, False),
+    (rw_typo, 2, True),
+]
+
+
+def reword(rng, words, english):
+    usable = [(f, w) for f, w, any_lang in REWORDINGS if english or any_lang]
+    want = rng.choices([1, 2, 3], weights=[4, 4, 2])[0]
+    used, out = set(), words
+    for _ in range(10):
+        if len(used) == want:
+            break
+        f = rng.choices([f for f, _ in usable], weights=[w for _, w in usable])[0]
+        if f in used:
+            continue
+        t = f(rng, out)
+        if t is not None and t != out:
+            used.add(f)
+            out = t
+    return out if used else None
+
+
+# Look-alikes.
+
+
+def other_number(rng, dollar, s):
+    if dollar:
+        amounts = ["3.99", "9.99", "19.99", "47.88", "99", "119.88", "129", "249"]
+        return rng.choice([a for a in amounts if a != s])
+    if "." in s:
+        parts = s.split(".")
+        last = int(parts[-1])
+        parts[-1] = str(last + rng.choice([1, 2, 3]) if last < 90 else last - 1)
+        return ".".join(parts)
+    if len(s) >= 5:
+        return str(rng.randint(10 ** (len(s) - 1), 10 ** len(s) - 1))
+    v = int(s)
+    return str(rng.choice([x for x in (v + 1, v + 2, v * 2, v * 10, v + 5, max(v - 1, 0)) if x != v]))
+
+
+def hn_number(rng, s):
+    matches = list(NUMBER.finditer(s))
+    if not matches:
+        return None
+    m = rng.choice(matches)
+    new = m.group(1) + other_number(rng, m.group(1), m.group(2))
+    return s[: m.start()] + new + s[m.end() :]
+
+
+def hn_entity(rng, s):
+    found = []
+    for names in ENTITY_SETS:
+        for name in names:
+            # Not "Go 1.21": a version belongs to its name.
+            for m in re.finditer(rf"(?<![\w+]){re.escape(name)}(?![\w+]| \d)", s):
+                found.append((m.start(), m.end(), names))
+    # A name inside a longer one ("SmartPlug" in "SmartPlug Mini") is not one.
+    found = [
+        f for f in found
+        if not any(g[0] <= f[0] and f[1] <= g[1] and g != f and g[1] - g[0] > f[1] - f[0] for g in found)
+    ]
+    if not found:
+        return None
+    start, end, names = rng.choice(found)
+    others = [n for n in names if n != s[start:end] and n not in s]
+    if not others:
+        return None
+    return s[:start] + rng.choice(others) + s[end:]
+
+
+def hn_opposite(rng, s):
+    if not ASKS_HOW.search(s):
+        return None
+    options = []
+    for a, b in OPPOSITES:
+        for x, y in ((a, b), (b, a)):
+            # Lower case only: not "Smart Lock S1".
+            if re.search(rf"\b{x}\b", s):
+                options.append((x, y))
+    if not options:
+        return None
+    x, y = rng.choice(options)
+    if x == "add" and re.search(r"\badd\b(.*?)\bto\b", s):
+        return re.sub(r"\b([Aa])dd\b(.*?)\bto\b", lambda m: ("R" if m.group(1) == "A" else "r") + "emove" + m.group(2) + "from", s, count=1)
+    if x == "remove" and re.search(r"\bremove\b(.*?)\bfrom\b", s):
+        return re.sub(r"\b([Rr])emove\b(.*?)\bfrom\b", lambda m: ("A" if m.group(1) == "R" else "a") + "dd" + m.group(2) + "to", s, count=1)
+    return re.sub(rf"\b{x}\b", y, s, count=1)
+
+
+LOOKALIKES = [hn_number, hn_entity, hn_opposite]
+
+
+def add_variants(rng, lines):
+    """Replaces some lines by rewordings and look-alikes of earlier ones, in
+    place. Returns {kind: {how: count}}."""
+    n = len(lines)
+    n_reword = round(n * REWORD_SHARE)
+    n_lookalike = round(n * LOOKALIKE_SHARE)
+    if n <= MIN_GAP + 1:
+        return {}
+    slots = rng.sample(range(MIN_GAP + 1, n), min(n_reword + n_lookalike, n - MIN_GAP - 1))
+    # Look-alikes of each sort in turn: another number, name or verb.
+    kinds = ["rewording"] * n_reword + [
+        LOOKALIKES[i % len(LOOKALIKES)] for i in range(n_lookalike)
+    ]
+    rng.shuffle(kinds)
+    replaced = set(slots)
+    bare = lambda it: json.dumps({k: v for k, v in it.items() if k not in ANNOTATIONS}, sort_keys=True)
+    seen = {bare(it) for it in lines}
+    # What each namespace already asks, to keep look-alikes from landing on
+    # another request of the workload.
+    asked = {(it["ns"], normalized(last_user_span(it)[2])) for it in lines}
+    made = {"rewording": {}, "hard_negative": {}}
+    for slot, kind in sorted(zip(slots, kinds)):
+        # The same tenant rewords its own questions, which keeps each
+        # tenant's share of the traffic.
+        ns = lines[slot]["ns"]
+        originals = [
+            j for j in range(slot - MIN_GAP) if j not in replaced and lines[j]["ns"] == ns
+        ]
+        for attempt in range(400):
+            j = rng.choice(originals)
+            orig = lines[j]
+            words = last_user_span(orig)[2]
+            if kind == "rewording":
+                how = "rewording"
+                new = reword(rng, words, is_english(orig))
+                if new is None or normalized(new) != normalized(words) and (orig["ns"], normalized(new)) in asked:
+                    continue
+            else:
+                # Another sort of look-alike when this tenant has few of one.
+                f = kind if attempt < 200 else rng.choice(LOOKALIKES)
+                how = f.__name__[3:]
+                new = f(rng, words)
+                if new is None or (orig["ns"], normalized(new)) in asked:
+                    continue
+            item = with_words(orig, new)
+            if bare(item) in seen:
+                continue
+            seen.add(bare(item))
+            asked.add((orig["ns"], normalized(new)))
+            if kind != "rewording":
+                kind = "hard_negative"
+            item["kind"] = kind
+            item["variant_of"] = j
+            lines[slot] = item
+            made[kind][how] = made[kind].get(how, 0) + 1
+            break
+        else:
+            raise SystemExit(f"no variant found for line {slot}")
+    return made
+
+
 def dedupe(items):
     seen, out = set(), []
     for it in items:
@@ -1065,13 +1474,18 @@ def main():
         lines += [pool[i] for i in zipf_sample(rng, len(pool), n, s)]
     # Interleave tenants as a shared proxy would see them.
     rng.shuffle(lines)
+    # Its own stream, so that the rest of the workload does not depend on it.
+    made = add_variants(random.Random(args.seed * 1_000_003 + 1), lines)
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
         for it in lines:
             f.write(json.dumps(it, ensure_ascii=False, separators=(",", ":")) + "\n")
 
-    keys = [json.dumps(it, sort_keys=True) for it in lines]
+    keys = [
+        json.dumps({k: v for k, v in it.items() if k not in ANNOTATIONS}, sort_keys=True)
+        for it in lines
+    ]
     distinct = len(set(keys))
     print(
         f"wrote {len(lines)} requests ({distinct} distinct, "
@@ -1084,6 +1498,13 @@ def main():
     for ns, ks in sorted(by_ns.items()):
         print(
             f"  {ns:18s} {len(ks):5d} requests, {100 * (1 - len(set(ks)) / len(ks)):.1f}% repeats"
+        )
+    for kind, label in (("rewording", "rewordings"), ("hard_negative", "look-alikes")):
+        hows = made.get(kind, {})
+        detail = ", ".join(f"{v} {k}" for k, v in sorted(hows.items()) if k != "rewording")
+        print(
+            f"  {sum(hows.values()):5d} {label} of earlier requests"
+            + (f" (other {detail})" if detail else "")
         )
     check_models(lines)
 
