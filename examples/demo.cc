@@ -9,11 +9,13 @@
 // same numbers on every run: answers, token counts and latencies are derived
 // from a hash of the request.
 //
-// The semantic tier is on (built-in embedder). Some requests of the workload
-// are marked as a rewording of an earlier one ("kind": "rewording", which may
-// be served the earlier answer) or as a look-alike of it ("kind":
-// "hard_negative": another number, name or verb, which must not be); the demo
-// counts what the cache did with them and fails on a look-alike served.
+// The semantic tier is on (built-in embedder). Each line of the workload
+// says which question it asks ("question": lines with the same number may
+// share an answer), and some are marked as a rewording of an earlier line
+// ("kind": "rewording", "variant_of": its index) or as a look-alike of it
+// ("kind": "hard_negative": another number, name or verb). The demo counts
+// what the cache did with them, and fails when a semantic hit answered
+// another question.
 
 #include <stdlib.h>
 
@@ -31,6 +33,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -84,12 +87,13 @@ absl::StatusOr<Request> RequestFromJson(const nlohmann::json& j) {
   return r;
 }
 
-// What the workload says about a request: an ordinary one, or a variant of
-// an earlier request (`of`, its 0-based index) for the semantic tier.
+// What the workload says about a request: which question it asks, and
+// whether it is a variant of an earlier request (`of`, its 0-based index).
 struct Variant {
   enum Kind { kNone, kRewording, kLookalike };
   Kind kind = kNone;
   size_t of = 0;
+  int64_t question = -1;  // -1: not given
 };
 
 struct Workload {
@@ -100,6 +104,7 @@ struct Workload {
 absl::StatusOr<Variant> VariantFromJson(const nlohmann::json& j,
                                         size_t index) {
   Variant v;
+  if (j.contains("question")) v.question = j["question"].get<int64_t>();
   const std::string kind = j.value("kind", "");
   if (kind.empty()) return v;
   if (kind == "rewording") {
@@ -657,22 +662,23 @@ void PrintRow(const char* ns, const char* backend, const char* model,
   std::string saved =
       all_unpriced ? "unpriced" : Dollars(row.saved_nusd - row.embedding_nusd);
   if (!all_unpriced && row.unpriced_events > 0) saved += "*";
-  std::printf("%-17s %-11s %-22s %8lld %6lld %6lld %6.1f%% %10s %10s %10s\n",
-              ns, backend, model, static_cast<long long>(row.requests),
-              static_cast<long long>(row.hits()),
-              static_cast<long long>(row.misses),
-              Percent(row.hits(), row.requests), spent.c_str(), saved.c_str(),
-              Duration(row.upstream_us_saved).c_str());
+  std::printf(
+      "%-17s %-11s %-22s %8lld %6lld %8lld %6lld %6.1f%% %10s %10s %10s\n", ns,
+      backend, model, static_cast<long long>(row.requests),
+      static_cast<long long>(row.exact_hits + row.coalesced),
+      static_cast<long long>(row.semantic_hits),
+      static_cast<long long>(row.misses), Percent(row.hits(), row.requests),
+      spent.c_str(), saved.c_str(), Duration(row.upstream_us_saved).c_str());
 }
 
 void PrintReport(const promptcache::SavingsReport& report, bool earlier_runs) {
   std::printf("\nSavings by namespace / backend / model, prices of %s%s\n\n",
               report.prices_date.c_str(),
               earlier_runs ? " (all runs on this database)" : "");
-  std::printf("%-17s %-11s %-22s %8s %6s %6s %7s %10s %10s %10s\n", "namespace",
-              "backend", "model", "requests", "hits", "misses", "hit", "spent",
-              "saved", "time saved");
-  const std::string rule(116, '-');
+  std::printf("%-17s %-11s %-22s %8s %6s %8s %6s %7s %10s %10s %10s\n",
+              "namespace", "backend", "model", "requests", "exact", "semantic",
+              "misses", "hit", "spent", "saved", "time saved");
+  const std::string rule(125, '-');
   std::printf("%s\n", rule.c_str());
   for (const auto& row : report.rows) {
     PrintRow(row.ns.c_str(), row.backend.c_str(), row.model.c_str(), row);
@@ -682,8 +688,10 @@ void PrintReport(const promptcache::SavingsReport& report, bool earlier_runs) {
 
   const auto& t = report.total;
   std::printf(
-      "\n\"time saved\" is upstream latency callers did not wait for; "
-      "\"saved\" is net of paid\nembeddings.\n");
+      "\n\"exact\" counts identical requests, including calls that waited for "
+      "an identical one in\nflight; \"semantic\" counts the same question in "
+      "other words. \"time saved\" is upstream\nlatency callers did not wait "
+      "for; \"saved\" is net of paid embeddings.\n");
   if (t.unpriced_events > 0) {
     std::printf(
         "* the row includes %lld calls to unpriced models, which count in no "
@@ -704,6 +712,241 @@ void PrintReport(const promptcache::SavingsReport& report, bool earlier_runs) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Semantic tier: what the cache did with the rewordings and look-alikes
+
+// What one call returned.
+struct Outcome {
+  bool answered = false;
+  CacheStatus status = CacheStatus::kMiss;
+  std::string request_key;
+  std::string entry_key;
+  double similarity = 0;
+};
+
+// The words of the last user turn, as the user typed them: the question of a
+// RAG prompt, the words before a code block.
+std::string_view Asked(const Request& request) {
+  const promptcache::Message* last = promptcache::LastUserMessage(request);
+  std::string_view q = last ? std::string_view(last->content) : "";
+  constexpr std::string_view kQuestion = "\nQuestion: ";
+  if (size_t p = q.rfind(kQuestion);
+      q.starts_with("Context:") && p != std::string_view::npos) {
+    q.remove_prefix(p + kQuestion.size());
+  } else if (size_t fence = q.find("\n\n```"); fence != std::string_view::npos) {
+    q = q.substr(0, fence);
+  }
+  return q;
+}
+
+// `s` in quotes, shortened to about `width` characters (whole UTF-8 code
+// points).
+std::string Quoted(std::string_view s, size_t width = 72) {
+  if (s.size() > width) {
+    size_t cut = width - 3;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) {
+      --cut;
+    }
+    return "\"" + std::string(s.substr(0, cut)) + "...\"";
+  }
+  return "\"" + std::string(s) + "\"";
+}
+
+struct SemanticCheck {
+  int64_t semantic_hits = 0;
+  int64_t rewordings = 0;
+  int64_t rewordings_exact = 0;  // stored by an earlier run (--db reused)
+  int64_t lookalikes = 0;
+  int64_t other_semantic = 0;  // semantic hits of ordinary requests
+  std::vector<size_t> caught;  // rewordings served by similarity
+  std::vector<size_t> turned_away;  // look-alikes that got their own answer
+  std::vector<size_t> false_hits;   // look-alikes served by similarity
+  // Semantic hits that answered another question, look-alikes included.
+  std::vector<size_t> wrong;
+  // Per request: the request of this run whose stored answer it got (npos
+  // when unknown).
+  std::vector<size_t> answered_by;
+};
+
+SemanticCheck CheckSemantic(const Workload& w,
+                            const std::vector<Outcome>& outcomes) {
+  SemanticCheck c;
+  std::unordered_map<std::string, size_t> first_with_key;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    first_with_key.emplace(outcomes[i].request_key, i);
+  }
+  c.answered_by.assign(outcomes.size(), std::string::npos);
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const Outcome& o = outcomes[i];
+    if (!o.answered) continue;
+    if (auto it = first_with_key.find(o.entry_key); it != first_with_key.end()) {
+      c.answered_by[i] = it->second;
+    }
+    const bool semantic = o.status == CacheStatus::kSemanticHit;
+    if (semantic) {
+      ++c.semantic_hits;
+      const size_t by = c.answered_by[i];
+      // Judged by the questions the workload names; an answer stored by an
+      // earlier run under a key this run never sent cannot be judged.
+      if (by != std::string::npos && w.variants[i].question >= 0 &&
+          w.variants[by].question >= 0 &&
+          w.variants[i].question != w.variants[by].question) {
+        c.wrong.push_back(i);
+      }
+    }
+    switch (w.variants[i].kind) {
+      case Variant::kRewording:
+        ++c.rewordings;
+        if (semantic) {
+          c.caught.push_back(i);
+        } else if (o.status == CacheStatus::kExactHit ||
+                   o.status == CacheStatus::kCoalesced) {
+          ++c.rewordings_exact;
+        }
+        break;
+      case Variant::kLookalike:
+        ++c.lookalikes;
+        (semantic ? c.false_hits : c.turned_away).push_back(i);
+        break;
+      case Variant::kNone:
+        if (semantic) ++c.other_semantic;
+        break;
+    }
+  }
+  return c;
+}
+
+// Prints what the semantic tier did; returns false when a semantic hit
+// answered another question.
+bool PrintSemanticCheck(const Workload& w, const std::vector<Outcome>& outcomes,
+                        const SemanticCheck& c,
+                        const promptcache::Options& options) {
+  if (options.embedder == nullptr) {
+    std::printf(
+        "\nSemantic tier off (--no-semantic): the %lld rewordings and %lld "
+        "look-alikes in the\nworkload were answered by exact key or "
+        "upstream.\n",
+        static_cast<long long>(c.rewordings),
+        static_cast<long long>(c.lookalikes));
+    return true;
+  }
+  auto ll = [](auto v) { return static_cast<long long>(v); };
+  std::printf(
+      "\nSemantic tier: %s embedder, similarity >= %.2f, then the guard\n",
+      options.embedder->name().c_str(), options.semantic.threshold);
+  std::printf("  semantic hits        %5lld\n", ll(c.semantic_hits));
+  std::printf(
+      "    rewordings caught  %5lld of %lld   (%.1f%% of the rewordings in the "
+      "workload)\n",
+      ll(c.caught.size()), ll(c.rewordings),
+      Percent(static_cast<int64_t>(c.caught.size()), c.rewordings));
+  std::printf("    other              %5lld        (near-duplicates in the "
+              "ordinary traffic)\n",
+              ll(c.other_semantic));
+  if (c.rewordings_exact > 0) {
+    std::printf("  rewordings answered by exact key (stored by an earlier run): "
+                "%lld\n",
+                ll(c.rewordings_exact));
+  }
+  std::printf(
+      "  false hits           %5lld of %lld look-alikes   (another number, "
+      "name or opposite verb)\n",
+      ll(c.false_hits.size()), ll(c.lookalikes));
+  std::printf(
+      "  wrong answers        %5lld of %lld semantic hits   (the answer to "
+      "another question)\n",
+      ll(c.wrong.size()), ll(c.semantic_hits));
+
+  auto asked_by = [&](size_t by) {
+    return by == std::string::npos ? std::string("an earlier answer")
+                                   : Quoted(Asked(w.requests[by]));
+  };
+  // One per namespace, in workload order; preferably one that is not just
+  // the same words in other case.
+  auto examples = [&](const std::vector<size_t>& which, bool skip_trivial) {
+    std::vector<size_t> out;
+    for (const promptcache::Request& first : w.requests) {
+      const std::string& ns = first.ns;
+      if (std::any_of(out.begin(), out.end(),
+                      [&](size_t i) { return w.requests[i].ns == ns; })) {
+        continue;
+      }
+      size_t pick = std::string::npos;
+      for (size_t i : which) {
+        if (w.requests[i].ns != ns ||
+            std::find(c.wrong.begin(), c.wrong.end(), i) != c.wrong.end()) {
+          continue;
+        }
+        if (pick == std::string::npos) pick = i;
+        if (!skip_trivial || outcomes[i].similarity < 0.98) {
+          pick = i;
+          break;
+        }
+      }
+      if (pick != std::string::npos) out.push_back(pick);
+      if (out.size() == 3) break;
+    }
+    return out;
+  };
+  if (!c.caught.empty()) {
+    std::printf("\n  Rewordings served by similarity, for example:\n");
+  }
+  for (size_t i : examples(c.caught, true)) {
+    std::printf("    %s\n      got the answer to %s (%.2f)\n",
+                Quoted(Asked(w.requests[i])).c_str(),
+                asked_by(c.answered_by[i]).c_str(), outcomes[i].similarity);
+  }
+  if (!c.turned_away.empty()) {
+    std::printf("  Look-alikes that got their own answer, for example:\n");
+  }
+  for (size_t i : examples(c.turned_away, false)) {
+    std::printf("    %s\n      is not %s\n",
+                Quoted(Asked(w.requests[i])).c_str(),
+                Quoted(Asked(w.requests[w.variants[i].of])).c_str());
+  }
+  if (c.wrong.empty() && c.false_hits.empty()) return true;
+
+  std::printf("\n  WRONG ANSWERS served by similarity:\n");
+  std::vector<size_t> bad = c.wrong;
+  for (size_t i : c.false_hits) {
+    if (std::find(bad.begin(), bad.end(), i) == bad.end()) bad.push_back(i);
+  }
+  std::sort(bad.begin(), bad.end());
+  for (size_t i : bad) {
+    std::printf("    request %zu%s %s\n      got the answer to %s (%.3f)\n",
+                i + 1,
+                w.variants[i].kind == Variant::kLookalike ? " (look-alike)"
+                                                          : "",
+                Quoted(Asked(w.requests[i]), 100).c_str(),
+                asked_by(c.answered_by[i]).c_str(), outcomes[i].similarity);
+  }
+  return false;
+}
+
+// Tells the cache about the wrong answers it served, as an application does
+// with user feedback: they count as false hits in its reports and the pair
+// is not served again.
+void ReportFalseHits(promptcache::Cache& cache, const SemanticCheck& c,
+                     const std::vector<Outcome>& outcomes) {
+  std::vector<size_t> bad = c.wrong;
+  bad.insert(bad.end(), c.false_hits.begin(), c.false_hits.end());
+  std::sort(bad.begin(), bad.end());
+  bad.erase(std::unique(bad.begin(), bad.end()), bad.end());
+  for (size_t i : bad) {
+    absl::StatusOr<promptcache::Key128> request =
+        promptcache::Key128::FromHex(outcomes[i].request_key);
+    absl::StatusOr<promptcache::Key128> entry =
+        promptcache::Key128::FromHex(outcomes[i].entry_key);
+    absl::Status s = request.ok() && entry.ok()
+                         ? cache.ReportFalseHit(*request, *entry)
+                         : absl::InternalError("bad key in a response");
+    if (!s.ok()) {
+      std::cerr << "promptcache_demo: reporting the false hit of request "
+                << i + 1 << ": " << s << "\n";
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -714,6 +957,7 @@ int main(int argc, char** argv) {
   std::string db;
   int threads = 8;
   double latency_scale = 0.01;
+  bool no_semantic = false;
   app.add_option("--workload", workload,
                  "Requests to replay, one JSON per line")
       ->capture_default_str();
@@ -727,13 +971,16 @@ int main(int argc, char** argv) {
                  "Simulated upstream sleeps latency times this (1 = real time)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 10.0));
+  app.add_flag("--no-semantic", no_semantic,
+               "Exact tier only: no embedder, no near-duplicate answers");
   CLI11_PARSE(app, argc, argv);
 
-  absl::StatusOr<std::vector<Request>> requests = LoadWorkload(workload);
-  if (!requests.ok()) {
-    std::cerr << "promptcache_demo: " << requests.status() << "\n";
+  absl::StatusOr<Workload> loaded = LoadWorkload(workload);
+  if (!loaded.ok()) {
+    std::cerr << "promptcache_demo: " << loaded.status() << "\n";
     return 1;
   }
+  const std::vector<Request>* requests = &loaded->requests;
 
   if (db.empty()) {
     char tmpl[] = "/tmp/promptcache-demo-XXXXXX";
@@ -744,8 +991,13 @@ int main(int argc, char** argv) {
     db = tmpl;
   }
 
+  promptcache::Options options;
+  if (!no_semantic) {
+    // Offline, no download: recognises rewordings that share words.
+    options.embedder = std::make_shared<promptcache::BuiltinEmbedder>();
+  }
   absl::StatusOr<std::unique_ptr<promptcache::Cache>> cache =
-      promptcache::Cache::Open(db, promptcache::Options{});
+      promptcache::Cache::Open(db, options);
   if (!cache.ok()) {
     std::cerr << "promptcache_demo: cannot open " << db << ": "
               << cache.status() << "\n";
@@ -756,8 +1008,11 @@ int main(int argc, char** argv) {
   std::printf("  workload       %s (%zu requests)\n", workload.c_str(),
               requests->size());
   std::printf("  database       %s\n", db.c_str());
-  std::printf("  threads        %d, upstream latency x %g\n\n", threads,
+  std::printf("  threads        %d, upstream latency x %g\n", threads,
               latency_scale);
+  std::printf("  semantic tier  %s\n\n",
+              no_semantic ? "off (--no-semantic)"
+                          : ("on, " + options.embedder->name()).c_str());
 
   // The ledger is cumulative; this run's share is the difference.
   absl::StatusOr<promptcache::SavingsReport> before = (*cache)->Report();
@@ -777,6 +1032,8 @@ int main(int argc, char** argv) {
   std::atomic<int64_t> saved_nusd{0}, spent_nusd{0}, unpriced{0};
   std::mutex error_mu;
   std::string first_error;
+  // Each caller writes the outcomes of the requests it took.
+  std::vector<Outcome> outcomes(requests->size());
   const absl::Time start = absl::Now();
   {
     std::vector<std::jthread> pool;
@@ -793,6 +1050,11 @@ int main(int argc, char** argv) {
             continue;
           }
           by_status[static_cast<size_t>(r->cache_status)].fetch_add(1);
+          outcomes[i] = {.answered = true,
+                         .status = r->cache_status,
+                         .request_key = r->request_key,
+                         .entry_key = r->entry_key,
+                         .similarity = r->similarity};
           saved_nusd.fetch_add(std::llround(r->dollars_saved * 1e9));
           spent_nusd.fetch_add(std::llround(r->dollars_spent * 1e9));
           if (!r->priced) unpriced.fetch_add(1);
@@ -815,7 +1077,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(client.upstream_calls()));
   std::printf("  exact hits      %8lld\n",
               static_cast<long long>(count(CacheStatus::kExactHit)));
-  std::printf("  semantic hits   %8lld\n",
+  std::printf("  semantic hits   %8lld   (the same question in other words)\n",
               static_cast<long long>(count(CacheStatus::kSemanticHit)));
   std::printf(
       "  coalesced       %8lld   (waited for an identical call in "
@@ -827,6 +1089,23 @@ int main(int argc, char** argv) {
   if (errors.load() > 0) {
     std::printf("  first error: %s\n", first_error.c_str());
   }
+  const SemanticCheck check = CheckSemantic(*loaded, outcomes);
+  if (getenv("DEMO_DEBUG")) {  // TEMP
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      const auto& o = outcomes[i];
+      const auto& v = loaded->variants[i];
+      const char* k = v.kind == Variant::kRewording ? "REW" : v.kind == Variant::kLookalike ? "NEG" : "---";
+      if (o.status == CacheStatus::kSemanticHit || v.kind != Variant::kNone) {
+        const Request* from = check.answered_by[i] == std::string::npos ? nullptr : &(*requests)[check.answered_by[i]];
+        std::fprintf(stderr, "%s %s %zu %.3f %s | %s | orig %s\n", k, promptcache::CacheStatusName(o.status), i, o.similarity,
+          Quoted(Asked((*requests)[i]), 200).c_str(), from ? Quoted(Asked(*from), 200).c_str() : "-",
+          v.kind != Variant::kNone ? Quoted(Asked((*requests)[v.of]), 200).c_str() : "");
+      }
+    }
+  }
+  const bool semantic_ok =
+      PrintSemanticCheck(*loaded, outcomes, check, options);
+  if (!semantic_ok) ReportFalseHits(**cache, check, outcomes);
 
   // Hit statistics are written in the background; flush so that the report
   // includes every request of this run.
@@ -874,5 +1153,5 @@ int main(int argc, char** argv) {
 
   std::printf("\nDatabase: %s\nInspect it with:  promptcache report %s\n",
               db.c_str(), db.c_str());
-  return errors.load() > 0 || !ledger_ok ? 1 : 0;
+  return errors.load() > 0 || !ledger_ok || !semantic_ok ? 1 : 0;
 }

@@ -1031,8 +1031,12 @@ def initech_pool(rng):
 # I", a plural, a typo) and may be served the original's answer. A
 # "hard_negative" looks almost the same but asks something else (another
 # number, product or name, the opposite verb) and must not be. Both carry
-# "kind" and "variant_of" (the 0-based line of the original) so that the demo
-# can check what the cache did with them; the library never sees these fields.
+# "kind" and "variant_of" (the 0-based line of the original).
+#
+# Every line also carries "question": lines with the same number ask the same
+# thing (in the same words, or reworded), so that one's answer is right for
+# the other. The demo checks every semantic hit against it. The library never
+# sees these fields: the demo builds each Request itself.
 # ---------------------------------------------------------------------------
 
 REWORD_SHARE = 0.09
@@ -1041,7 +1045,7 @@ LOOKALIKE_SHARE = 0.03
 # original's answer is stored when the variant is replayed, even with several
 # concurrent callers.
 MIN_GAP = 200
-ANNOTATIONS = ("kind", "variant_of")
+ANNOTATIONS = ("kind", "variant_of", "question")
 
 CONTRACTIONS = [
     ("What is", "What's"),
@@ -1163,6 +1167,24 @@ def with_words(item, words):
 
 def is_english(item):
     return not (item["ns"] == "acme-support" and item["backend"] == "anthropic")
+
+
+def meaning(words):
+    """What the generator's own casing and "how can i" variants share."""
+    t = normalized(words)
+    t = re.sub(r"\bhow can i\b", "how do i", t)
+    return re.sub(r"\bwhats\b", "what is", t)
+
+
+def number_questions(lines):
+    """Adds "question" to every line (see above)."""
+    ids = {}
+    for i, it in enumerate(lines):
+        if it.get("kind") == "rewording":
+            q = lines[it["variant_of"]]["question"]
+        else:
+            q = ids.setdefault((it["ns"], meaning(last_user_span(it)[2])), len(ids))
+        lines[i] = {**it, "question": q}
 
 
 def normalized(words):
@@ -1476,6 +1498,7 @@ def main():
     rng.shuffle(lines)
     # Its own stream, so that the rest of the workload does not depend on it.
     made = add_variants(random.Random(args.seed * 1_000_003 + 1), lines)
+    number_questions(lines)
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
