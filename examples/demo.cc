@@ -101,8 +101,7 @@ struct Workload {
   std::vector<Variant> variants;  // one per request
 };
 
-absl::StatusOr<Variant> VariantFromJson(const nlohmann::json& j,
-                                        size_t index) {
+absl::StatusOr<Variant> VariantFromJson(const nlohmann::json& j, size_t index) {
   Variant v;
   if (j.contains("question")) v.question = j["question"].get<int64_t>();
   const std::string kind = j.value("kind", "");
@@ -733,7 +732,8 @@ std::string_view Asked(const Request& request) {
   if (size_t p = q.rfind(kQuestion);
       q.starts_with("Context:") && p != std::string_view::npos) {
     q.remove_prefix(p + kQuestion.size());
-  } else if (size_t fence = q.find("\n\n```"); fence != std::string_view::npos) {
+  } else if (size_t fence = q.find("\n\n```");
+             fence != std::string_view::npos) {
     q = q.substr(0, fence);
   }
   return q;
@@ -757,8 +757,8 @@ struct SemanticCheck {
   int64_t rewordings = 0;
   int64_t rewordings_exact = 0;  // stored by an earlier run (--db reused)
   int64_t lookalikes = 0;
-  int64_t other_semantic = 0;  // semantic hits of ordinary requests
-  std::vector<size_t> caught;  // rewordings served by similarity
+  int64_t other_semantic = 0;       // semantic hits of ordinary requests
+  std::vector<size_t> caught;       // rewordings served by similarity
   std::vector<size_t> turned_away;  // look-alikes that got their own answer
   std::vector<size_t> false_hits;   // look-alikes served by similarity
   // Semantic hits that answered another question, look-alikes included.
@@ -779,7 +779,8 @@ SemanticCheck CheckSemantic(const Workload& w,
   for (size_t i = 0; i < outcomes.size(); ++i) {
     const Outcome& o = outcomes[i];
     if (!o.answered) continue;
-    if (auto it = first_with_key.find(o.entry_key); it != first_with_key.end()) {
+    if (auto it = first_with_key.find(o.entry_key);
+        it != first_with_key.end()) {
       c.answered_by[i] = it->second;
     }
     const bool semantic = o.status == CacheStatus::kSemanticHit;
@@ -840,13 +841,15 @@ bool PrintSemanticCheck(const Workload& w, const std::vector<Outcome>& outcomes,
       "workload)\n",
       ll(c.caught.size()), ll(c.rewordings),
       Percent(static_cast<int64_t>(c.caught.size()), c.rewordings));
-  std::printf("    other              %5lld        (near-duplicates in the "
-              "ordinary traffic)\n",
-              ll(c.other_semantic));
+  std::printf(
+      "    other              %5lld        (near-duplicates in the "
+      "ordinary traffic)\n",
+      ll(c.other_semantic));
   if (c.rewordings_exact > 0) {
-    std::printf("  rewordings answered by exact key (stored by an earlier run): "
-                "%lld\n",
-                ll(c.rewordings_exact));
+    std::printf(
+        "  rewordings answered by exact key (stored by an earlier run): "
+        "%lld\n",
+        ll(c.rewordings_exact));
   }
   std::printf(
       "  false hits           %5lld of %lld look-alikes   (another number, "
@@ -913,12 +916,11 @@ bool PrintSemanticCheck(const Workload& w, const std::vector<Outcome>& outcomes,
   }
   std::sort(bad.begin(), bad.end());
   for (size_t i : bad) {
-    std::printf("    request %zu%s %s\n      got the answer to %s (%.3f)\n",
-                i + 1,
-                w.variants[i].kind == Variant::kLookalike ? " (look-alike)"
-                                                          : "",
-                Quoted(Asked(w.requests[i]), 100).c_str(),
-                asked_by(c.answered_by[i]).c_str(), outcomes[i].similarity);
+    std::printf(
+        "    request %zu%s %s\n      got the answer to %s (%.3f)\n", i + 1,
+        w.variants[i].kind == Variant::kLookalike ? " (look-alike)" : "",
+        Quoted(Asked(w.requests[i]), 100).c_str(),
+        asked_by(c.answered_by[i]).c_str(), outcomes[i].similarity);
   }
   return false;
 }
@@ -980,7 +982,7 @@ int main(int argc, char** argv) {
     std::cerr << "promptcache_demo: " << loaded.status() << "\n";
     return 1;
   }
-  const std::vector<Request>* requests = &loaded->requests;
+  const std::vector<Request>& requests = loaded->requests;
 
   if (db.empty()) {
     char tmpl[] = "/tmp/promptcache-demo-XXXXXX";
@@ -1006,7 +1008,7 @@ int main(int argc, char** argv) {
 
   std::printf("promptcache demo\n");
   std::printf("  workload       %s (%zu requests)\n", workload.c_str(),
-              requests->size());
+              requests.size());
   std::printf("  database       %s\n", db.c_str());
   std::printf("  threads        %d, upstream latency x %g\n", threads,
               latency_scale);
@@ -1033,14 +1035,14 @@ int main(int argc, char** argv) {
   std::mutex error_mu;
   std::string first_error;
   // Each caller writes the outcomes of the requests it took.
-  std::vector<Outcome> outcomes(requests->size());
+  std::vector<Outcome> outcomes(requests.size());
   const absl::Time start = absl::Now();
   {
     std::vector<std::jthread> pool;
     for (int t = 0; t < threads; ++t) {
       pool.emplace_back([&] {
-        for (size_t i; (i = next.fetch_add(1)) < requests->size();) {
-          absl::StatusOr<Response> r = client.Complete((*requests)[i]);
+        for (size_t i; (i = next.fetch_add(1)) < requests.size();) {
+          absl::StatusOr<Response> r = client.Complete(requests[i]);
           if (!r.ok()) {
             if (errors.fetch_add(1) == 0) {
               std::lock_guard<std::mutex> lock(error_mu);
@@ -1064,7 +1066,7 @@ int main(int argc, char** argv) {
   }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
 
-  const int64_t n = static_cast<int64_t>(requests->size());
+  const int64_t n = static_cast<int64_t>(requests.size());
   auto count = [&](CacheStatus s) {
     return by_status[static_cast<size_t>(s)].load();
   };
@@ -1090,19 +1092,6 @@ int main(int argc, char** argv) {
     std::printf("  first error: %s\n", first_error.c_str());
   }
   const SemanticCheck check = CheckSemantic(*loaded, outcomes);
-  if (getenv("DEMO_DEBUG")) {  // TEMP
-    for (size_t i = 0; i < outcomes.size(); ++i) {
-      const auto& o = outcomes[i];
-      const auto& v = loaded->variants[i];
-      const char* k = v.kind == Variant::kRewording ? "REW" : v.kind == Variant::kLookalike ? "NEG" : "---";
-      if (o.status == CacheStatus::kSemanticHit || v.kind != Variant::kNone) {
-        const Request* from = check.answered_by[i] == std::string::npos ? nullptr : &(*requests)[check.answered_by[i]];
-        std::fprintf(stderr, "%s %s %zu %.3f %s | %s | orig %s\n", k, promptcache::CacheStatusName(o.status), i, o.similarity,
-          Quoted(Asked((*requests)[i]), 200).c_str(), from ? Quoted(Asked(*from), 200).c_str() : "-",
-          v.kind != Variant::kNone ? Quoted(Asked((*requests)[v.of]), 200).c_str() : "");
-      }
-    }
-  }
   const bool semantic_ok =
       PrintSemanticCheck(*loaded, outcomes, check, options);
   if (!semantic_ok) ReportFalseHits(**cache, check, outcomes);

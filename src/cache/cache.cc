@@ -24,6 +24,9 @@ constexpr char kLedgerFamily[] = "ledger";
 constexpr char kVectorsFamily[] = "vectors";
 constexpr char kSemanticHitsFamily[] = "semantic_hits";
 constexpr char kFeedbackFamily[] = "feedback";
+// Hit counters live apart from entries so that counting a hit writes a few
+// bytes instead of rewriting the whole entry.
+constexpr char kEntryStatsFamily[] = "entry_stats";
 constexpr char kSchemaKey[] = "schema_version";
 constexpr char kCreatedKey[] = "created_us";
 constexpr int kPurgeBatch = 1000;
@@ -200,7 +203,8 @@ absl::Status Cache::Impl::Open() {
       {kLedgerFamily, cf_options},
       {kVectorsFamily, cf_options},
       {kSemanticHitsFamily, cf_options},
-      {kFeedbackFamily, cf_options}};
+      {kFeedbackFamily, cf_options},
+      {kEntryStatsFamily, cf_options}};
   rocksdb::Status s =
       options_.read_only
           ? rocksdb::DB::OpenForReadOnly(db_options, path_, descriptors,
@@ -216,6 +220,7 @@ absl::Status Cache::Impl::Open() {
   vectors_cf_ = handles_[3];
   semantic_hits_cf_ = handles_[4];
   feedback_cf_ = handles_[5];
+  entry_stats_cf_ = handles_[6];
 
   std::string version;
   s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kSchemaKey, &version);
@@ -587,17 +592,17 @@ absl::Status Cache::Impl::FlushStatsLocked() {
   }
   for (const auto& [key, hit] : entries) {
     const std::array<char, 16> bytes = KeyBytes(key);
+    internal::EntryStats stats;
     std::string value;
-    rocksdb::Status s =
-        db_->Get(rocksdb::ReadOptions(), entries_cf_, AsSlice(bytes), &value);
-    if (s.IsNotFound()) continue;  // purged meanwhile; the ledger keeps it
-    if (!s.ok()) return FromRocks(s, "reading entry for hit counts");
-    absl::StatusOr<internal::StoredEntry> entry = internal::DecodeEntry(value);
-    if (!entry.ok()) continue;  // a corrupt entry is reported by reads
-    entry->hit_count += hit.hits;
-    entry->saved_nusd += hit.saved_nusd;
-    entry->last_hit_us = std::max(entry->last_hit_us, hit.last_hit_us);
-    batch.Put(entries_cf_, AsSlice(bytes), internal::EncodeEntry(*entry));
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entry_stats_cf_,
+                                 AsSlice(bytes), &value);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading hit counts");
+    if (s.ok()) internal::DecodeEntryStats(value, &stats).IgnoreError();
+    stats.hits += hit.hits;
+    stats.saved_nusd += hit.saved_nusd;
+    stats.last_hit_us = std::max(stats.last_hit_us, hit.last_hit_us);
+    batch.Put(entry_stats_cf_, AsSlice(bytes),
+              internal::EncodeEntryStats(stats));
   }
   std::vector<std::pair<std::string, LedgerRow>> rows;
   for (auto& [key, delta] : deltas) {
@@ -654,7 +659,11 @@ absl::StatusOr<SavingsReport> Cache::Impl::Report() {
 }
 
 EntryInfo Cache::Impl::ToInfo(const Key128& key, internal::StoredEntry e,
-                              size_t stored_bytes) const {
+                              size_t stored_bytes,
+                              const internal::EntryStats& stats) const {
+  e.hit_count += stats.hits;
+  e.saved_nusd += stats.saved_nusd;
+  e.last_hit_us = std::max(e.last_hit_us, stats.last_hit_us);
   EntryInfo info;
   info.key = key;
   info.ns = std::move(e.ns);
@@ -683,7 +692,14 @@ absl::StatusOr<EntryInfo> Cache::Impl::Inspect(const Key128& key) {
   if (!s.ok()) return FromRocks(s, "reading entry");
   absl::StatusOr<internal::StoredEntry> entry = internal::DecodeEntry(value);
   if (!entry.ok()) return entry.status();
-  return ToInfo(key, *std::move(entry), value.size() + bytes.size());
+  internal::EntryStats stats;
+  std::string stats_value;
+  if (db_->Get(rocksdb::ReadOptions(), entry_stats_cf_, AsSlice(bytes),
+               &stats_value)
+          .ok()) {
+    internal::DecodeEntryStats(stats_value, &stats).IgnoreError();
+  }
+  return ToInfo(key, *std::move(entry), value.size() + bytes.size(), stats);
 }
 
 absl::Status Cache::Impl::ForEachEntry(
@@ -691,10 +707,22 @@ absl::Status Cache::Impl::ForEachEntry(
   if (absl::Status s = FlushStats(); !s.ok()) return s;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), entries_cf_));
+  // Both families are keyed by entry key: walk them side by side.
+  std::unique_ptr<rocksdb::Iterator> stats_it(
+      db_->NewIterator(rocksdb::ReadOptions(), entry_stats_cf_));
+  stats_it->SeekToFirst();
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
     if (!key.ok()) {
       return absl::DataLossError("malformed entry key in the entries family");
+    }
+    while (stats_it->Valid() && stats_it->key().compare(it->key()) < 0) {
+      stats_it->Next();
+    }
+    internal::EntryStats stats;
+    if (stats_it->Valid() && stats_it->key() == it->key()) {
+      internal::DecodeEntryStats(View(stats_it->value()), &stats)
+          .IgnoreError();
     }
     absl::StatusOr<internal::StoredEntry> entry =
         internal::DecodeEntry(View(it->value()));
@@ -703,7 +731,7 @@ absl::Status Cache::Impl::ForEachEntry(
           absl::StrCat("entry ", key->ToHex(), ": ", entry.status().message()));
     }
     if (!fn(ToInfo(*key, *std::move(entry),
-                   it->key().size() + it->value().size()))) {
+                   it->key().size() + it->value().size(), stats))) {
       break;
     }
   }
@@ -760,6 +788,7 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
     std::vector<Key128> removed;
     for (size_t j = i; j < std::min(doomed.size(), i + kPurgeBatch); ++j) {
       batch.Delete(entries_cf_, doomed[j]);
+      batch.Delete(entry_stats_cf_, doomed[j]);
       DeleteVector(&batch, *Key128::FromBytes(doomed[j]), &removed);
     }
     if (absl::Status w =

@@ -90,7 +90,8 @@ class Cache::Impl {
   LedgerRow MissDelta(const Request& request, Response* answer);
   absl::Status FlushStatsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   EntryInfo ToInfo(const Key128& key, internal::StoredEntry entry,
-                   size_t stored_bytes) const;
+                   size_t stored_bytes,
+                   const internal::EntryStats& stats) const;
   struct ImportedEntry {
     RequestKeys keys;
     std::string value;           // encoded entry
@@ -135,6 +136,7 @@ class Cache::Impl {
   rocksdb::ColumnFamilyHandle* vectors_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* semantic_hits_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* feedback_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* entry_stats_cf_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::WriteOptions write_options_;
 

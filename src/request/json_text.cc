@@ -53,9 +53,14 @@ bool IsValidUtf8(absl::string_view text) {
 void AppendJsonString(std::string* out, absl::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
+  // Copy runs that need no escaping in one append: most text has none.
+  size_t run = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    if (u >= 0x20 && u != '"' && u != '\\') continue;
+    out->append(text.data() + run, i - run);
+    run = i + 1;
+    switch (u) {
       case '"':
         out->append("\\\"");
         break;
@@ -78,15 +83,12 @@ void AppendJsonString(std::string* out, absl::string_view text) {
         out->append("\\f");
         break;
       default:
-        if (u < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[u >> 4]);
-          out->push_back(kHex[u & 0xF]);
-        } else {
-          out->push_back(c);
-        }
+        out->append("\\u00");
+        out->push_back(kHex[u >> 4]);
+        out->push_back(kHex[u & 0xF]);
     }
   }
+  out->append(text.data() + run, text.size() - run);
   out->push_back('"');
 }
 

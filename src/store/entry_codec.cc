@@ -205,6 +205,25 @@ absl::Status DecodeLedgerRow(absl::string_view value, LedgerRow* r) {
   return absl::OkStatus();
 }
 
+std::string EncodeEntryStats(const EntryStats& stats) {
+  std::string out;
+  out.push_back(1);
+  PutSigned(&out, stats.hits);
+  PutSigned(&out, stats.last_hit_us);
+  PutSigned(&out, stats.saved_nusd);
+  return out;
+}
+
+absl::Status DecodeEntryStats(absl::string_view value, EntryStats* stats) {
+  Reader in(std::string_view(value.data(), value.size()));
+  if (in.Byte() != 1) return Malformed("entry stats");
+  stats->hits = in.Signed();
+  stats->last_hit_us = in.Signed();
+  stats->saved_nusd = in.Signed();
+  if (!in.ok() || !in.done()) return Malformed("entry stats");
+  return absl::OkStatus();
+}
+
 std::string EncodeVector(const VectorRecord& r) {
   std::string out;
   out.reserve(48 + r.vector.size() * sizeof(float) + r.text.size());

@@ -44,6 +44,15 @@ std::string EncodeLedgerRow(const LedgerRow& row);
 // Fills the counters of `row` (not its names).
 absl::Status DecodeLedgerRow(absl::string_view value, LedgerRow* row);
 
+// Hit counters of an entry, kept apart from it.
+struct EntryStats {
+  int64_t hits = 0;
+  int64_t last_hit_us = 0;
+  int64_t saved_nusd = 0;
+};
+std::string EncodeEntryStats(const EntryStats& stats);
+absl::Status DecodeEntryStats(absl::string_view value, EntryStats* stats);
+
 // A stored vector: which scope and context it belongs to, the vector and the
 // text it embeds (the last user turn, for the guard).
 struct VectorRecord {
