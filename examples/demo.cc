@@ -9,13 +9,13 @@
 // same numbers on every run: answers, token counts and latencies are derived
 // from a hash of the request.
 //
-// The semantic tier is on (built-in embedder). Each line of the workload
-// says which question it asks ("question": lines with the same number may
-// share an answer), and some are marked as a rewording of an earlier line
-// ("kind": "rewording", "variant_of": its index) or as a look-alike of it
-// ("kind": "hard_negative": another number, name or verb). The demo counts
-// what the cache did with them, and fails when a semantic hit answered
-// another question.
+// The semantic tier is on (built-in embedder; --no-semantic turns it off).
+// Each line of the workload says which question it asks ("question": lines
+// with the same number may share an answer), and some are marked as a
+// rewording of an earlier line ("kind": "rewording", "variant_of": its index)
+// or as a look-alike of it ("kind": "hard_negative": another number, name or
+// verb). The demo counts what the cache did with them, and fails when a
+// semantic hit answered another question.
 
 #include <stdlib.h>
 
@@ -864,30 +864,23 @@ bool PrintSemanticCheck(const Workload& w, const std::vector<Outcome>& outcomes,
     return by == std::string::npos ? std::string("an earlier answer")
                                    : Quoted(Asked(w.requests[by]));
   };
-  // One per namespace, in workload order; preferably one that is not just
-  // the same words in other case.
-  auto examples = [&](const std::vector<size_t>& which, bool skip_trivial) {
+  // Up to three, from different namespaces; with `prefer_reworded`, rather
+  // one that is more than the same words in another case.
+  auto examples = [&](const std::vector<size_t>& which, bool prefer_reworded) {
     std::vector<size_t> out;
-    for (const promptcache::Request& first : w.requests) {
-      const std::string& ns = first.ns;
-      if (std::any_of(out.begin(), out.end(),
-                      [&](size_t i) { return w.requests[i].ns == ns; })) {
+    for (size_t i : which) {
+      if (std::find(c.wrong.begin(), c.wrong.end(), i) != c.wrong.end()) {
         continue;
       }
-      size_t pick = std::string::npos;
-      for (size_t i : which) {
-        if (w.requests[i].ns != ns ||
-            std::find(c.wrong.begin(), c.wrong.end(), i) != c.wrong.end()) {
-          continue;
-        }
-        if (pick == std::string::npos) pick = i;
-        if (!skip_trivial || outcomes[i].similarity < 0.98) {
-          pick = i;
-          break;
-        }
+      auto same_ns = std::find_if(out.begin(), out.end(), [&](size_t j) {
+        return w.requests[j].ns == w.requests[i].ns;
+      });
+      if (same_ns == out.end()) {
+        if (out.size() < 3) out.push_back(i);
+      } else if (prefer_reworded && outcomes[*same_ns].similarity >= 0.98 &&
+                 outcomes[i].similarity < 0.98) {
+        *same_ns = i;
       }
-      if (pick != std::string::npos) out.push_back(pick);
-      if (out.size() == 3) break;
     }
     return out;
   };

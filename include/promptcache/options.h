@@ -35,6 +35,11 @@ struct Options {
   // RocksDB block cache for entries, in bytes. Default: 64 MiB.
   size_t block_cache_bytes = 64 << 20;
 
+  // Memory for the most recently served answers, kept decoded in front of
+  // RocksDB so that hot repeats never touch the store. 0 disables it.
+  // Default: 32 MiB.
+  size_t hot_cache_bytes = 32 << 20;
+
   // fsync every write. Default: false (RocksDB's write-ahead log still
   // makes every write survive a process crash; a power loss may lose the
   // last writes).

@@ -8,11 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "cache/cache_impl.h"
 #include "cost/token_estimate.h"
-#include "semantic/guard.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "semantic/guard.h"
 #define XXH_STATIC_LINKING_ONLY
 #include "xxhash.h"
 
@@ -266,6 +266,9 @@ absl::Status Cache::Impl::Open() {
     }
     if (!it->status().ok()) return FromRocks(it->status(), "reading ledger");
   }
+  if (options_.hot_cache_bytes > 0) {
+    hot_ = std::make_unique<internal::HotAnswers>(options_.hot_cache_bytes);
+  }
   if (semantic_on()) {
     if (absl::Status s = OpenSemantic(); !s.ok()) return s;
   }
@@ -291,18 +294,29 @@ void Cache::Impl::FlushLoop() {
 
 absl::StatusOr<Response> Cache::Impl::GetExact(const Key128& key,
                                                int* answers_stored) {
+  const int64_t now = NowMicros();
+  Response answer;
+  if (hot_ != nullptr && hot_->Get(key, now, &answer)) {
+    if (answers_stored != nullptr) *answers_stored = 1;
+    answer.entry_key = key.ToHex();
+    return answer;
+  }
+  const uint64_t hot_version = hot_ != nullptr ? hot_->Version(key) : 0;
   const std::array<char, 16> bytes = KeyBytes(key);
   rocksdb::PinnableSlice value;
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), entries_cf_, AsSlice(bytes), &value);
   if (s.IsNotFound()) return absl::NotFoundError("no entry");
   if (!s.ok()) return FromRocks(s, "reading entry");
-  Response answer;
   absl::StatusOr<internal::EntryHead> head =
       internal::DecodeAnswer(View(value), 0, &answer);
   if (!head.ok()) return head.status();
-  if (head->expires_us != 0 && NowMicros() >= head->expires_us) {
+  if (head->expires_us != 0 && now >= head->expires_us) {
     return absl::NotFoundError("entry expired");
+  }
+  // Buckets rotate answers, so only single answers are kept hot.
+  if (hot_ != nullptr && head->answers == 1) {
+    hot_->Put(key, hot_version, head->expires_us, answer);
   }
   if (head->answers > 1) {
     uint64_t pick;
@@ -364,8 +378,7 @@ void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
 
 LedgerRow& Cache::Impl::PendingRow(HitShard& shard, const Request& request) {
   const std::string& ns = NamespaceOf(request);
-  LedgerRow& row =
-      shard.ledger[RowHash(ns, request.backend, request.model)];
+  LedgerRow& row = shard.ledger[RowHash(ns, request.backend, request.model)];
   if (row.backend.empty()) {
     row.ns = ns;
     row.backend = request.backend;
@@ -445,8 +458,7 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   const Message* last = LastUserMessage(request);
   const bool with_vector =
       semantic_on() && last != nullptr && !last->content.empty() &&
-      (query_vector != nullptr ||
-       EmbedChecked(last->content, &vector).ok());
+      (query_vector != nullptr || EmbedChecked(last->content, &vector).ok());
   if (with_vector && query_vector != nullptr) vector = *query_vector;
   if (with_vector && query_vector == nullptr) {
     ChargeEmbedding(request, last->content);
@@ -508,10 +520,12 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
               last->content);
   }
   if (absl::Status s = WriteBatchWithLedger(&batch, delta); !s.ok()) return s;
+  // After the write: a reader that raced it cannot put the old answer back.
+  if (hot_ != nullptr) hot_->Erase(canonical.keys.exact);
   if (add_vector) {
     index_->Add(canonical.keys.scope, canonical.keys.exact,
-                canonical.keys.context, internal::NumberSignature(last->content),
-                vector.data());
+                canonical.keys.context,
+                internal::NumberSignature(last->content), vector.data());
   }
   answer->stored = true;
   answer->entry_key = canonical.keys.exact.ToHex();
@@ -576,8 +590,7 @@ absl::Status Cache::Impl::FlushStatsLocked() {
     internal::SemanticHitRecord& record = it->second;
     if (inserted) {
       std::string old;
-      if (db_->Get(rocksdb::ReadOptions(), semantic_hits_cf_, key, &old)
-              .ok()) {
+      if (db_->Get(rocksdb::ReadOptions(), semantic_hits_cf_, key, &old).ok()) {
         internal::DecodeSemanticHit(old, &record).IgnoreError();
       }
     }
@@ -721,8 +734,7 @@ absl::Status Cache::Impl::ForEachEntry(
     }
     internal::EntryStats stats;
     if (stats_it->Valid() && stats_it->key() == it->key()) {
-      internal::DecodeEntryStats(View(stats_it->value()), &stats)
-          .IgnoreError();
+      internal::DecodeEntryStats(View(stats_it->value()), &stats).IgnoreError();
     }
     absl::StatusOr<internal::StoredEntry> entry =
         internal::DecodeEntry(View(it->value()));
@@ -799,6 +811,10 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
     if (index_ != nullptr) {
       for (const Key128& key : removed) index_->Remove(key);
     }
+    for (size_t j = i;
+         hot_ != nullptr && j < std::min(doomed.size(), i + kPurgeBatch); ++j) {
+      hot_->Erase(*Key128::FromBytes(doomed[j]));
+    }
   }
   return static_cast<int64_t>(doomed.size());
 }
@@ -817,6 +833,7 @@ absl::Status Cache::Impl::WriteEntries(
       FromRocks(db_->Write(write_options_, &batch), "writing entries");
   if (!s.ok()) return s;
   for (const ImportedEntry& item : items) {
+    if (hot_ != nullptr) hot_->Erase(item.keys.exact);
     if (!item.vector.empty()) {
       index_->Add(item.keys.scope, item.keys.exact, item.keys.context,
                   internal::NumberSignature(item.text), item.vector.data());

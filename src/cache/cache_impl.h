@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "cache/hot_answers.h"
 #include "semantic/vector_index.h"
 #include "store/entry_codec.h"
 
@@ -148,6 +149,7 @@ class Cache::Impl {
       ABSL_GUARDED_BY(write_mu_);
 
   std::array<HitShard, kHitShards> hit_shards_;
+  std::unique_ptr<internal::HotAnswers> hot_;  // null when disabled
 
   std::unique_ptr<internal::VectorIndex> index_;
   // Per-scope generation of stored vectors; stamps saved index files.
