@@ -1,4 +1,5 @@
 // The store: persistence, TTL, tenants, schema, ledger consistency.
+#include "cache/hot_answers.h"
 #include "promptcache/cache.h"
 
 #include <fstream>
@@ -328,6 +329,27 @@ TEST(CacheTest, ExportImportRoundTripsAndRejectsTampering) {
       << result.status();
   std::stringstream junk("{\"key\":1}\n");
   EXPECT_FALSE(third->Import(junk).ok());
+}
+
+TEST(HotAnswersTest, VersionsExpiryAndByteBound) {
+  internal::HotAnswers hot(16 * 4096);  // 4 KiB per shard
+  const Key128 key{1, 16};              // shard 0
+  Response a = MakeAnswer("old"), out;
+  const uint64_t v = hot.Version(key);
+  hot.Erase(key);  // a write happened after the read began
+  hot.Put(key, v, 0, a);
+  EXPECT_FALSE(hot.Get(key, 0, &out)) << "a stale read must not be cached";
+  hot.Put(key, hot.Version(key), 100, a);
+  ASSERT_TRUE(hot.Get(key, 99, &out));
+  EXPECT_EQ(out.text, "old");
+  EXPECT_FALSE(hot.Get(key, 100, &out)) << "expired";
+  // Over the byte budget the least recently used goes first.
+  for (uint64_t i = 0; i < 20; ++i) {
+    const Key128 k{i, 16 * i};
+    hot.Put(k, hot.Version(k), 0, MakeAnswer(std::string(600, 'x')));
+  }
+  EXPECT_FALSE(hot.Get(Key128{0, 0}, 0, &out));
+  EXPECT_TRUE(hot.Get(Key128{19, 16 * 19}, 0, &out));
 }
 
 }  // namespace

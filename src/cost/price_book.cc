@@ -219,18 +219,20 @@ void PriceBook::MergeFrom(const PriceBook& other) {
 
 const ModelPrice* PriceBook::Find(absl::string_view backend,
                                   absl::string_view model) const {
-  if (auto it = prices_.find(BookKey(backend, model)); it != prices_.end()) {
-    return &it->second;
-  }
+  // Runs on every hit: reuse one key buffer per thread, no allocation.
+  thread_local std::string key;
+  auto lookup = [&](absl::string_view m) -> const ModelPrice* {
+    key.assign(backend.data(), backend.size());
+    key.push_back('\0');
+    key.append(m.data(), m.size());
+    auto it = prices_.find(key);
+    return it == prices_.end() ? nullptr : &it->second;
+  };
+  if (const ModelPrice* p = lookup(model)) return p;
   if (absl::string_view base = WithoutDateSuffix(model); !base.empty()) {
-    if (auto it = prices_.find(BookKey(backend, base)); it != prices_.end()) {
-      return &it->second;
-    }
+    if (const ModelPrice* p = lookup(base)) return p;
   }
-  if (auto it = prices_.find(BookKey(backend, "*")); it != prices_.end()) {
-    return &it->second;
-  }
-  return nullptr;
+  return lookup("*");
 }
 
 std::vector<ModelPrice> PriceBook::All() const {
