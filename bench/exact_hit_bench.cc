@@ -14,6 +14,7 @@
 //
 // Experiment flags (both modes; the published numbers use neither):
 //   --block_cache_mb=N   Options::block_cache_bytes = N MiB
+//   --hot_cache_mb=N     Options::hot_cache_bytes = N MiB
 //   --no_stats_flush     Options::stats_flush_interval = infinite (no
 //                        background rewrite of hit entries)
 //   --reopen             close and reopen each cache after filling it, so
@@ -202,6 +203,7 @@ constexpr size_t kOrderSize = 1 << 20;  // power of two
 
 // Option overrides (experiments only; the reported numbers use defaults).
 int64_t block_cache_mb = 0;   // --block_cache_mb=N; 0: Options default
+int64_t hot_cache_mb = -1;    // --hot_cache_mb=N; -1: Options default
 bool no_stats_flush = false;  // --no_stats_flush: no background flusher
 bool reopen = false;          // --reopen: close and reopen after the fill
 
@@ -216,6 +218,9 @@ std::unique_ptr<Fixture> BuildFixture(int64_t n) {
   promptcache::Options options;  // library defaults unless overridden
   if (block_cache_mb > 0) {
     options.block_cache_bytes = static_cast<size_t>(block_cache_mb) << 20;
+  }
+  if (hot_cache_mb >= 0) {
+    options.hot_cache_bytes = static_cast<size_t>(hot_cache_mb) << 20;
   }
   if (no_stats_flush) options.stats_flush_interval = absl::InfiniteDuration();
   absl::StatusOr<std::unique_ptr<Cache>> cache = Cache::Open(f->dir, options);
@@ -536,7 +541,8 @@ int main(int argc, char** argv) {
     } else if (i > 0 &&
                (ParseFlag(argv[i], "--percentile_ops", &ops) ||
                 ParseFlag(argv[i], "--percentile_entries", &entries) ||
-                ParseFlag(argv[i], "--block_cache_mb", &block_cache_mb))) {
+                ParseFlag(argv[i], "--block_cache_mb", &block_cache_mb) ||
+                ParseFlag(argv[i], "--hot_cache_mb", &hot_cache_mb))) {
     } else {
       rest.push_back(argv[i]);
     }

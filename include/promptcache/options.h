@@ -37,8 +37,8 @@ struct Options {
 
   // Memory for the most recently served answers, kept decoded in front of
   // RocksDB so that hot repeats never touch the store. 0 disables it.
-  // Default: 32 MiB.
-  size_t hot_cache_bytes = 32 << 20;
+  // Default: 64 MiB (about 50k answers of 1 KB).
+  size_t hot_cache_bytes = 64 << 20;
 
   // fsync every write. Default: false (RocksDB's write-ahead log still
   // makes every write survive a process crash; a power loss may lose the
