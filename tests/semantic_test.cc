@@ -68,6 +68,21 @@ TEST(GuardTest, HardNegativesAreRejected) {
        "Is it safe to take ibuprofen without alcohol?"},
       {"Sort the list in ascending order", "Sort the list in descending order"},
       {"I want to upload a file", "I want to download a file"},
+      {"I forgot my password, how can I log in?",
+       "I forgot my password, how can I log out?"},
+      {"How do I turn on dark mode?", "How do I turn off dark mode?"},
+      {"How do I sign up?", "How do I sign in?"},
+      // A shared passage must not outvote the question that differs.
+      {"Context: Webhooks are signed with HMAC-SHA256 using your signing "
+       "secret; endpoints must answer within 10 seconds or the delivery is "
+       "retried with backoff for up to three days, and every delivery is "
+       "listed in the audit log with its status.\nQuestion: how do i verify "
+       "webhook signatures",
+       "Context: Webhooks are signed with HMAC-SHA256 using your signing "
+       "secret; endpoints must answer within 10 seconds or the delivery is "
+       "retried with backoff for up to three days, and every delivery is "
+       "listed in the audit log with its status.\nQuestion: What timeout do "
+       "webhook endpoints have?"},
   };
   for (const auto& [a, b] : negatives) {
     internal::GuardVerdict v = internal::CheckAnswerTokens(a, b);
@@ -95,6 +110,8 @@ TEST(GuardTest, RewordingsPass) {
       {"Is 10 mg of melatonin safe?", "is 10mg of melatonin safe"},
       {"How do I reset my password", "how do i reset my passwords?"},
       {"Where is my refund?", "where's my refund"},
+      {"How do I log in to the dashboard?", "how can I log in to the dashboard"},
+      {"How can I login to the dashboard?", "how do i log in to the dashboard?"},
   };
   for (const auto& [a, b] : positives) {
     internal::GuardVerdict v = internal::CheckAnswerTokens(a, b);

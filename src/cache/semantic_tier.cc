@@ -308,41 +308,56 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
 
   // One query never needs an OpenMP team; this only affects this thread.
   omp_set_num_threads(1);
-  const std::vector<internal::VectorCandidate> candidates =
-      index_->Search(keys.scope, vector.data(), so.top_k);
   internal::GuardOptions guard_options;
   guard_options.max_unmatched_fraction = so.guard_max_unmatched_fraction;
   guard_options.max_swapped_fraction = so.guard_max_swapped_fraction;
   std::optional<internal::Guard> guard;
   if (so.guard) guard.emplace(last->content, guard_options);
-  for (const internal::VectorCandidate& c : candidates) {
-    if (c.similarity < min_similarity) break;
-    if (c.context != keys.context || c.entry == keys.exact) continue;
-    // Different numbers always fail the guard: no need to read the text.
-    if (guard.has_value() && c.numbers != guard->number_signature()) continue;
-    {
-      absl::MutexLock lock(&feedback_mu_);
-      if (wrong_pairs_.contains({keys.exact, c.entry})) continue;
+  // Candidates of other conversations can fill the first top_k (a common
+  // follow-up like "and if that fails?" in many chats): while a full batch
+  // is all above the threshold, look further, up to kMaxCandidates.
+  constexpr int kMaxCandidates = 256;
+  absl::flat_hash_set<Key128> examined;
+  for (int k = so.top_k;; k = std::min(k * 4, kMaxCandidates)) {
+    const std::vector<internal::VectorCandidate> candidates =
+        index_->Search(keys.scope, vector.data(), k);
+    for (const internal::VectorCandidate& c : candidates) {
+      if (c.similarity < min_similarity) {
+        return absl::NotFoundError("no near-duplicate");
+      }
+      // A wider search returns the first ones again.
+      if (!examined.insert(c.entry).second) continue;
+      if (c.context != keys.context || c.entry == keys.exact) continue;
+      // Different numbers always fail the guard: no need to read the text.
+      if (guard.has_value() && c.numbers != guard->number_signature()) {
+        continue;
+      }
+      {
+        absl::MutexLock lock(&feedback_mu_);
+        if (wrong_pairs_.contains({keys.exact, c.entry})) continue;
+      }
+      // Guard first (one read), the answer only for a candidate that passes.
+      std::string value;
+      internal::VectorRecord record;
+      if (!db_->Get(rocksdb::ReadOptions(), vectors_cf_, c.entry.ToBytes(),
+                    &value)
+               .ok() ||
+          !internal::DecodeVector(value, &record).ok()) {
+        continue;
+      }
+      if (guard.has_value() && !guard->Check(record.text).pass) continue;
+      absl::StatusOr<Response> answer = GetExact(c.entry, nullptr);
+      if (!answer.ok()) continue;  // expired or purged meanwhile
+      const double similarity = std::min(1.0, double{c.similarity});
+      if (so.verifier &&
+          !so.verifier(request, record.text, *answer, similarity)) {
+        continue;
+      }
+      answer->similarity = similarity;
+      answer->cache_status = CacheStatus::kSemanticHit;
+      return answer;
     }
-    // Guard first (one read), the answer only for a candidate that passes.
-    std::string value;
-    internal::VectorRecord record;
-    if (!db_->Get(rocksdb::ReadOptions(), vectors_cf_, c.entry.ToBytes(),
-                  &value)
-             .ok() ||
-        !internal::DecodeVector(value, &record).ok()) {
-      continue;
-    }
-    if (guard.has_value() && !guard->Check(record.text).pass) continue;
-    absl::StatusOr<Response> answer = GetExact(c.entry, nullptr);
-    if (!answer.ok()) continue;  // expired or purged meanwhile
-    const double similarity = std::min(1.0, double{c.similarity});
-    if (so.verifier && !so.verifier(request, record.text, *answer, similarity)) {
-      continue;
-    }
-    answer->similarity = similarity;
-    answer->cache_status = CacheStatus::kSemanticHit;
-    return answer;
+    if (static_cast<int>(candidates.size()) < k || k >= kMaxCandidates) break;
   }
   return absl::NotFoundError("no near-duplicate");
 }

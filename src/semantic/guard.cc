@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "semantic/text_features.h"
@@ -25,8 +26,13 @@ const std::vector<PolarGroup>& PolarGroups() {
       {{"start", "begin", "launch", "boot", "resume", "restart", "starting"},
        {"stop", "end", "halt", "terminate", "kill", "shutdown", "pause",
         "quit", "exit", "finish", "suspend"}},
-      {{"enable", "activate", "unmute", "unhide"},
-       {"disable", "deactivate", "mute", "hide", "off"}},
+      {{"enable", "activate", "unmute", "unhide", "turnon", "switchon",
+        "poweron", "plugin"},
+       {"disable", "deactivate", "mute", "hide", "off", "turnoff",
+        "switchoff", "poweroff", "shutdown", "unplug"}},
+      {{"checkin", "clockin", "cashin", "optin"},
+       {"checkout", "clockout", "cashout", "optout"}},
+      {{"scaleup", "zoomin"}, {"scaledown", "zoomout"}},
       {{"create", "add", "insert", "plus", "append", "attach"},
        {"delete", "remove", "drop", "erase", "destroy", "subtract", "minus",
         "detach", "purge", "cancel", "undo"}},
@@ -46,9 +52,9 @@ const std::vector<PolarGroup>& PolarGroups() {
        {"decrypt", "decode", "decompress", "deserialize", "unzip"}},
       {{"buy", "purchase", "deposit"}, {"sell", "refund", "withdraw"}},
       {{"install", "subscribe", "connect", "mount", "login", "signin",
-        "register"},
+        "logon"},
        {"uninstall", "unsubscribe", "disconnect", "unmount", "logout",
-        "signout", "unregister", "unfollow", "unlink"}},
+        "signout", "logoff", "unfollow", "unlink"}},
       {{"before", "first", "earliest", "previous", "prior", "past", "old",
         "older", "oldest"},
        {"after", "last", "latest", "next", "future", "new", "newer",
@@ -145,15 +151,42 @@ namespace {
 
 using Analysis = TextAnalysis;
 
+// "log in", "sign out", "turn off": a verb and its particle act as one word
+// ("login", "signout", "turnoff"), so the opposite-word groups see them.
+std::vector<Word> MergePhrasalVerbs(std::vector<Word> words) {
+  static const auto* const kVerbs = new absl::flat_hash_set<std::string>{
+      "log",   "sign",  "check", "opt",  "turn", "switch", "plug",
+      "clock", "shut",  "power", "scale", "zoom", "roll",  "cash"};
+  static const auto* const kParticles = new absl::flat_hash_set<std::string>{
+      "in", "on", "out", "off", "up", "down"};
+  std::vector<Word> out;
+  out.reserve(words.size());
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (i + 1 < words.size() && kVerbs->contains(words[i].stem) &&
+        kParticles->contains(words[i + 1].lower)) {
+      Word merged = words[i];
+      merged.lower = words[i].stem + words[i + 1].lower;
+      merged.stem = Stem(merged.lower);
+      merged.phrasal = true;
+      out.push_back(std::move(merged));
+      ++i;
+      continue;
+    }
+    out.push_back(std::move(words[i]));
+  }
+  return out;
+}
+
 Analysis Analyze(absl::string_view text) {
   Analysis a;
-  const std::vector<Word> words = SplitWords(text);
+  const std::vector<Word> words = MergePhrasalVerbs(SplitWords(text));
   bool after_number = false;
   for (const Word& w : words) {
     std::string key = w.is_number || w.identifier ? w.lower : w.stem;
     if (const char* n = NumberWord(w.lower)) key = n;
     const bool name = (w.capitalized && !w.sentence_start) || w.all_caps;
     const bool hard = w.is_number || w.symbol || w.identifier || w.quoted ||
+                      w.phrasal ||
                       name || IsDateWord(w.lower) ||
                       NumberWord(w.lower) != nullptr ||
                       (after_number && !IsStopWord(w.lower));
@@ -309,14 +342,47 @@ GuardVerdict Compare(const Analysis& q, const Analysis& c,
 
 }  // namespace
 
+// The parts of `a` and `b` that differ: without their longest common
+// prefix and suffix, cut at whitespace.
+std::pair<absl::string_view, absl::string_view> Differing(absl::string_view a,
+                                                          absl::string_view b) {
+  auto space = [](char c) {
+    return absl::ascii_isspace(static_cast<unsigned char>(c));
+  };
+  const size_t n = std::min(a.size(), b.size());
+  size_t p = 0;
+  while (p < n && a[p] == b[p]) ++p;
+  while (p > 0 && !space(a[p - 1])) --p;
+  size_t s = 0;
+  while (s < n - p && a[a.size() - 1 - s] == b[b.size() - 1 - s]) ++s;
+  while (s > 0 && !space(a[a.size() - s])) --s;
+  return {a.substr(p, a.size() - p - s), b.substr(p, b.size() - p - s)};
+}
+
+// Whole texts first, then what differs between them: a long shared part
+// (a retrieved passage in the same turn) must not outvote the question.
+GuardVerdict CompareTexts(const Analysis& qa, absl::string_view query,
+                          absl::string_view candidate,
+                          const GuardOptions& options) {
+  GuardVerdict v = Compare(qa, Analyze(candidate), options);
+  if (!v.pass) return v;
+  auto [dq, dc] = Differing(query, candidate);
+  if (dq.size() + dc.size() < query.size() + candidate.size()) {
+    v = Compare(Analyze(dq), Analyze(dc), options);
+    if (!v.pass) v.reason = absl::StrCat("in the differing part: ", v.reason);
+  }
+  return v;
+}
+
 GuardVerdict CheckAnswerTokens(absl::string_view query,
                                absl::string_view candidate,
                                const GuardOptions& options) {
-  return Compare(Analyze(query), Analyze(candidate), options);
+  return CompareTexts(Analyze(query), query, candidate, options);
 }
 
 Guard::Guard(absl::string_view query, const GuardOptions& options)
     : query_(std::make_unique<TextAnalysis>(Analyze(query))),
+      query_text_(query),
       options_(options) {}
 Guard::~Guard() = default;
 
@@ -338,7 +404,7 @@ uint64_t NumberSignature(absl::string_view text) {
 uint64_t Guard::number_signature() const { return Signature(*query_); }
 
 GuardVerdict Guard::Check(absl::string_view candidate) const {
-  return Compare(*query_, Analyze(candidate), options_);
+  return CompareTexts(*query_, query_text_, candidate, options_);
 }
 
 }  // namespace promptcache::internal

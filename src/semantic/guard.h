@@ -55,6 +55,7 @@ class Guard {
 
  private:
   std::unique_ptr<TextAnalysis> query_;
+  std::string query_text_;
   GuardOptions options_;
 };
 

@@ -262,7 +262,9 @@ bool IsStopWord(absl::string_view lower) {
       "there",  "here",   "get",    "have",   "has",   "had",    "any",
       "some",   "just",   "also",   "too",    "very",  "really", "hi",
       "hello",  "thanks", "thank",  "i'm",    "it's",  "there's", "let",
-      "tell",   "know",   "want",   "need",   "way",   "go"};
+      "tell",   "know",   "want",   "need",   "way",   "go",
+      // Politeness and filler that users add when they reword.
+      "hey",    "quick",  "question", "thx",  "pls",   "plz",    "kindly"};
   return kStop->contains(lower);
 }
 

@@ -19,6 +19,7 @@ struct Word {
   bool identifier = false;   // code-like: a_b, a.b, camelCase, x86, `quoted`
   bool quoted = false;       // inside "..." or `...`
   bool symbol = false;       // a currency or percent sign, as a word
+  bool phrasal = false;      // a verb merged with its particle ("login")
 };
 
 // Splits text into words. Letters, digits and any non-ASCII byte make up
