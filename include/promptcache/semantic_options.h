@@ -26,7 +26,7 @@ struct SemanticOptions {
   // evaluation sets in bench/README.md for the built-in embedder: at it,
   // false hits stay <= 1% of negatives on every set. Other embedders need
   // their own threshold (run tools/semantic_eval).
-  double threshold = 0.84;
+  double threshold = 0.82;
   // Per-namespace thresholds; a per-call threshold beats both.
   absl::flat_hash_map<std::string, double> namespace_threshold;
 

@@ -367,7 +367,10 @@ GuardVerdict CompareTexts(const Analysis& qa, absl::string_view query,
   GuardVerdict v = Compare(qa, Analyze(candidate), options);
   if (!v.pass) return v;
   auto [dq, dc] = Differing(query, candidate);
-  if (dq.size() + dc.size() < query.size() + candidate.size()) {
+  // Only when much is shared: otherwise the whole-text check already is
+  // about what differs.
+  const size_t shared = query.size() - dq.size();
+  if (3 * shared >= std::max(query.size(), candidate.size())) {
     v = Compare(Analyze(dq), Analyze(dc), options);
     if (!v.pass) v.reason = absl::StrCat("in the differing part: ", v.reason);
   }
