@@ -76,8 +76,9 @@ std::string StatusText(const absl::Status& status) {
 constexpr char kEmbedderHelp[] =
     "Embedder of the semantic tier: builtin (dimension 128), builtin:DIM, "
     "model2vec:DIR (a Model2Vec model directory) or http:BASE_URL#MODEL (an "
-    "OpenAI-compatible /v1/embeddings server; API key from OPENAI_API_KEY). "
-    "Must be the embedder the cache's vectors were made with";
+    "OpenAI-compatible /v1/embeddings server; API key from OPENAI_API_KEY)";
+constexpr char kSameEmbedder[] =
+    ". Must be the embedder the cache's vectors were made with";
 
 struct EmbedderSpec {
   enum class Kind { kBuiltin, kModel2Vec, kHttp };
@@ -259,8 +260,8 @@ std::string FormatUsd(int64_t nusd) {
   const double usd = static_cast<double>(nusd) * 1e-9;
   const double mag = usd < 0 ? -usd : usd;
   const char* sign = usd < 0 ? "-" : "";
-  if (mag < 1) return absl::StrFormat("%s$%.6f", sign, mag);
-  if (mag < 1000) return absl::StrFormat("%s$%.4f", sign, mag);
+  // One precision for every amount below $1000, so a column lines up.
+  if (mag < 1000) return absl::StrFormat("%s$%.6f", sign, mag);
   return absl::StrFormat("%s$%.2f", sign, mag);
 }
 
@@ -1158,7 +1159,8 @@ int Main(int argc, char** argv) {
   std::optional<std::string> embedder_spec;
   // Every command that opens the cache takes --embedder.
   auto add_embedder = [&embedder_spec](CLI::App* command) {
-    return command->add_option("--embedder", embedder_spec, kEmbedderHelp);
+    return command->add_option("--embedder", embedder_spec,
+                               std::string(kEmbedderHelp) + kSameEmbedder);
   };
 
   CLI::App* report = app.add_subcommand(
@@ -1277,7 +1279,9 @@ int Main(int argc, char** argv) {
       "Re-embed every entry with another embedder (replaces the stored "
       "vectors), so the cache can be opened with it.");
   reembed->add_option("DB", db, "Path of the cache database")->required();
-  add_embedder(reembed)->required();
+  add_embedder(reembed)->required()->description(
+      std::string(kEmbedderHelp) +
+      ". The embedder to switch to; entries without a vector get one too");
 
   try {
     app.parse(argc, argv);
