@@ -291,6 +291,34 @@ TEST_F(SemanticCacheTest, OtherContextTenantModelOrTemperatureNeverHit) {
   EXPECT_EQ(Ask(b)->cache_status, CacheStatus::kSemanticHit);
 }
 
+TEST_F(SemanticCacheTest, CommonFollowUpsInOtherConversationsDoNotCrowdOut) {
+  Open();
+  auto in_conversation = [](int c, const std::string& text) {
+    Request r = MakeRequest(text);
+    r.messages.insert(r.messages.begin() + 1,
+                      {{"user", "My router model is X" + std::to_string(c), "",
+                        "", ""},
+                       {"assistant", "Try restarting it.", "", "", ""}});
+    return r;
+  };
+  // The same follow-up in 30 conversations: more than top_k candidates
+  // that are as similar as the right one.
+  for (int c = 0; c < 30; ++c) {
+    ASSERT_TRUE(
+        Ask(in_conversation(c, "Thanks. And what if that doesn't work?")).ok());
+  }
+  for (int c : {0, 17, 29}) {
+    absl::StatusOr<Response> r =
+        Ask(in_conversation(c, "thanks, and what if that doesn't work"));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->cache_status, CacheStatus::kSemanticHit) << c;
+    EXPECT_EQ(r->entry_key,
+              ComputeKeys(in_conversation(
+                              c, "Thanks. And what if that doesn't work?"))
+                  ->exact.ToHex());
+  }
+}
+
 TEST_F(SemanticCacheTest, RestartKeepsSemanticHitsWithOrWithoutIndexFiles) {
   Open();
   for (int i = 0; i < 20; ++i) {

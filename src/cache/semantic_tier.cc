@@ -315,19 +315,25 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
   if (so.guard) guard.emplace(last->content, guard_options);
   // Candidates of other conversations can fill the first top_k (a common
   // follow-up like "and if that fails?" in many chats): while a full batch
-  // is all above the threshold, look further, up to kMaxCandidates.
+  // is all above the threshold and some of it belonged to other
+  // conversations, look further, up to kMaxCandidates.
   constexpr int kMaxCandidates = 256;
   absl::flat_hash_set<Key128> examined;
   for (int k = so.top_k;; k = std::min(k * 4, kMaxCandidates)) {
     const std::vector<internal::VectorCandidate> candidates =
         index_->Search(keys.scope, vector.data(), k);
+    int other_context = 0;
     for (const internal::VectorCandidate& c : candidates) {
       if (c.similarity < min_similarity) {
         return absl::NotFoundError("no near-duplicate");
       }
       // A wider search returns the first ones again.
       if (!examined.insert(c.entry).second) continue;
-      if (c.context != keys.context || c.entry == keys.exact) continue;
+      if (c.context != keys.context) {
+        ++other_context;
+        continue;
+      }
+      if (c.entry == keys.exact) continue;
       // Different numbers always fail the guard: no need to read the text.
       if (guard.has_value() && c.numbers != guard->number_signature()) {
         continue;
@@ -357,7 +363,10 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
       answer->cache_status = CacheStatus::kSemanticHit;
       return answer;
     }
-    if (static_cast<int>(candidates.size()) < k || k >= kMaxCandidates) break;
+    if (static_cast<int>(candidates.size()) < k || k >= kMaxCandidates ||
+        other_context == 0) {
+      break;
+    }
   }
   return absl::NotFoundError("no near-duplicate");
 }
