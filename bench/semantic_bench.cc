@@ -26,11 +26,11 @@ class PromptGenerator {
  public:
   explicit PromptGenerator(uint64_t seed) : rng_(seed) {}
   std::string Next() {
-    static const char* kOpen[] = {"How do I", "What is the best way to",
-                                  "Can you explain how to", "Why can't I",
-                                  "Is it possible to", "Help me"};
-    static const char* kVerb[] = {"configure", "reset", "export", "migrate",
-                                  "debug",     "deploy", "rename", "schedule",
+    static const char* kOpen[] = {
+        "How do I",    "What is the best way to", "Can you explain how to",
+        "Why can't I", "Is it possible to",       "Help me"};
+    static const char* kVerb[] = {"configure", "reset",  "export",  "migrate",
+                                  "debug",     "deploy", "rename",  "schedule",
                                   "monitor",   "backup", "restore", "share"};
     static const char* kThing[] = {"invoice",  "dashboard", "webhook",
                                    "database", "report",    "pipeline",
@@ -203,20 +203,23 @@ int main(int argc, char** argv) {
               stored.empty() ? size_t{0} : stored[0].size(),
               Percentile(embed_us, 0.5), Percentile(embed_us, 0.99));
   if (!hit_us.empty()) {
-    std::printf("semantic hit  (embed+search+guard): p50 %.1f us  p99 %.1f us  "
-                "(%d of %d rewordings hit)\n",
-                Percentile(hit_us, 0.5), Percentile(hit_us, 0.99), hits,
-                (queries + 1) / 2);
+    std::printf(
+        "semantic hit  (embed+search+guard): p50 %.1f us  p99 %.1f us  "
+        "(%d of %d rewordings hit)\n",
+        Percentile(hit_us, 0.5), Percentile(hit_us, 0.99), hits,
+        (queries + 1) / 2);
   }
   if (!miss_us.empty()) {
-    std::printf("semantic miss (embed+search+guard): p50 %.1f us  p99 %.1f us\n",
-                Percentile(miss_us, 0.5), Percentile(miss_us, 0.99));
+    std::printf(
+        "semantic miss (embed+search+guard): p50 %.1f us  p99 %.1f us\n",
+        Percentile(miss_us, 0.5), Percentile(miss_us, 0.99));
   }
-  std::printf("index memory %.1f MB for %.1f MB of raw vectors (%.2fx); "
-              "max RSS %.0f MB (%.0f MB before filling)\n",
-              stats.index_memory_bytes / 1e6, raw_mb,
-              stats.index_memory_bytes / 1e6 / raw_mb, MaxRssKb() / 1024.0,
-              rss_before / 1024.0);
+  std::printf(
+      "index memory %.1f MB for %.1f MB of raw vectors (%.2fx); "
+      "max RSS %.0f MB (%.0f MB before filling)\n",
+      stats.index_memory_bytes / 1e6, raw_mb,
+      stats.index_memory_bytes / 1e6 / raw_mb, MaxRssKb() / 1024.0,
+      rss_before / 1024.0);
   cache->reset();
   if (temp) std::filesystem::remove_all(db);
   return 0;

@@ -1,10 +1,10 @@
 // The store: persistence, TTL, tenants, schema, ledger consistency.
-#include "cache/hot_answers.h"
 #include "promptcache/cache.h"
 
 #include <fstream>
 #include <sstream>
 
+#include "cache/hot_answers.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
 

@@ -34,7 +34,8 @@ TEST(BuiltinEmbedderTest, NormalizedDeterministicAndMeaningful) {
   EXPECT_EQ(embedder.dimension(), 128);
   EXPECT_EQ(embedder.name(), "builtin-hash-v1/128");
   std::vector<float> v;
-  ASSERT_TRUE(embedder.Embed({"How do I reset my password?", "hello"}, &v).ok());
+  ASSERT_TRUE(
+      embedder.Embed({"How do I reset my password?", "hello"}, &v).ok());
   ASSERT_EQ(v.size(), 256u);
   double norm = 0;
   for (int i = 0; i < 128; ++i) norm += double{v[i]} * v[i];
@@ -42,8 +43,9 @@ TEST(BuiltinEmbedderTest, NormalizedDeterministicAndMeaningful) {
   std::vector<float> again;
   ASSERT_TRUE(embedder.Embed({"How do I reset my password?"}, &again).ok());
   EXPECT_TRUE(std::equal(again.begin(), again.end(), v.begin()));
-  EXPECT_GT(Cosine("How do I reset my password?", "how to reset my password"),
-            Cosine("How do I reset my password?", "What is the weather in Paris?"));
+  EXPECT_GT(
+      Cosine("How do I reset my password?", "how to reset my password"),
+      Cosine("How do I reset my password?", "What is the weather in Paris?"));
   EXPECT_NEAR(Cosine("Reset my password", "reset my password!!"), 1.0, 1e-5);
   ASSERT_TRUE(embedder.Embed({"?!..."}, &v).ok());
   EXPECT_TRUE(std::all_of(v.begin(), v.end(), [](float x) { return x == 0; }));
@@ -103,15 +105,18 @@ TEST(GuardTest, NumberSignatureMatchesTheGuard) {
 
 TEST(GuardTest, RewordingsPass) {
   const std::pair<const char*, const char*> positives[] = {
-      {"How do I change my email address", "How can I change my e-mail address?"},
+      {"How do I change my email address",
+       "How can I change my e-mail address?"},
       {"What's new in Python 3.11?", "what is new in python 3.11"},
       {"convert 20 GBP to JPY", "Convert 20 GBP to JPY please"},
       {"How do I start the nginx service?", "how can I start nginx service"},
       {"Is 10 mg of melatonin safe?", "is 10mg of melatonin safe"},
       {"How do I reset my password", "how do i reset my passwords?"},
       {"Where is my refund?", "where's my refund"},
-      {"How do I log in to the dashboard?", "how can I log in to the dashboard"},
-      {"How can I login to the dashboard?", "how do i log in to the dashboard?"},
+      {"How do I log in to the dashboard?",
+       "how can I log in to the dashboard"},
+      {"How can I login to the dashboard?",
+       "how do i log in to the dashboard?"},
   };
   for (const auto& [a, b] : positives) {
     internal::GuardVerdict v = internal::CheckAnswerTokens(a, b);
@@ -215,7 +220,9 @@ class SemanticCacheTest : public ::testing::Test {
           return MakeAnswer("answer to " + r.messages.back().content);
         });
   }
-  absl::StatusOr<Response> Ask(const Request& r) { return client_->Complete(r); }
+  absl::StatusOr<Response> Ask(const Request& r) {
+    return client_->Complete(r);
+  }
 
   TempDir dir_;
   int calls_ = 0;
@@ -236,11 +243,15 @@ TEST_F(SemanticCacheTest, ParaphraseHitsHardNegativesMiss) {
   EXPECT_EQ(calls_, 1);
 
   const std::pair<const char*, const char*> negatives[] = {
-      {"Find flights to Rome for next week", "Find flights to Milan for next week"},
-      {"Is 10 mg of melatonin safe for adults?", "Is 100 mg of melatonin safe for adults?"},
-      {"How do I start the nginx service on Ubuntu?", "How do I stop the nginx service on Ubuntu?"},
+      {"Find flights to Rome for next week",
+       "Find flights to Milan for next week"},
+      {"Is 10 mg of melatonin safe for adults?",
+       "Is 100 mg of melatonin safe for adults?"},
+      {"How do I start the nginx service on Ubuntu?",
+       "How do I stop the nginx service on Ubuntu?"},
       {"convert 20 GBP to JPY", "convert 20 JPY to GBP"},
-      {"What changed in Python 3.11 typing?", "What changed in Python 3.12 typing?"},
+      {"What changed in Python 3.11 typing?",
+       "What changed in Python 3.12 typing?"},
   };
   for (const auto& [stored, asked] : negatives) {
     ASSERT_TRUE(Ask(MakeRequest(stored)).ok());
@@ -283,9 +294,9 @@ TEST_F(SemanticCacheTest, OtherContextTenantModelOrTemperatureNeverHit) {
   // The same conversation context does hit.
   Request a = MakeRequest(q), b = MakeRequest(p);
   for (Request* x : {&a, &b}) {
-    x->messages.insert(x->messages.begin() + 1,
-                       {{"user", "Hi", "", "", ""},
-                        {"assistant", "Hello!", "", "", ""}});
+    x->messages.insert(
+        x->messages.begin() + 1,
+        {{"user", "Hi", "", "", ""}, {"assistant", "Hello!", "", "", ""}});
   }
   ASSERT_TRUE(Ask(a).ok());
   EXPECT_EQ(Ask(b)->cache_status, CacheStatus::kSemanticHit);
@@ -295,10 +306,10 @@ TEST_F(SemanticCacheTest, CommonFollowUpsInOtherConversationsDoNotCrowdOut) {
   Open();
   auto in_conversation = [](int c, const std::string& text) {
     Request r = MakeRequest(text);
-    r.messages.insert(r.messages.begin() + 1,
-                      {{"user", "My router model is X" + std::to_string(c), "",
-                        "", ""},
-                       {"assistant", "Try restarting it.", "", "", ""}});
+    r.messages.insert(
+        r.messages.begin() + 1,
+        {{"user", "My router model is X" + std::to_string(c), "", "", ""},
+         {"assistant", "Try restarting it.", "", "", ""}});
     return r;
   };
   // The same follow-up in 30 conversations: more than top_k candidates
@@ -313,8 +324,8 @@ TEST_F(SemanticCacheTest, CommonFollowUpsInOtherConversationsDoNotCrowdOut) {
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->cache_status, CacheStatus::kSemanticHit) << c;
     EXPECT_EQ(r->entry_key,
-              ComputeKeys(in_conversation(
-                              c, "Thanks. And what if that doesn't work?"))
+              ComputeKeys(
+                  in_conversation(c, "Thanks. And what if that doesn't work?"))
                   ->exact.ToHex());
   }
 }
@@ -360,8 +371,9 @@ class PricedEmbedder : public BuiltinEmbedder {
 TEST_F(SemanticCacheTest, PaidEmbeddingsAreChargedAsTheCostOfCaching) {
   Open(std::make_shared<PricedEmbedder>());
   ASSERT_TRUE(Ask(MakeRequest("How do I change my email address")).ok());
-  ASSERT_EQ(Ask(MakeRequest("How can I change my e-mail address?"))->cache_status,
-            CacheStatus::kSemanticHit);
+  ASSERT_EQ(
+      Ask(MakeRequest("How can I change my e-mail address?"))->cache_status,
+      CacheStatus::kSemanticHit);
   const LedgerRow total = cache_->Report()->total;
   // Two lookups embedded (the first one's vector is reused for its store).
   EXPECT_GT(total.embedding_nusd, 0);
@@ -386,12 +398,14 @@ TEST_F(SemanticCacheTest, NamespaceThresholdsApply) {
         client.Complete(MakeRequest("How do I change my email address", ns))
             .ok());
   }
-  EXPECT_EQ(client.Complete(MakeRequest("How can I change my e-mail address?",
-                                        "strict-tenant"))
+  EXPECT_EQ(client
+                .Complete(MakeRequest("How can I change my e-mail address?",
+                                      "strict-tenant"))
                 ->cache_status,
             CacheStatus::kMiss);
-  EXPECT_EQ(client.Complete(MakeRequest("How can I change my e-mail address?",
-                                        "relaxed-tenant"))
+  EXPECT_EQ(client
+                .Complete(MakeRequest("How can I change my e-mail address?",
+                                      "relaxed-tenant"))
                 ->cache_status,
             CacheStatus::kSemanticHit);
 }
@@ -440,7 +454,8 @@ TEST_F(SemanticCacheTest, AnotherEmbedderIsAnErrorUntilReembedded) {
   other = Cache::Open(dir_.path(), o);
   ASSERT_TRUE(other.ok()) << other.status();
   EXPECT_EQ((*other)->GetSemanticStats().vectors, 1);
-  RequestKeys keys = *ComputeKeys(MakeRequest("How can I change my e-mail address?"));
+  RequestKeys keys =
+      *ComputeKeys(MakeRequest("How can I change my e-mail address?"));
   absl::StatusOr<Response> hit = (*other)->FindSemantic(
       MakeRequest("How can I change my e-mail address?"), keys);
   EXPECT_TRUE(hit.ok()) << hit.status();
@@ -456,7 +471,8 @@ TEST_F(SemanticCacheTest, ImportAndReembedGiveEntriesVectors) {
     CachedClient client(*plain, [](const Request&) -> absl::StatusOr<Response> {
       return MakeAnswer("use the settings page");
     });
-    ASSERT_TRUE(client.Complete(MakeRequest("How do I change my email address")).ok());
+    ASSERT_TRUE(
+        client.Complete(MakeRequest("How do I change my email address")).ok());
     ASSERT_EQ(*plain->Export(dump), 1);
   }
   const Request para = MakeRequest("How can I change my e-mail address?");

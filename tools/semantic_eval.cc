@@ -130,12 +130,12 @@ void EvaluatePairs(const std::string& name, const std::vector<Pair>& pairs,
     positives += pairs[i].positive;
     if (!ok[2 * i] || !ok[2 * i + 1]) continue;
     double dot = 0;
-    for (int k = 0; k < d; ++k) dot += double{v[2 * i * d + k]} * v[(2 * i + 1) * d + k];
+    for (int k = 0; k < d; ++k)
+      dot += double{v[2 * i * d + k]} * v[(2 * i + 1) * d + k];
     sim[i] = dot;
-    pass[i] = !guard ||
-              promptcache::internal::CheckAnswerTokens(pairs[i].a, pairs[i].b,
-                                                       guard_options)
-                  .pass;
+    pass[i] = !guard || promptcache::internal::CheckAnswerTokens(
+                            pairs[i].a, pairs[i].b, guard_options)
+                            .pass;
   }
   const int64_t negatives = static_cast<int64_t>(pairs.size()) - positives;
   std::printf("\n%s: %zu pairs (%lld positive, %lld negative), guard %s\n",
@@ -199,9 +199,9 @@ void EvaluateIntents(const std::string& name, const std::vector<Query>& train,
           !guard || promptcache::internal::CheckAnswerTokens(
                         test[i].text, train[j].text, guard_options)
                         .pass;
-      candidates[i].push_back({sims[i * kTopK + k], pass,
-                               train[j].intent == test[i].intent &&
-                                   test[i].intent != "oos"});
+      candidates[i].push_back(
+          {sims[i * kTopK + k], pass,
+           train[j].intent == test[i].intent && test[i].intent != "oos"});
     }
   }
   const int64_t oos = static_cast<int64_t>(test.size()) - in_scope;
@@ -248,7 +248,8 @@ void EvaluateIntents(const std::string& name, const std::vector<Query>& train,
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Measures semantic-tier hit and false-hit rates on labeled data"};
+  CLI::App app{
+      "Measures semantic-tier hit and false-hit rates on labeled data"};
   std::string pairs_tsv, pairs_jsonl, gptcache, banking77, clinc150, json_out;
   std::string embedder_spec = "builtin";
   bool no_guard = false;
@@ -256,7 +257,8 @@ int main(int argc, char** argv) {
   app.add_option("--pairs-tsv", pairs_tsv, "PAWS-style TSV: id, a, b, label");
   app.add_option("--pairs-jsonl", pairs_jsonl, "JSON lines {a, b, label}");
   app.add_option("--gptcache", gptcache, "GPTCache mock_data.json");
-  app.add_option("--banking77", banking77, "directory with train.csv, test.csv");
+  app.add_option("--banking77", banking77,
+                 "directory with train.csv, test.csv");
   app.add_option("--clinc150", clinc150, "CLINC150 data_full.json");
   app.add_option("--embedder", embedder_spec,
                  "builtin, builtin:DIM or model2vec:DIR");
@@ -275,10 +277,12 @@ int main(int argc, char** argv) {
   std::unique_ptr<Embedder> embedder;
   if (embedder_spec.rfind("builtin", 0) == 0) {
     promptcache::BuiltinEmbedderOptions o;
-    if (embedder_spec.size() > 8) o.dimension = std::stoi(embedder_spec.substr(8));
+    if (embedder_spec.size() > 8)
+      o.dimension = std::stoi(embedder_spec.substr(8));
     embedder = std::make_unique<promptcache::BuiltinEmbedder>(o);
   } else if (embedder_spec.rfind("model2vec:", 0) == 0) {
-    auto loaded = promptcache::Model2VecEmbedder::Load(embedder_spec.substr(10));
+    auto loaded =
+        promptcache::Model2VecEmbedder::Load(embedder_spec.substr(10));
     if (!loaded.ok()) {
       std::fprintf(stderr, "semantic_eval: %s\n",
                    std::string(loaded.status().message()).c_str());
@@ -327,12 +331,14 @@ int main(int argc, char** argv) {
                   guard_options, thresholds, &results);
   }
   if (!gptcache.empty()) {
-    nlohmann::json j = nlohmann::json::parse(ReadFile(gptcache), nullptr, false);
+    nlohmann::json j =
+        nlohmann::json::parse(ReadFile(gptcache), nullptr, false);
     std::vector<Pair> pairs;
     for (size_t i = 0; j.is_array() && i < j.size(); ++i) {
       pairs.push_back({j[i]["origin"], j[i]["similar"], true});
       // A negative: this origin against another item's rewrite.
-      pairs.push_back({j[i]["origin"], j[(i + 1) % j.size()]["similar"], false});
+      pairs.push_back(
+          {j[i]["origin"], j[(i + 1) % j.size()]["similar"], false});
     }
     EvaluatePairs("gptcache_mock", pairs, *embedder, !no_guard, guard_options,
                   thresholds, &results);
@@ -343,7 +349,8 @@ int main(int argc, char** argv) {
                     !no_guard, guard_options, thresholds, &results);
   }
   if (!clinc150.empty()) {
-    nlohmann::json j = nlohmann::json::parse(ReadFile(clinc150), nullptr, false);
+    nlohmann::json j =
+        nlohmann::json::parse(ReadFile(clinc150), nullptr, false);
     std::vector<Query> train, test;
     for (const auto& row : j["train"]) train.push_back({row[0], row[1]});
     for (const auto& row : j["test"]) test.push_back({row[0], row[1]});

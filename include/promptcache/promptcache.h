@@ -14,7 +14,7 @@
 #include "promptcache/options.h"
 #include "promptcache/price_book.h"
 #include "promptcache/request.h"
-#include "promptcache/semantic_options.h"
 #include "promptcache/response.h"
+#include "promptcache/semantic_options.h"
 
 #endif  // PROMPTCACHE_PROMPTCACHE_H_

@@ -14,9 +14,9 @@ namespace promptcache {
 
 // Called for a candidate that passed similarity and guard; return false to
 // refuse it. `matched_prompt` is the last user turn of the stored request.
-using SemanticVerifier = std::function<bool(
-    const Request& query, absl::string_view matched_prompt,
-    const Response& cached_answer, double similarity)>;
+using SemanticVerifier =
+    std::function<bool(const Request& query, absl::string_view matched_prompt,
+                       const Response& cached_answer, double similarity)>;
 
 struct SemanticOptions {
   // Serve near-duplicates at all (needs Options::embedder). Default: true.

@@ -9,12 +9,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
-#include "promptcache/cache.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "cache/hot_answers.h"
+#include "promptcache/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
-#include "cache/hot_answers.h"
 #include "semantic/vector_index.h"
 #include "store/entry_codec.h"
 
@@ -95,9 +95,9 @@ class Cache::Impl {
                    const internal::EntryStats& stats) const;
   struct ImportedEntry {
     RequestKeys keys;
-    std::string value;           // encoded entry
-    std::vector<float> vector;   // empty: no vector
-    std::string text;            // what the vector embeds
+    std::string value;          // encoded entry
+    std::vector<float> vector;  // empty: no vector
+    std::string text;           // what the vector embeds
   };
   absl::Status WriteEntries(const std::vector<ImportedEntry>& items);
   void FlushLoop();

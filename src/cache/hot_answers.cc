@@ -44,8 +44,8 @@ void HotAnswers::Put(const Key128& key, uint64_t version, int64_t expires_us,
     EraseLocked(shard, shard.lru.back());
   }
   shard.lru.push_front(key);
-  shard.items[key] = Item{std::move(shared), expires_us, bytes,
-                          shard.lru.begin()};
+  shard.items[key] =
+      Item{std::move(shared), expires_us, bytes, shard.lru.begin()};
   shard.bytes += bytes;
 }
 

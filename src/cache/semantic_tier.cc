@@ -1,8 +1,9 @@
 // The semantic tier of Cache::Impl: vectors in RocksDB, the FAISS view of
 // them, near-duplicate lookup with the guard, and false-hit feedback.
+#include <omp.h>
+
 #include <cmath>
 #include <filesystem>
-#include <omp.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -50,8 +51,8 @@ absl::Status Cache::Impl::EmbedUnchecked(const std::string& text,
   const size_t dim = static_cast<size_t>(embedder.dimension());
   if (vector->size() != dim) {
     return absl::InvalidArgumentError(
-        absl::StrCat("embedder ", embedder.name(), " returned ",
-                     vector->size(), " values; its dimension is ", dim));
+        absl::StrCat("embedder ", embedder.name(), " returned ", vector->size(),
+                     " values; its dimension is ", dim));
   }
   double norm = 0;
   for (float v : *vector) {
@@ -170,9 +171,9 @@ absl::Status Cache::Impl::OpenSemantic() {
     // older, unnamed embedder cannot exist because the name is written
     // before any vector).
     if (options_.read_only) return absl::OkStatus();
-    return FromRocks(db_->Put(write_options_, meta_cf_, kEmbedderKey,
-                              embedder.name()),
-                     "writing embedder name");
+    return FromRocks(
+        db_->Put(write_options_, meta_cf_, kEmbedderKey, embedder.name()),
+        "writing embedder name");
   }
   // Load saved index files whose generation matches; rebuild the rest.
   absl::flat_hash_set<Key128> rebuild;
@@ -407,8 +408,8 @@ absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<Cache::SemanticHitInfo>>
-Cache::Impl::SemanticHitsOf(const Key128& entry_key) {
+absl::StatusOr<std::vector<Cache::SemanticHitInfo>> Cache::Impl::SemanticHitsOf(
+    const Key128& entry_key) {
   if (absl::Status s = FlushStats(); !s.ok()) return s;
   std::vector<Cache::SemanticHitInfo> out;
   const std::string prefix = entry_key.ToBytes();
@@ -417,7 +418,8 @@ Cache::Impl::SemanticHitsOf(const Key128& entry_key) {
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
        it->Next()) {
     internal::SemanticHitRecord record;
-    if (absl::Status s = internal::DecodeSemanticHit(View(it->value()), &record);
+    if (absl::Status s =
+            internal::DecodeSemanticHit(View(it->value()), &record);
         !s.ok()) {
       return s;
     }

@@ -229,8 +229,8 @@ absl::Status ValidateRequest(const Request& r,
           {m.tool_call_id, "tool_call_id"}}) {
       // The field name is built only for the error: this runs on every hit.
       if (!IsValidUtf8(text)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "messages[", i, "].", field, " is not valid UTF-8"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("messages[", i, "].", field, " is not valid UTF-8"));
       }
     }
   }

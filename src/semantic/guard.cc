@@ -24,12 +24,12 @@ struct PolarGroup {
 const std::vector<PolarGroup>& PolarGroups() {
   static const auto* const kGroups = new std::vector<PolarGroup>{
       {{"start", "begin", "launch", "boot", "resume", "restart", "starting"},
-       {"stop", "end", "halt", "terminate", "kill", "shutdown", "pause",
-        "quit", "exit", "finish", "suspend"}},
+       {"stop", "end", "halt", "terminate", "kill", "shutdown", "pause", "quit",
+        "exit", "finish", "suspend"}},
       {{"enable", "activate", "unmute", "unhide", "turnon", "switchon",
         "poweron", "plugin"},
-       {"disable", "deactivate", "mute", "hide", "off", "turnoff",
-        "switchoff", "poweroff", "shutdown", "unplug"}},
+       {"disable", "deactivate", "mute", "hide", "off", "turnoff", "switchoff",
+        "poweroff", "shutdown", "unplug"}},
       {{"checkin", "clockin", "cashin", "optin"},
        {"checkout", "clockout", "cashout", "optout"}},
       {{"scaleup", "zoomin"}, {"scaledown", "zoomout"}},
@@ -51,14 +51,12 @@ const std::vector<PolarGroup>& PolarGroups() {
       {{"encrypt", "encode", "compress", "serialize", "zip"},
        {"decrypt", "decode", "decompress", "deserialize", "unzip"}},
       {{"buy", "purchase", "deposit"}, {"sell", "refund", "withdraw"}},
-      {{"install", "subscribe", "connect", "mount", "login", "signin",
-        "logon"},
+      {{"install", "subscribe", "connect", "mount", "login", "signin", "logon"},
        {"uninstall", "unsubscribe", "disconnect", "unmount", "logout",
         "signout", "logoff", "unfollow", "unlink"}},
       {{"before", "first", "earliest", "previous", "prior", "past", "old",
         "older", "oldest"},
-       {"after", "last", "latest", "next", "future", "new", "newer",
-        "newest"}},
+       {"after", "last", "latest", "next", "future", "new", "newer", "newest"}},
       {{"true", "yes", "positive", "pass", "success", "win", "valid"},
        {"false", "negative", "fail", "failure", "lose", "invalid", "error"}},
       {{"ascending", "asc", "north", "east", "inner"},
@@ -91,10 +89,11 @@ const absl::flat_hash_map<std::string, int>& PolarIndex() {
 
 bool IsNegation(const std::string& lower) {
   static const auto* const kNegations = new absl::flat_hash_set<std::string>{
-      "not", "no", "never", "none", "nothing", "nobody", "neither", "nor",
-      "cannot", "nowhere", "dont", "doesnt", "didnt", "cant", "wont", "isnt",
-      "arent", "wasnt", "werent", "shouldnt", "wouldnt", "couldnt", "havent",
-      "hasnt", "hadnt", "mustnt", "aint", "without"};
+      "not",     "no",       "never",   "none",    "nothing", "nobody",
+      "neither", "nor",      "cannot",  "nowhere", "dont",    "doesnt",
+      "didnt",   "cant",     "wont",    "isnt",    "arent",   "wasnt",
+      "werent",  "shouldnt", "wouldnt", "couldnt", "havent",  "hasnt",
+      "hadnt",   "mustnt",   "aint",    "without"};
   if (lower.size() > 3 && lower.compare(lower.size() - 3, 3, "n't") == 0) {
     return true;
   }
@@ -103,13 +102,14 @@ bool IsNegation(const std::string& lower) {
 
 bool IsDateWord(const std::string& lower) {
   static const auto* const kDates = new absl::flat_hash_set<std::string>{
-      "january", "february", "march", "april", "june", "july", "august",
-      "september", "october", "november", "december", "jan", "feb", "mar",
-      "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-      "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-      "sunday", "today", "tomorrow", "yesterday", "tonight", "weekend",
-      "morning", "evening", "afternoon", "night", "am", "pm", "daily",
-      "weekly", "monthly", "yearly", "annual", "annually", "hourly"};
+      "january", "february",  "march",     "april",    "june",     "july",
+      "august",  "september", "october",   "november", "december", "jan",
+      "feb",     "mar",       "apr",       "jun",      "jul",      "aug",
+      "sep",     "sept",      "oct",       "nov",      "dec",      "monday",
+      "tuesday", "wednesday", "thursday",  "friday",   "saturday", "sunday",
+      "today",   "tomorrow",  "yesterday", "tonight",  "weekend",  "morning",
+      "evening", "afternoon", "night",     "am",       "pm",       "daily",
+      "weekly",  "monthly",   "yearly",    "annual",   "annually", "hourly"};
   return kDates->contains(lower);
 }
 
@@ -117,16 +117,16 @@ bool IsDateWord(const std::string& lower) {
 const char* NumberWord(const std::string& lower) {
   static const auto* const kNumbers =
       new absl::flat_hash_map<std::string, const char*>{
-          {"zero", "0"},      {"one", "1"},        {"two", "2"},
-          {"three", "3"},     {"four", "4"},       {"five", "5"},
-          {"six", "6"},       {"seven", "7"},      {"eight", "8"},
-          {"nine", "9"},      {"ten", "10"},       {"eleven", "11"},
-          {"twelve", "12"},   {"twenty", "20"},    {"thirty", "30"},
-          {"fifty", "50"},    {"hundred", "100"},  {"thousand", "1000"},
-          {"million", "1e6"}, {"billion", "1e9"},  {"half", "0.5"},
-          {"once", "1x"},     {"twice", "2x"},     {"single", "1"},
-          {"double", "2x"},   {"triple", "3x"},    {"dozen", "12"},
-          {"first", "1st"},   {"second", "2nd"},   {"third", "3rd"}};
+          {"zero", "0"},      {"one", "1"},       {"two", "2"},
+          {"three", "3"},     {"four", "4"},      {"five", "5"},
+          {"six", "6"},       {"seven", "7"},     {"eight", "8"},
+          {"nine", "9"},      {"ten", "10"},      {"eleven", "11"},
+          {"twelve", "12"},   {"twenty", "20"},   {"thirty", "30"},
+          {"fifty", "50"},    {"hundred", "100"}, {"thousand", "1000"},
+          {"million", "1e6"}, {"billion", "1e9"}, {"half", "0.5"},
+          {"once", "1x"},     {"twice", "2x"},    {"single", "1"},
+          {"double", "2x"},   {"triple", "3x"},   {"dozen", "12"},
+          {"first", "1st"},   {"second", "2nd"},  {"third", "3rd"}};
   auto it = kNumbers->find(lower);
   return it == kNumbers->end() ? nullptr : it->second;
 }
@@ -141,7 +141,7 @@ struct TextAnalysis {
   // hard tokens onto this text).
   std::vector<std::string> keys;
   int negations = 0;
-  std::vector<int> polar;  // sorted group*2+side
+  std::vector<int> polar;            // sorted group*2+side
   std::vector<std::string> content;  // content word stems
   std::vector<std::string> order;    // non-stop word keys, in order
   std::vector<std::string> numbers;  // keys of number tokens, in order
@@ -155,8 +155,8 @@ using Analysis = TextAnalysis;
 // ("login", "signout", "turnoff"), so the opposite-word groups see them.
 std::vector<Word> MergePhrasalVerbs(std::vector<Word> words) {
   static const auto* const kVerbs = new absl::flat_hash_set<std::string>{
-      "log",   "sign",  "check", "opt",  "turn", "switch", "plug",
-      "clock", "shut",  "power", "scale", "zoom", "roll",  "cash"};
+      "log",   "sign", "check", "opt",   "turn", "switch", "plug",
+      "clock", "shut", "power", "scale", "zoom", "roll",   "cash"};
   static const auto* const kParticles = new absl::flat_hash_set<std::string>{
       "in", "on", "out", "off", "up", "down"};
   std::vector<Word> out;
@@ -186,8 +186,7 @@ Analysis Analyze(absl::string_view text) {
     if (const char* n = NumberWord(w.lower)) key = n;
     const bool name = (w.capitalized && !w.sentence_start) || w.all_caps;
     const bool hard = w.is_number || w.symbol || w.identifier || w.quoted ||
-                      w.phrasal ||
-                      name || IsDateWord(w.lower) ||
+                      w.phrasal || name || IsDateWord(w.lower) ||
                       NumberWord(w.lower) != nullptr ||
                       (after_number && !IsStopWord(w.lower));
     after_number = w.is_number || NumberWord(w.lower) != nullptr;
@@ -202,7 +201,8 @@ Analysis Analyze(absl::string_view text) {
       continue;
     }
     if (hard) {
-      if (w.is_number || NumberWord(w.lower) != nullptr) a.numbers.push_back(key);
+      if (w.is_number || NumberWord(w.lower) != nullptr)
+        a.numbers.push_back(key);
       a.hard.push_back(key);
       a.hard_set.insert(key);
     } else if (!IsStopWord(w.lower)) {
@@ -277,8 +277,8 @@ GuardVerdict Compare(const Analysis& q, const Analysis& c,
   }
   if (q.negations != c.negations) {
     v.pass = false;
-    v.reason = absl::StrCat("negations differ: ", q.negations, " vs ",
-                            c.negations);
+    v.reason =
+        absl::StrCat("negations differ: ", q.negations, " vs ", c.negations);
     return v;
   }
   if (q.polar != c.polar) {
@@ -330,8 +330,7 @@ GuardVerdict Compare(const Analysis& q, const Analysis& c,
     }
   }
   const size_t larger = std::max(qc.size(), cc.size());
-  const int allowed =
-      static_cast<int>(options.max_unmatched_fraction * larger);
+  const int allowed = static_cast<int>(options.max_unmatched_fraction * larger);
   if (unmatched > allowed) {
     v.pass = false;
     v.reason = absl::StrCat(unmatched, " content words unaccounted for (",

@@ -30,18 +30,18 @@ __attribute__((target("avx2,fma"))) float DotAvx2(const float* a,
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   size_t i = 0;
   for (; i + 16 <= d; i += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i),
-                           acc0);
+    acc0 =
+        _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
     acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8),
                            _mm256_loadu_ps(b + i + 8), acc1);
   }
   for (; i + 8 <= d; i += 8) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i),
-                           acc0);
+    acc0 =
+        _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
   }
   const __m256 acc = _mm256_add_ps(acc0, acc1);
-  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(acc),
-                          _mm256_extractf128_ps(acc, 1));
+  __m128 sum =
+      _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
   sum = _mm_hadd_ps(sum, sum);
   sum = _mm_hadd_ps(sum, sum);
   float result = _mm_cvtss_f32(sum);
@@ -62,8 +62,8 @@ const DotFn kDot = ChooseDot();
 
 struct DotComputer : faiss::FlatCodesDistanceComputer {
   DotComputer(const float* base, size_t d)
-      : faiss::FlatCodesDistanceComputer(
-            reinterpret_cast<const uint8_t*>(base), d * sizeof(float)),
+      : faiss::FlatCodesDistanceComputer(reinterpret_cast<const uint8_t*>(base),
+                                         d * sizeof(float)),
         base(base),
         d(d) {}
   void set_query(const float* x) override { query = x; }

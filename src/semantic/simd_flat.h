@@ -21,8 +21,7 @@ bool DotUsesAvx2();
 struct SimdFlatIP : faiss::IndexFlatIP {
   explicit SimdFlatIP(idx_t d) : faiss::IndexFlatIP(d) {}
 
-  void search(idx_t n, const float* x, idx_t k, float* distances,
-              idx_t* labels,
+  void search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels,
               const faiss::SearchParameters* params = nullptr) const override;
   faiss::FlatCodesDistanceComputer* get_FlatCodesDistanceComputer()
       const override;

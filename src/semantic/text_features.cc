@@ -17,11 +17,11 @@ struct Special {
   bool quote;
 };
 constexpr Special kSpecials[] = {
-    {"\xE2\x82\xAC", "eur", false},   // €
-    {"\xC2\xA3", "gbp", false},       // £
-    {"\xC2\xA5", "jpy", false},       // ¥
-    {"\xE2\x80\x9C", nullptr, true},  // “
-    {"\xE2\x80\x9D", nullptr, true},  // ”
+    {"\xE2\x82\xAC", "eur", false},    // €
+    {"\xC2\xA3", "gbp", false},        // £
+    {"\xC2\xA5", "jpy", false},        // ¥
+    {"\xE2\x80\x9C", nullptr, true},   // “
+    {"\xE2\x80\x9D", nullptr, true},   // ”
     {"\xE2\x80\x99", nullptr, false},  // ’ (apostrophe, handled below)
     {"\xE2\x80\x98", nullptr, false},  // ‘
     {"\xE2\x80\x94", nullptr, false},  // —
@@ -86,14 +86,16 @@ void AddWord(std::vector<Word>* words, std::string raw, bool sentence_start,
   }
   w.capitalized = has_upper;
   int letters = 0;
-  for (char c : raw) letters += std::isalpha(static_cast<unsigned char>(c)) != 0;
+  for (char c : raw)
+    letters += std::isalpha(static_cast<unsigned char>(c)) != 0;
   w.all_caps = has_upper && !has_lower && letters >= 2;
   std::string lower;
   lower.reserve(raw.size());
   for (char c : raw) {
     // Hyphens inside plain words do not matter ("e-mail" == "email").
     if (c == '-' && !has_digit) continue;
-    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    lower.push_back(
+        static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   }
   if (AllDigitsOrSeparators(raw)) {
     w.is_number = true;
@@ -250,21 +252,18 @@ std::string Stem(absl::string_view lower) {
 
 bool IsStopWord(absl::string_view lower) {
   static const auto* const kStop = new absl::flat_hash_set<std::string>{
-      "a",      "an",     "the",    "is",     "are",   "was",    "were",
-      "be",     "been",   "being",  "am",     "do",    "does",   "did",
-      "i",      "me",     "my",     "you",    "your",  "we",     "our",
-      "us",     "he",     "she",    "it",     "its",   "they",   "them",
-      "their",  "this",   "that",   "these",  "those", "to",     "of",
-      "in",     "on",     "at",     "for",    "with",  "by",     "from",
-      "about",  "as",     "into",   "and",    "or",    "but",    "if",
-      "so",     "can",    "could",  "would",  "should", "will",  "shall",
-      "may",    "might",  "must",   "please", "how",   "what",   "which",
-      "there",  "here",   "get",    "have",   "has",   "had",    "any",
-      "some",   "just",   "also",   "too",    "very",  "really", "hi",
-      "hello",  "thanks", "thank",  "i'm",    "it's",  "there's", "let",
-      "tell",   "know",   "want",   "need",   "way",   "go",
+      "a", "an", "the", "is", "are", "was", "were", "be", "been", "being", "am",
+      "do", "does", "did", "i", "me", "my", "you", "your", "we", "our", "us",
+      "he", "she", "it", "its", "they", "them", "their", "this", "that",
+      "these", "those", "to", "of", "in", "on", "at", "for", "with", "by",
+      "from", "about", "as", "into", "and", "or", "but", "if", "so", "can",
+      "could", "would", "should", "will", "shall", "may", "might", "must",
+      "please", "how", "what", "which", "there", "here", "get", "have", "has",
+      "had", "any", "some", "just", "also", "too", "very", "really", "hi",
+      "hello", "thanks", "thank", "i'm", "it's", "there's", "let", "tell",
+      "know", "want", "need", "way", "go",
       // Politeness and filler that users add when they reword.
-      "hey",    "quick",  "question", "thx",  "pls",   "plz",    "kindly"};
+      "hey", "quick", "question", "thx", "pls", "plz", "kindly"};
   return kStop->contains(lower);
 }
 

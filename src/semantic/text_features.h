@@ -10,16 +10,16 @@
 namespace promptcache::internal {
 
 struct Word {
-  std::string lower;  // lowercased (ASCII) surface form
-  std::string stem;   // light suffix stripping of `lower`
+  std::string lower;         // lowercased (ASCII) surface form
+  std::string stem;          // light suffix stripping of `lower`
   bool is_number = false;    // digits, with . or , inside (normalized)
   bool capitalized = false;  // has an uppercase letter
   bool all_caps = false;     // two or more letters, none lowercase
   bool sentence_start = false;
-  bool identifier = false;   // code-like: a_b, a.b, camelCase, x86, `quoted`
-  bool quoted = false;       // inside "..." or `...`
-  bool symbol = false;       // a currency or percent sign, as a word
-  bool phrasal = false;      // a verb merged with its particle ("login")
+  bool identifier = false;  // code-like: a_b, a.b, camelCase, x86, `quoted`
+  bool quoted = false;      // inside "..." or `...`
+  bool symbol = false;      // a currency or percent sign, as a word
+  bool phrasal = false;     // a verb merged with its particle ("login")
 };
 
 // Splits text into words. Letters, digits and any non-ASCII byte make up

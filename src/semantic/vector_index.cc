@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "faiss/IndexFlat.h"
 #include "faiss/IndexHNSW.h"
-#include "faiss/index_io.h"
 #include "faiss/impl/HNSW.h"
+#include "faiss/index_io.h"
 #include "semantic/simd_flat.h"
 
 namespace promptcache::internal {
@@ -54,8 +54,7 @@ VectorIndex::Scope* VectorIndex::FindScope(const Key128& scope) const {
 
 namespace {
 
-std::unique_ptr<faiss::Index> NewIndex(const VectorIndexOptions& o,
-                                       bool hnsw) {
+std::unique_ptr<faiss::Index> NewIndex(const VectorIndexOptions& o, bool hnsw) {
   if (!hnsw) return std::make_unique<SimdFlatIP>(o.dimension);
   auto index = std::make_unique<faiss::IndexHNSWFlat>(
       o.dimension, o.hnsw_m, faiss::METRIC_INNER_PRODUCT);
@@ -85,13 +84,13 @@ void VectorIndex::Add(const Key128& scope_key, const Key128& entry,
   if (scope.index == nullptr) scope.index = NewIndex(options_, false);
   scope.index->add(1, vector);
   scope.slots.push_back({entry, context, numbers, true});
-  slots_[entry] = {scope_key,
-                   static_cast<int64_t>(scope.slots.size()) - 1};
+  slots_[entry] = {scope_key, static_cast<int64_t>(scope.slots.size()) - 1};
 
   const int64_t live = static_cast<int64_t>(scope.slots.size()) - scope.dead;
   const bool want_hnsw = scope.hnsw || live >= options_.hnsw_min_vectors;
-  const bool compact = scope.slots.size() > 64 &&
-                       scope.dead * 4 > static_cast<int64_t>(scope.slots.size());
+  const bool compact =
+      scope.slots.size() > 64 &&
+      scope.dead * 4 > static_cast<int64_t>(scope.slots.size());
   if (want_hnsw == scope.hnsw && !compact) return;
   // Rebuild with live vectors only, in the kind of index the size asks for.
   std::unique_ptr<faiss::Index> rebuilt = NewIndex(options_, want_hnsw);
@@ -221,8 +220,7 @@ absl::Status VectorIndex::LoadScope(const Key128& scope_key,
     return absl::DataLossError(absl::StrCat(slots_path, " is not a slot file"));
   }
   if (header[0] != generation) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(slots_path, " is stale"));
+    return absl::FailedPreconditionError(absl::StrCat(slots_path, " is stale"));
   }
   if (header[1] != static_cast<uint64_t>(options_.dimension) ||
       header[3] > (uint64_t{1} << 32)) {
@@ -304,7 +302,8 @@ int64_t VectorIndex::memory_bytes() const {
     if (scope->index == nullptr) continue;
     bytes += scope->index->ntotal * options_.dimension * sizeof(float);
     if (scope->hnsw) {
-      const auto* h = static_cast<const faiss::IndexHNSWFlat*>(scope->index.get());
+      const auto* h =
+          static_cast<const faiss::IndexHNSWFlat*>(scope->index.get());
       bytes += static_cast<int64_t>(h->hnsw.neighbors.size() *
                                     sizeof(faiss::HNSW::storage_idx_t)) +
                static_cast<int64_t>(h->hnsw.offsets.size() * sizeof(size_t)) +

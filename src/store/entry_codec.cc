@@ -270,8 +270,7 @@ std::string EncodeSemanticHit(const SemanticHitRecord& r) {
   return out;
 }
 
-absl::Status DecodeSemanticHit(absl::string_view value,
-                               SemanticHitRecord* r) {
+absl::Status DecodeSemanticHit(absl::string_view value, SemanticHitRecord* r) {
   Reader in(std::string_view(value.data(), value.size()));
   if (in.Byte() != 1) return Malformed("semantic hit");
   const uint64_t bits = in.Varint();
