@@ -261,7 +261,8 @@ class CliTest : public ::testing::Test {
     return RunCli(dir_, args, stdin_path);
   }
 
-  static Request UserRequest(const std::string& text) {
+  // One user message to acme/openai/gpt-4o-mini, with default parameters.
+  static Request AcmeRequest(const std::string& text) {
     Request request;
     request.ns = "acme";
     request.backend = "openai";
@@ -270,6 +271,11 @@ class CliTest : public ::testing::Test {
     m.role = "user";
     m.content = text;
     request.messages.push_back(std::move(m));
+    return request;
+  }
+
+  static Request UserRequest(const std::string& text) {
+    Request request = AcmeRequest(text);
     request.params.temperature = 0;
     return request;
   }
@@ -537,14 +543,7 @@ TEST_F(CliTest, PurgeExpiredAndOld) {
          {std::pair<std::string, absl::Duration>{"old and expired",
                                                  absl::Hours(1)},
           {"old but kept", absl::InfiniteDuration()}}) {
-      Request request;
-      request.ns = "acme";
-      request.backend = "openai";
-      request.model = "gpt-4o-mini";
-      Message m;
-      m.role = "user";
-      m.content = text;
-      request.messages.push_back(m);
+      Request request = AcmeRequest(text);
       auto canonical = Canonicalize(request);
       ASSERT_TRUE(canonical.ok()) << canonical.status();
       Response answer;

@@ -258,6 +258,21 @@ class HttpEmbedderTest : public ::testing::Test {
     return e.ok() ? std::move(*e) : nullptr;
   }
 
+  // Creates an embedder from `o` and embeds {"hello"} into `out` (a scratch
+  // vector when null). `elapsed`, when set, gets the time Embed alone took.
+  absl::Status EmbedHello(const HttpEmbedderOptions& o,
+                          std::vector<float>* out = nullptr,
+                          absl::Duration* elapsed = nullptr) {
+    auto e = Make(o);
+    if (e == nullptr) return absl::InternalError("HttpEmbedder::Create failed");
+    const std::vector<std::string> texts = {"hello"};
+    std::vector<float> scratch;
+    const absl::Time start = absl::Now();
+    absl::Status s = e->Embed(texts, out != nullptr ? out : &scratch);
+    if (elapsed != nullptr) *elapsed = absl::Now() - start;
+    return s;
+  }
+
   void ExpectRow(const std::vector<float>& out, size_t row,
                  const std::string& text) {
     const std::vector<float> want = Normalized(RawVector(text, kDim));
@@ -331,11 +346,8 @@ TEST_F(HttpEmbedderTest, EmptyTextIsZeroVectorAndNotSent) {
 
 TEST_F(HttpEmbedderTest, RetriesTransient503) {
   server_.FailFirst(2, Fault::k503);
-  auto e = Make(Options());
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
   std::vector<float> out;
-  absl::Status s = e->Embed(texts, &out);
+  absl::Status s = EmbedHello(Options(), &out);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(server_.calls(), 3);
   ExpectRow(out, 0, "hello");
@@ -345,25 +357,17 @@ TEST_F(HttpEmbedderTest, BacksOffExponentially) {
   server_.FailFirst(2, Fault::k503);
   HttpEmbedderOptions o = Options();
   o.initial_backoff = absl::Milliseconds(100);
-  auto e = Make(o);
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
-  std::vector<float> out;
-  const absl::Time start = absl::Now();
-  ASSERT_TRUE(e->Embed(texts, &out).ok());
+  absl::Duration elapsed;
+  ASSERT_TRUE(EmbedHello(o, nullptr, &elapsed).ok());
   // Jitter keeps at least half of 100 ms + 200 ms.
-  EXPECT_GE(absl::Now() - start, absl::Milliseconds(150));
+  EXPECT_GE(elapsed, absl::Milliseconds(150));
 }
 
 TEST_F(HttpEmbedderTest, GivesUpAfterMaxRetries) {
   server_.FailFirst(100, Fault::k503);
   HttpEmbedderOptions o = Options();
   o.max_retries = 2;
-  auto e = Make(o);
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
-  std::vector<float> out;
-  absl::Status s = e->Embed(texts, &out);
+  absl::Status s = EmbedHello(o);
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(Msg(s), HasSubstr("HTTP 503: upstream overloaded"));
   EXPECT_THAT(Msg(s), HasSubstr("gave up after 3 attempts"));
@@ -377,27 +381,19 @@ TEST_F(HttpEmbedderTest, RetryAfterZeroRetriesAtOnce) {
   // Without Retry-After these retries would wait seconds.
   o.initial_backoff = absl::Seconds(5);
   o.max_backoff = absl::Seconds(30);
-  auto e = Make(o);
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
-  std::vector<float> out;
-  const absl::Time start = absl::Now();
-  absl::Status s = e->Embed(texts, &out);
+  absl::Duration elapsed;
+  absl::Status s = EmbedHello(o, nullptr, &elapsed);
   ASSERT_TRUE(s.ok()) << s;
-  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_LT(elapsed, absl::Seconds(2));
   EXPECT_EQ(server_.calls(), 3);
 }
 
 TEST_F(HttpEmbedderTest, RetryAfterIsHonored) {
   server_.FailFirst(1, Fault::k429);
   server_.set_retry_after("1");
-  auto e = Make(Options());  // Backoff alone would be 1 ms.
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
-  std::vector<float> out;
-  const absl::Time start = absl::Now();
-  ASSERT_TRUE(e->Embed(texts, &out).ok());
-  EXPECT_GE(absl::Now() - start, absl::Milliseconds(950));
+  absl::Duration elapsed;  // Backoff alone would be 1 ms.
+  ASSERT_TRUE(EmbedHello(Options(), nullptr, &elapsed).ok());
+  EXPECT_GE(elapsed, absl::Milliseconds(950));
 }
 
 TEST_F(HttpEmbedderTest, RetryAfterIsCapped) {
@@ -405,35 +401,23 @@ TEST_F(HttpEmbedderTest, RetryAfterIsCapped) {
   server_.set_retry_after("3600");
   HttpEmbedderOptions o = Options();
   o.max_backoff = absl::Milliseconds(50);
-  auto e = Make(o);
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
-  std::vector<float> out;
-  const absl::Time start = absl::Now();
-  ASSERT_TRUE(e->Embed(texts, &out).ok());
-  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  absl::Duration elapsed;
+  ASSERT_TRUE(EmbedHello(o, nullptr, &elapsed).ok());
+  EXPECT_LT(elapsed, absl::Seconds(2));
 }
 
 TEST_F(HttpEmbedderTest, RateLimitExhaustedIsResourceExhausted) {
   server_.FailFirst(100, Fault::k429);
   HttpEmbedderOptions o = Options();
   o.max_retries = 1;
-  auto e = Make(o);
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
-  std::vector<float> out;
-  absl::Status s = e->Embed(texts, &out);
+  absl::Status s = EmbedHello(o);
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(Msg(s), HasSubstr("HTTP 429: Rate limit reached"));
 }
 
 TEST_F(HttpEmbedderTest, NoRetryOn400AndServerMessageSurfaced) {
   server_.FailFirst(1, Fault::k400);
-  auto e = Make(Options());
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
-  std::vector<float> out;
-  absl::Status s = e->Embed(texts, &out);
+  absl::Status s = EmbedHello(Options());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Msg(s), HasSubstr("HTTP 400: This model's maximum context "
                                 "length is 8192 tokens"));
@@ -494,11 +478,8 @@ TEST_F(HttpEmbedderTest, RejectsKeyWithNewline) {
 
 TEST_F(HttpEmbedderTest, WrongDimensionIsClearErrorWithoutRetry) {
   server_.FailFirst(1, Fault::kWrongDim);
-  auto e = Make(Options());
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
   std::vector<float> out = {1.0f};
-  absl::Status s = e->Embed(texts, &out);
+  absl::Status s = EmbedHello(Options(), &out);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(Msg(s), HasSubstr("expected 8, got 4"));
   EXPECT_EQ(server_.calls(), 1);
@@ -561,14 +542,10 @@ TEST_F(HttpEmbedderTest, TimeoutIsDeadlineExceeded) {
   HttpEmbedderOptions o = Options();
   o.timeout = absl::Milliseconds(200);
   o.max_retries = 0;
-  auto e = Make(o);
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
-  std::vector<float> out;
-  const absl::Time start = absl::Now();
-  absl::Status s = e->Embed(texts, &out);
+  absl::Duration elapsed;
+  absl::Status s = EmbedHello(o, nullptr, &elapsed);
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
-  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  EXPECT_LT(elapsed, absl::Seconds(1));
 }
 
 TEST_F(HttpEmbedderTest, TimeoutIsRetried) {
@@ -576,11 +553,7 @@ TEST_F(HttpEmbedderTest, TimeoutIsRetried) {
   server_.set_sleep(std::chrono::milliseconds(800));
   HttpEmbedderOptions o = Options();
   o.timeout = absl::Milliseconds(200);
-  auto e = Make(o);
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
-  std::vector<float> out;
-  absl::Status s = e->Embed(texts, &out);
+  absl::Status s = EmbedHello(o);
   EXPECT_TRUE(s.ok()) << s;
   EXPECT_EQ(server_.calls(), 2);
 }
@@ -589,11 +562,7 @@ TEST_F(HttpEmbedderTest, ConnectionRefusedIsUnavailable) {
   HttpEmbedderOptions o = Options();
   o.base_url = "http://127.0.0.1:1";  // Nothing listens on port 1.
   o.max_retries = 1;
-  auto e = Make(o);
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
-  std::vector<float> out;
-  absl::Status s = e->Embed(texts, &out);
+  absl::Status s = EmbedHello(o);
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
   EXPECT_THAT(Msg(s), HasSubstr("127.0.0.1:1/v1/embeddings"));
   EXPECT_THAT(Msg(s), HasSubstr("gave up after 2 attempts"));
@@ -649,11 +618,7 @@ TEST_F(HttpEmbedderTest, ProbesDimensionWhenZero) {
 TEST_F(HttpEmbedderTest, SendsDimensionsWhenAsked) {
   HttpEmbedderOptions o = Options();
   o.request_dimensions = true;
-  auto e = Make(o);
-  ASSERT_NE(e, nullptr);
-  std::vector<std::string> texts = {"hello"};
-  std::vector<float> out;
-  ASSERT_TRUE(e->Embed(texts, &out).ok());
+  ASSERT_TRUE(EmbedHello(o).ok());
   EXPECT_EQ(server_.last_request()["dimensions"], kDim);
 }
 
