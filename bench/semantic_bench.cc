@@ -96,12 +96,14 @@ int main(int argc, char** argv) {
   int dimension = 128;
   int hnsw_min = 4096;
   int ef_search = 32;
+  int hnsw_m = 16;
   std::string db;
   app.add_option("--entries", entries, "entries in the scope");
   app.add_option("--queries", queries, "lookups to time");
   app.add_option("--dimension", dimension, "built-in embedder dimension");
   app.add_option("--hnsw-min", hnsw_min, "exact search below this size");
   app.add_option("--ef-search", ef_search, "HNSW efSearch");
+  app.add_option("--hnsw-m", hnsw_m, "HNSW M (links per node)");
   app.add_option("--db", db, "cache path (default: a temp dir, removed)");
   CLI11_PARSE(app, argc, argv);
   const bool temp = db.empty();
@@ -116,6 +118,7 @@ int main(int argc, char** argv) {
       promptcache::BuiltinEmbedderOptions{dimension});
   options.semantic.hnsw_min_vectors = hnsw_min;
   options.semantic.hnsw_ef_search = ef_search;
+  options.semantic.hnsw_m = hnsw_m;
   auto cache = promptcache::Cache::Open(db, options);
   if (!cache.ok()) {
     std::fprintf(stderr, "%s\n", std::string(cache.status().message()).c_str());
