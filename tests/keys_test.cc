@@ -169,6 +169,21 @@ TEST(KeysTest, ScopeAndContextKeys) {
                     {{"user", "I use the mobile app", "", "", ""},
                      {"assistant", "OK", "", "", ""}});
   EXPECT_NE(ComputeKeys(c)->context, ka.context);
+  // Turns after the last user turn (a tool loop) and the user's name are
+  // context too: only the user's text may differ between near-duplicates.
+  Request tool_loop = a;
+  tool_loop.messages.push_back(
+      {"assistant", "", "", "",
+       R"([{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}])"});
+  tool_loop.messages.push_back({"tool", "18C sunny", "", "c1", ""});
+  EXPECT_NE(ComputeKeys(tool_loop)->context, ka.context);
+  Request other_tool_result = tool_loop;
+  other_tool_result.messages.back().content = "25C rain";
+  EXPECT_NE(ComputeKeys(other_tool_result)->context,
+            ComputeKeys(tool_loop)->context);
+  Request named = a;
+  named.messages.back().name = "alice";
+  EXPECT_NE(ComputeKeys(named)->context, ka.context);
   // Another model, namespace or temperature changes the scope.
   Request d = a;
   d.model = "gpt-4o";

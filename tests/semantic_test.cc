@@ -74,6 +74,19 @@ TEST(GuardTest, HardNegativesAreRejected) {
        "I forgot my password, how can I log out?"},
       {"How do I turn on dark mode?", "How do I turn off dark mode?"},
       {"How do I sign up?", "How do I sign in?"},
+      // Found by review: same side of an opposite-word group, a shared
+      // 5-letter start, a name at a sentence start, direction words.
+      {"What's the weather next Friday?", "What's the weather last Friday?"},
+      {"How do I transpose a DataFrame in pandas?",
+       "How do I transform a DataFrame in pandas?"},
+      {"Berlin: best budget hotels near the central station with free "
+       "parking and breakfast?",
+       "Munich: best budget hotels near the central station with free "
+       "parking and breakfast?"},
+      {"cheapest flights from Paris to Rome",
+       "cheapest flights to Paris from Rome"},
+      {"I need forty tickets for the concert",
+       "I need sixty tickets for the concert"},
       // A shared passage must not outvote the question that differs.
       {"Context: Webhooks are signed with HMAC-SHA256 using your signing "
        "secret; endpoints must answer within 10 seconds or the delivery is "

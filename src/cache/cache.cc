@@ -825,6 +825,8 @@ absl::Status Cache::Impl::WriteEntries(
   rocksdb::WriteBatch batch;
   for (const ImportedEntry& item : items) {
     batch.Put(entries_cf_, AsSlice(KeyBytes(item.keys.exact)), item.value);
+    // The imported entry carries its hit counts; old counters would double.
+    batch.Delete(entry_stats_cf_, AsSlice(KeyBytes(item.keys.exact)));
     if (!item.vector.empty()) {
       PutVector(&batch, item.keys.exact, item.keys, item.vector, item.text);
     }

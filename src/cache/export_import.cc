@@ -20,7 +20,11 @@ nlohmann::json AnswerToJson(const Response& r) {
   j["text"] = r.text;
   j["finish_reason"] = r.finish_reason;
   if (!r.tool_calls_json.empty()) {
-    j["tool_calls"] = nlohmann::json::parse(r.tool_calls_json, nullptr, false);
+    nlohmann::json calls =
+        nlohmann::json::parse(r.tool_calls_json, nullptr, false);
+    // A ModelClient may have returned non-JSON tool calls: keep the text.
+    j["tool_calls"] =
+        calls.is_discarded() ? nlohmann::json(r.tool_calls_json) : calls;
   }
   j["usage"] = {{"input_tokens", r.usage.input_tokens},
                 {"output_tokens", r.usage.output_tokens},
@@ -78,7 +82,10 @@ absl::StatusOr<int64_t> Cache::Impl::Export(std::ostream& out) {
                               ? int64_t{0}
                               : absl::ToUnixMicros(e.last_hit);
     line["saved_nusd"] = e.saved_nusd;
-    out << line.dump() << '\n';
+    // Answers are not UTF-8-checked at store time: replace bad bytes rather
+    // than fail the export.
+    out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+        << '\n';
     ++count;
     return static_cast<bool>(out);
   });

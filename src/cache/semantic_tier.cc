@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cache/cache_impl.h"
 #include "cost/token_estimate.h"
@@ -155,6 +156,23 @@ absl::Status Cache::Impl::OpenSemantic() {
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), meta_cf_, kEmbedderKey, &stored_name);
   if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading embedder");
+  // Generations first: a re-embed must keep counting up from them, or a
+  // stale index file could carry a generation that is current again.
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+    for (it->Seek(kGenerationPrefix);
+         it->Valid() && it->key().starts_with(kGenerationPrefix); it->Next()) {
+      absl::StatusOr<Key128> scope = Key128::FromBytes(
+          View(it->key()).substr(std::strlen(kGenerationPrefix)));
+      uint64_t generation = 0;
+      if (!scope.ok() || !absl::SimpleAtoi(View(it->value()), &generation)) {
+        return absl::DataLossError(
+            absl::StrCat("malformed vector generation in '", path_, "'"));
+      }
+      generations_[*scope] = generation;
+    }
+  }
   if (options_.reembed_on_open && !options_.read_only) {
     // Asked for: also fills in entries stored without a vector.
     return Reembed();
@@ -177,19 +195,9 @@ absl::Status Cache::Impl::OpenSemantic() {
   }
   // Load saved index files whose generation matches; rebuild the rest.
   absl::flat_hash_set<Key128> rebuild;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
   const std::string dir = absl::StrCat(path_, "/", kIndexDir);
-  for (it->Seek(kGenerationPrefix);
-       it->Valid() && it->key().starts_with(kGenerationPrefix); it->Next()) {
-    absl::StatusOr<Key128> scope = Key128::FromBytes(
-        View(it->key()).substr(std::strlen(kGenerationPrefix)));
-    if (!scope.ok()) continue;
-    const uint64_t generation = std::stoull(it->value().ToString());
-    generations_[*scope] = generation;
-    if (!index_->LoadScope(*scope, dir, generation).ok()) {
-      rebuild.insert(*scope);
-    }
+  for (const auto& [scope, generation] : generations_) {
+    if (!index_->LoadScope(scope, dir, generation).ok()) rebuild.insert(scope);
   }
   return RebuildScopes(rebuild);
 }

@@ -168,6 +168,12 @@ absl::StatusOr<Response> CachedClient::Impl::Serve(
     if (!hit.ok() && !absl::IsNotFound(hit.status())) return hit.status();
   }
 
+  // Calls that must not take another call's result run on their own: a
+  // forced refresh, and calls with their own semantic settings.
+  if (call.force_refresh || call.semantic.has_value() ||
+      call.threshold.has_value()) {
+    return Lead(request, *canonical, call);
+  }
   std::shared_ptr<Flight> flight;
   bool leader = false;
   {
@@ -190,6 +196,11 @@ absl::StatusOr<Response> CachedClient::Impl::Serve(
     return shared;
   }
   absl::Cleanup release = [&] {
+    // Waiters must never hang, even if an embedder or verifier threw.
+    if (!flight->done.HasBeenNotified()) {
+      flight->result = absl::InternalError("the leading call did not finish");
+      flight->done.Notify();
+    }
     absl::MutexLock lock(&mu_);
     in_flight_.erase(key);
   };

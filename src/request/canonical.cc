@@ -265,13 +265,15 @@ absl::StatusOr<CanonicalizedRequest> Canonicalize(
   std::string messages;
   messages.reserve(ApproximateSize(r));
   messages.push_back('[');
-  size_t context_end = 1;
+  size_t context_end = 1;     // where the last user turn starts
+  size_t context_resume = 1;  // where the turn after it starts
   for (size_t i = 0; i < r.messages.size(); ++i) {
     if (i > 0) messages.push_back(',');
     if (i == last_user) context_end = messages.size();
     if (absl::Status s = AppendMessage(&messages, r.messages[i], i); !s.ok()) {
       return s;
     }
+    if (i == last_user) context_resume = messages.size();
   }
   messages.push_back(']');
 
@@ -291,9 +293,18 @@ absl::StatusOr<CanonicalizedRequest> Canonicalize(
   }
   out.keys.exact = HashBytes(c);
   out.keys.scope = HashBytes(scope);
-  // Context: the scope plus the turns before the last user turn.
+  // Context: everything but the last user turn's text: the scope, the turns
+  // before it, its other fields (name, tool ids) and any turns after it (a
+  // tool loop's assistant call and tool result), so that only rewordings of
+  // that one text can match.
   std::string context = scope;
   context.append(messages, 0, context_end);
+  Message last = r.messages[last_user];
+  last.content.clear();
+  if (absl::Status s = AppendMessage(&context, last, last_user); !s.ok()) {
+    return s;
+  }
+  context.append(messages, context_resume, std::string::npos);
   out.keys.context = HashBytes(context);
   return out;
 }

@@ -117,16 +117,23 @@ bool IsDateWord(const std::string& lower) {
 const char* NumberWord(const std::string& lower) {
   static const auto* const kNumbers =
       new absl::flat_hash_map<std::string, const char*>{
-          {"zero", "0"},      {"one", "1"},       {"two", "2"},
-          {"three", "3"},     {"four", "4"},      {"five", "5"},
-          {"six", "6"},       {"seven", "7"},     {"eight", "8"},
-          {"nine", "9"},      {"ten", "10"},      {"eleven", "11"},
-          {"twelve", "12"},   {"twenty", "20"},   {"thirty", "30"},
-          {"fifty", "50"},    {"hundred", "100"}, {"thousand", "1000"},
-          {"million", "1e6"}, {"billion", "1e9"}, {"half", "0.5"},
-          {"once", "1x"},     {"twice", "2x"},    {"single", "1"},
-          {"double", "2x"},   {"triple", "3x"},   {"dozen", "12"},
-          {"first", "1st"},   {"second", "2nd"},  {"third", "3rd"}};
+          {"zero", "0"},      {"one", "1"},        {"two", "2"},
+          {"three", "3"},     {"four", "4"},       {"five", "5"},
+          {"six", "6"},       {"seven", "7"},      {"eight", "8"},
+          {"nine", "9"},      {"ten", "10"},       {"eleven", "11"},
+          {"twelve", "12"},   {"twenty", "20"},    {"thirty", "30"},
+          {"fifty", "50"},    {"hundred", "100"},  {"thousand", "1000"},
+          {"million", "1e6"}, {"billion", "1e9"},  {"half", "0.5"},
+          {"once", "1x"},     {"twice", "2x"},     {"single", "1"},
+          {"thirteen", "13"}, {"fourteen", "14"},  {"fifteen", "15"},
+          {"sixteen", "16"},  {"seventeen", "17"}, {"eighteen", "18"},
+          {"nineteen", "19"}, {"forty", "40"},     {"sixty", "60"},
+          {"seventy", "70"},  {"eighty", "80"},    {"ninety", "90"},
+          {"fourth", "4th"},  {"fifth", "5th"},    {"sixth", "6th"},
+          {"seventh", "7th"}, {"eighth", "8th"},   {"ninth", "9th"},
+          {"tenth", "10th"},  {"double", "2x"},    {"triple", "3x"},
+          {"dozen", "12"},    {"first", "1st"},    {"second", "2nd"},
+          {"third", "3rd"}};
   auto it = kNumbers->find(lower);
   return it == kNumbers->end() ? nullptr : it->second;
 }
@@ -141,9 +148,10 @@ struct TextAnalysis {
   // hard tokens onto this text).
   std::vector<std::string> keys;
   int negations = 0;
-  std::vector<int> polar;            // sorted group*2+side
+  std::vector<std::string> polar;    // sorted stems of opposite-group words
   std::vector<std::string> content;  // content word stems
-  std::vector<std::string> order;    // non-stop word keys, in order
+  absl::flat_hash_set<std::string> capitalized;  // content stems written Xx
+  std::vector<std::string> order;                // non-stop word keys, in order
   std::vector<std::string> numbers;  // keys of number tokens, in order
 };
 
@@ -181,9 +189,17 @@ Analysis Analyze(absl::string_view text) {
   Analysis a;
   const std::vector<Word> words = MergePhrasalVerbs(SplitWords(text));
   bool after_number = false;
+  std::string direction;  // "to"/"from" just before this word
   for (const Word& w : words) {
     std::string key = w.is_number || w.identifier ? w.lower : w.stem;
     if (const char* n = NumberWord(w.lower)) key = n;
+    const std::string marker = std::move(direction);
+    direction.clear();
+    if (w.lower == "to" || w.lower == "into" || w.lower == "towards") {
+      direction = "to>";
+    } else if (w.lower == "from") {
+      direction = "from>";
+    }
     const bool name = (w.capitalized && !w.sentence_start) || w.all_caps;
     const bool hard = w.is_number || w.symbol || w.identifier || w.quoted ||
                       w.phrasal || name || IsDateWord(w.lower) ||
@@ -196,17 +212,27 @@ Analysis Analyze(absl::string_view text) {
       ++a.negations;
       continue;
     }
-    if (auto it = PolarIndex().find(w.stem); it != PolarIndex().end()) {
-      a.polar.push_back(it->second);
+    // Words of the opposite-word groups must match by stem: "next" and
+    // "last" are on the same side of a group but mean different things.
+    if (PolarIndex().contains(w.stem)) {
+      a.polar.push_back(w.stem);
       continue;
     }
     if (hard) {
-      if (w.is_number || NumberWord(w.lower) != nullptr)
+      if (w.is_number || NumberWord(w.lower) != nullptr) {
         a.numbers.push_back(key);
+      }
+      // Direction belongs to the token: "from Paris to Rome" is not "to
+      // Paris from Rome".
+      if (!marker.empty() && !w.is_number) {
+        key = marker + key;
+        a.keys.back() = key;
+      }
       a.hard.push_back(key);
       a.hard_set.insert(key);
     } else if (!IsStopWord(w.lower)) {
       a.content.push_back(w.stem);
+      if (w.capitalized) a.capitalized.insert(w.stem);
     }
   }
   std::sort(a.polar.begin(), a.polar.end());
@@ -250,11 +276,18 @@ bool OneEditApart(const std::string& x, const std::string& y) {
   return edits + static_cast<int>((m - i) + (n - j)) <= 1;
 }
 
+// Same stem; one stem a prefix of the other ("config" / "configuration");
+// or one typo apart. A shared start alone is not enough: "transpose" is not
+// "transform".
 bool Accounted(const std::string& stem, const std::vector<std::string>& other) {
   for (const std::string& o : other) {
     if (o == stem) return true;
-    const size_t common = std::min(o.size(), stem.size());
-    if (common >= 5 && o.compare(0, 5, stem, 0, 5) == 0) return true;
+    const std::string& shorter = o.size() < stem.size() ? o : stem;
+    const std::string& longer = o.size() < stem.size() ? stem : o;
+    if (shorter.size() >= 5 &&
+        longer.compare(0, shorter.size(), shorter) == 0) {
+      return true;
+    }
     if (OneEditApart(o, stem)) return true;
   }
   return false;
@@ -296,8 +329,22 @@ GuardVerdict Compare(const Analysis& q, const Analysis& c,
   };
   const std::vector<std::string> qc = soft(q.content), cc = soft(c.content);
   int unmatched = 0;
-  for (const std::string& w : qc) unmatched += !Accounted(w, cc);
-  for (const std::string& w : cc) unmatched += !Accounted(w, qc);
+  for (int side = 0; side < 2; ++side) {
+    const Analysis& from = side == 0 ? q : c;
+    const std::vector<std::string>& mine = side == 0 ? qc : cc;
+    const std::vector<std::string>& theirs = side == 0 ? cc : qc;
+    for (const std::string& w : mine) {
+      if (Accounted(w, theirs)) continue;
+      // A capitalized word may be a name at a sentence start ("Berlin:
+      // hotels" / "Munich: hotels"): never within the allowance.
+      if (from.capitalized.contains(w)) {
+        v.pass = false;
+        v.reason = absl::StrCat("capitalized word '", w, "' unaccounted for");
+        return v;
+      }
+      ++unmatched;
+    }
+  }
   if (options.max_swapped_fraction >= 0) {
     // Order of words that occur once on each side: count swapped pairs.
     absl::flat_hash_map<std::string, int> q_count, c_count;
