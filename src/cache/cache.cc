@@ -775,33 +775,62 @@ absl::StatusOr<CacheStats> Cache::Impl::Stats() {
   return stats;
 }
 
+namespace {
+
+bool MatchesPurge(const PurgeFilter& filter, absl::string_view ns,
+                  int64_t created_us, int64_t expires_us, int64_t now_us) {
+  if (filter.ns.has_value() && ns != *filter.ns) return false;
+  if (filter.created_before.has_value() &&
+      absl::FromUnixMicros(created_us) >= *filter.created_before) {
+    return false;
+  }
+  if (filter.expired_only && (expires_us == 0 || expires_us > now_us)) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
   if (absl::Status s = FlushStats(); !s.ok()) return s;
   const int64_t now = NowMicros();
-  std::vector<std::string> doomed;
+  std::vector<std::string> candidates;
   absl::Status s = ForEachEntry([&](const EntryInfo& e) {
-    if (filter.ns.has_value() && e.ns != *filter.ns) return true;
-    if (filter.created_before.has_value() &&
-        e.created >= *filter.created_before) {
-      return true;
+    const int64_t expires =
+        e.expires == absl::InfiniteFuture() ? 0 : absl::ToUnixMicros(e.expires);
+    if (MatchesPurge(filter, e.ns, absl::ToUnixMicros(e.created), expires,
+                     now)) {
+      candidates.push_back(e.key.ToBytes());
     }
-    if (filter.expired_only && (e.expires == absl::InfiniteFuture() ||
-                                absl::ToUnixMicros(e.expires) > now)) {
-      return true;
-    }
-    doomed.push_back(e.key.ToBytes());
     return true;
   });
   if (!s.ok()) return s;
   absl::MutexLock lock(&write_mu_);
-  for (size_t i = 0; i < doomed.size(); i += kPurgeBatch) {
+  int64_t deleted = 0;
+  for (size_t i = 0; i < candidates.size(); i += kPurgeBatch) {
     rocksdb::WriteBatch batch;
-    std::vector<Key128> removed;
-    for (size_t j = i; j < std::min(doomed.size(), i + kPurgeBatch); ++j) {
-      batch.Delete(entries_cf_, doomed[j]);
-      batch.Delete(entry_stats_cf_, doomed[j]);
-      DeleteVector(&batch, *Key128::FromBytes(doomed[j]), &removed);
+    std::vector<Key128> removed, doomed;
+    for (size_t j = i; j < std::min(candidates.size(), i + kPurgeBatch); ++j) {
+      // Decide again under the write lock: the entry may have been stored
+      // afresh since the scan (a refresh of an expired entry).
+      std::string value;
+      if (!db_->Get(rocksdb::ReadOptions(), entries_cf_, candidates[j], &value)
+               .ok()) {
+        continue;
+      }
+      absl::StatusOr<internal::StoredEntry> entry =
+          internal::DecodeEntry(value);
+      if (entry.ok() && !MatchesPurge(filter, entry->ns, entry->created_us,
+                                      entry->expires_us, now)) {
+        continue;
+      }
+      batch.Delete(entries_cf_, candidates[j]);
+      batch.Delete(entry_stats_cf_, candidates[j]);
+      const Key128 key = *Key128::FromBytes(candidates[j]);
+      DeleteVector(&batch, key, &removed);
+      doomed.push_back(key);
     }
     if (absl::Status w =
             FromRocks(db_->Write(write_options_, &batch), "deleting entries");
@@ -811,12 +840,12 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
     if (index_ != nullptr) {
       for (const Key128& key : removed) index_->Remove(key);
     }
-    for (size_t j = i;
-         hot_ != nullptr && j < std::min(doomed.size(), i + kPurgeBatch); ++j) {
-      hot_->Erase(*Key128::FromBytes(doomed[j]));
+    for (const Key128& key : doomed) {
+      if (hot_ != nullptr) hot_->Erase(key);
     }
+    deleted += static_cast<int64_t>(doomed.size());
   }
-  return static_cast<int64_t>(doomed.size());
+  return deleted;
 }
 
 absl::Status Cache::Impl::WriteEntries(
