@@ -648,6 +648,14 @@ absl::Status Cache::Impl::FlushStatsLocked() {
       }
       row.Add(delta);
     }
+    {
+      // Semantic hit records too, or their feedback could never be given.
+      HitShard& shard = hit_shards_[0];
+      absl::MutexLock lock(&shard.mu);
+      for (PendingSemanticHit& hit : semantic) {
+        shard.semantic.push_back(std::move(hit));
+      }
+    }
     return s;
   }
   for (auto& [key, delta] : deltas) AddLedgerDelta(delta);
