@@ -1,6 +1,5 @@
 // The semantic tier of Cache::Impl: vectors in RocksDB, the FAISS view of
 // them, near-duplicate lookup with the guard, and false-hit feedback.
-#include <omp.h>
 
 #include <cmath>
 #include <filesystem>
@@ -315,8 +314,8 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
   }
   if (threshold.has_value()) min_similarity = *threshold;
 
-  // One query never needs an OpenMP team; this only affects this thread.
-  omp_set_num_threads(1);
+  // No OpenMP team starts here: FAISS's HNSW searches a single query
+  // serially and SimdFlatIP's scan is plain code.
   internal::GuardOptions guard_options;
   guard_options.max_unmatched_fraction = so.guard_max_unmatched_fraction;
   guard_options.max_swapped_fraction = so.guard_max_swapped_fraction;
