@@ -159,6 +159,12 @@ TEST_F(CachedClientTest, ConcurrentErrorsReachEveryWaiterAndAreNotCached) {
   EXPECT_EQ(errors.load(), 8);
   EXPECT_LT(upstream_.calls(), 8);
   EXPECT_EQ(cache_->Stats()->entries, 0);
+  // Every caller saw an error; only real upstream calls count as misses
+  // and upstream errors.
+  const LedgerRow row = cache_->Report()->rows.at(0);
+  EXPECT_EQ(row.requests, 8);
+  EXPECT_EQ(row.upstream_errors, upstream_.calls());
+  EXPECT_EQ(row.misses, upstream_.calls());
 }
 
 TEST_F(CachedClientTest, PerCallControls) {

@@ -117,8 +117,11 @@ class Cache {
 
   // Counts a miss that is not stored (bypass, no_store, incomplete answer)
   // and fills `answer`'s dollars_spent / priced; or, with `answer` null, an
-  // upstream error.
-  absl::Status RecordUnstoredMiss(const Request& request, Response* answer);
+  // upstream error. `coalesced`: the request waited for another call that
+  // failed; it counts as a request only (the leader counted the miss and
+  // the failed upstream call).
+  absl::Status RecordUnstoredMiss(const Request& request, Response* answer,
+                                  bool coalesced = false);
 
   // --- Semantic tier (needs Options::embedder) ---
 

@@ -17,11 +17,11 @@ struct LedgerRow {
   int64_t requests = 0;  // every call that reached the cache
   int64_t exact_hits = 0;
   int64_t semantic_hits = 0;
-  int64_t coalesced = 0;  // waited for an identical in-flight call
-  int64_t misses = 0;     // went upstream (including bypass/refresh)
-  int64_t stored = 0;     // misses whose answer was stored
-  int64_t upstream_errors = 0;
-  int64_t false_hits = 0;  // semantic hits marked wrong by feedback
+  int64_t coalesced = 0;        // waited for an identical in-flight call
+  int64_t misses = 0;           // went upstream (including bypass/refresh)
+  int64_t stored = 0;           // misses whose answer was stored
+  int64_t upstream_errors = 0;  // failed upstream calls (waiters not counted)
+  int64_t false_hits = 0;       // semantic hits marked wrong by feedback
 
   int64_t input_tokens_served = 0;  // tokens not sent upstream thanks to hits
   int64_t output_tokens_served = 0;

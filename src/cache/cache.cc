@@ -533,9 +533,14 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
 }
 
 absl::Status Cache::Impl::RecordUnstoredMiss(const Request& request,
-                                             Response* answer) {
+                                             Response* answer, bool coalesced) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
   LedgerRow delta = MissDelta(request, answer);
+  if (coalesced) {
+    // The leader counted the miss and the failed upstream call.
+    delta.misses = 0;
+    delta.upstream_errors = 0;
+  }
   if (answer != nullptr) answer->stored = false;
   absl::MutexLock lock(&write_mu_);
   rocksdb::WriteBatch batch;
@@ -927,9 +932,9 @@ absl::StatusOr<std::vector<Cache::SemanticHitInfo>> Cache::SemanticHitsOf(
 Cache::SemanticStats Cache::GetSemanticStats() {
   return impl_->GetSemanticStats();
 }
-absl::Status Cache::RecordUnstoredMiss(const Request& request,
-                                       Response* answer) {
-  return impl_->RecordUnstoredMiss(request, answer);
+absl::Status Cache::RecordUnstoredMiss(const Request& request, Response* answer,
+                                       bool coalesced) {
+  return impl_->RecordUnstoredMiss(request, answer, coalesced);
 }
 absl::Status Cache::FlushStats() { return impl_->FlushStats(); }
 absl::StatusOr<SavingsReport> Cache::Report() { return impl_->Report(); }

@@ -47,7 +47,8 @@ class Cache::Impl {
   absl::StatusOr<std::vector<Cache::SemanticHitInfo>> SemanticHitsOf(
       const Key128& entry_key);
   Cache::SemanticStats GetSemanticStats();
-  absl::Status RecordUnstoredMiss(const Request& request, Response* answer);
+  absl::Status RecordUnstoredMiss(const Request& request, Response* answer,
+                                  bool coalesced);
   absl::Status FlushStats();
   absl::StatusOr<SavingsReport> Report();
   absl::StatusOr<CacheStats> Stats();

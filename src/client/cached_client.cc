@@ -189,7 +189,8 @@ absl::StatusOr<Response> CachedClient::Impl::Serve(
     flight->done.WaitForNotification();
     absl::StatusOr<Response> shared = flight->result;
     if (!shared.ok()) {
-      cache_.RecordUnstoredMiss(request, nullptr).IgnoreError();
+      cache_.RecordUnstoredMiss(request, nullptr, /*coalesced=*/true)
+          .IgnoreError();
       return shared;
     }
     cache_.RecordHit(request, key, CacheStatus::kCoalesced, &*shared);
