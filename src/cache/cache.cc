@@ -7,7 +7,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "cache/cache_impl.h"
+#include "cache/rocks_util.h"
 #include "cost/token_estimate.h"
+#include "request/namespace.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
@@ -18,6 +20,12 @@
 
 namespace promptcache {
 namespace {
+
+using internal::AsSlice;
+using internal::FromRocks;
+using internal::KeyBytes;
+using internal::NamespaceOf;
+using internal::View;
 
 constexpr char kEntriesFamily[] = "entries";
 constexpr char kLedgerFamily[] = "ledger";
@@ -30,43 +38,6 @@ constexpr char kEntryStatsFamily[] = "entry_stats";
 constexpr char kSchemaKey[] = "schema_version";
 constexpr char kCreatedKey[] = "created_us";
 constexpr int kPurgeBatch = 1000;
-
-absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  const std::string message = absl::StrCat(what, ": ", s.ToString());
-  if (s.IsCorruption()) return absl::DataLossError(message);
-  if (s.IsNotFound()) return absl::NotFoundError(message);
-  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(message);
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(message,
-                     " (is another process using this cache? read-only access "
-                     "still works)"));
-  }
-  return absl::InternalError(message);
-}
-
-std::array<char, 16> KeyBytes(const Key128& key) {
-  std::array<char, 16> out;
-  for (int i = 0; i < 8; ++i) {
-    out[i] = static_cast<char>((key.hi >> (56 - 8 * i)) & 0xFF);
-    out[8 + i] = static_cast<char>((key.lo >> (56 - 8 * i)) & 0xFF);
-  }
-  return out;
-}
-
-absl::string_view View(const rocksdb::Slice& s) {
-  return absl::string_view(s.data(), s.size());
-}
-
-rocksdb::Slice AsSlice(const std::array<char, 16>& bytes) {
-  return rocksdb::Slice(bytes.data(), bytes.size());
-}
-
-const std::string& NamespaceOf(const Request& r) {
-  static const std::string* const kDefault = new std::string("default");
-  return r.ns.empty() ? *kDefault : r.ns;
-}
 
 uint64_t RowHash(absl::string_view ns, absl::string_view backend,
                  absl::string_view model) {
@@ -622,7 +593,6 @@ absl::Status Cache::Impl::FlushStatsLocked() {
     batch.Put(entry_stats_cf_, AsSlice(bytes),
               internal::EncodeEntryStats(stats));
   }
-  std::vector<std::pair<std::string, LedgerRow>> rows;
   for (auto& [key, delta] : deltas) {
     LedgerRow row;
     if (auto it = ledger_.find(key); it != ledger_.end()) row = it->second;

@@ -8,11 +8,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cache/cache_impl.h"
+#include "cache/rocks_util.h"
 #include "cost/token_estimate.h"
+#include "request/namespace.h"
 #include "semantic/guard.h"
 
 namespace promptcache {
 namespace {
+
+using internal::FromRocks;
+using internal::View;
 
 constexpr char kEmbedderKey[] = "embedder";
 constexpr char kGenerationPrefix[] = "vgen:";
@@ -20,18 +25,6 @@ constexpr char kIndexDir[] = "semantic-index";
 
 std::string GenerationKey(const Key128& scope) {
   return absl::StrCat(kGenerationPrefix, scope.ToBytes());
-}
-
-absl::string_view View(const rocksdb::Slice& s) {
-  return absl::string_view(s.data(), s.size());
-}
-
-absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  if (s.IsCorruption()) {
-    return absl::DataLossError(absl::StrCat(what, ": ", s.ToString()));
-  }
-  return absl::InternalError(absl::StrCat(what, ": ", s.ToString()));
 }
 
 }  // namespace
@@ -307,8 +300,7 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
 
   const SemanticOptions& so = options_.semantic;
   double min_similarity = so.threshold;
-  if (auto it = so.namespace_threshold.find(request.ns.empty() ? "default"
-                                                               : request.ns);
+  if (auto it = so.namespace_threshold.find(internal::NamespaceOf(request));
       it != so.namespace_threshold.end()) {
     min_similarity = it->second;
   }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "promptcache/keys.h"
 #include "request/json_text.h"
+#include "request/namespace.h"
 
 namespace promptcache {
 namespace {
@@ -18,6 +19,7 @@ using internal::AppendCanonicalJson;
 using internal::AppendJsonNumber;
 using internal::AppendJsonString;
 using internal::IsValidUtf8;
+using internal::NamespaceOf;
 using internal::ParseJsonField;
 
 constexpr int kCanonicalVersion = 1;
@@ -186,12 +188,12 @@ absl::Status AppendMessage(std::string* out, const Message& m, size_t index) {
   return absl::OkStatus();
 }
 
-const std::string& NamespaceOf(const Request& r) {
+}  // namespace
+
+const std::string& internal::NamespaceOf(const Request& r) {
   static const std::string* const kDefault = new std::string("default");
   return r.ns.empty() ? *kDefault : r.ns;
 }
-
-}  // namespace
 
 absl::Status ValidateRequest(const Request& r,
                              const CanonicalOptions& options) {
