@@ -6,6 +6,7 @@
 
 #include "cache/hot_answers.h"
 #include "gtest/gtest.h"
+#include "store/entry_codec.h"
 #include "test_util.h"
 
 namespace promptcache {
@@ -329,6 +330,47 @@ TEST(CacheTest, ExportImportRoundTripsAndRejectsTampering) {
       << result.status();
   std::stringstream junk("{\"key\":1}\n");
   EXPECT_FALSE(third->Import(junk).ok());
+}
+
+TEST(LedgerRowTest, EveryCounterIsSummedStoredAndRead) {
+  LedgerRow r;
+  int64_t v = 1;
+  for (int64_t* field :
+       {&r.requests, &r.exact_hits, &r.semantic_hits, &r.coalesced, &r.misses,
+        &r.stored, &r.upstream_errors, &r.false_hits, &r.input_tokens_served,
+        &r.output_tokens_served, &r.spent_nusd, &r.saved_nusd,
+        &r.embedding_nusd, &r.unpriced_events, &r.estimated_events,
+        &r.upstream_us_spent, &r.upstream_us_saved}) {
+    *field = v++;
+  }
+  LedgerRow back;
+  ASSERT_TRUE(
+      internal::DecodeLedgerRow(internal::EncodeLedgerRow(r), &back).ok());
+  LedgerRow twice = r;
+  twice.Add(r);
+  v = 1;
+  for (auto [got, doubled] :
+       {std::pair{back.requests, twice.requests},
+        {back.exact_hits, twice.exact_hits},
+        {back.semantic_hits, twice.semantic_hits},
+        {back.coalesced, twice.coalesced},
+        {back.misses, twice.misses},
+        {back.stored, twice.stored},
+        {back.upstream_errors, twice.upstream_errors},
+        {back.false_hits, twice.false_hits},
+        {back.input_tokens_served, twice.input_tokens_served},
+        {back.output_tokens_served, twice.output_tokens_served},
+        {back.spent_nusd, twice.spent_nusd},
+        {back.saved_nusd, twice.saved_nusd},
+        {back.embedding_nusd, twice.embedding_nusd},
+        {back.unpriced_events, twice.unpriced_events},
+        {back.estimated_events, twice.estimated_events},
+        {back.upstream_us_spent, twice.upstream_us_spent},
+        {back.upstream_us_saved, twice.upstream_us_saved}}) {
+    EXPECT_EQ(got, v) << "counter " << v;
+    EXPECT_EQ(doubled, 2 * v) << "counter " << v;
+    ++v;
+  }
 }
 
 TEST(HotAnswersTest, VersionsExpiryAndByteBound) {

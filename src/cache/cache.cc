@@ -39,6 +39,20 @@ constexpr char kSchemaKey[] = "schema_version";
 constexpr char kCreatedKey[] = "created_us";
 constexpr int kPurgeBatch = 1000;
 
+// The ledger row of `map` at `key`, named after its namespace, backend and
+// model when new (LedgerRow::Add sums counters only).
+template <typename Map, typename Key>
+LedgerRow& NamedRow(Map& map, const Key& key, absl::string_view ns,
+                    absl::string_view backend, absl::string_view model) {
+  LedgerRow& row = map[key];
+  if (row.backend.empty()) {
+    row.ns = std::string(ns);
+    row.backend = std::string(backend);
+    row.model = std::string(model);
+  }
+  return row;
+}
+
 uint64_t RowHash(absl::string_view ns, absl::string_view backend,
                  absl::string_view model) {
   XXH3_state_t state;
@@ -349,13 +363,8 @@ void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
 
 LedgerRow& Cache::Impl::PendingRow(HitShard& shard, const Request& request) {
   const std::string& ns = NamespaceOf(request);
-  LedgerRow& row = shard.ledger[RowHash(ns, request.backend, request.model)];
-  if (row.backend.empty()) {
-    row.ns = ns;
-    row.backend = request.backend;
-    row.model = request.model;
-  }
-  return row;
+  return NamedRow(shard.ledger, RowHash(ns, request.backend, request.model), ns,
+                  request.backend, request.model);
 }
 
 LedgerRow Cache::Impl::MissDelta(const Request& request, Response* answer) {
@@ -384,14 +393,9 @@ LedgerRow Cache::Impl::MissDelta(const Request& request, Response* answer) {
 }
 
 void Cache::Impl::AddLedgerDelta(const LedgerRow& delta) {
-  LedgerRow& row =
-      ledger_[internal::LedgerKey(delta.ns, delta.backend, delta.model)];
-  if (row.backend.empty()) {
-    row.ns = delta.ns;
-    row.backend = delta.backend;
-    row.model = delta.model;
-  }
-  row.Add(delta);
+  NamedRow(ledger_, internal::LedgerKey(delta.ns, delta.backend, delta.model),
+           delta.ns, delta.backend, delta.model)
+      .Add(delta);
 }
 
 absl::Status Cache::Impl::WriteBatchWithLedger(rocksdb::WriteBatch* batch,
@@ -541,14 +545,9 @@ absl::Status Cache::Impl::FlushStatsLocked() {
       p.last_hit_us = std::max(p.last_hit_us, hit.last_hit_us);
     }
     for (auto& [hash, row] : shard.ledger) {
-      LedgerRow& d =
-          deltas[internal::LedgerKey(row.ns, row.backend, row.model)];
-      if (d.backend.empty()) {
-        d.ns = row.ns;
-        d.backend = row.backend;
-        d.model = row.model;
-      }
-      d.Add(row);
+      NamedRow(deltas, internal::LedgerKey(row.ns, row.backend, row.model),
+               row.ns, row.backend, row.model)
+          .Add(row);
     }
     shard.entries.clear();
     shard.ledger.clear();
@@ -614,14 +613,9 @@ absl::Status Cache::Impl::FlushStatsLocked() {
     for (auto& [key, delta] : deltas) {
       HitShard& shard = hit_shards_[0];
       absl::MutexLock lock(&shard.mu);
-      LedgerRow& row =
-          shard.ledger[RowHash(delta.ns, delta.backend, delta.model)];
-      if (row.backend.empty()) {
-        row.ns = delta.ns;
-        row.backend = delta.backend;
-        row.model = delta.model;
-      }
-      row.Add(delta);
+      NamedRow(shard.ledger, RowHash(delta.ns, delta.backend, delta.model),
+               delta.ns, delta.backend, delta.model)
+          .Add(delta);
     }
     {
       // Semantic hit records too, or their feedback could never be given.

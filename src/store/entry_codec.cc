@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "ledger/ledger_counters.h"
 
 namespace promptcache::internal {
 namespace {
@@ -179,13 +180,8 @@ absl::StatusOr<EntryHead> DecodeAnswer(absl::string_view value, uint64_t pick,
 std::string EncodeLedgerRow(const LedgerRow& r) {
   std::string out;
   out.push_back(static_cast<char>(kLedgerFormat));
-  for (int64_t v :
-       {r.requests, r.exact_hits, r.semantic_hits, r.coalesced, r.misses,
-        r.stored, r.upstream_errors, r.false_hits, r.input_tokens_served,
-        r.output_tokens_served, r.spent_nusd, r.saved_nusd, r.embedding_nusd,
-        r.unpriced_events, r.estimated_events, r.upstream_us_spent,
-        r.upstream_us_saved}) {
-    PutSigned(&out, v);
+  for (int64_t LedgerRow::*counter : kLedgerCounters) {
+    PutSigned(&out, r.*counter);
   }
   return out;
 }
@@ -193,13 +189,8 @@ std::string EncodeLedgerRow(const LedgerRow& r) {
 absl::Status DecodeLedgerRow(absl::string_view value, LedgerRow* r) {
   Reader in(std::string_view(value.data(), value.size()));
   if (in.Byte() != kLedgerFormat) return Malformed("ledger row");
-  for (int64_t* v :
-       {&r->requests, &r->exact_hits, &r->semantic_hits, &r->coalesced,
-        &r->misses, &r->stored, &r->upstream_errors, &r->false_hits,
-        &r->input_tokens_served, &r->output_tokens_served, &r->spent_nusd,
-        &r->saved_nusd, &r->embedding_nusd, &r->unpriced_events,
-        &r->estimated_events, &r->upstream_us_spent, &r->upstream_us_saved}) {
-    *v = in.Signed();
+  for (int64_t LedgerRow::*counter : kLedgerCounters) {
+    r->*counter = in.Signed();
   }
   if (!in.ok() || !in.done()) return Malformed("ledger row");
   return absl::OkStatus();
