@@ -113,7 +113,6 @@ class HttpEmbedder : public Embedder {
   const std::string& endpoint() const { return endpoint_; }
 
  private:
-  struct Reply;
 
   explicit HttpEmbedder(HttpEmbedderOptions options);
   // Embeds one batch of non-empty texts, with retries, into `rows`
@@ -122,8 +121,6 @@ class HttpEmbedder : public Embedder {
   absl::Status EmbedBatch(absl::Span<const std::string* const> texts,
                           int expected_dim, std::vector<float>* rows, int* dim,
                           int64_t* tokens) const;
-  // One HTTP attempt; transport and HTTP errors are left in `reply`.
-  void PostOnce(const std::string& body, Reply* reply) const;
   // Removes the API key from a status message (servers may echo it).
   absl::Status Redact(const absl::Status& status) const;
 
