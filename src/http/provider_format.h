@@ -15,16 +15,15 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "promptcache/http_model_client.h"
 #include "promptcache/request.h"
 #include "promptcache/response.h"
 
 namespace promptcache::wire {
 
-enum class Api {
-  kOpenAiChat,         // POST /v1/chat/completions
-  kOpenAiCompletions,  // POST /v1/completions (legacy, "prompt")
-  kAnthropicMessages,  // POST /v1/messages
-};
+// kOpenAiChat (POST /v1/chat/completions), kOpenAiCompletions (POST
+// /v1/completions, legacy "prompt"), kAnthropicMessages (POST /v1/messages).
+using Api = ::promptcache::ProviderApi;
 
 // "openai.chat", "openai.completions", "anthropic.messages".
 const char* ApiName(Api api);

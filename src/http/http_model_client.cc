@@ -1,0 +1,145 @@
+#include "promptcache/http_model_client.h"
+
+#include <exception>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "http/http_transport.h"
+#include "http/provider_format.h"
+
+namespace promptcache {
+
+namespace {
+
+const char* PathFor(ProviderApi api) {
+  switch (api) {
+    case ProviderApi::kOpenAiChat:
+      return "/v1/chat/completions";
+    case ProviderApi::kOpenAiCompletions:
+      return "/v1/completions";
+    case ProviderApi::kAnthropicMessages:
+      return "/v1/messages";
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::StatusOr<HttpModelClient> HttpModelClient::Create(
+    HttpModelClientOptions options) {
+  const char* who = options.api == ProviderApi::kAnthropicMessages
+                        ? "anthropic client"
+                        : "openai client";
+  absl::StatusOr<std::string> base =
+      http::NormalizeBaseUrl(options.base_url, absl::StrCat(who, ": base_url"));
+  if (!base.ok()) return base.status();
+  if (options.timeout <= absl::ZeroDuration() ||
+      options.connect_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(who, ": timeouts must be > 0"));
+  }
+  if (options.max_retries < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(who, ": max_retries must be >= 0"));
+  }
+  if (options.initial_backoff < absl::ZeroDuration() ||
+      options.max_backoff < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(who, ": backoff durations must be >= 0"));
+  }
+  if (options.default_max_tokens < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(who, ": default_max_tokens must be >= 1"));
+  }
+  if (options.api_key_env.empty()) {
+    options.api_key_env = options.api == ProviderApi::kAnthropicMessages
+                              ? "ANTHROPIC_API_KEY"
+                              : "OPENAI_API_KEY";
+  }
+  if (options.api_key.empty()) {
+    const char* key = std::getenv(options.api_key_env.c_str());
+    if (key != nullptr) options.api_key = key;
+  }
+  // The key is never quoted, only where it came from.
+  if (absl::Status s = http::CheckHeaderValue(
+          options.api_key,
+          absl::StrCat(who, ": the API key (", options.api_key_env, ")"));
+      !s.ok()) {
+    return s;
+  }
+  for (const auto& [name, value] : options.extra_headers) {
+    if (absl::Status s = http::CheckHeaderValue(
+            absl::StrCat(name, value),
+            absl::StrCat(who, ": extra header ", http::Quote(name)));
+        !s.ok()) {
+      return s;
+    }
+  }
+  HttpModelClient client;
+  absl::string_view root = *base;
+  absl::ConsumeSuffix(&root, "/v1");
+  client.endpoint_ = absl::StrCat(root, PathFor(options.api));
+  client.options_ = std::move(options);
+  return client;
+}
+
+absl::StatusOr<Response> HttpModelClient::Complete(
+    const Request& request) const {
+  try {
+    const std::string where =
+        absl::StrCat(wire::ApiName(options_.api), ": POST ",
+                     http::UrlForErrors(endpoint_), " (model ",
+                     http::Quote(request.model), ")");
+    http::HttpRequest post;
+    post.url = endpoint_;
+    post.body = wire::RenderRequestBody(options_.api, request, /*stream=*/false,
+                                        options_.default_max_tokens);
+    post.headers = {{"Content-Type", "application/json"},
+                    {"Accept", "application/json"}};
+    if (options_.api == ProviderApi::kAnthropicMessages) {
+      post.headers.emplace_back("anthropic-version",
+                                options_.anthropic_version);
+      if (!options_.api_key.empty()) {
+        post.headers.emplace_back("x-api-key", options_.api_key);
+      }
+    } else if (!options_.api_key.empty()) {
+      post.headers.emplace_back("Authorization",
+                                absl::StrCat("Bearer ", options_.api_key));
+    }
+    for (const auto& header : options_.extra_headers) {
+      post.headers.push_back(header);
+    }
+    http::TransportOptions transport;
+    transport.timeout = options_.timeout;
+    transport.connect_timeout = options_.connect_timeout;
+    transport.max_retries = options_.max_retries;
+    transport.initial_backoff = options_.initial_backoff;
+    transport.max_backoff = options_.max_backoff;
+    transport.user_agent = "promptcache-model-client";
+    const std::vector<std::string> secrets = {options_.api_key};
+
+    const absl::Time start = absl::Now();
+    absl::StatusOr<http::HttpReply> reply =
+        http::SendWithRetries(post, transport, where);
+    if (!reply.ok()) return http::Redact(reply.status(), secrets);
+    if (reply->status < 200 || reply->status >= 300) {
+      return http::Redact(http::StatusForReply(*reply, where), secrets);
+    }
+    absl::StatusOr<Response> answer =
+        wire::ParseResponseBody(options_.api, reply->body);
+    if (!answer.ok()) {
+      return http::Redact(
+          absl::Status(answer.status().code(),
+                       absl::StrCat(where, ": ", answer.status().message())),
+          secrets);
+    }
+    answer->upstream_latency = absl::Now() - start;
+    return answer;
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("model client: unexpected error: ", e.what()));
+  }
+}
+
+}  // namespace promptcache
