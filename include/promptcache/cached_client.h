@@ -47,6 +47,14 @@ class CachedClient {
   absl::StatusOr<Response> Complete(const Request& request,
                                     const CallOptions& call = {});
 
+  // As above, with `upstream` instead of the client's own upstream for this
+  // call (e.g. a proxy forwarding each client's own request). Coalesced
+  // waiters share the result of whichever call leads. InvalidArgument when
+  // `upstream` is empty.
+  absl::StatusOr<Response> Complete(const Request& request,
+                                    const CallOptions& call,
+                                    const ModelClient& upstream);
+
   // Number of upstream calls made so far.
   int64_t upstream_calls() const;
 

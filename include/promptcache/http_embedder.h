@@ -113,7 +113,6 @@ class HttpEmbedder : public Embedder {
   const std::string& endpoint() const { return endpoint_; }
 
  private:
-
   explicit HttpEmbedder(HttpEmbedderOptions options);
   // Embeds one batch of non-empty texts, with retries, into `rows`
   // (normalized, texts.size() x dimension). With expected_dim 0 the

@@ -27,12 +27,15 @@ class CachedClient::Impl {
       : cache_(cache), upstream_(std::move(upstream)) {}
 
   absl::StatusOr<Response> Complete(const Request& request,
-                                    const CallOptions& call);
+                                    const CallOptions& call,
+                                    const ModelClient& upstream);
+  const ModelClient& default_upstream() const { return upstream_; }
   int64_t upstream_calls() const { return upstream_calls_.load(); }
   const Options& options() const { return cache_.options(); }
 
  private:
-  absl::StatusOr<Response> CallUpstream(const Request& request);
+  absl::StatusOr<Response> CallUpstream(const Request& request,
+                                        const ModelClient& upstream);
   // Whether `answers_stored` answers satisfy this request (buckets).
   bool BucketFull(const Request& request, int answers_stored) const {
     const int n = cache_.options().max_answers_per_key;
@@ -41,10 +44,12 @@ class CachedClient::Impl {
   }
   absl::StatusOr<Response> Serve(const Request& request,
                                  const CanonicalizedRequest& canonical,
-                                 const CallOptions& call);
+                                 const CallOptions& call,
+                                 const ModelClient& upstream);
   absl::StatusOr<Response> Lead(const Request& request,
                                 const CanonicalizedRequest& canonical,
-                                const CallOptions& call);
+                                const CallOptions& call,
+                                const ModelClient& upstream);
 
   Cache& cache_;
   ModelClient upstream_;
@@ -55,12 +60,12 @@ class CachedClient::Impl {
 };
 
 absl::StatusOr<Response> CachedClient::Impl::CallUpstream(
-    const Request& request) {
+    const Request& request, const ModelClient& upstream) {
   upstream_calls_.fetch_add(1);
   const absl::Time start = absl::Now();
   absl::StatusOr<Response> response;
   try {
-    response = upstream_(request);
+    response = upstream(request);
   } catch (const std::exception& e) {
     // Waiting requests must be released whatever the upstream does.
     response = absl::InternalError(
@@ -76,7 +81,7 @@ absl::StatusOr<Response> CachedClient::Impl::CallUpstream(
 
 absl::StatusOr<Response> CachedClient::Impl::Lead(
     const Request& request, const CanonicalizedRequest& canonical,
-    const CallOptions& call) {
+    const CallOptions& call, const ModelClient& upstream) {
   // A flight that finished between our miss and our registration has
   // already stored its answer: look again before paying.
   if (!call.force_refresh) {
@@ -105,7 +110,7 @@ absl::StatusOr<Response> CachedClient::Impl::Lead(
     }
     if (!absl::IsNotFound(near.status())) return near.status();
   }
-  absl::StatusOr<Response> response = CallUpstream(request);
+  absl::StatusOr<Response> response = CallUpstream(request, upstream);
   if (!response.ok()) {
     cache_.RecordUnstoredMiss(request, nullptr).IgnoreError();
     return response;
@@ -126,12 +131,14 @@ absl::StatusOr<Response> CachedClient::Impl::Lead(
   return response;
 }
 
-absl::StatusOr<Response> CachedClient::Impl::Complete(const Request& request,
-                                                      const CallOptions& call) {
+absl::StatusOr<Response> CachedClient::Impl::Complete(
+    const Request& request, const CallOptions& call,
+    const ModelClient& upstream) {
   absl::StatusOr<CanonicalizedRequest> canonical =
       Canonicalize(request, cache_.options().canonical);
   if (!canonical.ok()) return canonical.status();
-  absl::StatusOr<Response> response = Serve(request, *canonical, call);
+  absl::StatusOr<Response> response =
+      Serve(request, *canonical, call, upstream);
   if (response.ok()) {
     response->request_key = canonical->keys.exact.ToHex();
     if (response->cache_status == CacheStatus::kExactHit) {
@@ -143,11 +150,11 @@ absl::StatusOr<Response> CachedClient::Impl::Complete(const Request& request,
 
 absl::StatusOr<Response> CachedClient::Impl::Serve(
     const Request& request, const CanonicalizedRequest& canonical_ref,
-    const CallOptions& call) {
+    const CallOptions& call, const ModelClient& upstream) {
   const CanonicalizedRequest* canonical = &canonical_ref;
 
   if (call.bypass) {
-    absl::StatusOr<Response> response = CallUpstream(request);
+    absl::StatusOr<Response> response = CallUpstream(request, upstream);
     if (!response.ok()) {
       cache_.RecordUnstoredMiss(request, nullptr).IgnoreError();
       return response;
@@ -172,7 +179,7 @@ absl::StatusOr<Response> CachedClient::Impl::Serve(
   // forced refresh, and calls with their own semantic settings.
   if (call.force_refresh || call.semantic.has_value() ||
       call.threshold.has_value()) {
-    return Lead(request, *canonical, call);
+    return Lead(request, *canonical, call, upstream);
   }
   std::shared_ptr<Flight> flight;
   bool leader = false;
@@ -205,7 +212,7 @@ absl::StatusOr<Response> CachedClient::Impl::Serve(
     absl::MutexLock lock(&mu_);
     in_flight_.erase(key);
   };
-  absl::StatusOr<Response> response = Lead(request, *canonical, call);
+  absl::StatusOr<Response> response = Lead(request, *canonical, call, upstream);
   flight->result = response;
   flight->done.Notify();
   return response;
@@ -217,7 +224,16 @@ CachedClient::~CachedClient() = default;
 
 absl::StatusOr<Response> CachedClient::Complete(const Request& request,
                                                 const CallOptions& call) {
-  return impl_->Complete(request, call);
+  return impl_->Complete(request, call, impl_->default_upstream());
+}
+
+absl::StatusOr<Response> CachedClient::Complete(const Request& request,
+                                                const CallOptions& call,
+                                                const ModelClient& upstream) {
+  if (!upstream) {
+    return absl::InvalidArgumentError("CachedClient: the upstream is empty");
+  }
+  return impl_->Complete(request, call, upstream);
 }
 
 int64_t CachedClient::upstream_calls() const { return impl_->upstream_calls(); }

@@ -87,10 +87,9 @@ absl::StatusOr<HttpModelClient> HttpModelClient::Create(
 absl::StatusOr<Response> HttpModelClient::Complete(
     const Request& request) const {
   try {
-    const std::string where =
-        absl::StrCat(wire::ApiName(options_.api), ": POST ",
-                     http::UrlForErrors(endpoint_), " (model ",
-                     http::Quote(request.model), ")");
+    const std::string where = absl::StrCat(
+        wire::ApiName(options_.api), ": POST ", http::UrlForErrors(endpoint_),
+        " (model ", http::Quote(request.model), ")");
     http::HttpRequest post;
     post.url = endpoint_;
     post.body = wire::RenderRequestBody(options_.api, request, /*stream=*/false,

@@ -180,6 +180,11 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancel = static_cast<const std::atomic<bool>*>(user);
+  return cancel->load(std::memory_order_relaxed) ? 1 : 0;
+}
+
 long Millis(absl::Duration d) {
   return static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
 }
@@ -356,6 +361,12 @@ absl::StatusOr<HttpReply> Send(const HttpRequest& request,
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &ex);
 
+  if (request.cancel != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA,
+                     const_cast<std::atomic<bool>*>(request.cancel));
+  }
   const CURLcode code = curl_easy_perform(curl);
   if (code == CURLE_OK) {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
@@ -363,7 +374,7 @@ absl::StatusOr<HttpReply> Send(const HttpRequest& request,
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   if (code == CURLE_OK) return reply;
-  if (ex.sink_stopped) {
+  if (ex.sink_stopped || code == CURLE_ABORTED_BY_CALLBACK) {
     return absl::CancelledError(
         absl::StrCat(where, ": the receiver stopped the stream"));
   }

@@ -4,6 +4,7 @@
 #ifndef PROMPTCACHE_SRC_HTTP_HTTP_TRANSPORT_H_
 #define PROMPTCACHE_SRC_HTTP_HTTP_TRANSPORT_H_
 
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
@@ -41,6 +42,9 @@ struct HttpRequest {
   std::string url;
   HeaderList headers;
   std::string body;
+  // When set and it becomes true, the exchange is aborted within ~100 ms
+  // (Cancelled), even while the server sends nothing.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct HttpReply {

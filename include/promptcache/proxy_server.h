@@ -1,0 +1,122 @@
+// ProxyServer: promptcache as an OpenAI- and Anthropic-compatible HTTP proxy.
+//
+// Services in any language point their SDK's base URL at the proxy:
+//   POST /v1/chat/completions, /v1/completions  -> cached, forwarded to the
+//                                                  OpenAI-compatible upstream
+//   POST /v1/messages                           -> cached, forwarded to the
+//                                                  Anthropic upstream
+//   any other /v1/... (e.g. GET /v1/models)     -> forwarded unchanged
+//   GET /metrics (Prometheus), /promptcache/stats (JSON), /healthz
+//
+// Tenants: the namespace of a call is a hash of the client's API key, so two
+// keys never share answers; an x-promptcache-namespace header names a
+// sub-namespace within it (or, with NamespaceMode::kHeader behind a trusted
+// gateway, the namespace itself). Keys are forwarded upstream (or replaced
+// by the proxy's own), never stored, never logged.
+//
+// Per-call controls are x-promptcache-* request headers (see
+// src/proxy/control_headers.h); responses carry x-promptcache-status (HIT,
+// SEMANTIC_HIT, MISS, BYPASS, REFRESH, COALESCED), -similarity, -entry,
+// -request and -saved-usd. Streamed calls ("stream": true) are relayed as
+// they arrive and stored once complete; hits are replayed as server-sent
+// events in the provider's own chunk format; an aborted stream is never
+// stored. Errors use the provider's own JSON error format.
+#ifndef PROMPTCACHE_PROXY_SERVER_H_
+#define PROMPTCACHE_PROXY_SERVER_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "promptcache/cache.h"
+
+namespace promptcache {
+
+struct ProxyUpstream {
+  // Server root, e.g. "https://api.openai.com" or "http://127.0.0.1:8000".
+  std::string base_url;
+  // When this environment variable is set and non-empty, its key is sent
+  // upstream for every call instead of the client's own key.
+  std::string api_key_env;
+  // Backend name in cache keys, prices and reports.
+  std::string backend;
+  absl::Duration timeout = absl::Seconds(600);
+  absl::Duration connect_timeout = absl::Seconds(10);
+  // Retries of a failed upstream call (429, 5xx, connection errors) before
+  // any byte reached the client.
+  int max_retries = 2;
+  absl::Duration initial_backoff = absl::Milliseconds(500);
+  absl::Duration max_backoff = absl::Seconds(20);
+};
+
+enum class NamespaceMode {
+  // Namespace = hash of the client's API key [+ "/" + the header's name].
+  kApiKey,
+  // Namespace = the x-promptcache-namespace header (else "default"); for
+  // deployments behind a gateway that authenticates tenants itself.
+  kHeader,
+};
+
+struct ProxyOptions {
+  std::string host = "127.0.0.1";
+  // 0 picks a free port (see ProxyServer::port()).
+  int port = 8080;
+  ProxyUpstream openai = {"https://api.openai.com", "OPENAI_API_KEY", "openai"};
+  ProxyUpstream anthropic = {"https://api.anthropic.com", "ANTHROPIC_API_KEY",
+                             "anthropic"};
+  NamespaceMode namespace_mode = NamespaceMode::kApiKey;
+  // Larger request bodies get 413 in the provider's error format.
+  size_t max_body_bytes = size_t{8} << 20;
+  // Connections served at once (one worker thread each); further accepted
+  // connections wait in a queue of max_pending_connections, and beyond
+  // that in the kernel's backlog.
+  int max_connections = 64;
+  int max_pending_connections = 1024;
+  // An idle keep-alive connection is closed after this long.
+  absl::Duration keep_alive_timeout = absl::Seconds(5);
+  // Requests per keep-alive connection before it is closed.
+  int keep_alive_max_requests = 10000;
+  absl::Duration read_timeout = absl::Seconds(30);
+  absl::Duration write_timeout = absl::Seconds(30);
+  // JSON-lines access log: "" none, "-" stderr, else a file (appended).
+  std::string access_log;
+  // Answer 404 model_not_found for models without a price instead of
+  // forwarding them (catches typos that would otherwise cost a round trip
+  // and go unreported in savings).
+  bool reject_unpriced_models = false;
+  // Text bytes per replayed SSE chunk.
+  size_t replay_chunk_bytes = 64;
+};
+
+class ProxyServer {
+ public:
+  // Checks the options; `cache` must outlive the server.
+  static absl::StatusOr<std::unique_ptr<ProxyServer>> Create(
+      Cache& cache, ProxyOptions options);
+  // Shuts down if still running.
+  ~ProxyServer();
+  ProxyServer(const ProxyServer&) = delete;
+  ProxyServer& operator=(const ProxyServer&) = delete;
+
+  // Binds and starts serving on background threads. Unavailable when the
+  // address cannot be bound.
+  absl::Status Start();
+  // The bound port (after Start()).
+  int port() const;
+  // Stops accepting, lets in-flight requests (streams included) finish,
+  // joins all threads. Idempotent.
+  void Shutdown();
+
+  class Impl;
+
+ private:
+  explicit ProxyServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace promptcache
+
+#endif  // PROMPTCACHE_PROXY_SERVER_H_

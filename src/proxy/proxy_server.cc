@@ -1,0 +1,935 @@
+#include "promptcache/proxy_server.h"
+
+#include <httplib.h>
+
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "http/http_transport.h"
+#include "http/provider_format.h"
+#include "nlohmann/json.hpp"
+#include "promptcache/cached_client.h"
+#include "promptcache/keys.h"
+#include "proxy/access_log.h"
+#include "proxy/control_headers.h"
+#include "proxy/metrics.h"
+#include "proxy/stream_relay.h"
+
+namespace promptcache {
+namespace {
+
+using Json = nlohmann::json;
+using wire::Api;
+
+constexpr char kJson[] = "application/json";
+constexpr char kEventStream[] = "text/event-stream";
+
+// A TaskQueue with a fixed number of workers whose enqueue blocks while
+// `max_pending` connections already wait: the accept loop then stops and
+// the kernel's backlog holds further clients.
+class BoundedPool : public httplib::TaskQueue {
+ public:
+  BoundedPool(int workers, int max_pending) : max_pending_(max_pending) {
+    for (int i = 0; i < workers; ++i) {
+      threads_.emplace_back([this] { Work(); });
+    }
+  }
+  ~BoundedPool() override = default;
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    room_.wait(lock, [&] {
+      return jobs_.size() < static_cast<size_t>(max_pending_) || shutdown_;
+    });
+    jobs_.push_back(std::move(fn));
+    work_.notify_one();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      shutdown_ = true;
+    }
+    work_.notify_all();
+    room_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_.wait(lock, [&] { return !jobs_.empty() || shutdown_; });
+        if (jobs_.empty()) return;  // Shut down and drained.
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      room_.notify_one();
+      fn();
+    }
+  }
+
+  const int max_pending_;
+  std::mutex mu_;
+  std::condition_variable work_;
+  std::condition_variable room_;
+  std::deque<std::function<void()>> jobs_;
+  bool shutdown_ = false;
+  std::vector<std::thread> threads_;
+};
+
+bool IsHopByHop(absl::string_view lower_name) {
+  static constexpr absl::string_view kDropped[] = {"connection",
+                                                   "keep-alive",
+                                                   "proxy-authenticate",
+                                                   "proxy-authorization",
+                                                   "te",
+                                                   "trailer",
+                                                   "transfer-encoding",
+                                                   "upgrade",
+                                                   "host",
+                                                   "content-length",
+                                                   "accept-encoding",
+                                                   "content-encoding",
+                                                   "remote_addr",
+                                                   "remote_port",
+                                                   "local_addr",
+                                                   "local_port"};
+  for (absl::string_view name : kDropped) {
+    if (lower_name == name) return true;
+  }
+  return absl::StartsWith(lower_name, "x-promptcache-");
+}
+
+// Client headers that change how the provider answers and are forwarded on
+// cached calls (everything else is ours or transport).
+bool IsForwardedOnModelCalls(absl::string_view lower_name) {
+  return lower_name == "anthropic-version" || lower_name == "anthropic-beta" ||
+         lower_name == "openai-organization" ||
+         lower_name == "openai-project" || lower_name == "openai-beta";
+}
+
+int64_t ToNanoDollars(double dollars) {
+  return static_cast<int64_t>(std::llround(dollars * 1e9));
+}
+
+// The status a response header reports for a served call.
+std::string StatusLabel(const Response& r) {
+  switch (r.cache_status) {
+    case CacheStatus::kExactHit:
+      return "HIT";
+    case CacheStatus::kSemanticHit:
+      return "SEMANTIC_HIT";
+    case CacheStatus::kCoalesced:
+      return "COALESCED";
+    case CacheStatus::kBypass:
+      return "BYPASS";
+    case CacheStatus::kRefresh:
+      return "REFRESH";
+    case CacheStatus::kMiss:
+      return "MISS";
+  }
+  return "MISS";
+}
+
+bool IsHit(const Response& r) {
+  return r.cache_status == CacheStatus::kExactHit ||
+         r.cache_status == CacheStatus::kSemanticHit ||
+         r.cache_status == CacheStatus::kCoalesced;
+}
+
+std::string IdPrefix(Api api) {
+  switch (api) {
+    case Api::kOpenAiChat:
+      return "chatcmpl-pc";
+    case Api::kOpenAiCompletions:
+      return "cmpl-pc";
+    case Api::kAnthropicMessages:
+      return "msg_pc";
+  }
+  return "pc";
+}
+
+}  // namespace
+
+class ProxyServer::Impl {
+ public:
+  Impl(Cache& cache, ProxyOptions options)
+      : cache_(cache),
+        options_(std::move(options)),
+        client_(cache, [](const Request&) -> absl::StatusOr<Response> {
+          return absl::InternalError("proxy calls always name the upstream");
+        }) {}
+
+  absl::Status Init();
+  absl::Status Start();
+  void Shutdown();
+  int port() const { return port_; }
+
+ private:
+  struct Upstream {
+    ProxyUpstream config;
+    std::string base;  // without a trailing "/v1"
+    std::string key;   // the proxy's own key, or empty
+  };
+  // What one model call did upstream (for relaying its bytes verbatim).
+  struct Outcome {
+    bool called = false;
+    std::optional<http::HttpReply> reply;
+  };
+
+  const Upstream& UpstreamFor(Api api) const {
+    return api == Api::kAnthropicMessages ? anthropic_ : openai_;
+  }
+  http::TransportOptions TransportFor(const Upstream& up) const;
+  // Upstream request headers: auth (ours or the client's) and the client's
+  // provider headers.
+  http::HeaderList UpstreamHeaders(const Upstream& up,
+                                   const httplib::Request& req,
+                                   bool model_call) const;
+  std::string ClientKey(const httplib::Request& req) const;
+  std::string NamespaceFor(const httplib::Request& req,
+                           const std::optional<std::string>& header_ns) const;
+
+  void HandleModelCall(Api api, const httplib::Request& req,
+                       httplib::Response& res);
+  std::optional<Response> ServeBuffered(Api api, const Upstream& up,
+                                        wire::ParsedCall& parsed,
+                                        const CallOptions& call,
+                                        http::HttpRequest upstream_req,
+                                        const httplib::Request& req,
+                                        httplib::Response& res,
+                                        proxy::AccessRecord& record);
+  void ServeStreamed(Api api, const Upstream& up, wire::ParsedCall& parsed,
+                     const CallOptions& call, http::HttpRequest upstream_req,
+                     const httplib::Request& req, httplib::Response& res,
+                     proxy::AccessRecord& record, absl::Time start);
+  void HandlePassthrough(const Upstream& up, const httplib::Request& req,
+                         httplib::Response& res, const char* cache_label);
+  void SendError(Api api, int http_status, absl::string_view message,
+                 absl::string_view param, httplib::Response& res) const;
+  // Relays an upstream error reply as it came, else renders `status`.
+  void SendFailure(Api api, const absl::Status& status, const Outcome& outcome,
+                   httplib::Response& res) const;
+  void SetCacheHeaders(const Response& r, httplib::Response& res) const;
+  void Finish(proxy::AccessRecord& record, absl::Time start,
+              const Response* answer, bool upstream_error);
+
+  Cache& cache_;
+  ProxyOptions options_;
+  CachedClient client_;
+  Upstream openai_;
+  Upstream anthropic_;
+  std::unique_ptr<proxy::AccessLog> access_log_;
+  proxy::ProxyMetrics metrics_;
+  httplib::Server server_;
+  std::thread listener_;
+  int port_ = 0;
+  std::atomic<bool> draining_{false};
+  std::atomic<int64_t> model_calls_in_flight_{0};
+  std::once_flag shutdown_once_;
+};
+
+absl::Status ProxyServer::Impl::Init() {
+  for (auto [config, upstream, what] :
+       {std::tuple{&options_.openai, &openai_, "openai"},
+        std::tuple{&options_.anthropic, &anthropic_, "anthropic"}}) {
+    absl::StatusOr<std::string> base = http::NormalizeBaseUrl(
+        config->base_url, absl::StrCat("proxy: ", what, " base_url"));
+    if (!base.ok()) return base.status();
+    absl::string_view root = *base;
+    absl::ConsumeSuffix(&root, "/v1");
+    upstream->base = std::string(root);
+    if (config->backend.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("proxy: ", what, " backend name is empty"));
+    }
+    if (config->timeout <= absl::ZeroDuration() || config->max_retries < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "proxy: ", what, " timeout must be > 0 and max_retries >= 0"));
+    }
+    if (!config->api_key_env.empty()) {
+      const char* key = std::getenv(config->api_key_env.c_str());
+      if (key != nullptr) upstream->key = key;
+    }
+    if (absl::Status s = http::CheckHeaderValue(
+            upstream->key,
+            absl::StrCat("proxy: the API key in ", config->api_key_env));
+        !s.ok()) {
+      return s;
+    }
+    upstream->config = *config;
+  }
+  if (options_.max_connections < 1 || options_.max_pending_connections < 1) {
+    return absl::InvalidArgumentError(
+        "proxy: max_connections and max_pending_connections must be >= 1");
+  }
+  if (options_.max_body_bytes < 1024) {
+    return absl::InvalidArgumentError("proxy: max_body_bytes must be >= 1024");
+  }
+  if (options_.port < 0 || options_.port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("proxy: port must be in [0, 65535], got ", options_.port));
+  }
+  if (options_.replay_chunk_bytes < 1) {
+    return absl::InvalidArgumentError("proxy: replay_chunk_bytes must be >= 1");
+  }
+  if (!options_.access_log.empty()) {
+    absl::StatusOr<std::unique_ptr<proxy::AccessLog>> log =
+        proxy::AccessLog::Open(options_.access_log);
+    if (!log.ok()) return log.status();
+    access_log_ = std::move(*log);
+  }
+
+  const int workers = options_.max_connections;
+  const int pending = options_.max_pending_connections;
+  server_.new_task_queue = [workers, pending] {
+    return new BoundedPool(workers, pending);
+  };
+  server_.set_payload_max_length(options_.max_body_bytes);
+  server_.set_keep_alive_max_count(
+      static_cast<size_t>(std::max(1, options_.keep_alive_max_requests)));
+  server_.set_keep_alive_timeout(std::max<time_t>(
+      1,
+      static_cast<time_t>(absl::ToInt64Seconds(options_.keep_alive_timeout))));
+  auto split = [](absl::Duration d, auto setter) {
+    const int64_t us = std::max<int64_t>(1000, absl::ToInt64Microseconds(d));
+    setter(static_cast<time_t>(us / 1000000),
+           static_cast<time_t>(us % 1000000));
+  };
+  split(options_.read_timeout,
+        [&](time_t s, time_t us) { server_.set_read_timeout(s, us); });
+  split(options_.write_timeout,
+        [&](time_t s, time_t us) { server_.set_write_timeout(s, us); });
+  server_.set_tcp_nodelay(true);
+
+  auto model_route = [this](Api api) {
+    return [this, api](const httplib::Request& req, httplib::Response& res) {
+      HandleModelCall(api, req, res);
+    };
+  };
+  server_.Post("/v1/chat/completions", model_route(Api::kOpenAiChat));
+  server_.Post("/v1/completions", model_route(Api::kOpenAiCompletions));
+  server_.Post("/v1/messages", model_route(Api::kAnthropicMessages));
+  server_.Get(
+      "/healthz", [this](const httplib::Request&, httplib::Response& res) {
+        res.set_content(draining_ ? "draining\n" : "ok\n", "text/plain");
+        if (draining_) res.status = 503;
+      });
+  server_.Get(
+      "/metrics", [this](const httplib::Request&, httplib::Response& res) {
+        res.set_content(metrics_.Prometheus(), "text/plain; version=0.0.4");
+      });
+  server_.Get("/promptcache/stats", [this](const httplib::Request&,
+                                           httplib::Response& res) {
+    Json out = {{"proxy", metrics_.Json()}};
+    if (absl::StatusOr<CacheStats> stats = cache_.Stats(); stats.ok()) {
+      out["cache"] = {{"entries", stats->entries},
+                      {"expired_entries", stats->expired_entries},
+                      {"entry_bytes", stats->entry_bytes},
+                      {"disk_bytes", stats->disk_bytes}};
+    }
+    if (absl::StatusOr<SavingsReport> report = cache_.Report(); report.ok()) {
+      const LedgerRow& t = report->total;
+      out["ledger_total"] = {
+          {"requests", t.requests},
+          {"exact_hits", t.exact_hits},
+          {"semantic_hits", t.semantic_hits},
+          {"misses", t.misses},
+          {"dollars_spent", static_cast<double>(t.spent_nusd) / 1e9},
+          {"dollars_saved", static_cast<double>(t.saved_nusd) / 1e9}};
+    }
+    res.set_content(out.dump(), kJson);
+  });
+  // Everything else under /v1 goes upstream unchanged.
+  auto passthrough = [this](const httplib::Request& req,
+                            httplib::Response& res) {
+    const bool anthropic = absl::StartsWith(req.path, "/v1/messages") ||
+                           req.has_header("x-api-key") ||
+                           req.has_header("anthropic-version");
+    HandlePassthrough(anthropic ? anthropic_ : openai_, req, res,
+                      "PASSTHROUGH");
+  };
+  const char* kAnyV1 = R"(/v1/.*)";
+  server_.Get(kAnyV1, passthrough);
+  server_.Post(kAnyV1, passthrough);
+  server_.Put(kAnyV1, passthrough);
+  server_.Patch(kAnyV1, passthrough);
+  server_.Delete(kAnyV1, passthrough);
+
+  // Errors httplib raises itself (413, 404, 400) in the provider's format.
+  server_.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty())
+          return httplib::Server::HandlerResponse::Unhandled;
+        const Api api = absl::StartsWith(req.path, "/v1/messages")
+                            ? Api::kAnthropicMessages
+                            : Api::kOpenAiChat;
+        std::string message;
+        switch (res.status) {
+          case 413:
+            message = absl::StrCat("request body larger than ",
+                                   options_.max_body_bytes, " bytes");
+            break;
+          case 404:
+            message = absl::StrCat("no such endpoint: ", req.method, " ",
+                                   http::Quote(req.path));
+            break;
+          default:
+            message = absl::StrCat("HTTP ", res.status);
+        }
+        SendError(api, res.status, message, "", res);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  server_.set_exception_handler([this](const httplib::Request& req,
+                                       httplib::Response& res,
+                                       std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    const Api api = absl::StartsWith(req.path, "/v1/messages")
+                        ? Api::kAnthropicMessages
+                        : Api::kOpenAiChat;
+    SendError(api, 500, absl::StrCat("proxy error: ", what), "", res);
+  });
+  return absl::OkStatus();
+}
+
+http::TransportOptions ProxyServer::Impl::TransportFor(
+    const Upstream& up) const {
+  http::TransportOptions t;
+  t.timeout = up.config.timeout;
+  t.connect_timeout = up.config.connect_timeout;
+  t.idle_timeout = up.config.timeout;
+  t.max_retries = up.config.max_retries;
+  t.initial_backoff = up.config.initial_backoff;
+  t.max_backoff = up.config.max_backoff;
+  t.user_agent = "promptcache-proxy";
+  return t;
+}
+
+std::string ProxyServer::Impl::ClientKey(const httplib::Request& req) const {
+  if (req.has_header("x-api-key")) return req.get_header_value("x-api-key");
+  const std::string auth = req.get_header_value("authorization");
+  absl::string_view token = absl::StripAsciiWhitespace(auth);
+  if (token.size() > 7 &&
+      absl::EqualsIgnoreCase(token.substr(0, 7), "bearer ")) {
+    token = absl::StripAsciiWhitespace(token.substr(7));
+  }
+  return std::string(token);
+}
+
+std::string ProxyServer::Impl::NamespaceFor(
+    const httplib::Request& req,
+    const std::optional<std::string>& header_ns) const {
+  if (options_.namespace_mode == NamespaceMode::kHeader) {
+    return header_ns.value_or("default");
+  }
+  const std::string key = ClientKey(req);
+  // A one-way hash: tenants are told apart without keeping their keys.
+  std::string ns =
+      key.empty()
+          ? std::string("anonymous")
+          : absl::StrCat("key-",
+                         HashBytes(absl::StrCat("promptcache-tenant:", key))
+                             .ToHex()
+                             .substr(0, 16));
+  if (header_ns.has_value()) absl::StrAppend(&ns, "/", *header_ns);
+  return ns;
+}
+
+http::HeaderList ProxyServer::Impl::UpstreamHeaders(const Upstream& up,
+                                                    const httplib::Request& req,
+                                                    bool model_call) const {
+  http::HeaderList headers;
+  const bool anthropic = &up == &anthropic_;
+  for (const auto& [name, value] : req.headers) {
+    const std::string lower = absl::AsciiStrToLower(name);
+    if (lower == "authorization" || lower == "x-api-key") {
+      if (up.key.empty()) headers.emplace_back(name, value);
+      continue;
+    }
+    if (model_call) {
+      if (IsForwardedOnModelCalls(lower)) headers.emplace_back(name, value);
+    } else if (!IsHopByHop(lower)) {
+      headers.emplace_back(name, value);
+    }
+  }
+  if (!up.key.empty()) {
+    if (anthropic) {
+      headers.emplace_back("x-api-key", up.key);
+    } else {
+      headers.emplace_back("Authorization", absl::StrCat("Bearer ", up.key));
+    }
+  }
+  if (model_call) {
+    headers.emplace_back("Content-Type", kJson);
+    if (anthropic && !req.has_header("anthropic-version")) {
+      headers.emplace_back("anthropic-version", "2023-06-01");
+    }
+  }
+  return headers;
+}
+
+void ProxyServer::Impl::SendError(Api api, int http_status,
+                                  absl::string_view message,
+                                  absl::string_view param,
+                                  httplib::Response& res) const {
+  res.status = http_status;
+  res.set_content(wire::RenderErrorBody(api, http_status, message, param),
+                  kJson);
+}
+
+void ProxyServer::Impl::SendFailure(Api api, const absl::Status& status,
+                                    const Outcome& outcome,
+                                    httplib::Response& res) const {
+  if (outcome.reply.has_value() &&
+      (outcome.reply->status < 200 || outcome.reply->status >= 300)) {
+    // The provider's own error, as the SDK expects it.
+    res.status = static_cast<int>(outcome.reply->status);
+    std::string type = outcome.reply->Header("content-type").value_or(kJson);
+    res.set_content(outcome.reply->body, type);
+    for (const char* name :
+         {"retry-after", "retry-after-ms", "x-request-id", "request-id"}) {
+      if (auto v = outcome.reply->Header(name)) res.set_header(name, *v);
+    }
+    return;
+  }
+  SendError(api, wire::HttpStatusFor(status), status.message(), "", res);
+}
+
+void ProxyServer::Impl::SetCacheHeaders(const Response& r,
+                                        httplib::Response& res) const {
+  res.set_header("x-promptcache-status", StatusLabel(r));
+  if (!r.request_key.empty()) {
+    res.set_header("x-promptcache-request", r.request_key);
+  }
+  if (!r.entry_key.empty()) res.set_header("x-promptcache-entry", r.entry_key);
+  if (r.cache_status == CacheStatus::kSemanticHit ||
+      r.cache_status == CacheStatus::kExactHit) {
+    res.set_header("x-promptcache-similarity",
+                   absl::StrFormat("%.4f", r.similarity));
+  }
+  if (r.priced) {
+    res.set_header("x-promptcache-saved-usd",
+                   absl::StrFormat("%.9f", r.dollars_saved));
+    res.set_header("x-promptcache-spent-usd",
+                   absl::StrFormat("%.9f", r.dollars_spent));
+  }
+}
+
+void ProxyServer::Impl::Finish(proxy::AccessRecord& record, absl::Time start,
+                               const Response* answer, bool upstream_error) {
+  record.latency = absl::Now() - start;
+  proxy::Observation o;
+  o.api = record.api.empty() ? "passthrough" : record.api;
+  o.status = record.cache_status;
+  o.backend = record.backend;
+  o.model = record.model;
+  o.latency = record.latency;
+  o.upstream_error = upstream_error;
+  if (answer != nullptr) {
+    o.saved_nusd = ToNanoDollars(answer->dollars_saved);
+    o.spent_nusd = ToNanoDollars(answer->dollars_spent);
+    record.dollars_saved = answer->dollars_saved;
+    record.dollars_spent = answer->dollars_spent;
+    record.similarity = answer->cache_status == CacheStatus::kSemanticHit
+                            ? answer->similarity
+                            : 0;
+    record.entry = answer->entry_key;
+  }
+  metrics_.Record(o);
+  if (access_log_ != nullptr) access_log_->Write(record);
+}
+
+void ProxyServer::Impl::HandleModelCall(Api api, const httplib::Request& req,
+                                        httplib::Response& res) {
+  const absl::Time start = absl::Now();
+  metrics_.RequestStarted();
+  model_calls_in_flight_.fetch_add(1);
+  absl::Cleanup done = [this] {
+    metrics_.RequestFinished();
+    model_calls_in_flight_.fetch_sub(1);
+  };
+  const Upstream& up = UpstreamFor(api);
+  proxy::AccessRecord record;
+  record.time = absl::Now();
+  record.method = req.method;
+  record.path = req.path;
+  record.api = wire::ApiName(api);
+  record.backend = up.config.backend;
+  auto fail = [&](int http_status, absl::string_view message,
+                  absl::string_view param = "") {
+    SendError(api, http_status, message, param, res);
+    record.http_status = http_status;
+    record.cache_status = "ERROR";
+    record.error = std::string(message);
+    Finish(record, start, nullptr, false);
+  };
+  if (draining_) {
+    fail(503, "the proxy is shutting down; retry on another instance");
+    return;
+  }
+  absl::StatusOr<wire::ParsedCall> parsed =
+      wire::ParseRequestBody(api, req.body);
+  if (!parsed.ok()) {
+    fail(400, parsed.status().message());
+    return;
+  }
+  record.model = parsed->request.model;
+  record.stream = parsed->stream;
+  absl::StatusOr<proxy::Controls> controls = proxy::ParseControlHeaders(
+      [&req](absl::string_view name) -> std::optional<std::string> {
+        const std::string key(name);
+        if (!req.has_header(key)) return std::nullopt;
+        return req.get_header_value(key);
+      });
+  if (!controls.ok()) {
+    fail(400, controls.status().message());
+    return;
+  }
+  parsed->request.ns = NamespaceFor(req, controls->ns);
+  parsed->request.backend = up.config.backend;
+  record.ns = parsed->request.ns;
+  if (options_.reject_unpriced_models &&
+      cache_.options().prices.Find(up.config.backend, parsed->request.model) ==
+          nullptr) {
+    fail(404,
+         absl::StrCat("The model `", http::Quote(parsed->request.model),
+                      "` does not exist or has no price on this proxy"),
+         "model");
+    return;
+  }
+  if (!parsed->uncacheable_reason.empty()) {
+    // One cached answer cannot stand for this call: forward it as it is.
+    res.set_header("x-promptcache-reason",
+                   http::Quote(parsed->uncacheable_reason));
+    HandlePassthrough(up, req, res, "BYPASS");
+    return;
+  }
+  CallOptions call = controls->call;
+  if (parsed->exact_only) call.semantic = false;
+
+  http::HttpRequest upstream_req;
+  upstream_req.url = absl::StrCat(up.base, req.path);
+  upstream_req.headers = UpstreamHeaders(up, req, /*model_call=*/true);
+  upstream_req.body = req.body;
+  if (parsed->stream && api != Api::kAnthropicMessages &&
+      !parsed->include_usage) {
+    // Ask for usage so the ledger has real token counts; the usage chunk
+    // is not relayed to a client that did not ask for it.
+    Json body = Json::parse(req.body, nullptr, false);
+    if (body.is_object()) {
+      body["stream_options"]["include_usage"] = true;
+      upstream_req.body =
+          body.dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
+  }
+  if (parsed->stream) {
+    ServeStreamed(api, up, *parsed, call, std::move(upstream_req), req, res,
+                  record, start);
+  } else {
+    std::optional<Response> answer = ServeBuffered(
+        api, up, *parsed, call, std::move(upstream_req), req, res, record);
+    Finish(record, start, answer.has_value() ? &*answer : nullptr,
+           record.cache_status == "ERROR_UPSTREAM");
+  }
+}
+
+std::optional<Response> ProxyServer::Impl::ServeBuffered(
+    Api api, const Upstream& up, wire::ParsedCall& parsed,
+    const CallOptions& call, http::HttpRequest upstream_req,
+    const httplib::Request&, httplib::Response& res,
+    proxy::AccessRecord& record) {
+  Outcome outcome;
+  const std::string where =
+      absl::StrCat("upstream ", up.config.backend, ": POST ",
+                   http::UrlForErrors(upstream_req.url));
+  const http::TransportOptions transport = TransportFor(up);
+  const std::vector<std::string> secrets = {up.key};
+  ModelClient upstream = [&](const Request&) -> absl::StatusOr<Response> {
+    outcome.called = true;
+    absl::StatusOr<http::HttpReply> reply =
+        http::SendWithRetries(upstream_req, transport, where);
+    if (!reply.ok()) return http::Redact(reply.status(), secrets);
+    outcome.reply = std::move(*reply);
+    if (outcome.reply->status < 200 || outcome.reply->status >= 300) {
+      return http::Redact(http::StatusForReply(*outcome.reply, where), secrets);
+    }
+    return wire::ParseResponseBody(api, outcome.reply->body);
+  };
+  absl::StatusOr<Response> answer =
+      client_.Complete(parsed.request, call, upstream);
+  if (!answer.ok()) {
+    SendFailure(api, answer.status(), outcome, res);
+    record.cache_status = outcome.called ? "ERROR_UPSTREAM" : "ERROR";
+    record.error = std::string(answer.status().message());
+    record.http_status = res.status;
+    record.response_bytes = res.body.size();
+    return std::nullopt;
+  }
+  SetCacheHeaders(*answer, res);
+  record.cache_status = StatusLabel(*answer);
+  if (outcome.called && outcome.reply.has_value() && !IsHit(*answer)) {
+    // This call's own upstream answer, byte for byte.
+    res.set_content(outcome.reply->body,
+                    outcome.reply->Header("content-type").value_or(kJson));
+  } else {
+    res.set_content(
+        wire::RenderResponseBody(
+            api, *answer, parsed.request.model,
+            absl::StrCat(IdPrefix(api), answer->request_key.substr(0, 24)),
+            absl::ToUnixSeconds(absl::Now())),
+        kJson);
+  }
+  res.status = 200;
+  record.http_status = 200;
+  record.response_bytes = res.body.size();
+  return std::move(*answer);
+}
+
+void ProxyServer::Impl::ServeStreamed(
+    Api api, const Upstream& up, wire::ParsedCall& parsed,
+    const CallOptions& call, http::HttpRequest upstream_req,
+    const httplib::Request&, httplib::Response& res,
+    proxy::AccessRecord& record, absl::Time start) {
+  auto relay = std::make_shared<proxy::StreamRelay>();
+  proxy::StreamRelay* r = relay.get();
+  upstream_req.cancel = &r->client_gone;
+  auto outcome = std::make_shared<Outcome>();
+  const bool relay_usage =
+      parsed.include_usage || api == Api::kAnthropicMessages;
+  // The reader thread owns copies of everything it uses; it never holds the
+  // relay (the relay joins it).
+  r->reader = std::thread(
+      [this, r, api, outcome, relay_usage, request = parsed.request, call,
+       upstream_req = std::move(upstream_req),
+       where = absl::StrCat("upstream ", up.config.backend, ": POST ",
+                            http::UrlForErrors(upstream_req.url)),
+       transport = TransportFor(up),
+       secrets = std::vector<std::string>{up.key}] {
+        ModelClient upstream = [&](const Request&) -> absl::StatusOr<Response> {
+          outcome->called = true;
+          wire::SseAssembler assembler(api);
+          proxy::SseSplitter splitter;
+          absl::Status stream_error;
+          auto relay_event = [&](std::string event) {
+            if (absl::Status s = assembler.Feed(event); !s.ok()) {
+              if (stream_error.ok()) stream_error = s;
+            }
+            if (!relay_usage && absl::StrContains(event, "\"choices\":[]") &&
+                absl::StrContains(event, "\"usage\":{")) {
+              return;  // The usage chunk we asked for on the client's behalf.
+            }
+            r->Push(std::move(event));
+          };
+          http::BodySink sink = [&](absl::string_view bytes) {
+            if (r->client_gone.load()) return false;
+            for (std::string& event : splitter.Add(bytes)) {
+              relay_event(std::move(event));
+            }
+            return true;
+          };
+          absl::StatusOr<http::HttpReply> reply =
+              http::SendWithRetries(upstream_req, transport, where, &sink);
+          if (!reply.ok()) return http::Redact(reply.status(), secrets);
+          if (reply->status < 200 || reply->status >= 300) {
+            outcome->reply = std::move(*reply);
+            return http::Redact(http::StatusForReply(*outcome->reply, where),
+                                secrets);
+          }
+          if (!splitter.pending().empty()) {
+            relay_event(splitter.pending() + "\n\n");
+          }
+          if (!stream_error.ok()) return stream_error;
+          return assembler.Finish();  // Fails for a stream cut short.
+        };
+        r->Finish(client_.Complete(request, call, upstream));
+      });
+
+  r->WaitStartedOrDone();
+  if (!r->started()) {
+    // A hit, a coalesced answer or an error: known before the first byte.
+    absl::StatusOr<Response> answer = r->result();
+    if (!answer.ok()) {
+      SendFailure(api, answer.status(), *outcome, res);
+      record.cache_status = outcome->called ? "ERROR_UPSTREAM" : "ERROR";
+      record.error = std::string(answer.status().message());
+      record.http_status = res.status;
+      record.response_bytes = res.body.size();
+      Finish(record, start, nullptr, outcome->called);
+      return;
+    }
+    SetCacheHeaders(*answer, res);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(
+        wire::RenderSse(
+            api, *answer, parsed.request.model,
+            absl::StrCat(IdPrefix(api), answer->request_key.substr(0, 24)),
+            absl::ToUnixSeconds(absl::Now()), parsed.include_usage,
+            options_.replay_chunk_bytes),
+        kEventStream);
+    res.status = 200;
+    record.cache_status = StatusLabel(*answer);
+    record.http_status = 200;
+    record.response_bytes = res.body.size();
+    Finish(record, start, &*answer, false);
+    return;
+  }
+  // Upstream is streaming: relay as it arrives. The answer's status is
+  // decided (this call leads), only its entry key is not known yet.
+  Response pending;
+  pending.cache_status = call.bypass          ? CacheStatus::kBypass
+                         : call.force_refresh ? CacheStatus::kRefresh
+                                              : CacheStatus::kMiss;
+  res.set_header("x-promptcache-status", StatusLabel(pending));
+  res.set_header("Cache-Control", "no-cache");
+  res.status = 200;
+  record.cache_status = StatusLabel(pending);
+  record.http_status = 200;
+  model_calls_in_flight_.fetch_add(1);  // Until the releaser runs.
+  auto bytes = std::make_shared<size_t>(0);
+  res.set_chunked_content_provider(
+      kEventStream,
+      [relay, bytes](size_t, httplib::DataSink& sink) {
+        std::string event;
+        if (relay->Pop(&event)) {
+          if (!sink.write(event.data(), event.size())) {
+            relay->client_gone.store(true);
+            return false;
+          }
+          *bytes += event.size();
+          return true;
+        }
+        sink.done();
+        return true;
+      },
+      [this, relay, bytes, record, start](bool success) mutable {
+        if (!success) relay->client_gone.store(true);
+        if (relay->reader.joinable()) relay->reader.join();
+        const absl::StatusOr<Response>& answer = relay->result();
+        record.response_bytes = *bytes;
+        if (!answer.ok()) {
+          record.cache_status = "ERROR_UPSTREAM";
+          record.error = std::string(answer.status().message());
+        }
+        Finish(record, start, answer.ok() ? &*answer : nullptr, !answer.ok());
+        model_calls_in_flight_.fetch_sub(1);
+      });
+}
+
+void ProxyServer::Impl::HandlePassthrough(const Upstream& up,
+                                          const httplib::Request& req,
+                                          httplib::Response& res,
+                                          const char* cache_label) {
+  const absl::Time start = absl::Now();
+  metrics_.RequestStarted();
+  absl::Cleanup done = [this] { metrics_.RequestFinished(); };
+  proxy::AccessRecord record;
+  record.time = absl::Now();
+  record.method = req.method;
+  record.path = req.path;
+  record.cache_status = cache_label;
+  http::HttpRequest forward;
+  forward.method = req.method;
+  forward.url =
+      absl::StrCat(up.base, req.target.empty() ? req.path : req.target);
+  forward.headers = UpstreamHeaders(up, req, /*model_call=*/false);
+  forward.body = req.body;
+  http::TransportOptions transport = TransportFor(up);
+  transport.max_retries = 0;  // Not ours to repeat: it may not be idempotent.
+  const std::string where =
+      absl::StrCat("upstream ", up.config.backend, ": ", req.method, " ",
+                   http::UrlForErrors(forward.url));
+  absl::StatusOr<http::HttpReply> reply = http::Send(forward, transport, where);
+  if (!reply.ok()) {
+    const absl::Status status = http::Redact(reply.status(), {up.key});
+    SendError(&up == &anthropic_ ? Api::kAnthropicMessages : Api::kOpenAiChat,
+              wire::HttpStatusFor(status), status.message(), "", res);
+    record.cache_status = "ERROR_UPSTREAM";
+    record.error = std::string(status.message());
+  } else {
+    res.status = static_cast<int>(reply->status);
+    std::string type = "application/octet-stream";
+    for (const auto& [name, value] : reply->headers) {
+      if (name == "content-type") {
+        type = value;
+      } else if (!IsHopByHop(name) && name != "set-cookie") {
+        res.set_header(name, value);
+      }
+    }
+    res.set_header("x-promptcache-status", cache_label);
+    res.set_content(std::move(reply->body), type);
+  }
+  record.http_status = res.status;
+  record.response_bytes = res.body.size();
+  Finish(record, start, nullptr, !reply.ok());
+}
+
+absl::Status ProxyServer::Impl::Start() {
+  const int bound =
+      options_.port == 0
+          ? server_.bind_to_any_port(options_.host)
+          : (server_.bind_to_port(options_.host, options_.port) ? options_.port
+                                                                : -1);
+  if (bound < 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "proxy: cannot listen on ", options_.host, ":", options_.port));
+  }
+  port_ = bound;
+  listener_ = std::thread([this] { server_.listen_after_bind(); });
+  // The socket is bound (connections queue in the backlog); wait until
+  // the accept loop runs so that callers can rely on a started server.
+  for (int i = 0; i < 2000 && !server_.is_running(); ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return absl::OkStatus();
+}
+
+void ProxyServer::Impl::Shutdown() {
+  std::call_once(shutdown_once_, [this] {
+    // New model calls get 503 while those in flight (streams included)
+    // finish; httplib would cut streams short if stopped first.
+    draining_ = true;
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (model_calls_in_flight_.load() > 0 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    server_.stop();
+    if (listener_.joinable()) listener_.join();
+    cache_.FlushStats().IgnoreError();
+  });
+}
+
+ProxyServer::ProxyServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProxyServer::~ProxyServer() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Create(
+    Cache& cache, ProxyOptions options) {
+  auto impl = std::make_unique<Impl>(cache, std::move(options));
+  if (absl::Status s = impl->Init(); !s.ok()) return s;
+  return std::unique_ptr<ProxyServer>(new ProxyServer(std::move(impl)));
+}
+
+absl::Status ProxyServer::Start() { return impl_->Start(); }
+int ProxyServer::port() const { return impl_->port(); }
+void ProxyServer::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace promptcache

@@ -1,0 +1,194 @@
+// promptcache-proxy: the caching proxy as a program.
+//
+//   promptcache-proxy --db /var/cache/promptcache --listen 127.0.0.1:8080
+//   OPENAI_BASE_URL=http://127.0.0.1:8080/v1 python my_service.py
+//
+// Flags may also come from a config file (--config FILE, TOML/INI: the
+// flag names without dashes, e.g. `listen = "0.0.0.0:8080"`); flags given on
+// the command line win. SIGTERM or SIGINT: stop accepting, finish the
+// requests in flight, close the database, exit 0.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "embedder_spec.h"
+#include "promptcache/cache.h"
+#include "promptcache/proxy_server.h"
+
+namespace {
+
+int Fail(const std::string& message, int code = 1) {
+  std::cerr << "promptcache-proxy: " << message << "\n";
+  return code;
+}
+
+bool ParseListen(const std::string& text, std::string* host, int* port) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = text.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  return absl::SimpleAtoi(text.substr(colon + 1), port) && *port >= 0 &&
+         *port <= 65535;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using promptcache::NamespaceMode;
+  CLI::App app{
+      "OpenAI- and Anthropic-compatible caching proxy: exact and semantic "
+      "hits, coalescing, savings per backend and model."};
+  app.set_config("--config", "", "Config file (TOML/INI; keys are flag names)");
+  app.set_version_flag("--version", PROMPTCACHE_VERSION);
+
+  std::string db;
+  std::string listen = "127.0.0.1:8080";
+  promptcache::ProxyOptions options;
+  std::string namespace_mode = "api-key";
+  std::string embedder_text = "builtin";
+  bool no_semantic = false;
+  double threshold = 0;
+  double ttl_seconds = 0;
+  double upstream_timeout = 600;
+  int upstream_retries = 2;
+  int64_t hot_cache_mb = 64;
+  app.add_option("--db", db, "Cache directory (created if missing)")
+      ->required();
+  app.add_option("--listen", listen, "HOST:PORT to serve on (port 0: any)")
+      ->capture_default_str();
+  app.add_option("--openai-base-url", options.openai.base_url,
+                 "OpenAI-compatible upstream (vLLM, Ollama, ... too)")
+      ->capture_default_str();
+  app.add_option("--anthropic-base-url", options.anthropic.base_url,
+                 "Anthropic Messages upstream")
+      ->capture_default_str();
+  app.add_option("--openai-key-env", options.openai.api_key_env,
+                 "Env var with the proxy's own OpenAI key; when unset, each "
+                 "client's key is forwarded")
+      ->capture_default_str();
+  app.add_option("--anthropic-key-env", options.anthropic.api_key_env,
+                 "Env var with the proxy's own Anthropic key")
+      ->capture_default_str();
+  app.add_option("--openai-backend", options.openai.backend,
+                 "Backend name for prices and reports (e.g. self-hosted)")
+      ->capture_default_str();
+  app.add_option("--anthropic-backend", options.anthropic.backend,
+                 "Backend name for Anthropic calls")
+      ->capture_default_str();
+  app.add_option("--namespace-mode", namespace_mode,
+                 "api-key: tenants by a hash of their key (default); header: "
+                 "x-promptcache-namespace alone, behind a trusted gateway")
+      ->check(CLI::IsMember({"api-key", "header"}))
+      ->capture_default_str();
+  app.add_option("--embedder", embedder_text, promptcache::tools::kEmbedderHelp)
+      ->capture_default_str();
+  app.add_flag("--no-semantic", no_semantic, "Exact hits only");
+  app.add_option("--threshold", threshold,
+                 "Similarity for semantic hits (default: the library's 0.82)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--ttl", ttl_seconds,
+                 "Seconds a stored answer is served (default: 7 days)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--hot-cache-mb", hot_cache_mb,
+                 "Memory for decoded hot answers")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--upstream-timeout", upstream_timeout,
+                 "Seconds per upstream attempt")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--upstream-retries", upstream_retries,
+                 "Retries of 429/5xx/connection errors")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-body-bytes", options.max_body_bytes,
+                 "Larger request bodies get 413")
+      ->capture_default_str();
+  app.add_option("--max-connections", options.max_connections,
+                 "Connections served at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-pending", options.max_pending_connections,
+                 "Accepted connections waiting for a worker")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--access-log", options.access_log,
+                 "JSON-lines access log file, or - for stderr");
+  app.add_flag("--reject-unpriced-models", options.reject_unpriced_models,
+               "404 for models without a price instead of forwarding");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!ParseListen(listen, &options.host, &options.port)) {
+    return Fail(absl::StrCat("invalid --listen '", listen,
+                             "': expected HOST:PORT, e.g. 127.0.0.1:8080"),
+                2);
+  }
+  options.namespace_mode = namespace_mode == "header" ? NamespaceMode::kHeader
+                                                      : NamespaceMode::kApiKey;
+  for (promptcache::ProxyUpstream* up : {&options.openai, &options.anthropic}) {
+    up->timeout = absl::Seconds(upstream_timeout);
+    up->max_retries = upstream_retries;
+  }
+
+  promptcache::Options cache_options;
+  cache_options.hot_cache_bytes = static_cast<size_t>(hot_cache_mb) << 20;
+  if (ttl_seconds > 0) cache_options.default_ttl = absl::Seconds(ttl_seconds);
+  if (!no_semantic) {
+    promptcache::tools::EmbedderSpec spec;
+    const std::string error =
+        promptcache::tools::ParseEmbedderSpec(embedder_text, &spec);
+    if (!error.empty()) return Fail(error, 2);
+    absl::StatusOr<std::shared_ptr<const promptcache::Embedder>> embedder =
+        promptcache::tools::LoadEmbedder(spec);
+    if (!embedder.ok()) {
+      return Fail(absl::StrCat("cannot load embedder '", embedder_text,
+                               "': ", embedder.status().ToString()));
+    }
+    cache_options.embedder = *embedder;
+    if (threshold > 0) cache_options.semantic.threshold = threshold;
+  }
+
+  // Signals are taken by sigwait below, never by a worker thread.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A client that goes away must not kill the process.
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<std::unique_ptr<promptcache::Cache>> cache =
+      promptcache::Cache::Open(db, cache_options);
+  if (!cache.ok()) {
+    return Fail(absl::StrCat("cannot open cache ", db, ": ",
+                             cache.status().ToString()));
+  }
+  absl::StatusOr<std::unique_ptr<promptcache::ProxyServer>> server =
+      promptcache::ProxyServer::Create(**cache, options);
+  if (!server.ok()) return Fail(server.status().ToString(), 2);
+  if (absl::Status s = (*server)->Start(); !s.ok()) {
+    return Fail(s.ToString());
+  }
+  std::cout << "promptcache-proxy listening on http://" << options.host << ":"
+            << (*server)->port() << std::endl;
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::cerr << "promptcache-proxy: signal " << signal_number
+            << ", finishing requests in flight" << std::endl;
+  (*server)->Shutdown();
+  server->reset();
+  cache->reset();  // Flushes statistics and closes RocksDB.
+  std::cerr << "promptcache-proxy: stopped" << std::endl;
+  return 0;
+}
