@@ -141,7 +141,12 @@ absl::Status ParseTopLevel(const std::string& key, const Json& v,
   if (key == "temperature") return pb->Temperature(v, key);
   if (key == "top_p") return pb->TopP(v, key);
   if (key == "max_tokens") return pb->MaxTokens(v, key);
-  if (key == "stop_sequences") return pb->Stop(v, key);
+  if (key == "stop_sequences") {
+    if (!v.is_null() && !v.is_array()) {
+      return FieldError(key, "must be an array of strings");
+    }
+    return pb->Stop(v, key);
+  }
   if (key == "tools") {
     if (!v.is_null() && !v.is_array())
       return FieldError(key, "must be an array");
