@@ -1,0 +1,578 @@
+// The proxy end to end over loopback: an httplib stub plays the paid
+// upstream, httplib clients (and raw sockets) play the SDKs.
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "promptcache/builtin_embedder.h"
+#include "promptcache/proxy_server.h"
+#include "test_util.h"
+
+namespace promptcache {
+namespace {
+
+using Json = nlohmann::json;
+using testing::TempDir;
+
+// The paid model: counts calls and answers "Answer #n to: <text>".
+class StubUpstream {
+ public:
+  StubUpstream() {
+    server_.Post("/v1/chat/completions",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   Chat(req, res);
+                 });
+    server_.Post("/v1/messages",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   Messages(req, res);
+                 });
+    server_.Get("/v1/models", [this](const httplib::Request& req,
+                                     httplib::Response& res) {
+      Record(req);
+      res.set_content(R"({"object":"list","data":[{"id":"gpt-4o-mini"}]})",
+                      "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::yield();
+  }
+  ~StubUpstream() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int calls() const { return calls_.load(); }
+  std::string last_auth() {
+    absl::MutexLock lock(&mu_);
+    return last_auth_;
+  }
+  std::string last_body() {
+    absl::MutexLock lock(&mu_);
+    return last_body_;
+  }
+  // Set when a streamed answer could not be written (client went away).
+  bool stream_broken() const { return stream_broken_.load(); }
+
+ private:
+  int Record(const httplib::Request& req) {
+    absl::MutexLock lock(&mu_);
+    last_auth_ = req.has_header("x-api-key")
+                     ? req.get_header_value("x-api-key")
+                     : req.get_header_value("Authorization");
+    last_body_ = req.body;
+    return ++calls_;
+  }
+
+  static std::string LastText(const Json& body) {
+    const Json& last = body["messages"].back();
+    if (last["content"].is_string()) return last["content"];
+    return last["content"][0]["text"];
+  }
+
+  void Chat(const httplib::Request& req, httplib::Response& res) {
+    const int n = Record(req);
+    const Json body = Json::parse(req.body);
+    const std::string model = body["model"];
+    if (model == "no-such-model") {
+      res.status = 404;
+      res.set_content(
+          R"({"error":{"message":"The model `no-such-model` does not exist","type":"invalid_request_error","param":null,"code":"model_not_found"}})",
+          "application/json");
+      return;
+    }
+    const std::string text = LastText(body);
+    const std::string answer = absl::StrCat("Answer #", n, " to: ", text);
+    const bool slow = absl::StrContains(text, "SLOW");
+    if (!body.value("stream", false)) {
+      if (slow) absl::SleepFor(absl::Milliseconds(300));
+      Json out = {{"id", "chatcmpl-1"},
+                  {"object", "chat.completion"},
+                  {"created", 1},
+                  {"model", model},
+                  {"choices",
+                   {{{"index", 0},
+                     {"message", {{"role", "assistant"}, {"content", answer}}},
+                     {"finish_reason", "stop"}}}},
+                  {"usage",
+                   {{"prompt_tokens", 20},
+                    {"completion_tokens", 10},
+                    {"total_tokens", 30}}}};
+      res.set_content(out.dump(), "application/json");
+      return;
+    }
+    const bool abort = absl::StrContains(text, "ABORT");
+    const bool usage = body.contains("stream_options") &&
+                       body["stream_options"].value("include_usage", false);
+    std::vector<std::string> events;
+    auto chunk = [&](Json delta, Json finish) {
+      Json c = {
+          {"id", "chatcmpl-1"},
+          {"object", "chat.completion.chunk"},
+          {"created", 1},
+          {"model", model},
+          {"choices",
+           {{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}}}};
+      events.push_back("data: " + c.dump() + "\n\n");
+    };
+    chunk({{"role", "assistant"}, {"content", ""}}, nullptr);
+    for (size_t i = 0; i < answer.size(); i += 7) {
+      chunk({{"content", answer.substr(i, 7)}}, nullptr);
+    }
+    chunk(Json::object(), "stop");
+    if (usage) {
+      Json u = {{"id", "chatcmpl-1"},
+                {"object", "chat.completion.chunk"},
+                {"created", 1},
+                {"model", model},
+                {"choices", Json::array()},
+                {"usage",
+                 {{"prompt_tokens", 20},
+                  {"completion_tokens", 10},
+                  {"total_tokens", 30}}}};
+      events.push_back("data: " + u.dump() + "\n\n");
+    }
+    events.push_back("data: [DONE]\n\n");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, events, abort, slow](size_t, httplib::DataSink& sink) {
+          for (size_t i = 0; i < events.size(); ++i) {
+            if (abort && i == 3) return false;  // Cut without [DONE].
+            if (slow) absl::SleepFor(absl::Milliseconds(40));
+            if (!sink.write(events[i].data(), events[i].size())) {
+              stream_broken_ = true;
+              return false;
+            }
+          }
+          sink.done();
+          return true;
+        });
+  }
+
+  void Messages(const httplib::Request& req, httplib::Response& res) {
+    const int n = Record(req);
+    if (!req.has_header("anthropic-version")) {
+      res.status = 400;
+      res.set_content(
+          R"({"type":"error","error":{"type":"invalid_request_error","message":"anthropic-version header is required"}})",
+          "application/json");
+      return;
+    }
+    const Json body = Json::parse(req.body);
+    const std::string answer =
+        absl::StrCat("Answer #", n, " to: ", LastText(body));
+    Json out = {{"id", "msg_1"},
+                {"type", "message"},
+                {"role", "assistant"},
+                {"model", body["model"]},
+                {"content", {{{"type", "text"}, {"text", answer}}}},
+                {"stop_reason", "end_turn"},
+                {"stop_sequence", nullptr},
+                {"usage", {{"input_tokens", 20}, {"output_tokens", 10}}}};
+    res.set_content(out.dump(), "application/json");
+  }
+
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<int> calls_{0};
+  std::atomic<bool> stream_broken_{false};
+  absl::Mutex mu_;
+  std::string last_auth_ ABSL_GUARDED_BY(mu_);
+  std::string last_body_ ABSL_GUARDED_BY(mu_);
+};
+
+std::string ChatBody(const std::string& text, bool stream = false,
+                     const std::string& model = "gpt-4o-mini") {
+  Json body = {{"model", model},
+               {"messages",
+                {{{"role", "system"}, {"content", "You are helpful."}},
+                 {{"role", "user"}, {"content", text}}}}};
+  if (stream) body["stream"] = true;
+  return body.dump();
+}
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartProxy({}); }
+
+  void StartProxy(const std::function<void(ProxyOptions&)>& tweak) {
+    server_.reset();
+    cache_.reset();
+    Options o;
+    o.embedder = std::make_shared<BuiltinEmbedder>();
+    cache_ = *Cache::Open(dir_.Sub("db"), o);
+    ProxyOptions options;
+    options.port = 0;
+    options.openai.base_url = absl::StrCat("http://127.0.0.1:", stub_.port());
+    options.anthropic.base_url = options.openai.base_url;
+    // Never a real key from the test's environment: clients' keys go up.
+    options.openai.api_key_env = "PROMPTCACHE_TEST_UNSET_KEY";
+    options.anthropic.api_key_env = "PROMPTCACHE_TEST_UNSET_KEY";
+    options.openai.initial_backoff = absl::Milliseconds(1);
+    options.access_log = dir_.Sub("access.log");
+    tweak(options);
+    absl::StatusOr<std::unique_ptr<ProxyServer>> server =
+        ProxyServer::Create(*cache_, options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  httplib::Result Post(const std::string& path, const std::string& body,
+                       httplib::Headers headers = {},
+                       const std::string& key = "sk-tenant-a-secret") {
+    httplib::Client client("127.0.0.1", server_->port());
+    client.set_read_timeout(20, 0);
+    headers.emplace("Authorization", "Bearer " + key);
+    return client.Post(path.c_str(), headers, body, "application/json");
+  }
+
+  TempDir dir_;
+  StubUpstream stub_;
+  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<ProxyServer> server_;
+};
+
+TEST_F(ProxyTest, RepeatIsAnExactHitAndParaphraseASemanticHit) {
+  auto first =
+      Post("/v1/chat/completions", ChatBody("How do I reset my password?"));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200) << first->body;
+  EXPECT_EQ(first->get_header_value("x-promptcache-status"), "MISS");
+  EXPECT_EQ(stub_.calls(), 1);
+  EXPECT_EQ(stub_.last_auth(), "Bearer sk-tenant-a-secret");
+
+  auto second =
+      Post("/v1/chat/completions", ChatBody("How do I reset my password?"));
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->get_header_value("x-promptcache-status"), "HIT");
+  EXPECT_EQ(stub_.calls(), 1);
+  const Json a = Json::parse(first->body);
+  const Json b = Json::parse(second->body);
+  EXPECT_EQ(b["choices"][0]["message"]["content"],
+            a["choices"][0]["message"]["content"]);
+  EXPECT_EQ(b["object"], "chat.completion");
+  double saved = 0;
+  ASSERT_TRUE(absl::SimpleAtod(
+      second->get_header_value("x-promptcache-saved-usd"), &saved));
+  EXPECT_GT(saved, 0);
+  EXPECT_EQ(second->get_header_value("x-promptcache-entry").size(), 32u);
+
+  auto near =
+      Post("/v1/chat/completions", ChatBody("how can I reset my password"));
+  ASSERT_TRUE(near);
+  EXPECT_EQ(near->get_header_value("x-promptcache-status"), "SEMANTIC_HIT");
+  EXPECT_EQ(stub_.calls(), 1);
+  double similarity = 0;
+  ASSERT_TRUE(absl::SimpleAtod(
+      near->get_header_value("x-promptcache-similarity"), &similarity));
+  EXPECT_GT(similarity, 0.8);
+  EXPECT_LT(similarity, 1.0);
+
+  // A look-alike with another number is not served.
+  auto other = Post("/v1/chat/completions",
+                    ChatBody("How do I reset my password on 2 devices?"));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->get_header_value("x-promptcache-status"), "MISS");
+  EXPECT_EQ(stub_.calls(), 2);
+}
+
+TEST_F(ProxyTest, TenantsModelsAndHeadersSeparateEntries) {
+  ASSERT_TRUE(Post("/v1/chat/completions", ChatBody("What is RocksDB?")));
+  EXPECT_EQ(stub_.calls(), 1);
+  // Another API key is another tenant.
+  auto other_key = Post("/v1/chat/completions", ChatBody("What is RocksDB?"),
+                        {}, "sk-tenant-b-secret");
+  EXPECT_EQ(other_key->get_header_value("x-promptcache-status"), "MISS");
+  // Another model.
+  auto other_model = Post("/v1/chat/completions",
+                          ChatBody("What is RocksDB?", false, "gpt-4o"));
+  EXPECT_EQ(other_model->get_header_value("x-promptcache-status"), "MISS");
+  // A sub-namespace by header.
+  auto team = Post("/v1/chat/completions", ChatBody("What is RocksDB?"),
+                   {{"x-promptcache-namespace", "team-x"}});
+  EXPECT_EQ(team->get_header_value("x-promptcache-status"), "MISS");
+  EXPECT_EQ(stub_.calls(), 4);
+  // Skip, refresh, semantic off.
+  auto skip = Post("/v1/chat/completions", ChatBody("What is RocksDB?"),
+                   {{"x-promptcache-skip", "true"}});
+  EXPECT_EQ(skip->get_header_value("x-promptcache-status"), "BYPASS");
+  EXPECT_EQ(stub_.calls(), 5);
+  auto refresh = Post("/v1/chat/completions", ChatBody("What is RocksDB?"),
+                      {{"x-promptcache-refresh", "1"}});
+  EXPECT_EQ(refresh->get_header_value("x-promptcache-status"), "REFRESH");
+  EXPECT_EQ(stub_.calls(), 6);
+  auto after = Post("/v1/chat/completions", ChatBody("What is RocksDB?"));
+  EXPECT_EQ(after->get_header_value("x-promptcache-status"), "HIT");
+  EXPECT_EQ(Json::parse(after->body)["choices"][0]["message"]["content"],
+            "Answer #6 to: What is RocksDB?");
+  auto exact_only = Post("/v1/chat/completions", ChatBody("what is rocksdb"),
+                         {{"x-promptcache-semantic", "off"}});
+  EXPECT_EQ(exact_only->get_header_value("x-promptcache-status"), "MISS");
+  EXPECT_EQ(stub_.calls(), 7);
+}
+
+TEST_F(ProxyTest, BadRequestsGetProviderErrors) {
+  auto bad_json = Post("/v1/chat/completions", "{not json");
+  ASSERT_TRUE(bad_json);
+  EXPECT_EQ(bad_json->status, 400);
+  Json error = Json::parse(bad_json->body);
+  EXPECT_TRUE(error["error"]["message"].is_string());
+  EXPECT_TRUE(error["error"]["type"].is_string());
+
+  auto no_messages = Post("/v1/chat/completions", R"({"model":"gpt-4o-mini"})");
+  EXPECT_EQ(no_messages->status, 400);
+  EXPECT_THAT(
+      Json::parse(no_messages->body)["error"]["message"].get<std::string>(),
+      ::testing::HasSubstr("messages"));
+
+  auto no_max_tokens = Post(
+      "/v1/messages",
+      R"({"model":"claude-haiku-4-5","messages":[{"role":"user","content":"hi"}]})");
+  EXPECT_EQ(no_max_tokens->status, 400);
+  Json anthropic = Json::parse(no_max_tokens->body);
+  EXPECT_EQ(anthropic["type"], "error");
+  EXPECT_THAT(anthropic["error"]["message"].get<std::string>(),
+              ::testing::HasSubstr("max_tokens"));
+
+  auto bad_header = Post("/v1/chat/completions", ChatBody("hello"),
+                         {{"x-promptcache-threshold", "2"}});
+  EXPECT_EQ(bad_header->status, 400);
+  EXPECT_THAT(bad_header->body,
+              ::testing::HasSubstr("x-promptcache-threshold"));
+
+  auto unknown_model =
+      Post("/v1/chat/completions", ChatBody("hello", false, "no-such-model"));
+  EXPECT_EQ(unknown_model->status, 404);
+  EXPECT_EQ(Json::parse(unknown_model->body)["error"]["code"],
+            "model_not_found");
+  EXPECT_EQ(stub_.calls(), 1);  // Only the unknown model went upstream.
+
+  const std::string huge(9 << 20, 'x');
+  auto too_big = Post("/v1/chat/completions", ChatBody(huge));
+  ASSERT_TRUE(too_big);
+  EXPECT_EQ(too_big->status, 413);
+  EXPECT_TRUE(Json::parse(too_big->body)["error"]["message"].is_string());
+  EXPECT_EQ(stub_.calls(), 1);
+}
+
+TEST_F(ProxyTest, UnpricedModelsCanBeRejected) {
+  StartProxy([](ProxyOptions& o) { o.reject_unpriced_models = true; });
+  auto r =
+      Post("/v1/chat/completions", ChatBody("hello", false, "gpt-17-ultra"));
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(Json::parse(r->body)["error"]["code"], "model_not_found");
+  EXPECT_EQ(stub_.calls(), 0);
+}
+
+TEST_F(ProxyTest, StreamIsRelayedStoredAndReplayed) {
+  auto first =
+      Post("/v1/chat/completions", ChatBody("Stream me a haiku", true));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->get_header_value("x-promptcache-status"), "MISS");
+  EXPECT_TRUE(absl::StrContains(first->body, "data: [DONE]"));
+  // The usage chunk the proxy asked for is not relayed: the client did not
+  // ask for it.
+  EXPECT_FALSE(absl::StrContains(first->body, "\"choices\":[]"));
+  EXPECT_TRUE(absl::StrContains(stub_.last_body(), "include_usage"));
+  EXPECT_EQ(stub_.calls(), 1);
+
+  auto replay =
+      Post("/v1/chat/completions", ChatBody("Stream me a haiku", true));
+  EXPECT_EQ(replay->get_header_value("x-promptcache-status"), "HIT");
+  EXPECT_EQ(replay->get_header_value("Content-Type"), "text/event-stream");
+  EXPECT_EQ(stub_.calls(), 1);
+  // Assemble the replayed text.
+  std::string text;
+  std::istringstream lines(replay->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (!absl::StartsWith(line, "data: {")) continue;
+    const Json chunk = Json::parse(line.substr(6));
+    const Json& delta = chunk["choices"][0]["delta"];
+    if (delta.contains("content")) text += delta["content"].get<std::string>();
+  }
+  EXPECT_EQ(text, "Answer #1 to: Stream me a haiku");
+  // Non-streamed after streamed: same entry.
+  auto plain = Post("/v1/chat/completions", ChatBody("Stream me a haiku"));
+  EXPECT_EQ(plain->get_header_value("x-promptcache-status"), "HIT");
+  EXPECT_EQ(stub_.calls(), 1);
+}
+
+TEST_F(ProxyTest, AbortedUpstreamStreamIsNeverStored) {
+  auto first =
+      Post("/v1/chat/completions", ChatBody("Please ABORT midway", true));
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(absl::StrContains(first->body, "[DONE]"));
+  auto again =
+      Post("/v1/chat/completions", ChatBody("Please ABORT midway", true));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->get_header_value("x-promptcache-status"), "MISS");
+  EXPECT_EQ(stub_.calls(), 2);
+}
+
+// Sends a streamed request on a raw socket, reads a little, hangs up.
+void HangUpMidStream(int port, const std::string& body) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string request = absl::StrCat(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+      "sk-a\r\nContent-Type: application/json\r\nContent-Length: ",
+      body.size(), "\r\n\r\n", body);
+  ASSERT_EQ(write(fd, request.data(), request.size()),
+            static_cast<ssize_t>(request.size()));
+  char buf[512];
+  ASSERT_GT(read(fd, buf, sizeof(buf)), 0);  // Headers and a first event.
+  close(fd);
+}
+
+TEST_F(ProxyTest, ClientHangingUpMidStreamStoresNothing) {
+  const std::string body =
+      ChatBody("A SLOW story for a client who leaves", true);
+  HangUpMidStream(server_->port(), body);
+  // The proxy aborts upstream; give it time to notice.
+  for (int i = 0; i < 200 && !stub_.stream_broken(); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(stub_.stream_broken());
+  auto again = Post("/v1/chat/completions", body);
+  EXPECT_EQ(again->get_header_value("x-promptcache-status"), "MISS");
+  EXPECT_EQ(stub_.calls(), 2);
+}
+
+TEST_F(ProxyTest, ConcurrentIdenticalCallsAreCoalesced) {
+  std::vector<std::thread> threads;
+  std::vector<std::string> statuses(6);
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = Post("/v1/chat/completions", ChatBody("A SLOW common question"));
+      if (r) statuses[i] = r->get_header_value("x-promptcache-status");
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(stub_.calls(), 1);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), "MISS"), 1);
+  for (const std::string& s : statuses) {
+    EXPECT_TRUE(s == "MISS" || s == "COALESCED" || s == "HIT") << s;
+  }
+}
+
+TEST_F(ProxyTest, AnthropicMessagesAreCachedWithTheirHeaders) {
+  const std::string body =
+      R"({"model":"claude-haiku-4-5","max_tokens":100,"system":"Be brief.","messages":[{"role":"user","content":"Name a prime"}]})";
+  httplib::Headers headers = {{"x-api-key", "sk-ant-secret"},
+                              {"anthropic-version", "2023-06-01"}};
+  httplib::Client client("127.0.0.1", server_->port());
+  auto first = client.Post("/v1/messages", headers, body, "application/json");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200) << first->body;
+  EXPECT_EQ(stub_.last_auth(), "sk-ant-secret");
+  auto second = client.Post("/v1/messages", headers, body, "application/json");
+  EXPECT_EQ(second->get_header_value("x-promptcache-status"), "HIT");
+  const Json answer = Json::parse(second->body);
+  EXPECT_EQ(answer["type"], "message");
+  EXPECT_EQ(answer["content"][0]["text"], "Answer #1 to: Name a prime");
+  EXPECT_EQ(answer["stop_reason"], "end_turn");
+  EXPECT_EQ(stub_.calls(), 1);
+}
+
+TEST_F(ProxyTest, UnknownEndpointsAndUncacheableCallsPassThrough) {
+  httplib::Client client("127.0.0.1", server_->port());
+  auto models = client.Get("/v1/models", {{"Authorization", "Bearer sk-x"}});
+  ASSERT_TRUE(models);
+  EXPECT_EQ(models->status, 200);
+  EXPECT_EQ(Json::parse(models->body)["data"][0]["id"], "gpt-4o-mini");
+  EXPECT_EQ(models->get_header_value("x-promptcache-status"), "PASSTHROUGH");
+  EXPECT_EQ(stub_.last_auth(), "Bearer sk-x");
+
+  Json n2 = Json::parse(ChatBody("Two answers please"));
+  n2["n"] = 2;
+  auto first = Post("/v1/chat/completions", n2.dump());
+  EXPECT_EQ(first->get_header_value("x-promptcache-status"), "BYPASS");
+  auto second = Post("/v1/chat/completions", n2.dump());
+  EXPECT_EQ(second->get_header_value("x-promptcache-status"), "BYPASS");
+  EXPECT_EQ(stub_.calls(), 3);
+}
+
+TEST_F(ProxyTest, MetricsStatsAndAccessLogHoldNoSecrets) {
+  Post("/v1/chat/completions", ChatBody("Count me"));
+  Post("/v1/chat/completions", ChatBody("Count me"));
+  httplib::Client client("127.0.0.1", server_->port());
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(
+      metrics->body,
+      ::testing::HasSubstr("promptcache_requests_total{api=\"openai.chat\","
+                           "status=\"HIT\"} 1"));
+  EXPECT_THAT(metrics->body,
+              ::testing::HasSubstr("promptcache_dollars_saved_total{backend="
+                                   "\"openai\",model=\"gpt-4o-mini\"}"));
+  EXPECT_THAT(
+      metrics->body,
+      ::testing::HasSubstr("promptcache_request_duration_seconds_bucket"));
+  auto stats = client.Get("/promptcache/stats");
+  ASSERT_TRUE(stats);
+  const Json json = Json::parse(stats->body);
+  EXPECT_EQ(json["ledger_total"]["exact_hits"], 1);
+  EXPECT_EQ(json["cache"]["entries"], 1);
+
+  server_->Shutdown();
+  server_.reset();
+  cache_.reset();
+  std::ifstream log(dir_.Sub("access.log"));
+  std::stringstream text;
+  text << log.rdbuf();
+  EXPECT_THAT(text.str(), ::testing::HasSubstr("\"cache\":\"HIT\""));
+  EXPECT_THAT(text.str(), ::testing::Not(::testing::HasSubstr("sk-tenant-a")));
+  // Nor anywhere in the database files.
+  for (const auto& file :
+       std::filesystem::recursive_directory_iterator(dir_.Sub("db"))) {
+    if (!file.is_regular_file()) continue;
+    std::ifstream in(file.path(), std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    EXPECT_EQ(bytes.str().find("sk-tenant-a-secret"), std::string::npos)
+        << file.path();
+  }
+}
+
+TEST_F(ProxyTest, ShutdownLetsAStreamInFlightFinish) {
+  std::string body;
+  std::thread caller([&] {
+    auto r = Post("/v1/chat/completions",
+                  ChatBody("A SLOW stream during shutdown", true));
+    if (r) body = r->body;
+  });
+  // Wait until the stream is under way, then shut down.
+  for (int i = 0; i < 500 && stub_.calls() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  server_->Shutdown();
+  caller.join();
+  EXPECT_TRUE(absl::StrContains(body, "data: [DONE]")) << body;
+  // The answer was stored before the database closed.
+  StartProxy({});
+  auto again = Post("/v1/chat/completions",
+                    ChatBody("A SLOW stream during shutdown", true));
+  EXPECT_EQ(again->get_header_value("x-promptcache-status"), "HIT");
+}
+
+}  // namespace
+}  // namespace promptcache
