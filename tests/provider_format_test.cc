@@ -1139,6 +1139,27 @@ TEST(Sse, MalformedDataIsInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(Sse, OddShapesDoNotThrow) {
+  // Wrong types inside otherwise valid events are skipped, not fatal.
+  SseAssembler a(Api::kAnthropicMessages);
+  EXPECT_TRUE(a.Feed("event: content_block_start\ndata: {\"type\":"
+                     "\"content_block_start\",\"index\":\"0\","
+                     "\"content_block\":[1]}\n\n")
+                  .ok());
+  SseAssembler b(Api::kOpenAiChat);
+  EXPECT_TRUE(b.Feed("data: {\"choices\":[{\"index\":\"x\",\"delta\":5}],"
+                     "\"usage\":[]}\n\n")
+                  .ok());
+  // Broken tool calls in a stored answer render without throwing.
+  Response odd;
+  odd.text = "t";
+  odd.tool_calls_json = R"([5,{"function":7,"id":3},{"function":{"name":1}}])";
+  for (Api api : kAllApis) {
+    EXPECT_FALSE(RenderSse(api, odd, "m", "id", 1, true).empty());
+    EXPECT_FALSE(RenderResponseBody(api, odd, "m", "id", 1).empty());
+  }
+}
+
 TEST(Sse, MultiLineDataAndNoSpaceAfterColon) {
   SseAssembler a(Api::kOpenAiChat);
   ASSERT_TRUE(a.Feed("data:{\"choices\":[{\"index\":0,\n"
