@@ -12,8 +12,9 @@
 namespace promptcache::wire::detail {
 namespace {
 
-constexpr char kChatMessageKeys[][13] = {"role", "content", "name",
-                                         "tool_call_id", "tool_calls"};
+// The message keys Message has fields for.
+constexpr const char* kChatMessageKeys[] = {"role", "content", "name",
+                                            "tool_call_id", "tool_calls"};
 
 bool IsChatMessageKey(const std::string& key) {
   for (const char* known : kChatMessageKeys) {
