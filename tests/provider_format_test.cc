@@ -502,6 +502,15 @@ TEST(AnthropicRequest, ImagesAreFoldedWithoutCacheControl) {
   EXPECT_EQ(tool.request.messages.size(), 3u);
 }
 
+TEST(AnthropicRequest, UnknownMessageKeysFoldTheMessage) {
+  const ParsedCall call = Parse(
+      Api::kAnthropicMessages,
+      Claude("", R"([{"role":"user","content":"Hi","extra_key":{"x":1}}])"));
+  EXPECT_TRUE(call.exact_only);
+  EXPECT_EQ(Json::parse(call.request.messages[0].content)["extra_key"]["x"], 1);
+  EXPECT_NE(Key(call), KeyOf(Api::kAnthropicMessages, Claude("")));
+}
+
 TEST(AnthropicRequest, ToolCacheControlIgnored) {
   EXPECT_EQ(
       KeyOf(Api::kAnthropicMessages,
@@ -1139,6 +1148,27 @@ TEST(Sse, MalformedDataIsInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(Sse, OddShapesDoNotThrow) {
+  // Wrong types inside otherwise valid events are skipped, not fatal.
+  SseAssembler a(Api::kAnthropicMessages);
+  EXPECT_TRUE(a.Feed("event: content_block_start\ndata: {\"type\":"
+                     "\"content_block_start\",\"index\":\"0\","
+                     "\"content_block\":[1]}\n\n")
+                  .ok());
+  SseAssembler b(Api::kOpenAiChat);
+  EXPECT_TRUE(b.Feed("data: {\"choices\":[{\"index\":\"x\",\"delta\":5}],"
+                     "\"usage\":[]}\n\n")
+                  .ok());
+  // Broken tool calls in a stored answer render without throwing.
+  Response odd;
+  odd.text = "t";
+  odd.tool_calls_json = R"([5,{"function":7,"id":3},{"function":{"name":1}}])";
+  for (Api api : kAllApis) {
+    EXPECT_FALSE(RenderSse(api, odd, "m", "id", 1, true).empty());
+    EXPECT_FALSE(RenderResponseBody(api, odd, "m", "id", 1).empty());
+  }
+}
+
 TEST(Sse, MultiLineDataAndNoSpaceAfterColon) {
   SseAssembler a(Api::kOpenAiChat);
   ASSERT_TRUE(a.Feed("data:{\"choices\":[{\"index\":0,\n"
@@ -1150,6 +1180,36 @@ TEST(Sse, MultiLineDataAndNoSpaceAfterColon) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->text, "hi");
   EXPECT_EQ(r->finish_reason, "stop");
+}
+
+TEST(Sse, UsageOnlyWhenAskedAndLegacyShape) {
+  const Response answer = SampleAnswer(Api::kOpenAiCompletions, false);
+  const std::string stream =
+      RenderSse(Api::kOpenAiCompletions, answer, "m", "cmpl-1", 7, false, 10);
+  EXPECT_EQ(stream.find("usage"), std::string::npos);
+  std::string text;
+  for (const Json& c : DataPayloads(stream)) {
+    EXPECT_EQ(c["object"], "text_completion");
+    text += c["choices"][0]["text"].get<std::string>();
+  }
+  EXPECT_EQ(text, answer.text);
+  const std::vector<Json> with_usage = DataPayloads(
+      RenderSse(Api::kOpenAiCompletions, answer, "m", "cmpl-1", 7, true, 10));
+  EXPECT_TRUE(with_usage.back()["choices"].empty());
+  EXPECT_EQ(with_usage.back()["usage"]["completion_tokens"], 42);
+}
+
+TEST(Sse, EventsAfterTheTerminatorAreIgnored) {
+  SseAssembler a(Api::kOpenAiChat);
+  ASSERT_TRUE(a.Feed("data: {\"choices\":[{\"index\":0,\"delta\":{"
+                     "\"content\":\"x\"},\"finish_reason\":\"length\"}]}"
+                     "\n\ndata: [DONE]\n\ndata: {\"choices\":[{\"index\":0,"
+                     "\"delta\":{\"content\":\"y\"}}]}\n\n")
+                  .ok());
+  absl::StatusOr<Response> r = a.Finish();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->text, "x");
+  EXPECT_EQ(r->finish_reason, "length");  // returned, never cached
 }
 
 TEST(Sse, EmptyAnswer) {

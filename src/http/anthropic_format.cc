@@ -212,12 +212,12 @@ Json ToolCall(const Json& id, const Json& name, const std::string& arguments) {
 
 // A tool_use block from an OpenAI-shaped tool call.
 Json ToolUseBlock(const Json& call) {
-  const Json fn = call.value("function", Json::object());
-  Json input = ParseOrNull(fn.value("arguments", ""));
+  const Json& fn = Field(call, "function");
+  Json input = ParseOrNull(Str(fn, "arguments"));
   if (!input.is_object()) input = Json::object();
   return {{"type", "tool_use"},
-          {"id", call.value("id", "")},
-          {"name", fn.value("name", "")},
+          {"id", Str(call, "id")},
+          {"name", Str(fn, "name")},
           {"input", std::move(input)}};
 }
 
@@ -240,8 +240,9 @@ Json AnthropicTools(Json tools) {
     if (!tool.is_object() || !tool.contains("function")) continue;
     const Json fn = tool["function"];
     Json converted = {
-        {"name", fn.value("name", "")},
-        {"input_schema", fn.value("parameters", Json{{"type", "object"}})}};
+        {"name", Str(fn, "name")},
+        {"input_schema", fn.contains("parameters") ? fn["parameters"]
+                                                   : Json{{"type", "object"}}}};
     if (fn.contains("description"))
       converted["description"] = fn["description"];
     tool = std::move(converted);
@@ -253,10 +254,8 @@ Json AnthropicToolChoice(const Json& choice) {
   if (choice == "auto") return {{"type", "auto"}};
   if (choice == "required") return {{"type", "any"}};
   if (choice == "none") return {{"type", "none"}};
-  if (choice.is_object() && choice.value("type", "") == "function") {
-    return {
-        {"type", "tool"},
-        {"name", choice.value("function", Json::object()).value("name", "")}};
+  if (choice.is_object() && Str(choice, "type") == "function") {
+    return {{"type", "tool"}, {"name", Str(Field(choice, "function"), "name")}};
   }
   return choice;
 }
@@ -280,36 +279,35 @@ class AnthropicHandler : public StreamHandler {
           "stream event '", event.event, "' data is not a JSON object"));
     }
     if (type == "message_start") {
-      const Json message = data.value("message", Json::object());
-      if (message.contains("usage")) ReadUsage(message["usage"], &usage_);
+      ReadUsage(Field(Field(data, "message"), "usage"), &usage_);
     } else if (type == "content_block_start") {
-      const Json block = data.value("content_block", Json::object());
-      Block& b = blocks_[data.value("index", int64_t{0})];
-      b.type = block.value("type", "");
+      const Json& block = Field(data, "content_block");
+      Block& b = blocks_[Int(data, "index")];
+      b.type = Str(block, "type");
       if (b.type == "text") {
-        b.text = block.value("text", "");
+        b.text = Str(block, "text");
       } else if (b.type == "tool_use") {
-        b.id = block.value("id", Json(""));
-        b.name = block.value("name", Json(""));
-        const Json input = block.value("input", Json::object());
+        b.id = Field(block, "id");
+        b.name = Field(block, "name");
+        const Json& input = Field(block, "input");
         if (input.is_object() && !input.empty()) b.initial_input = input;
       }
     } else if (type == "content_block_delta") {
-      const Json delta = data.value("delta", Json::object());
-      auto it = blocks_.find(data.value("index", int64_t{0}));
+      const Json& delta = Field(data, "delta");
+      auto it = blocks_.find(Int(data, "index"));
       if (it == blocks_.end()) {
         return absl::InvalidArgumentError(
             "stream: content_block_delta for a block that was not started");
       }
-      const std::string delta_type = delta.value("type", "");
+      const std::string delta_type = Str(delta, "type");
       if (delta_type == "text_delta") {
-        it->second.text += delta.value("text", "");
+        it->second.text += Str(delta, "text");
       } else if (delta_type == "input_json_delta") {
-        it->second.partial_json += delta.value("partial_json", "");
+        it->second.partial_json += Str(delta, "partial_json");
       }
       // thinking_delta, signature_delta, citations_delta: not answer text.
     } else if (type == "message_delta") {
-      const Json delta = data.value("delta", Json::object());
+      const Json& delta = Field(data, "delta");
       if (auto stop = delta.find("stop_reason");
           stop != delta.end() && stop->is_string()) {
         stop_reason_ = stop->get<std::string>();
@@ -512,7 +510,7 @@ absl::StatusOr<Response> ParseAnthropicResponse(absl::string_view body) {
   absl::StatusOr<Json> parsed = ParseObjectBody(body);
   if (!parsed.ok()) return parsed.status();
   const Json& j = *parsed;
-  if (j.value("type", "") == "error") {
+  if (Str(j, "type") == "error") {
     return absl::InvalidArgumentError(
         absl::StrCat("body is an error: ", ErrorMessage(j, "")));
   }
@@ -526,7 +524,7 @@ absl::StatusOr<Response> ParseAnthropicResponse(absl::string_view body) {
     const Json& block = (*content)[k];
     const std::string field = absl::StrCat("content[", k, "]");
     if (!block.is_object()) return FieldError(field, "must be an object");
-    const Json type = block.value("type", Json());
+    const Json& type = Field(block, "type");
     if (type == "text") {
       auto text = block.find("text");
       if (text == block.end() || !text->is_string()) {
@@ -538,8 +536,8 @@ absl::StatusOr<Response> ParseAnthropicResponse(absl::string_view body) {
       if (input == block.end() || !input->is_object()) {
         return FieldError(field + ".input", "must be an object");
       }
-      calls.push_back(ToolCall(block.value("id", Json()),
-                               block.value("name", Json()), Canonical(*input)));
+      calls.push_back(ToolCall(Field(block, "id"), Field(block, "name"),
+                               Canonical(*input)));
     }
     // thinking, redacted_thinking, server tool blocks: not answer text.
   }

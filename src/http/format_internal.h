@@ -48,6 +48,13 @@ std::string Dump(const Json& value);
 // Parses JSON text without throwing; null when it is not JSON.
 Json ParseOrNull(absl::string_view text);
 
+// Lenient accessors that never throw: `obj[key]` when `obj` is an object
+// that has it, else null / `fallback` (also when the value has another type).
+const Json& Field(const Json& obj, const char* key);
+std::string Str(const Json& obj, const char* key,
+                absl::string_view fallback = "");
+int64_t Int(const Json& obj, const char* key, int64_t fallback = 0);
+
 // Accumulates a request's parameters while the top-level keys are read.
 struct ParamsBuilder {
   Params params;

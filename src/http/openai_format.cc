@@ -12,8 +12,9 @@
 namespace promptcache::wire::detail {
 namespace {
 
-constexpr char kChatMessageKeys[][13] = {"role", "content", "name",
-                                         "tool_call_id", "tool_calls"};
+// The message keys Message has fields for.
+constexpr const char* kChatMessageKeys[] = {"role", "content", "name",
+                                            "tool_call_id", "tool_calls"};
 
 bool IsChatMessageKey(const std::string& key) {
   for (const char* known : kChatMessageKeys) {
@@ -25,7 +26,7 @@ bool IsChatMessageKey(const std::string& key) {
 // A content array whose parts are all plain {"type":"text","text":...}.
 bool AllPlainTextParts(const Json& parts) {
   for (const Json& part : parts) {
-    if (!part.is_object() || part.value("type", Json()) != "text") {
+    if (!part.is_object() || Field(part, "type") != "text") {
       return false;
     }
     for (const auto& [key, value] : part.items()) {
@@ -317,7 +318,7 @@ class OpenAiHandler : public StreamHandler {
             "stream chunk: a choice is not an object");
       }
       // Only the first choice is an answer (n > 1 is never cached).
-      if (choice.value("index", Json(0)) != 0) continue;
+      if (Int(choice, "index") != 0) continue;
       if (auto finish = choice.find("finish_reason");
           finish != choice.end() && finish->is_string()) {
         answer_.finish_reason = finish->get<std::string>();
@@ -656,14 +657,14 @@ std::string RenderOpenAiSse(bool completions, const Response& answer,
     const Json calls = ToolCalls(answer);
     for (size_t i = 0; i < calls.size(); ++i) {
       const Json& call = calls[i];
-      const Json fn = call.value("function", Json::object());
+      const Json& fn = Field(call, "function");
       Json start = {
           {"index", i},
-          {"id", call.value("id", "")},
-          {"type", call.value("type", "function")},
-          {"function", {{"name", fn.value("name", "")}, {"arguments", ""}}}};
+          {"id", Str(call, "id")},
+          {"type", Str(call, "type", "function")},
+          {"function", {{"name", Str(fn, "name")}, {"arguments", ""}}}};
       chunk({{"delta", {{"tool_calls", Json::array({start})}}}}, nullptr);
-      const std::string args = fn.value("arguments", "");
+      const std::string args = Str(fn, "arguments");
       for (absl::string_view piece : Utf8Chunks(args, chunk_bytes)) {
         Json part = {{"index", i},
                      {"function", {{"arguments", std::string(piece)}}}};

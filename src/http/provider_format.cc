@@ -48,6 +48,23 @@ Json ParseOrNull(absl::string_view text) {
   return json;
 }
 
+const Json& Field(const Json& obj, const char* key) {
+  static const Json* const kNull = new Json(nullptr);
+  if (!obj.is_object()) return *kNull;
+  auto it = obj.find(key);
+  return it == obj.end() ? *kNull : *it;
+}
+
+std::string Str(const Json& obj, const char* key, absl::string_view fallback) {
+  const Json& value = Field(obj, key);
+  return value.is_string() ? value.get<std::string>() : std::string(fallback);
+}
+
+int64_t Int(const Json& obj, const char* key, int64_t fallback) {
+  const Json& value = Field(obj, key);
+  return value.is_number_integer() ? value.get<int64_t>() : fallback;
+}
+
 absl::Status ParamsBuilder::Temperature(const Json& v,
                                         absl::string_view field) {
   if (v.is_null()) return absl::OkStatus();
@@ -368,7 +385,14 @@ absl::Status SseAssembler::Feed(absl::string_view bytes) {
     if (nl == std::string::npos) break;
     absl::string_view line(s.pending.data() + start, nl - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    absl::Status status = s.Line(line);
+    absl::Status status;
+    try {
+      status = s.Line(line);
+    } catch (const Json::exception& e) {
+      // Handlers read leniently; this only catches a shape they missed.
+      status = absl::InvalidArgumentError(
+          absl::StrCat("malformed stream event: ", e.what()));
+    }
     start = nl + 1;
     if (!status.ok()) {
       s.error = status;

@@ -54,11 +54,33 @@ struct ParsedCall {
 // a message naming the field, e.g. "messages[2].role: must be a string", or
 // "body is not valid JSON: ..." for bad JSON, "model: required" for a
 // missing field.
+//
+// Mapping choices (they decide which requests share a key):
+// - Top-level null values mean "omitted"; OpenAI n = 1 is the default and
+//   is dropped; max_completion_tokens is max_tokens.
+// - OpenAI content parts that are all text join with "\n"; Anthropic text
+//   blocks join with "\n" (system) and "\n\n" (messages); cache_control is
+//   ignored everywhere (blocks and tools).
+// - Anything else (images, tool blocks, unknown message keys) is folded as
+//   canonical JSON into content, with exact_only set and the message's index
+//   listed in extra_json "pc_folded" (so a plain text spelling the same JSON
+//   has another key, and RenderRequestBody sends the JSON back as JSON).
+// - Legacy Completions requests carry "api":"completions" in extra_json so
+//   their keys differ from chat turns with the same text.
+// - Anthropic: the system prompt is a leading "system" message; messages
+//   with role "system" are rejected.
+// "api" and "pc_folded" are rejected as top-level fields; RenderRequestBody
+// never sends them upstream.
 absl::StatusOr<ParsedCall> ParseRequestBody(Api api, absl::string_view body);
 
 // The body an upstream client sends for `request` (non-streaming unless
 // `stream`). Anthropic requires max_tokens: when the request has none,
-// `default_max_tokens` is sent.
+// `default_max_tokens` is sent. OpenAI chat sends max_tokens as
+// max_completion_tokens when request.backend is "openai" (its reasoning
+// models accept only that), as max_tokens otherwise. Anthropic: leading
+// system/developer messages become "system"; OpenAI-style tool turns and
+// tools become tool_use/tool_result blocks and Messages tools; seed and
+// response_format have no equivalent and are not sent.
 std::string RenderRequestBody(Api api, const Request& request, bool stream,
                               int64_t default_max_tokens = 4096);
 
@@ -68,8 +90,11 @@ std::string RenderRequestBody(Api api, const Request& request, bool stream,
 // cache_read_input_tokens + cache_creation_input_tokens as input_tokens,
 // with the cached/cache_write parts in their own fields). Tool calls are
 // stored in the OpenAI tool_calls shape (Anthropic tool_use blocks are
-// converted: id, name, input -> function.arguments as JSON text). Errors:
-// InvalidArgument naming what is missing or malformed.
+// converted: id, name, input -> function.arguments as JSON text). Several
+// Anthropic text blocks concatenate with no separator (as SseAssembler
+// does); thinking blocks are not answer text. An OpenAI refusal with no
+// content becomes the text. Errors: InvalidArgument naming what is missing
+// or malformed.
 absl::StatusOr<Response> ParseResponseBody(Api api, absl::string_view body);
 
 // Renders `answer` as the provider's non-streamed response body for
