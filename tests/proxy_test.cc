@@ -224,7 +224,7 @@ class ProxyTest : public ::testing::Test {
     options.anthropic.api_key_env = "PROMPTCACHE_TEST_UNSET_KEY";
     options.openai.initial_backoff = absl::Milliseconds(1);
     options.access_log = dir_.Sub("access.log");
-    tweak(options);
+    if (tweak) tweak(options);
     absl::StatusOr<std::unique_ptr<ProxyServer>> server =
         ProxyServer::Create(*cache_, options);
     ASSERT_TRUE(server.ok()) << server.status();
