@@ -226,6 +226,26 @@ TEST_F(CachedClientTest, ThrowingUpstreamIsAnErrorNotACrash) {
   EXPECT_NE(r.status().message().find("boom"), absl::string_view::npos);
 }
 
+TEST_F(CachedClientTest, PerCallUpstreamReplacesTheClientsOwn) {
+  FakeUpstream other;
+  const Request q = MakeRequest("Which upstream answers this?");
+  absl::StatusOr<Response> first = client_->Complete(q, {}, other.AsClient());
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->cache_status, CacheStatus::kMiss);
+  EXPECT_EQ(other.calls(), 1);
+  EXPECT_EQ(upstream_.calls(), 0);
+  // Stored like any miss: the client's own upstream is not needed for a hit.
+  absl::StatusOr<Response> again = client_->Complete(q);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->cache_status, CacheStatus::kExactHit);
+  EXPECT_EQ(again->text, first->text);
+  EXPECT_EQ(upstream_.calls(), 0);
+  // An empty upstream is an error, not a crash.
+  absl::StatusOr<Response> empty =
+      client_->Complete(MakeRequest("Nobody answers"), {}, ModelClient());
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(CachedClientBucketTest, TemperatureAboveZeroFillsABucket) {
   TempDir dir;
   Options o;
