@@ -20,7 +20,7 @@ for _ in $(seq 100); do grep -q listening "$work/proxy.out" 2>/dev/null && break
 proxy=$(grep -o 'http://[0-9.:]*' "$work/proxy.out")
 echo "warm-up: caching ${PROMPTS:-1000} prompts"
 bash bench/proxy/warm.sh "$proxy"
-echo "wrk: ${THREADS:-1} thread(s), ${CONNECTIONS:-32} connections, ${DURATION:-15s}"
+echo "wrk (${MODE:-exact} hits): ${THREADS:-1} thread(s), ${CONNECTIONS:-32} connections, ${DURATION:-15s}"
 wrk -t "${THREADS:-1}" -c "${CONNECTIONS:-32}" -d "${DURATION:-15s}" --latency \
   -s bench/proxy/hits.lua "$proxy"
 curl -s "$proxy/metrics" | grep -E '^promptcache_requests_total'
