@@ -94,6 +94,17 @@ class StubUpstream {
           "application/json");
       return;
     }
+    if (model == "echo-key-model") {
+      res.status = 401;
+      res.set_content(
+          Json({{"error",
+                 {{"message", "Incorrect API key provided: " +
+                                  req.get_header_value("Authorization")},
+                  {"type", "invalid_request_error"}}}})
+              .dump(),
+          "application/json");
+      return;
+    }
     const std::string text = LastText(body);
     const std::string answer = absl::StrCat("Answer #", n, " to: ", text);
     const bool slow = absl::StrContains(text, "SLOW");
@@ -368,6 +379,30 @@ TEST_F(ProxyTest, BadRequestsGetProviderErrors) {
   EXPECT_EQ(too_big->status, 413);
   EXPECT_TRUE(Json::parse(too_big->body)["error"]["message"].is_string());
   EXPECT_EQ(stub_.calls(), 1);
+}
+
+TEST_F(ProxyTest, TheProxysOwnKeyReplacesClientsKeysAndIsNeverRelayed) {
+  setenv("PROMPTCACHE_TEST_PROXY_KEY", "sk-proxy-own-key", 1);
+  StartProxy([](ProxyOptions& o) {
+    o.openai.api_key_env = "PROMPTCACHE_TEST_PROXY_KEY";
+  });
+  unsetenv("PROMPTCACHE_TEST_PROXY_KEY");
+  auto ok = Post("/v1/chat/completions", ChatBody("Whose key is this?"));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(stub_.last_auth(), "Bearer sk-proxy-own-key");
+  // Tenants are still told apart by their own keys.
+  auto other = Post("/v1/chat/completions", ChatBody("Whose key is this?"), {},
+                    "sk-tenant-b-secret");
+  EXPECT_EQ(other->get_header_value("x-promptcache-status"), "MISS");
+  // An upstream echoing the key in an error does not hand it to clients.
+  auto echoed =
+      Post("/v1/chat/completions", ChatBody("hi", false, "echo-key-model"));
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->status, 401);
+  EXPECT_THAT(echoed->body,
+              ::testing::Not(::testing::HasSubstr("sk-proxy-own")));
+  EXPECT_THAT(echoed->body, ::testing::HasSubstr("[redacted]"));
 }
 
 TEST_F(ProxyTest, UnpricedModelsCanBeRejected) {

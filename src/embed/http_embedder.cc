@@ -311,7 +311,8 @@ absl::Status HttpEmbedder::EmbedBatch(
       http::SendWithRetries(post, transport, where);
   if (!reply.ok()) return Redact(reply.status());
   if (reply->status < 200 || reply->status >= 300) {
-    absl::Status status = http::StatusForReply(*reply, where);
+    absl::Status status =
+        http::StatusForReply(*reply, where, {options_.api_key});
     if (reply->attempts > 1) {
       status = absl::Status(status.code(),
                             absl::StrCat(status.message(), " (gave up after ",

@@ -4,7 +4,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "http/http_transport.h"
 #include "http/provider_format.h"
@@ -124,13 +123,7 @@ absl::StatusOr<Response> HttpModelClient::Complete(
         http::SendWithRetries(post, transport, where);
     if (!reply.ok()) return http::Redact(reply.status(), secrets);
     if (reply->status < 200 || reply->status >= 300) {
-      // Redact the body before it is quoted: the quote is capped, and a key
-      // cut by the cap would escape the redaction of the message.
-      if (!options_.api_key.empty()) {
-        reply->body = absl::StrReplaceAll(reply->body,
-                                          {{options_.api_key, "[redacted]"}});
-      }
-      return http::Redact(http::StatusForReply(*reply, where), secrets);
+      return http::StatusForReply(*reply, where, secrets);
     }
     absl::StatusOr<Response> answer =
         wire::ParseResponseBody(options_.api, reply->body);

@@ -299,10 +299,18 @@ absl::Status CheckHeaderValue(absl::string_view value, absl::string_view what) {
   return absl::OkStatus();
 }
 
-absl::Status StatusForReply(const HttpReply& reply, absl::string_view where) {
-  return absl::Status(CodeForHttp(reply.status),
-                      absl::StrCat(where, ": HTTP ", reply.status, ": ",
-                                   ServerMessage(reply.body)));
+absl::Status StatusForReply(const HttpReply& reply, absl::string_view where,
+                            const std::vector<std::string>& secrets) {
+  std::string body = reply.body;
+  for (const std::string& secret : secrets) {
+    if (!secret.empty()) {
+      body = absl::StrReplaceAll(body, {{secret, "[redacted]"}});
+    }
+  }
+  return Redact(absl::Status(CodeForHttp(reply.status),
+                             absl::StrCat(where, ": HTTP ", reply.status, ": ",
+                                          ServerMessage(body))),
+                secrets);
 }
 
 absl::StatusOr<HttpReply> Send(const HttpRequest& request,

@@ -87,8 +87,12 @@ absl::StatusOr<HttpReply> SendWithRetries(const HttpRequest& request,
 // The status for a non-2xx reply: code from the HTTP status (400
 // InvalidArgument, 401 Unauthenticated, 403 PermissionDenied, 404 NotFound,
 // 408 DeadlineExceeded, 429 ResourceExhausted, 5xx Unavailable) and a
-// message "<where>: HTTP <status>: <server's own message>".
-absl::Status StatusForReply(const HttpReply& reply, absl::string_view where);
+// message "<where>: HTTP <status>: <server's own message>". Each non-empty
+// secret is replaced by "[redacted]" in the body before it is quoted (the
+// quote is capped, and a key cut by the cap would escape a later
+// redaction).
+absl::Status StatusForReply(const HttpReply& reply, absl::string_view where,
+                            const std::vector<std::string>& secrets = {});
 
 // The message in an error body ({"error":{"message"}}, {"error":"..."},
 // {"message"}, {"detail"}, or the text itself), quoted safely.

@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "http/http_transport.h"
 #include "http/provider_format.h"
@@ -222,6 +223,8 @@ class ProxyServer::Impl {
   void SendError(Api api, int http_status, absl::string_view message,
                  absl::string_view param, httplib::Response& res) const;
   // Relays an upstream error reply as it came, else renders `status`.
+  // The proxy's own key is never relayed, even when an upstream echoes it.
+  std::string WithoutProxyKeys(std::string body) const;
   void SendFailure(Api api, const absl::Status& status, const Outcome& outcome,
                    httplib::Response& res) const;
   void SetCacheHeaders(const Response& r, httplib::Response& res) const;
@@ -497,6 +500,15 @@ void ProxyServer::Impl::SendError(Api api, int http_status,
                   kJson);
 }
 
+std::string ProxyServer::Impl::WithoutProxyKeys(std::string body) const {
+  for (const Upstream* up : {&openai_, &anthropic_}) {
+    if (!up->key.empty() && body.find(up->key) != std::string::npos) {
+      body = absl::StrReplaceAll(body, {{up->key, "[redacted]"}});
+    }
+  }
+  return body;
+}
+
 void ProxyServer::Impl::SendFailure(Api api, const absl::Status& status,
                                     const Outcome& outcome,
                                     httplib::Response& res) const {
@@ -505,7 +517,7 @@ void ProxyServer::Impl::SendFailure(Api api, const absl::Status& status,
     // The provider's own error, as the SDK expects it.
     res.status = static_cast<int>(outcome.reply->status);
     std::string type = outcome.reply->Header("content-type").value_or(kJson);
-    res.set_content(outcome.reply->body, type);
+    res.set_content(WithoutProxyKeys(outcome.reply->body), type);
     for (const char* name :
          {"retry-after", "retry-after-ms", "x-request-id", "request-id"}) {
       if (auto v = outcome.reply->Header(name)) res.set_header(name, *v);
@@ -671,7 +683,7 @@ std::optional<Response> ProxyServer::Impl::ServeBuffered(
     if (!reply.ok()) return http::Redact(reply.status(), secrets);
     outcome.reply = std::move(*reply);
     if (outcome.reply->status < 200 || outcome.reply->status >= 300) {
-      return http::Redact(http::StatusForReply(*outcome.reply, where), secrets);
+      return http::StatusForReply(*outcome.reply, where, secrets);
     }
     return wire::ParseResponseBody(api, outcome.reply->body);
   };
@@ -752,8 +764,7 @@ void ProxyServer::Impl::ServeStreamed(
           if (!reply.ok()) return http::Redact(reply.status(), secrets);
           if (reply->status < 200 || reply->status >= 300) {
             outcome->reply = std::move(*reply);
-            return http::Redact(http::StatusForReply(*outcome->reply, where),
-                                secrets);
+            return http::StatusForReply(*outcome->reply, where, secrets);
           }
           if (!splitter.pending().empty()) {
             relay_event(splitter.pending() + "\n\n");
@@ -876,7 +887,7 @@ void ProxyServer::Impl::HandlePassthrough(const Upstream& up,
       }
     }
     res.set_header("x-promptcache-status", cache_label);
-    res.set_content(std::move(reply->body), type);
+    res.set_content(WithoutProxyKeys(std::move(reply->body)), type);
   }
   record.http_status = res.status;
   record.response_bytes = res.body.size();
