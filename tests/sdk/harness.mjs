@@ -23,9 +23,22 @@ const STARTUP_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 const KEEP_OUTPUT = 64 * 1024;
 
+// Every child still running when this process exits is killed, so a failed
+// or interrupted test run leaves no stub or proxy behind.
+const children = new Set();
+process.on('exit', () => {
+  for (const p of children) {
+    if (p.exitCode === null && p.signalCode === null) {
+      try { p.kill('SIGKILL'); } catch { /* already gone */ }
+    }
+  }
+});
+
 // Spawns a process and resolves with the first stdout line matching `re`.
-function spawnAndWaitFor(cmd, args, { env, re, name }) {
-  const proc = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnAndWaitFor(cmd, args, { env, re, name, stdin = 'ignore' }) {
+  const proc = spawn(cmd, args, { env, stdio: [stdin, 'pipe', 'pipe'] });
+  children.add(proc);
+  proc.on('exit', () => children.delete(proc));
   const out = { stdout: '', stderr: '' };
   const keep = (k, chunk) => {
     out[k] += chunk.toString('utf8');
@@ -77,8 +90,9 @@ function spawnAndWaitFor(cmd, args, { env, re, name }) {
 
 export async function startStub() {
   const { proc, out, exited, ready } = spawnAndWaitFor(
-    process.execPath, [path.join(HERE, 'stub_upstream.mjs')],
-    { env: { ...process.env }, re: /stub listening on (http:\/\/127\.0\.0\.1:(\d+))/, name: 'stub upstream' });
+    // The stub gets a stdin pipe that stays open and exits when it closes.
+    process.execPath, [path.join(HERE, 'stub_upstream.mjs'), '--exit-on-stdin-close'],
+    { env: { ...process.env }, stdin: 'pipe', re: /stub listening on (http:\/\/127\.0\.0\.1:(\d+))/, name: 'stub upstream' });
   const m = await ready;
   const url = m[1];
   return {
@@ -199,8 +213,10 @@ export async function startProxy(stubUrl, { extraArgs = [], env = {} } = {}) {
 
 // One stub and one proxy for a test file. `env.proxyError` holds the startup
 // error (every test then fails with it rather than with a confusing TypeError).
-export async function startEnv() {
-  const env = { stub: null, proxy: null };
+// Fills `env` as it goes, so that stopEnv(env) cleans up after a failed start.
+export async function startEnv(env = {}) {
+  env.stub = null;
+  env.proxy = null;
   env.stub = await startStub();
   env.proxy = await startProxy(env.stub.url);
   return env;

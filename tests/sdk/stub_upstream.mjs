@@ -19,7 +19,7 @@
 //
 // Test endpoints: GET /__stats, POST /__reset.
 //
-// Usage: node stub_upstream.mjs [--port N]   (default 0 = a free port)
+// Usage: node stub_upstream.mjs [--port N] [--exit-on-stdin-close]   (port 0 = a free port)
 // Prints `stub listening on http://127.0.0.1:PORT` when ready.
 
 import http from 'node:http';
@@ -585,3 +585,9 @@ function shutdown() {
 }
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);
+// The test harness keeps a pipe on stdin open: exit when the harness goes away.
+if (process.argv.includes('--exit-on-stdin-close')) {
+  process.stdin.on('end', shutdown);
+  process.stdin.on('error', shutdown);
+  process.stdin.resume();
+}
