@@ -10,7 +10,7 @@ command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 cmake --build "$build" --target promptcache_proxy_bin >/dev/null
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-node "${STUB:-tests/sdk/stub_upstream.mjs}" > "$work/stub.out" &
+node tests/sdk/stub_upstream.mjs > "$work/stub.out" &
 for _ in $(seq 100); do grep -q listening "$work/stub.out" 2>/dev/null && break; sleep 0.05; done
 stub=$(grep -o 'http://[0-9.:]*' "$work/stub.out")
 env -u OPENAI_API_KEY "$build/tools/promptcache-proxy" --db "$work/db" \
