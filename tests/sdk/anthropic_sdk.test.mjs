@@ -13,15 +13,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import Anthropic from '@anthropic-ai/sdk';
 import {
-  startEnv, stopEnv, describe, statusOf, stubAnswer, answerNumber, filesContaining,
+  startEnv, stopEnv, makeTest, describe, statusOf, stubAnswer, answerNumber, filesContaining,
   TENANT_A_ANTHROPIC, TENANT_B_ANTHROPIC,
 } from './harness.mjs';
 
 const MODEL = 'claude-haiku-4-5-20251001'; // priced in data/prices.json (claude-3-5-haiku-20241022 is not)
 const OTHER_MODEL = 'claude-sonnet-4-20250514';
-const T = { timeout: 30_000 };
 
 const env = {};
+const ptest = makeTest(test, env);
 let clientA;
 let clientB;
 
@@ -96,7 +96,7 @@ function assertCalls(s0, s1, n, what, r) {
 
 // ---------------------------------------------------------------- plain
 
-test('plain message: MISS then HIT with the same answer, priced saving and entry key', T, async () => {
+ptest('plain message: MISS then HIT with the same answer, priced saving and entry key', async () => {
   const system = sys('plain');
   const prompt = 'What is the difference between TCP and UDP?';
   const s0 = await stats();
@@ -121,7 +121,7 @@ test('plain message: MISS then HIT with the same answer, priced saving and entry
     describe('x-promptcache-entry is 32 hex chars', r2.response, s2));
 });
 
-test('key forwarding: the SDK\'s bearer key and anthropic-version reach the stub', T, async () => {
+ptest('key forwarding: the SDK\'s bearer key and anthropic-version reach the stub', async () => {
   await msg(clientA, { system: sys('keyfwd'), prompt: 'What is a Bloom filter?' });
   const s = await stats();
   const last = s.auth_log.at(-1);
@@ -131,7 +131,7 @@ test('key forwarding: the SDK\'s bearer key and anthropic-version reach the stub
   assert.ok(last.anthropic_version, `anthropic-version forwarded: ${JSON.stringify(last)}`);
 });
 
-test('key forwarding: a classic x-api-key client (raw fetch) is forwarded and cached', T, async () => {
+ptest('key forwarding: a classic x-api-key client (raw fetch) is forwarded and cached', async () => {
   const body = JSON.stringify({
     model: MODEL, max_tokens: 256, system: sys('x-api-key'),
     messages: [{ role: 'user', content: 'What does HTTP status 418 mean?' }],
@@ -158,7 +158,7 @@ test('key forwarding: a classic x-api-key client (raw fetch) is forwarded and ca
   assert.equal(j2.content[0].text, j1.content[0].text);
 });
 
-test('tenants are isolated by API key', T, async () => {
+ptest('tenants are isolated by API key', async () => {
   const system = sys('tenant');
   const prompt = 'What is our SLA for the enterprise plan?';
   const s0 = await stats();
@@ -176,7 +176,7 @@ test('tenants are isolated by API key', T, async () => {
 
 // ---------------------------------------------------------------- semantic, model
 
-test('paraphrase: SEMANTIC_HIT with a similarity in (0,1)', T, async () => {
+ptest('paraphrase: SEMANTIC_HIT with a similarity in (0,1)', async () => {
   const system = 'You are the support assistant of the Umbrella customer portal.';
   const s0 = await stats();
   const r1 = await msg(clientA, { system, prompt: 'How do I reset my password?' });
@@ -193,7 +193,7 @@ test('paraphrase: SEMANTIC_HIT with a similarity in (0,1)', T, async () => {
   assert.ok(sim > 0 && sim < 1, describe('x-promptcache-similarity in (0,1)', r2.response, s2));
 });
 
-test('a different model is a MISS', T, async () => {
+ptest('a different model is a MISS', async () => {
   const system = sys('model');
   const prompt = 'Name three famous bridges.';
   const s0 = await stats();
@@ -208,7 +208,7 @@ test('a different model is a MISS', T, async () => {
 
 // ---------------------------------------------------------------- streaming
 
-test('streaming: MISS streamed (raw events), then HIT replayed (MessageStream.finalMessage)', T, async () => {
+ptest('streaming: MISS streamed (raw events), then HIT replayed (MessageStream.finalMessage)', async () => {
   const system = sys('stream');
   const prompt = 'Explain what a write-ahead log is in one sentence.';
   const s0 = await stats();
@@ -239,7 +239,7 @@ test('streaming: MISS streamed (raw events), then HIT replayed (MessageStream.fi
   }
 });
 
-test('streaming is transport-only: a non-streamed call after a streamed MISS is a HIT', T, async () => {
+ptest('streaming is transport-only: a non-streamed call after a streamed MISS is a HIT', async () => {
   const system = sys('stream-then-plain');
   const prompt = 'What is the speed of light in vacuum?';
   const s0 = await stats();
@@ -253,7 +253,7 @@ test('streaming is transport-only: a non-streamed call after a streamed MISS is 
   assert.equal(r2.stop, 'end_turn');
 });
 
-test('aborted upstream stream: the SDK sees a failure and the answer is not stored', T, async () => {
+ptest('aborted upstream stream: the SDK sees a failure and the answer is not stored', async () => {
   const system = sys('abort');
   const prompt = 'ABORT_MIDSTREAM: write an essay about consistency models.';
   const attempt = async () => {
@@ -276,7 +276,7 @@ test('aborted upstream stream: the SDK sees a failure and the answer is not stor
 
 // ---------------------------------------------------------------- errors, passthrough
 
-test('errors: unknown model => NotFoundError (404) naming the model', T, async () => {
+ptest('errors: unknown model => NotFoundError (404) naming the model', async () => {
   await assert.rejects(
     clientA.messages.create({ model: 'no-such-model', max_tokens: 64, messages: [{ role: 'user', content: 'Hello, unknown model.' }] }),
     (e) => {
@@ -289,7 +289,7 @@ test('errors: unknown model => NotFoundError (404) naming the model', T, async (
     });
 });
 
-test('errors: missing max_tokens => 400 with an Anthropic invalid_request_error', T, async () => {
+ptest('errors: missing max_tokens => 400 with an Anthropic invalid_request_error', async () => {
   await assert.rejects(
     clientA.messages.create({ model: MODEL, messages: [{ role: 'user', content: 'No max_tokens here.' }] }),
     (e) => {
@@ -302,7 +302,7 @@ test('errors: missing max_tokens => 400 with an Anthropic invalid_request_error'
     });
 });
 
-test('errors: invalid JSON => 400 with an Anthropic error body', T, async () => {
+ptest('errors: invalid JSON => 400 with an Anthropic error body', async () => {
   const res = await fetch(`${env.proxy.url}/v1/messages`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': TENANT_A_ANTHROPIC },
@@ -316,7 +316,7 @@ test('errors: invalid JSON => 400 with an Anthropic error body', T, async () => 
   assert.equal(body.error?.type, 'invalid_request_error', text);
 });
 
-test('errors: upstream 429 with retry-after 0 is retried by the proxy', T, async () => {
+ptest('errors: upstream 429 with retry-after 0 is retried by the proxy', async () => {
   const prompt = 'RATE_LIMIT_ONCE: what is exponential backoff?';
   const s0 = await stats();
   const r = await msg(clientA, { system: sys('ratelimit'), prompt });
@@ -325,7 +325,7 @@ test('errors: upstream 429 with retry-after 0 is retried by the proxy', T, async
   assert.equal(r.text, stubAnswer(s1.calls, MODEL, prompt));
 });
 
-test('passthrough: /v1/messages/count_tokens goes to the Anthropic upstream', T, async () => {
+ptest('passthrough: /v1/messages/count_tokens goes to the Anthropic upstream', async () => {
   const s0 = await stats();
   const r = await clientA.messages.countTokens({ model: MODEL, messages: [{ role: 'user', content: 'Count these tokens, please.' }] });
   const s1 = await stats();
@@ -335,12 +335,15 @@ test('passthrough: /v1/messages/count_tokens goes to the Anthropic upstream', T,
 
 // ---------------------------------------------------------------- last: stop and check secrecy
 
-test('SIGTERM => exit 0; no API key in the --db directory or the access log', T, async () => {
+ptest('SIGTERM => exit 0; no API key in the --db directory, the access log or the proxy output', async () => {
   await env.proxy.stop();
   assert.ok(fs.existsSync(env.proxy.accessLog) && fs.statSync(env.proxy.accessLog).size > 0,
     `the access log ${env.proxy.accessLog} was written`);
   for (const secret of [TENANT_A_ANTHROPIC, TENANT_B_ANTHROPIC]) {
     const hits = filesContaining([env.proxy.dbDir, env.proxy.accessLog], secret);
     assert.deepEqual(hits, [], `files containing ${secret}: ${hits.join(', ')}`);
+    // Its own logs (what a service manager would keep) must not carry keys either.
+    assert.ok(!env.proxy.out.stdout.includes(secret) && !env.proxy.out.stderr.includes(secret),
+      `the proxy printed ${secret} on stdout/stderr`);
   }
 });

@@ -26,13 +26,20 @@ const KEEP_OUTPUT = 64 * 1024;
 // Every child still running when this process exits is killed, so a failed
 // or interrupted test run leaves no stub or proxy behind.
 const children = new Set();
-process.on('exit', () => {
+function killChildren() {
   for (const p of children) {
     if (p.exitCode === null && p.signalCode === null) {
       try { p.kill('SIGKILL'); } catch { /* already gone */ }
     }
   }
-});
+}
+process.on('exit', killChildren);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killChildren();
+    process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+  });
+}
 
 // Spawns a process and resolves with the first stdout line matching `re`.
 function spawnAndWaitFor(cmd, args, { env, re, name, stdin = 'ignore' }) {
@@ -170,6 +177,7 @@ export async function startProxy(stubUrl, { extraArgs = [], env = {} } = {}) {
     dbDir,
     accessLog,
     args,
+    exited,
     stopped: null, // {code, signal} once stopped
     // SIGTERM, wait for the exit, and throw unless it exited 0 within 10 s.
     async stop() {
@@ -238,6 +246,36 @@ export async function stopEnv(env) {
 }
 
 // ---------------------------------------------------------------- assertions helpers
+
+// Appends the proxy's state (and its stderr tail) to a failing test's error,
+// so that a crash or a log line explains a "Connection error." from an SDK.
+export async function annotate(err, env) {
+  const p = env?.proxy;
+  if (!p || !(err instanceof Error)) return err;
+  // A connection error may arrive just before the exit is reported.
+  await Promise.race([p.exited, sleep(300)]);
+  const running = p.proc.exitCode === null && p.proc.signalCode === null;
+  const state = running ? 'running' : `exited (code ${p.proc.exitCode}, signal ${p.proc.signalCode})`;
+  const stderr = p.out.stderr.trim();
+  let note = `\n  [proxy ${state}]`;
+  if (stderr) note += `\n  [proxy stderr, tail]\n${tail(stderr, 1500).replace(/^/gm, '    ')}`;
+  if (err.cause && typeof err.cause === 'object' && err.cause.message) note += `\n  [cause] ${err.cause.code ?? ''} ${err.cause.message}`;
+  try {
+    err.message += note;
+  } catch { /* read-only message */ }
+  return err;
+}
+
+// test() with a timeout whose failures carry the proxy's state.
+export function makeTest(test, env, timeout = 30_000) {
+  return (name, fn) => test(name, { timeout }, async (t) => {
+    try {
+      await fn(t);
+    } catch (e) {
+      throw await annotate(e, env);
+    }
+  });
+}
 
 export function tail(s, n = 4000) {
   return s.length > n ? '...' + s.slice(-n) : s;

@@ -11,14 +11,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import OpenAI from 'openai';
 import {
-  startEnv, stopEnv, describe, statusOf, stubAnswer, answerNumber, filesContaining, sleep,
+  startEnv, stopEnv, makeTest, describe, statusOf, stubAnswer, answerNumber, filesContaining, sleep,
   TENANT_A_OPENAI, TENANT_B_OPENAI,
 } from './harness.mjs';
 
 const MODEL = 'gpt-4o-mini'; // priced in data/prices.json
-const T = { timeout: 30_000 };
 
 const env = {};
+const ptest = makeTest(test, env);
 let clientA; // tenant A
 let clientB; // tenant B
 
@@ -109,7 +109,7 @@ function savedUsd(response) {
 
 // ---------------------------------------------------------------- plain
 
-test('plain chat: MISS then HIT with the same answer, priced saving and entry key', T, async () => {
+ptest('plain chat: MISS then HIT with the same answer, priced saving and entry key', async () => {
   const system = sys('plain');
   const prompt = 'What is the difference between a mutex and a semaphore?';
   const s0 = await stats();
@@ -138,7 +138,7 @@ test('plain chat: MISS then HIT with the same answer, priced saving and entry ke
   assert.ok(r2.response.headers.get('x-promptcache-request'), 'x-promptcache-request is set on a HIT');
 });
 
-test('key forwarding: the stub saw the tenant\'s own bearer key', T, async () => {
+ptest('key forwarding: the stub saw the tenant\'s own bearer key', async () => {
   const prompt = 'Which port does HTTPS use by default?';
   await chat(clientA, { system: sys('keyfwd'), prompt });
   const s = await stats();
@@ -150,7 +150,7 @@ test('key forwarding: the stub saw the tenant\'s own bearer key', T, async () =>
 
 // ---------------------------------------------------------------- semantic
 
-test('paraphrase: SEMANTIC_HIT with a similarity in (0,1)', T, async () => {
+ptest('paraphrase: SEMANTIC_HIT with a similarity in (0,1)', async () => {
   const system = 'You are the support assistant of the Acme customer portal.';
   const s0 = await stats();
   const r1 = await chat(clientA, { system, prompt: 'How do I reset my password?' });
@@ -168,7 +168,7 @@ test('paraphrase: SEMANTIC_HIT with a similarity in (0,1)', T, async () => {
   assert.match(r2.response.headers.get('x-promptcache-entry') ?? '', /^[0-9a-f]{32}$/i);
 });
 
-test('x-promptcache-semantic: off turns the paraphrase into a MISS', T, async () => {
+ptest('x-promptcache-semantic: off turns the paraphrase into a MISS', async () => {
   const system = 'You are the support assistant of the Globex customer portal.';
   const s0 = await stats();
   const r1 = await chat(clientA, { system, prompt: 'How do I reset my password?' });
@@ -180,7 +180,7 @@ test('x-promptcache-semantic: off turns the paraphrase into a MISS', T, async ()
   assert.notEqual(r2.text, r1.text);
 });
 
-test('x-promptcache-threshold: 0.999 turns the paraphrase into a MISS', T, async () => {
+ptest('x-promptcache-threshold: 0.999 turns the paraphrase into a MISS', async () => {
   const system = 'You are the support assistant of the Initech customer portal.';
   const s0 = await stats();
   await chat(clientA, { system, prompt: 'How do I reset my password?' });
@@ -192,7 +192,7 @@ test('x-promptcache-threshold: 0.999 turns the paraphrase into a MISS', T, async
 
 // ---------------------------------------------------------------- what is part of the key
 
-test('a different model is a MISS', T, async () => {
+ptest('a different model is a MISS', async () => {
   const system = sys('model');
   const prompt = 'Name three sorting algorithms.';
   const s0 = await stats();
@@ -205,7 +205,7 @@ test('a different model is a MISS', T, async () => {
   assert.equal(r2.text, stubAnswer(s2.calls, 'gpt-4o', prompt));
 });
 
-test('a different temperature is a MISS', T, async () => {
+ptest('a different temperature is a MISS', async () => {
   const system = sys('temperature');
   const prompt = 'Suggest a name for a pet goldfish.';
   const s0 = await stats();
@@ -221,7 +221,7 @@ test('a different temperature is a MISS', T, async () => {
   assert.equal(r3.text, r2.text);
 });
 
-test('tenants are isolated by API key: tenant B misses tenant A\'s entry', T, async () => {
+ptest('tenants are isolated by API key: tenant B misses tenant A\'s entry', async () => {
   const system = sys('tenant');
   const prompt = 'What is our refund policy for annual plans?';
   const s0 = await stats();
@@ -244,7 +244,7 @@ test('tenants are isolated by API key: tenant B misses tenant A\'s entry', T, as
 
 // ---------------------------------------------------------------- streaming
 
-test('streaming: MISS streamed, then the identical stream is a HIT replayed as SSE', T, async () => {
+ptest('streaming: MISS streamed, then the identical stream is a HIT replayed as SSE', async () => {
   const system = sys('stream');
   const prompt = 'Explain what a B-tree is in one sentence.';
   const s0 = await stats();
@@ -266,7 +266,7 @@ test('streaming: MISS streamed, then the identical stream is a HIT replayed as S
   assert.ok(savedUsd(r2.response) > 0, describe('saved-usd on a streamed HIT', r2.response, s2));
 });
 
-test('streaming is transport-only: a non-streamed call after a streamed one is a HIT', T, async () => {
+ptest('streaming is transport-only: a non-streamed call after a streamed one is a HIT', async () => {
   const system = sys('stream-then-plain');
   const prompt = 'What does the acronym ACID stand for?';
   const s0 = await stats();
@@ -280,7 +280,7 @@ test('streaming is transport-only: a non-streamed call after a streamed one is a
   assert.equal(r2.finish, 'stop');
 });
 
-test('streaming is transport-only: a streamed call after a non-streamed one is a HIT', T, async () => {
+ptest('streaming is transport-only: a streamed call after a non-streamed one is a HIT', async () => {
   const system = sys('plain-then-stream');
   const prompt = 'What is the capital of Australia?';
   const s0 = await stats();
@@ -294,7 +294,7 @@ test('streaming is transport-only: a streamed call after a non-streamed one is a
   assert.equal(r2.finish, 'stop');
 });
 
-test('streaming with stream_options.include_usage: the replay ends with a usage chunk', T, async () => {
+ptest('streaming with stream_options.include_usage: the replay ends with a usage chunk', async () => {
   const system = sys('stream-usage');
   const prompt = 'List the primary colors.';
   const extra = { stream_options: { include_usage: true } };
@@ -319,7 +319,7 @@ test('streaming with stream_options.include_usage: the replay ends with a usage 
   }
 });
 
-test('aborted upstream stream: the SDK sees a failure and the answer is not stored', T, async () => {
+ptest('aborted upstream stream: the SDK sees a failure and the answer is not stored', async () => {
   const system = sys('abort');
   const prompt = 'ABORT_MIDSTREAM: tell me a long story about caches.';
   const attempt = async () => {
@@ -347,7 +347,7 @@ test('aborted upstream stream: the SDK sees a failure and the answer is not stor
 
 // ---------------------------------------------------------------- control headers
 
-test('x-promptcache-skip: true => BYPASS, upstream called, nothing read or written', T, async () => {
+ptest('x-promptcache-skip: true => BYPASS, upstream called, nothing read or written', async () => {
   const system = sys('skip');
   const prompt = 'How many bytes are in a kibibyte?';
   const s0 = await stats();
@@ -364,7 +364,7 @@ test('x-promptcache-skip: true => BYPASS, upstream called, nothing read or writt
   assert.equal(r3.text, r1.text, 'the bypass did not overwrite the stored answer');
 });
 
-test('x-promptcache-refresh: true => REFRESH, upstream called, later calls HIT the new answer', T, async () => {
+ptest('x-promptcache-refresh: true => REFRESH, upstream called, later calls HIT the new answer', async () => {
   const system = sys('refresh');
   const prompt = 'What is the latest stable Linux kernel?';
   const s0 = await stats();
@@ -382,7 +382,7 @@ test('x-promptcache-refresh: true => REFRESH, upstream called, later calls HIT t
   assert.equal(r3.text, r2.text, 'the HIT serves the refreshed answer (new #n)');
 });
 
-test('x-promptcache-no-store: true => answered but not stored', T, async () => {
+ptest('x-promptcache-no-store: true => answered but not stored', async () => {
   const system = sys('no-store');
   const prompt = 'Is zero an even number?';
   const s0 = await stats();
@@ -397,7 +397,7 @@ test('x-promptcache-no-store: true => answered but not stored', T, async () => {
   assert.equal(r3.text, r2.text);
 });
 
-test('x-promptcache-ttl: 1 => the entry expires', T, async () => {
+ptest('x-promptcache-ttl: 1 => the entry expires', async () => {
   const system = sys('ttl');
   const prompt = 'What time zone is UTC+0?';
   const s0 = await stats();
@@ -410,7 +410,7 @@ test('x-promptcache-ttl: 1 => the entry expires', T, async () => {
   assertCalls(s0, s2, 2, 'ttl 1 s, then 2.5 s later', r2);
 });
 
-test('x-promptcache-namespace: team-x misses a prompt cached without it', T, async () => {
+ptest('x-promptcache-namespace: team-x misses a prompt cached without it', async () => {
   const system = sys('namespace');
   const prompt = 'What is the boiling point of water at sea level?';
   const s0 = await stats();
@@ -428,7 +428,7 @@ test('x-promptcache-namespace: team-x misses a prompt cached without it', T, asy
 
 // ---------------------------------------------------------------- errors
 
-test('errors: no messages => 400 naming messages (SDK and raw body)', T, async () => {
+ptest('errors: no messages => 400 naming messages (SDK and raw body)', async () => {
   await assert.rejects(
     clientA.chat.completions.create({ model: MODEL, messages: [] }),
     (e) => {
@@ -450,7 +450,7 @@ test('errors: no messages => 400 naming messages (SDK and raw body)', T, async (
   assert.match(body.error.message, /messages/);
 });
 
-test('errors: invalid JSON => 400 with an OpenAI error body', T, async () => {
+ptest('errors: invalid JSON => 400 with an OpenAI error body', async () => {
   const res = await fetch(`${env.proxy.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TENANT_A_OPENAI}`, 'content-type': 'application/json' },
@@ -464,7 +464,7 @@ test('errors: invalid JSON => 400 with an OpenAI error body', T, async () => {
   assert.match(res.headers.get('content-type') ?? '', /application\/json/);
 });
 
-test('errors: unknown model => NotFoundError (404) naming the model, never cached', T, async () => {
+ptest('errors: unknown model => NotFoundError (404) naming the model, never cached', async () => {
   const messages = [{ role: 'user', content: 'Hello there, unknown model.' }];
   const s0 = await stats();
   for (let i = 0; i < 2; i++) {
@@ -481,7 +481,7 @@ test('errors: unknown model => NotFoundError (404) naming the model, never cache
   assertCalls(s0, s1, 2, 'two calls to an unknown model (errors are not cached)');
 });
 
-test('errors: upstream 429 with retry-after 0 is retried by the proxy', T, async () => {
+ptest('errors: upstream 429 with retry-after 0 is retried by the proxy', async () => {
   const prompt = 'RATE_LIMIT_ONCE: what is a token bucket?';
   const s0 = await stats();
   const r = await chat(clientA, { system: sys('ratelimit'), prompt });
@@ -493,7 +493,7 @@ test('errors: upstream 429 with retry-after 0 is retried by the proxy', T, async
 
 // ---------------------------------------------------------------- passthrough, legacy
 
-test('passthrough: models.list() returns the stub\'s models', T, async () => {
+ptest('passthrough: models.list() returns the stub\'s models', async () => {
   const s0 = await stats();
   const ids = [];
   for await (const m of clientA.models.list()) ids.push(m.id);
@@ -508,7 +508,7 @@ test('passthrough: models.list() returns the stub\'s models', T, async () => {
   assert.match(body, /Invalid URL \(GET \/v1\/models\/gpt-4o-mini\)/);
 });
 
-test('legacy completions: MISS then HIT; the streamed variant parses and replays', T, async () => {
+ptest('legacy completions: MISS then HIT; the streamed variant parses and replays', async () => {
   const model = 'gpt-3.5-turbo-instruct';
   const s0 = await stats();
   const { data: c1, response: h1 } = await clientA.completions.create({ model, prompt: 'Say hi' }).withResponse();
@@ -549,7 +549,7 @@ test('legacy completions: MISS then HIT; the streamed variant parses and replays
 
 // ---------------------------------------------------------------- coalescing
 
-test('coalescing: 5 concurrent identical slow calls => one upstream call', T, async () => {
+ptest('coalescing: 5 concurrent identical slow calls => one upstream call', async () => {
   const system = sys('coalesce');
   const prompt = 'SLOW_ANSWER: summarize the CAP theorem.';
   const s0 = await stats();
@@ -565,7 +565,7 @@ test('coalescing: 5 concurrent identical slow calls => one upstream call', T, as
 
 // ---------------------------------------------------------------- observability
 
-test('/metrics is Prometheus text with requests and dollars saved per model; /promptcache/stats is JSON', T, async () => {
+ptest('/metrics is Prometheus text with requests and dollars saved per model; /promptcache/stats is JSON', async () => {
   const system = sys('metrics');
   const prompt = 'What is Prometheus used for?';
   await chat(clientA, { system, prompt });
@@ -603,12 +603,15 @@ test('/metrics is Prometheus text with requests and dollars saved per model; /pr
 
 // ---------------------------------------------------------------- last: stop and check secrecy
 
-test('SIGTERM => exit 0; no API key in the --db directory or the access log', T, async () => {
+ptest('SIGTERM => exit 0; no API key in the --db directory, the access log or the proxy output', async () => {
   await env.proxy.stop(); // throws unless exit code 0 within 10 s
   assert.ok(fs.existsSync(env.proxy.accessLog) && fs.statSync(env.proxy.accessLog).size > 0,
     `the access log ${env.proxy.accessLog} was written`);
   for (const secret of [TENANT_A_OPENAI, TENANT_B_OPENAI]) {
     const hits = filesContaining([env.proxy.dbDir, env.proxy.accessLog], secret);
     assert.deepEqual(hits, [], `files containing ${secret}: ${hits.join(', ')}`);
+    // Its own logs (what a service manager would keep) must not carry keys either.
+    assert.ok(!env.proxy.out.stdout.includes(secret) && !env.proxy.out.stderr.includes(secret),
+      `the proxy printed ${secret} on stdout/stderr`);
   }
 });
