@@ -378,14 +378,9 @@ absl::StatusOr<ParsedCall> ParseAnthropicRequest(absl::string_view body) {
   const Json& j = *parsed;
   ParsedCall call;
   ParamsBuilder pb;
-  auto model = j.find("model");
-  if (model == j.end() || model->is_null()) {
-    return FieldError("model", "required");
-  }
-  if (!model->is_string() || model->get_ref<const std::string&>().empty()) {
-    return FieldError("model", "must be a non-empty string");
-  }
-  call.request.model = model->get<std::string>();
+  absl::StatusOr<std::string> model = RequiredModel(j);
+  if (!model.ok()) return model.status();
+  call.request.model = *std::move(model);
   auto messages = j.find("messages");
   if (messages == j.end() || messages->is_null()) {
     return FieldError("messages", "required");

@@ -39,6 +39,9 @@ absl::Status FieldError(absl::string_view field, absl::string_view what);
 // Parses a request or response body that must be a JSON object.
 absl::StatusOr<Json> ParseObjectBody(absl::string_view body);
 
+// The required non-empty string "model" of a request body.
+absl::StatusOr<std::string> RequiredModel(const Json& body);
+
 // Canonical JSON text: sorted keys, no whitespace.
 std::string Canonical(const Json& value);
 

@@ -417,14 +417,9 @@ absl::StatusOr<ParsedCall> ParseOpenAiRequest(bool completions,
   const Json& j = *parsed;
   ParsedCall call;
   ParamsBuilder pb;
-  auto model = j.find("model");
-  if (model == j.end() || model->is_null()) {
-    return FieldError("model", "required");
-  }
-  if (!model->is_string() || model->get_ref<const std::string&>().empty()) {
-    return FieldError("model", "must be a non-empty string");
-  }
-  call.request.model = model->get<std::string>();
+  absl::StatusOr<std::string> model = RequiredModel(j);
+  if (!model.ok()) return model.status();
+  call.request.model = *std::move(model);
   if (completions) {
     auto prompt = j.find("prompt");
     if (prompt == j.end() || prompt->is_null()) {

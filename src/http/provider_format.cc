@@ -31,6 +31,17 @@ absl::StatusOr<Json> ParseObjectBody(absl::string_view body) {
   return json;
 }
 
+absl::StatusOr<std::string> RequiredModel(const Json& body) {
+  auto model = body.find("model");
+  if (model == body.end() || model->is_null()) {
+    return FieldError("model", "required");
+  }
+  if (!model->is_string() || model->get_ref<const std::string&>().empty()) {
+    return FieldError("model", "must be a non-empty string");
+  }
+  return model->get<std::string>();
+}
+
 std::string Canonical(const Json& value) {
   std::string out;
   internal::AppendCanonicalJson(&out, value);

@@ -129,21 +129,7 @@ int64_t ToNanoDollars(double dollars) {
 
 // The status a response header reports for a served call.
 std::string StatusLabel(const Response& r) {
-  switch (r.cache_status) {
-    case CacheStatus::kExactHit:
-      return "HIT";
-    case CacheStatus::kSemanticHit:
-      return "SEMANTIC_HIT";
-    case CacheStatus::kCoalesced:
-      return "COALESCED";
-    case CacheStatus::kBypass:
-      return "BYPASS";
-    case CacheStatus::kRefresh:
-      return "REFRESH";
-    case CacheStatus::kMiss:
-      return "MISS";
-  }
-  return "MISS";
+  return CacheStatusName(r.cache_status);
 }
 
 bool IsHit(const Response& r) {
