@@ -588,6 +588,34 @@ TEST_F(ProxyTest, MetricsStatsAndAccessLogHoldNoSecrets) {
   }
 }
 
+TEST_F(ProxyTest, ConnectionsBeyondTheLimitWaitForAWorker) {
+  StartProxy([](ProxyOptions& o) {
+    o.max_connections = 1;
+    o.keep_alive_timeout = absl::Seconds(30);
+  });
+  // An idle connection takes the only worker.
+  const int idle = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  ASSERT_EQ(connect(idle, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  absl::SleepFor(absl::Milliseconds(50));  // Let the worker pick it up.
+  std::atomic<bool> served{false};
+  int status = 0;
+  std::thread caller([&] {
+    auto r = Post("/v1/chat/completions", ChatBody("Waiting in line"));
+    if (r) status = r->status;
+    served = true;
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_FALSE(served.load()) << "a second connection got a worker";
+  close(idle);
+  caller.join();
+  EXPECT_TRUE(served.load());
+  EXPECT_EQ(status, 200);
+}
+
 TEST_F(ProxyTest, ShutdownLetsAStreamInFlightFinish) {
   std::string body;
   std::thread caller([&] {
