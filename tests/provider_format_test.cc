@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -164,17 +165,27 @@ TEST(OpenAiChatRequest, AnswerChangingFieldsChangeTheKey) {
       keys[0]);
 }
 
-TEST(OpenAiChatRequest, TextPartsJoinWithNewline) {
+TEST(OpenAiChatRequest, OneTextPartIsAStringSeveralKeepTheirOwnKey) {
+  EXPECT_EQ(
+      KeyOf(
+          Api::kOpenAiChat,
+          Chat("",
+               R"([{"role":"user","content":[{"type":"text","text":"a"}]}])")),
+      KeyOf(Api::kOpenAiChat, Chat("", R"([{"role":"user","content":"a"}])")));
   const ParsedCall call =
       Parse(Api::kOpenAiChat,
             Chat("", R"([{"role":"user","content":[{"type":"text","text":"a"},)"
                      R"({"type":"text","text":"b"}]}])"));
   ASSERT_EQ(call.request.messages.size(), 1u);
-  EXPECT_EQ(call.request.messages[0].content, "a\nb");
-  EXPECT_FALSE(call.exact_only);
-  EXPECT_EQ(Key(call),
-            KeyOf(Api::kOpenAiChat,
-                  Chat("", R"([{"role":"user","content":"a\nb"}])")));
+  // The model sees "ab"-like concatenation, not any one joined string: the
+  // parts keep an exact key of their own.
+  EXPECT_TRUE(call.exact_only);
+  for (const char* joined : {R"("a\nb")", R"("ab")", R"("a b")"}) {
+    EXPECT_NE(Key(call),
+              KeyOf(Api::kOpenAiChat,
+                    Chat("", absl::StrCat(R"([{"role":"user","content":)",
+                                          joined, "}]"))));
+  }
 }
 
 std::string ImageMessage(const std::string& url) {
@@ -451,10 +462,20 @@ TEST(AnthropicRequest, SystemBlocksJoinAndIgnoreCacheControl) {
           R"(,"system":[{"type":"text","text":"Part one."},)"
           R"({"type":"text","text":"Part two.","cache_control":{"type":"ephemeral"}}])"));
   ASSERT_EQ(call.request.messages.size(), 2u);
-  EXPECT_EQ(call.request.messages[0].content, "Part one.\nPart two.");
-  EXPECT_FALSE(call.exact_only);
-  EXPECT_EQ(Key(call), KeyOf(Api::kAnthropicMessages,
+  // Several blocks are not one joined string: an exact key of their own.
+  EXPECT_TRUE(call.exact_only);
+  EXPECT_NE(Key(call), KeyOf(Api::kAnthropicMessages,
                              Claude(R"(,"system":"Part one.\nPart two.")")));
+  // cache_control does not change the key.
+  EXPECT_EQ(Key(call),
+            KeyOf(Api::kAnthropicMessages,
+                  Claude(R"(,"system":[{"type":"text","text":"Part one."},)"
+                         R"({"type":"text","text":"Part two."}])")));
+  // One block is the same prompt as the string.
+  EXPECT_EQ(KeyOf(Api::kAnthropicMessages,
+                  Claude(R"(,"system":[{"type":"text","text":"Be brief.",)"
+                         R"("cache_control":{"type":"ephemeral"}}])")),
+            KeyOf(Api::kAnthropicMessages, Claude(R"(,"system":"Be brief.")")));
 }
 
 TEST(AnthropicRequest, TextBlocksJoinAndIgnoreCacheControl) {
@@ -464,9 +485,27 @@ TEST(AnthropicRequest, TextBlocksJoinAndIgnoreCacheControl) {
           "",
           R"([{"role":"user","content":[{"type":"text","text":"a"},)"
           R"({"type":"text","text":"b","cache_control":{"type":"ephemeral"}}]}])"));
-  EXPECT_EQ(blocks,
+  EXPECT_NE(blocks,
             KeyOf(Api::kAnthropicMessages,
                   Claude("", R"([{"role":"user","content":"a\n\nb"}])")));
+  EXPECT_EQ(
+      blocks,
+      KeyOf(
+          Api::kAnthropicMessages,
+          Claude("", R"([{"role":"user","content":[{"type":"text","text":"a"},)"
+                     R"({"type":"text","text":"b"}]}])")));
+}
+
+TEST(AnthropicRequest, CacheControlInsideToolSchemasIsContent) {
+  auto tools = [](const char* property) {
+    return KeyOf(
+        Api::kAnthropicMessages,
+        Claude(absl::StrCat(
+            R"(,"tools":[{"name":"t","cache_control":{"type":"ephemeral"},)"
+            R"("input_schema":{"type":"object","properties":{")",
+            property, R"(":{"type":"string"}}}}])")));
+  };
+  EXPECT_NE(tools("cache_control"), tools("other"));
 }
 
 std::string ClaudeImage(const std::string& data, const std::string& cache) {
@@ -786,7 +825,9 @@ TEST(ResponseBody, ParsesAnthropicWithUsageMappingAndToolUse) {
               "cache_read_input_tokens": 1000}})");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->text, "Let me check.");
-  EXPECT_EQ(r->finish_reason, "tool_use");
+  // Thinking blocks cannot be replayed: returned, never cached.
+  EXPECT_EQ(r->finish_reason, "tool_use (not cached: thinking blocks)");
+  EXPECT_FALSE(IsCompleteFinishReason(r->finish_reason));
   EXPECT_EQ(r->usage.input_tokens, 1210);
   EXPECT_EQ(r->usage.cached_input_tokens, 1000);
   EXPECT_EQ(r->usage.cache_write_input_tokens, 200);
@@ -1098,7 +1139,7 @@ TEST(Sse, AnthropicUpstreamStreamWithPingAndThinking) {
   absl::StatusOr<Response> r = Assemble(Api::kAnthropicMessages, stream, 7, 2);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->text, "Hello there");
-  EXPECT_EQ(r->finish_reason, "end_turn");
+  EXPECT_EQ(r->finish_reason, "end_turn (not cached: thinking blocks)");
   EXPECT_EQ(r->usage.input_tokens, 125);
   EXPECT_EQ(r->usage.cached_input_tokens, 100);
   EXPECT_EQ(r->usage.output_tokens, 15);
@@ -1289,6 +1330,57 @@ TEST(ApiNameTest, Names) {
   EXPECT_STREQ(ApiName(Api::kOpenAiChat), "openai.chat");
   EXPECT_STREQ(ApiName(Api::kOpenAiCompletions), "openai.completions");
   EXPECT_STREQ(ApiName(Api::kAnthropicMessages), "anthropic.messages");
+}
+
+}  // namespace
+}  // namespace promptcache::wire
+
+namespace promptcache::wire {
+namespace {
+
+TEST(Robustness, DeeplyNestedBodiesAreRefusedNotACrash) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string body = absl::StrCat(
+      R"({"model":"m","messages":[{"role":"user","content":"x"}],"foo":)", deep,
+      "}");
+  absl::StatusOr<ParsedCall> call = ParseRequestBody(Api::kOpenAiChat, body);
+  EXPECT_EQ(call.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(call.status().message(), ::testing::HasSubstr("nested"));
+  // Brackets inside strings do not count.
+  const std::string text(5000, '[');
+  EXPECT_TRUE(
+      ParseRequestBody(
+          Api::kOpenAiChat,
+          absl::StrCat(R"({"model":"m","messages":[{"role":"user","content":")",
+                       text, R"("}]})"))
+          .ok());
+  EXPECT_FALSE(ParseResponseBody(Api::kAnthropicMessages, body).ok());
+}
+
+TEST(Robustness, AnswersThatCannotBeReplayedAreNotCacheable) {
+  absl::StatusOr<Response> refusal = ParseResponseBody(Api::kOpenAiChat, R"({
+    "choices":[{"index":0,"message":{"role":"assistant","content":null,
+      "refusal":"I can't help with that."},"finish_reason":"stop"}]})");
+  ASSERT_TRUE(refusal.ok()) << refusal.status();
+  EXPECT_EQ(refusal->text, "I can't help with that.");
+  EXPECT_FALSE(IsCompleteFinishReason(refusal->finish_reason));
+  absl::StatusOr<Response> legacy = ParseResponseBody(Api::kOpenAiChat, R"({
+    "choices":[{"index":0,"message":{"role":"assistant","content":null,
+      "function_call":{"name":"f","arguments":"{}"}},
+      "finish_reason":"function_call"}]})");
+  ASSERT_TRUE(legacy.ok()) << legacy.status();
+  EXPECT_FALSE(IsCompleteFinishReason(legacy->finish_reason));
+}
+
+TEST(Robustness, HugeOrNegativeUsageIsClamped) {
+  absl::StatusOr<Response> r = ParseResponseBody(Api::kAnthropicMessages, R"({
+    "content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn",
+    "usage":{"input_tokens":18446744073709551615,"output_tokens":-5,
+             "cache_read_input_tokens":9223372036854775807}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GE(r->usage.input_tokens, 0);
+  EXPECT_LE(r->usage.input_tokens, int64_t{3} << 40);
+  EXPECT_EQ(r->usage.output_tokens, 0);
 }
 
 }  // namespace

@@ -16,12 +16,18 @@ namespace promptcache::wire::detail {
 namespace {
 
 // cache_control marks prompt-cache breakpoints: it never changes the answer.
+// It is removed only where Anthropic defines it (on content blocks, blocks
+// nested in tool results, and tool definitions): a key of that name inside a
+// tool's input or schema is content and stays.
 Json StripCacheControl(Json value) {
-  if (value.is_object()) {
+  if (value.is_array()) {
+    for (Json& item : value) item = StripCacheControl(std::move(item));
+  } else if (value.is_object()) {
     value.erase("cache_control");
-    for (auto& [key, item] : value.items()) item = StripCacheControl(item);
-  } else if (value.is_array()) {
-    for (Json& item : value) item = StripCacheControl(item);
+    auto content = value.find("content");
+    if (content != value.end() && content->is_array()) {
+      *content = StripCacheControl(std::move(*content));
+    }
   }
   return value;
 }
@@ -77,7 +83,9 @@ absl::Status ReadContent(const Json& content, absl::string_view field,
   }
   absl::StatusOr<bool> all_text = CheckBlocks(content, field);
   if (!all_text.ok()) return all_text.status();
-  if (*all_text) {
+  // One text block is the same prompt as a string; several are not the
+  // same as any one joined string, so they keep their own (exact) key.
+  if (*all_text && content.size() == 1) {
     msg->content = JoinTexts(content, separator);
   } else {
     msg->content = Canonical(StripCacheControl(content));
@@ -174,7 +182,7 @@ absl::Status ParseTopLevel(const std::string& key, const Json& v,
 
 int64_t Count(const Json& obj, const char* key) {
   auto it = obj.find(key);
-  return it != obj.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+  return it != obj.end() ? TokenCount(*it) : 0;
 }
 
 // Anthropic usage counts the uncached prompt only; Usage the whole prompt.
@@ -286,7 +294,10 @@ class AnthropicHandler : public StreamHandler {
       b.type = Str(block, "type");
       if (b.type == "text") {
         b.text = Str(block, "text");
-      } else if (b.type == "tool_use") {
+      } else if (b.type != "tool_use") {
+        uncached_ = absl::StrCat(b.type, " blocks");
+      }
+      if (b.type == "tool_use") {
         b.id = Field(block, "id");
         b.name = Field(block, "name");
         const Json& input = Field(block, "input");
@@ -332,7 +343,8 @@ class AnthropicHandler : public StreamHandler {
 
   absl::StatusOr<Response> Finish() const override {
     Response out;
-    out.finish_reason = stop_reason_;
+    out.finish_reason =
+        uncached_.empty() ? stop_reason_ : NotCached(stop_reason_, uncached_);
     out.usage = usage_;
     Json calls = Json::array();
     for (const auto& [index, b] : blocks_) {
@@ -367,6 +379,7 @@ class AnthropicHandler : public StreamHandler {
   bool finished_ = false;
   std::map<int64_t, Block> blocks_;
   std::string stop_reason_;
+  std::string uncached_;  // why the answer cannot be replayed
   Usage usage_;
 };
 
@@ -514,6 +527,7 @@ absl::StatusOr<Response> ParseAnthropicResponse(absl::string_view body) {
     return FieldError("content", "must be an array");
   }
   Response out;
+  std::string uncached;  // why this answer cannot be replayed
   Json calls = Json::array();
   for (size_t k = 0; k < content->size(); ++k) {
     const Json& block = (*content)[k];
@@ -534,7 +548,12 @@ absl::StatusOr<Response> ParseAnthropicResponse(absl::string_view body) {
       calls.push_back(ToolCall(Field(block, "id"), Field(block, "name"),
                                Canonical(*input)));
     }
-    // thinking, redacted_thinking, server tool blocks: not answer text.
+    // thinking, redacted_thinking, server tool blocks: a replay without them
+    // would break the client's next turn, so such answers are not stored.
+    else {
+      uncached = absl::StrCat(
+          type.is_string() ? type.get<std::string>() : "unknown", " blocks");
+    }
   }
   if (!calls.empty()) out.tool_calls_json = Canonical(calls);
   if (auto stop = j.find("stop_reason"); stop != j.end() && !stop->is_null()) {
@@ -543,6 +562,8 @@ absl::StatusOr<Response> ParseAnthropicResponse(absl::string_view body) {
     }
     out.finish_reason = stop->get<std::string>();
   }
+  if (!uncached.empty())
+    out.finish_reason = NotCached(out.finish_reason, uncached);
   if (auto usage = j.find("usage"); usage != j.end()) {
     if (!usage->is_null() && !usage->is_object()) {
       return FieldError("usage", "must be an object");

@@ -36,6 +36,22 @@ inline constexpr char kFoldedKey[] = "pc_folded";
 // InvalidArgument "<field>: <what>".
 absl::Status FieldError(absl::string_view field, absl::string_view what);
 
+// Deeper JSON is refused (real requests nest < 20 levels).
+inline constexpr int kMaxJsonDepth = 64;
+
+// False when `json` nests arrays/objects deeper than `max_depth` (a cheap
+// scan before parsing).
+bool NestingWithin(absl::string_view json, int max_depth);
+
+// An answer one Response cannot replay faithfully (an OpenAI refusal or
+// legacy function_call, Anthropic thinking blocks): its finish reason gets
+// " (not cached: <why>)", which IsCompleteFinishReason rejects, so it is
+// returned but never stored.
+std::string NotCached(absl::string_view finish_reason, absl::string_view why);
+
+// A token count from a server, clamped to [0, 2^40].
+int64_t TokenCount(const Json& value);
+
 // Parses a request or response body that must be a JSON object.
 absl::StatusOr<Json> ParseObjectBody(absl::string_view body);
 

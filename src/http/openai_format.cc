@@ -98,7 +98,9 @@ absl::Status ParseChatMessage(const Json& m, size_t i, ParamsBuilder* pb,
           }
         }
       }
-      if (AllPlainTextParts(*content)) {
+      // One text part is the same prompt as a string; several are not the
+      // same as any one joined string, so they keep their own (exact) key.
+      if (content->size() == 1 && AllPlainTextParts(*content)) {
         std::vector<std::string> texts;
         for (const Json& part : *content) {
           texts.push_back(part["text"].get<std::string>());
@@ -257,7 +259,7 @@ void ReadUsage(const Json& usage, Usage* out) {
   if (!usage.is_object()) return;
   auto count = [](const Json& obj, const char* key) -> int64_t {
     auto it = obj.find(key);
-    return it != obj.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+    return it != obj.end() ? TokenCount(*it) : 0;
   };
   out->input_tokens = count(usage, "prompt_tokens");
   out->output_tokens = count(usage, "completion_tokens");
@@ -336,7 +338,15 @@ class OpenAiHandler : public StreamHandler {
         if (auto text = delta->find(key);
             text != delta->end() && text->is_string()) {
           answer_.text += text->get_ref<const std::string&>();
+          if (std::string(key) == "refusal" &&
+              !text->get_ref<const std::string&>().empty()) {
+            uncached_ = "refusal";
+          }
         }
+      }
+      if (auto legacy = delta->find("function_call");
+          legacy != delta->end() && !legacy->is_null()) {
+        uncached_ = "legacy function_call";
       }
       auto calls = delta->find("tool_calls");
       if (calls == delta->end() || !calls->is_array()) continue;
@@ -351,6 +361,9 @@ class OpenAiHandler : public StreamHandler {
 
   absl::StatusOr<Response> Finish() const override {
     Response out = answer_;
+    if (!uncached_.empty()) {
+      out.finish_reason = NotCached(out.finish_reason, uncached_);
+    }
     if (!calls_.empty()) {
       Json calls = Json::array();
       for (const auto& [index, call] : calls_) calls.push_back(call);
@@ -405,6 +418,7 @@ class OpenAiHandler : public StreamHandler {
   const bool completions_;
   bool finished_ = false;
   Response answer_;
+  std::string uncached_;  // why the answer cannot be replayed
   std::map<int64_t, Json> calls_;
 };
 
@@ -538,6 +552,7 @@ absl::StatusOr<Response> ParseOpenAiResponse(bool completions,
   const Json& choice = (*choices)[0];
   if (!choice.is_object()) return FieldError("choices[0]", "must be an object");
   Response out;
+  std::string uncached;  // why this answer cannot be replayed
   if (completions) {
     auto text = choice.find("text");
     if (text != choice.end() && !text->is_null()) {
@@ -563,6 +578,11 @@ absl::StatusOr<Response> ParseOpenAiResponse(bool completions,
     if (auto refusal = message->find("refusal");
         out.text.empty() && refusal != message->end() && refusal->is_string()) {
       out.text = refusal->get<std::string>();
+      uncached = "refusal";
+    }
+    if (auto legacy = message->find("function_call");
+        legacy != message->end() && !legacy->is_null()) {
+      uncached = "legacy function_call";
     }
     auto calls = message->find("tool_calls");
     if (calls != message->end() && !calls->is_null()) {
@@ -579,6 +599,9 @@ absl::StatusOr<Response> ParseOpenAiResponse(bool completions,
     }
     out.finish_reason = finish->get<std::string>();
   }
+  if (!uncached.empty())
+    out.finish_reason = NotCached(out.finish_reason, uncached);
+
   if (auto usage = j.find("usage"); usage != j.end()) {
     if (!usage->is_null() && !usage->is_object()) {
       return FieldError("usage", "must be an object");

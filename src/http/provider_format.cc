@@ -17,7 +17,55 @@ absl::Status FieldError(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
 
+bool NestingWithin(absl::string_view json, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : json) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+std::string NotCached(absl::string_view finish_reason, absl::string_view why) {
+  return absl::StrCat(finish_reason, " (not cached: ", why, ")");
+}
+
+int64_t TokenCount(const Json& value) {
+  // Usage numbers from a server: never negative, never large enough to
+  // overflow sums or dollar arithmetic.
+  constexpr int64_t kMax = int64_t{1} << 40;
+  if (value.is_number_unsigned()) {
+    return static_cast<int64_t>(
+        std::min<uint64_t>(value.get<uint64_t>(), static_cast<uint64_t>(kMax)));
+  }
+  if (value.is_number_integer()) {
+    return std::clamp<int64_t>(value.get<int64_t>(), 0, kMax);
+  }
+  return 0;
+}
+
 absl::StatusOr<Json> ParseObjectBody(absl::string_view body) {
+  // nlohmann's parser, copies and dumps recurse per level: a deep body
+  // would overflow the stack.
+  if (!NestingWithin(body, kMaxJsonDepth)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "body: JSON nested deeper than ", kMaxJsonDepth, " levels"));
+  }
   Json json;
   try {
     json = Json::parse(body.begin(), body.end());
@@ -53,6 +101,7 @@ std::string Dump(const Json& value) {
 }
 
 Json ParseOrNull(absl::string_view text) {
+  if (!NestingWithin(text, kMaxJsonDepth)) return nullptr;
   Json json = Json::parse(text.begin(), text.end(), nullptr,
                           /*allow_exceptions=*/false);
   if (json.is_discarded()) return nullptr;
