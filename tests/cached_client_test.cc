@@ -226,6 +226,38 @@ TEST_F(CachedClientTest, ThrowingUpstreamIsAnErrorNotACrash) {
   EXPECT_NE(r.status().message().find("boom"), absl::string_view::npos);
 }
 
+TEST_F(CachedClientTest, WaitersOfARejectedKeyCallUpstreamThemselves) {
+  // The leader's key is refused; the waiters bring good keys.
+  std::atomic<int> calls{0};
+  const Request q = MakeRequest("whose key works?");
+  ModelClient bad_key = [&](const Request&) -> absl::StatusOr<Response> {
+    calls.fetch_add(1);
+    absl::SleepFor(absl::Milliseconds(200));
+    return absl::UnauthenticatedError("HTTP 401: invalid key");
+  };
+  ModelClient good_key = [&](const Request&) -> absl::StatusOr<Response> {
+    calls.fetch_add(1);
+    return MakeAnswer("the answer");
+  };
+  absl::StatusOr<Response> leader_result;
+  std::thread leader(
+      [&] { leader_result = client_->Complete(q, {}, bad_key); });
+  absl::SleepFor(absl::Milliseconds(50));
+  std::vector<std::thread> waiters;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    waiters.emplace_back([&] {
+      if (client_->Complete(q, {}, good_key).ok()) ok.fetch_add(1);
+    });
+  }
+  leader.join();
+  for (std::thread& t : waiters) t.join();
+  EXPECT_EQ(leader_result.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(ok.load(), 4);
+  // Other errors are still shared (see ConcurrentErrorsReachEveryWaiter...).
+  EXPECT_GE(calls.load(), 2);
+}
+
 TEST_F(CachedClientTest, PerCallUpstreamReplacesTheClientsOwn) {
   FakeUpstream other;
   const Request q = MakeRequest("Which upstream answers this?");

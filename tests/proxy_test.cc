@@ -94,6 +94,15 @@ class StubUpstream {
           "application/json");
       return;
     }
+    if (model == "array-content-model") {
+      // Some OpenAI-compatible servers answer with content parts.
+      res.set_content(
+          R"({"id":"x","object":"chat.completion","created":1,"model":"m",)"
+          R"("choices":[{"index":0,"message":{"role":"assistant","content":)"
+          R"([{"type":"text","text":"parts"}]},"finish_reason":"stop"}]})",
+          "application/json");
+      return;
+    }
     if (model == "echo-key-model") {
       res.status = 401;
       res.set_content(
@@ -403,6 +412,60 @@ TEST_F(ProxyTest, TheProxysOwnKeyReplacesClientsKeysAndIsNeverRelayed) {
   EXPECT_THAT(echoed->body,
               ::testing::Not(::testing::HasSubstr("sk-proxy-own")));
   EXPECT_THAT(echoed->body, ::testing::HasSubstr("[redacted]"));
+  // Other endpoints: reads only, never actions on the operator's account.
+  httplib::Client client("127.0.0.1", server_->port());
+  auto remove = client.Delete("/v1/files/file-abc");
+  ASSERT_TRUE(remove);
+  EXPECT_EQ(remove->status, 403);
+  auto models = client.Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_EQ(models->status, 200);
+}
+
+TEST_F(ProxyTest, ClientKeysEchoedByTheUpstreamAreNotLogged) {
+  auto echoed =
+      Post("/v1/chat/completions", ChatBody("hi", false, "echo-key-model"), {},
+           "sk-client-echoed-secret");
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->status, 401);
+  server_->Shutdown();
+  std::ifstream log(dir_.Sub("access.log"));
+  std::stringstream text;
+  text << log.rdbuf();
+  EXPECT_THAT(text.str(), ::testing::HasSubstr("\"status\":401"));
+  EXPECT_THAT(text.str(),
+              ::testing::Not(::testing::HasSubstr("sk-client-echoed-secret")));
+}
+
+TEST_F(ProxyTest, BetaHeadersArePartOfTheKey) {
+  const std::string body =
+      R"({"model":"claude-haiku-4-5","max_tokens":100,"messages":[{"role":"user","content":"Count to three"}]})";
+  httplib::Client client("127.0.0.1", server_->port());
+  auto post = [&](httplib::Headers extra) {
+    extra.emplace("x-api-key", "sk-ant-secret");
+    extra.emplace("anthropic-version", "2023-06-01");
+    return client.Post("/v1/messages", extra, body, "application/json");
+  };
+  EXPECT_EQ(post({})->get_header_value("x-promptcache-status"), "MISS");
+  EXPECT_EQ(post({{"anthropic-beta", "output-128k-2025-02-19"}})
+                ->get_header_value("x-promptcache-status"),
+            "MISS");
+  EXPECT_EQ(post({{"anthropic-beta", " output-128k-2025-02-19"}})
+                ->get_header_value("x-promptcache-status"),
+            "HIT");
+  EXPECT_EQ(post({})->get_header_value("x-promptcache-status"), "HIT");
+  EXPECT_EQ(stub_.calls(), 2);
+}
+
+TEST_F(ProxyTest, AnswersThatCannotBeReadAreRelayedNotCached) {
+  for (int i = 1; i <= 2; ++i) {
+    auto r = Post("/v1/chat/completions",
+                  ChatBody("parts please", false, "array-content-model"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_THAT(r->body, ::testing::HasSubstr("\"parts\""));
+    EXPECT_EQ(stub_.calls(), i);
+  }
 }
 
 TEST_F(ProxyTest, UnpricedModelsCanBeRejected) {
@@ -448,15 +511,19 @@ TEST_F(ProxyTest, StreamIsRelayedStoredAndReplayed) {
 }
 
 TEST_F(ProxyTest, AbortedUpstreamStreamIsNeverStored) {
+  // The client sees a broken transfer, never a stream that looks complete.
   auto first =
       Post("/v1/chat/completions", ChatBody("Please ABORT midway", true));
-  ASSERT_TRUE(first);
-  EXPECT_FALSE(absl::StrContains(first->body, "[DONE]"));
+  EXPECT_FALSE(first) << first->body;
   auto again =
       Post("/v1/chat/completions", ChatBody("Please ABORT midway", true));
-  ASSERT_TRUE(again);
-  EXPECT_EQ(again->get_header_value("x-promptcache-status"), "MISS");
+  EXPECT_FALSE(again);
   EXPECT_EQ(stub_.calls(), 2);
+  // Nothing was stored: the same question unstreamed goes upstream.
+  auto plain = Post("/v1/chat/completions", ChatBody("Please ABORT midway"));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->get_header_value("x-promptcache-status"), "MISS");
+  EXPECT_EQ(stub_.calls(), 3);
 }
 
 // Sends a streamed request on a raw socket, reads a little, hangs up.

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -73,8 +74,8 @@ int main(int argc, char** argv) {
                  "Anthropic Messages upstream")
       ->capture_default_str();
   app.add_option("--openai-key-env", options.openai.api_key_env,
-                 "Env var with the proxy's own OpenAI key; when unset, each "
-                 "client's key is forwarded")
+                 "Env var holding the proxy's own OpenAI key (default: none, "
+                 "each client's own key is forwarded)")
       ->capture_default_str();
   app.add_option("--anthropic-key-env", options.anthropic.api_key_env,
                  "Env var with the proxy's own Anthropic key")
@@ -141,6 +142,9 @@ int main(int argc, char** argv) {
   }
 
   promptcache::Options cache_options;
+  // Every body the proxy accepts must also be accepted by the cache.
+  cache_options.canonical.max_request_bytes = std::max(
+      cache_options.canonical.max_request_bytes, options.max_body_bytes);
   cache_options.hot_cache_bytes = static_cast<size_t>(hot_cache_mb) << 20;
   if (ttl_seconds > 0) cache_options.default_ttl = absl::Seconds(ttl_seconds);
   if (!no_semantic) {

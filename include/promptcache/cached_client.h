@@ -41,7 +41,10 @@ class CachedClient {
   //  - invalid request: InvalidArgument, nothing called, nothing written;
   //  - exact hit: the stored answer, cache_status kExactHit;
   //  - miss: one upstream call per exact key at a time; concurrent identical
-  //    requests wait for it and share its result (kCoalesced), errors too;
+  //    requests wait for it and share its result (kCoalesced), errors too,
+  //    except Unauthenticated, PermissionDenied and Cancelled, which belong
+  //    to the leading call (its key, its caller): a waiter then calls
+  //    upstream itself;
   //  - upstream error: returned, counted, never cached;
   //  - incomplete answer (finish reason "length", ...): returned, not cached.
   absl::StatusOr<Response> Complete(const Request& request,

@@ -38,8 +38,10 @@ namespace promptcache {
 struct ProxyUpstream {
   // Server root, e.g. "https://api.openai.com" or "http://127.0.0.1:8000".
   std::string base_url;
-  // When this environment variable is set and non-empty, its key is sent
-  // upstream for every call instead of the client's own key.
+  // Empty (default): each client's own key is forwarded. Otherwise the
+  // environment variable holding the proxy's own key, sent upstream for
+  // every call instead (and then only GET requests pass through to other
+  // endpoints, so clients cannot act on the operator's account).
   std::string api_key_env;
   // Backend name in cache keys, prices and reports.
   std::string backend;
@@ -68,7 +70,9 @@ struct ProxyOptions {
   ProxyUpstream anthropic = {"https://api.anthropic.com", "ANTHROPIC_API_KEY",
                              "anthropic"};
   NamespaceMode namespace_mode = NamespaceMode::kApiKey;
-  // Larger request bodies get 413 in the provider's error format.
+  // Larger request bodies get 413 in the provider's error format. Keep the
+  // cache's Options::canonical.max_request_bytes at least this large, or
+  // larger bodies are refused (400) by the cache instead.
   size_t max_body_bytes = size_t{8} << 20;
   // Connections served at once (one worker thread each); further accepted
   // connections wait in a queue of max_pending_connections, and beyond

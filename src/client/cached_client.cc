@@ -19,6 +19,14 @@ struct Flight {
   absl::StatusOr<Response> result = absl::UnknownError("not finished");
 };
 
+// Failures that belong to the leading call, not to the request: a rejected
+// key (callers may bring their own keys) or a cancelled call (its client
+// hung up).
+bool IsCallersOwnFailure(const absl::Status& status) {
+  return absl::IsUnauthenticated(status) || absl::IsPermissionDenied(status) ||
+         absl::IsCancelled(status);
+}
+
 }  // namespace
 
 class CachedClient::Impl {
@@ -195,6 +203,11 @@ absl::StatusOr<Response> CachedClient::Impl::Serve(
   if (!leader) {
     flight->done.WaitForNotification();
     absl::StatusOr<Response> shared = flight->result;
+    if (!shared.ok() && IsCallersOwnFailure(shared.status())) {
+      // The leader's credentials were refused, or its caller went away:
+      // that says nothing about this call, which goes upstream itself.
+      return Lead(request, *canonical, call, upstream);
+    }
     if (!shared.ok()) {
       cache_.RecordUnstoredMiss(request, nullptr, /*coalesced=*/true)
           .IgnoreError();

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
@@ -11,11 +12,13 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "http/http_transport.h"
 #include "http/provider_format.h"
@@ -138,6 +141,58 @@ bool IsHit(const Response& r) {
          r.cache_status == CacheStatus::kCoalesced;
 }
 
+// The provider headers that can change an answer, as a reserved
+// "pc_headers" member of the request's extra parameters.
+absl::Status AddHeadersToKey(const httplib::Request& req, Request* request) {
+  Json headers = Json::object();
+  for (const char* name :
+       {"anthropic-beta", "anthropic-version", "openai-beta"}) {
+    if (!req.has_header(name)) continue;
+    // Comma-separated lists in any order and spacing mean the same betas.
+    std::vector<std::string> values;
+    for (size_t i = 0; i < req.get_header_value_count(name); ++i) {
+      for (absl::string_view v :
+           absl::StrSplit(req.get_header_value(name, i), ',')) {
+        v = absl::StripAsciiWhitespace(v);
+        if (!v.empty()) values.emplace_back(v);
+      }
+    }
+    std::sort(values.begin(), values.end());
+    values.erase(std::unique(values.begin(), values.end()), values.end());
+    headers[name] = values;
+  }
+  if (headers.empty()) return absl::OkStatus();
+  Json extra = request->params.extra_json.empty()
+                   ? Json::object()
+                   : Json::parse(request->params.extra_json, nullptr, false);
+  if (!extra.is_object()) {
+    return absl::InternalError("extra parameters are not a JSON object");
+  }
+  if (extra.contains("pc_headers")) {
+    return absl::InvalidArgumentError("pc_headers: reserved field name");
+  }
+  extra["pc_headers"] = std::move(headers);
+  request->params.extra_json =
+      extra.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return absl::OkStatus();
+}
+
+// An OpenAI stream's usage chunk: "choices" empty, "usage" an object.
+bool IsUsageOnlyChunk(absl::string_view event) {
+  if (!absl::StrContains(event, "usage")) return false;
+  for (absl::string_view line : absl::StrSplit(event, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!absl::ConsumePrefix(&line, "data:")) continue;
+    const Json data = Json::parse(line.begin(), line.end(), nullptr, false);
+    if (!data.is_object()) continue;
+    auto choices = data.find("choices");
+    auto usage = data.find("usage");
+    return choices != data.end() && choices->is_array() && choices->empty() &&
+           usage != data.end() && usage->is_object();
+  }
+  return false;
+}
+
 std::string IdPrefix(Api api) {
   switch (api) {
     case Api::kOpenAiChat:
@@ -228,6 +283,11 @@ class ProxyServer::Impl {
   std::thread listener_;
   int port_ = 0;
   std::atomic<bool> draining_{false};
+  // Streams being relayed, so that a shutdown past its drain time can end
+  // them.
+  absl::Mutex relays_mu_;
+  absl::flat_hash_set<proxy::StreamRelay*> live_relays_
+      ABSL_GUARDED_BY(relays_mu_);
   std::atomic<int64_t> model_calls_in_flight_{0};
   std::once_flag shutdown_once_;
 };
@@ -498,9 +558,9 @@ std::string ProxyServer::Impl::WithoutProxyKeys(std::string body) const {
 void ProxyServer::Impl::SendFailure(Api api, const absl::Status& status,
                                     const Outcome& outcome,
                                     httplib::Response& res) const {
-  if (outcome.reply.has_value() &&
-      (outcome.reply->status < 200 || outcome.reply->status >= 300)) {
-    // The provider's own error, as the SDK expects it.
+  if (outcome.reply.has_value()) {
+    // The provider's own answer as it came: its error as the SDK expects
+    // it, or a 2xx answer promptcache could not read (relayed, not cached).
     res.status = static_cast<int>(outcome.reply->status);
     std::string type = outcome.reply->Header("content-type").value_or(kJson);
     res.set_content(WithoutProxyKeys(outcome.reply->body), type);
@@ -510,7 +570,11 @@ void ProxyServer::Impl::SendFailure(Api api, const absl::Status& status,
     }
     return;
   }
-  SendError(api, wire::HttpStatusFor(status), status.message(), "", res);
+  int http_status = wire::HttpStatusFor(status);
+  // After the upstream was called, a failure is the upstream's, not the
+  // client's request's (a 4xx would tell SDKs not to retry).
+  if (outcome.called && http_status < 500) http_status = 502;
+  SendError(api, http_status, status.message(), "", res);
 }
 
 void ProxyServer::Impl::SetCacheHeaders(const Response& r,
@@ -622,6 +686,12 @@ void ProxyServer::Impl::HandleModelCall(Api api, const httplib::Request& req,
     HandlePassthrough(up, req, res, "BYPASS");
     return;
   }
+  // Headers that select API behaviour (betas, versions) can change the
+  // answer: they are part of the key.
+  if (absl::Status s = AddHeadersToKey(req, &parsed->request); !s.ok()) {
+    fail(400, s.message());
+    return;
+  }
   CallOptions call = controls->call;
   if (parsed->exact_only) call.semantic = false;
 
@@ -654,14 +724,14 @@ void ProxyServer::Impl::HandleModelCall(Api api, const httplib::Request& req,
 std::optional<Response> ProxyServer::Impl::ServeBuffered(
     Api api, const Upstream& up, wire::ParsedCall& parsed,
     const CallOptions& call, http::HttpRequest upstream_req,
-    const httplib::Request&, httplib::Response& res,
+    const httplib::Request& req, httplib::Response& res,
     proxy::AccessRecord& record) {
   Outcome outcome;
   const std::string where =
       absl::StrCat("upstream ", up.config.backend, ": POST ",
                    http::UrlForErrors(upstream_req.url));
   const http::TransportOptions transport = TransportFor(up);
-  const std::vector<std::string> secrets = {up.key};
+  const std::vector<std::string> secrets = {up.key, ClientKey(req)};
   ModelClient upstream = [&](const Request&) -> absl::StatusOr<Response> {
     outcome.called = true;
     absl::StatusOr<http::HttpReply> reply =
@@ -706,7 +776,7 @@ std::optional<Response> ProxyServer::Impl::ServeBuffered(
 void ProxyServer::Impl::ServeStreamed(
     Api api, const Upstream& up, wire::ParsedCall& parsed,
     const CallOptions& call, http::HttpRequest upstream_req,
-    const httplib::Request&, httplib::Response& res,
+    const httplib::Request& req, httplib::Response& res,
     proxy::AccessRecord& record, absl::Time start) {
   auto relay = std::make_shared<proxy::StreamRelay>();
   proxy::StreamRelay* r = relay.get();
@@ -716,13 +786,14 @@ void ProxyServer::Impl::ServeStreamed(
       parsed.include_usage || api == Api::kAnthropicMessages;
   // The reader thread owns copies of everything it uses; it never holds the
   // relay (the relay joins it).
-  r->reader = std::thread(
-      [this, r, api, outcome, relay_usage, request = parsed.request, call,
-       upstream_req = std::move(upstream_req),
-       where = absl::StrCat("upstream ", up.config.backend, ": POST ",
-                            http::UrlForErrors(upstream_req.url)),
-       transport = TransportFor(up),
-       secrets = std::vector<std::string>{up.key}] {
+  // Before upstream_req is moved into the reader.
+  std::string where = absl::StrCat("upstream ", up.config.backend, ": POST ",
+                                   http::UrlForErrors(upstream_req.url));
+  r->reader =
+      std::thread([this, r, api, outcome, relay_usage, request = parsed.request,
+                   call, upstream_req = std::move(upstream_req),
+                   where = std::move(where), transport = TransportFor(up),
+                   secrets = std::vector<std::string>{up.key, ClientKey(req)}] {
         ModelClient upstream = [&](const Request&) -> absl::StatusOr<Response> {
           outcome->called = true;
           wire::SseAssembler assembler(api);
@@ -732,8 +803,7 @@ void ProxyServer::Impl::ServeStreamed(
             if (absl::Status s = assembler.Feed(event); !s.ok()) {
               if (stream_error.ok()) stream_error = s;
             }
-            if (!relay_usage && absl::StrContains(event, "\"choices\":[]") &&
-                absl::StrContains(event, "\"usage\":{")) {
+            if (!relay_usage && IsUsageOnlyChunk(event)) {
               return;  // The usage chunk we asked for on the client's behalf.
             }
             r->Push(std::move(event));
@@ -802,23 +872,39 @@ void ProxyServer::Impl::ServeStreamed(
   record.cache_status = StatusLabel(pending);
   record.http_status = 200;
   model_calls_in_flight_.fetch_add(1);  // Until the releaser runs.
+  {
+    absl::MutexLock lock(&relays_mu_);
+    live_relays_.insert(r);
+  }
   auto bytes = std::make_shared<size_t>(0);
   res.set_chunked_content_provider(
       kEventStream,
       [relay, bytes](size_t, httplib::DataSink& sink) {
         std::string event;
-        if (relay->Pop(&event)) {
-          if (!sink.write(event.data(), event.size())) {
-            relay->client_gone.store(true);
+        switch (relay->Pop(&event)) {
+          case proxy::StreamRelay::Next::kEvent:
+            if (!sink.write(event.data(), event.size())) {
+              relay->client_gone.store(true);
+              return false;
+            }
+            *bytes += event.size();
+            return true;
+          case proxy::StreamRelay::Next::kDone:
+            // A stream that failed after it started must not look complete
+            // to the client: drop the connection without the last chunk.
+            if (!relay->result().ok()) return false;
+            sink.done();
+            return true;
+          case proxy::StreamRelay::Next::kAborted:
             return false;
-          }
-          *bytes += event.size();
-          return true;
         }
-        sink.done();
-        return true;
+        return false;
       },
       [this, relay, bytes, record, start](bool success) mutable {
+        {
+          absl::MutexLock lock(&relays_mu_);
+          live_relays_.erase(relay.get());
+        }
         if (!success) relay->client_gone.store(true);
         if (relay->reader.joinable()) relay->reader.join();
         const absl::StatusOr<Response>& answer = relay->result();
@@ -844,6 +930,19 @@ void ProxyServer::Impl::HandlePassthrough(const Upstream& up,
   record.method = req.method;
   record.path = req.path;
   record.cache_status = cache_label;
+  if (!up.key.empty() && req.method != "GET") {
+    // With the proxy's own key, a client could otherwise delete files or
+    // start batches on the operator's account.
+    SendError(&up == &anthropic_ ? Api::kAnthropicMessages : Api::kOpenAiChat,
+              403,
+              absl::StrCat("the proxy forwards only GET requests to ", req.path,
+                           " when it uses its own API key"),
+              "", res);
+    record.cache_status = "ERROR";
+    record.http_status = 403;
+    Finish(record, start, nullptr, false);
+    return;
+  }
   http::HttpRequest forward;
   forward.method = req.method;
   forward.url =
@@ -857,7 +956,8 @@ void ProxyServer::Impl::HandlePassthrough(const Upstream& up,
                    http::UrlForErrors(forward.url));
   absl::StatusOr<http::HttpReply> reply = http::Send(forward, transport, where);
   if (!reply.ok()) {
-    const absl::Status status = http::Redact(reply.status(), {up.key});
+    const absl::Status status =
+        http::Redact(reply.status(), {up.key, ClientKey(req)});
     SendError(&up == &anthropic_ ? Api::kAnthropicMessages : Api::kOpenAiChat,
               wire::HttpStatusFor(status), status.message(), "", res);
     record.cache_status = "ERROR_UPSTREAM";
@@ -908,6 +1008,10 @@ void ProxyServer::Impl::Shutdown() {
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
     while (model_calls_in_flight_.load() > 0 && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(5));
+    }
+    {
+      absl::MutexLock lock(&relays_mu_);
+      for (proxy::StreamRelay* relay : live_relays_) relay->Abort();
     }
     server_.stop();
     if (listener_.joinable()) listener_.join();

@@ -63,17 +63,24 @@ bool StreamRelay::started() const {
   return started_;
 }
 
-bool StreamRelay::Pop(std::string* event) {
+StreamRelay::Next StreamRelay::Pop(std::string* event) {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
       +[](StreamRelay* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) {
-        return !r->events_.empty() || r->done_;
+        return !r->events_.empty() || r->done_ || r->aborted_;
       },
       this));
-  if (events_.empty()) return false;
+  if (aborted_) return Next::kAborted;
+  if (events_.empty()) return Next::kDone;
   *event = std::move(events_.front());
   events_.pop_front();
-  return true;
+  return Next::kEvent;
+}
+
+void StreamRelay::Abort() {
+  client_gone.store(true);
+  absl::MutexLock lock(&mu_);
+  aborted_ = true;
 }
 
 const absl::StatusOr<Response>& StreamRelay::result() const { return result_; }

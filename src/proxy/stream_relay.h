@@ -46,9 +46,13 @@ class StreamRelay {
   // Writer side: blocks until the first event or the result.
   void WaitStartedOrDone();
   bool started() const;
-  // Blocks until an event is available (true) or the result is in and all
-  // events were taken (false).
-  bool Pop(std::string* event);
+  enum class Next { kEvent, kDone, kAborted };
+  // Blocks until an event is available (kEvent), the result is in and all
+  // events were taken (kDone), or Abort() was called (kAborted).
+  Next Pop(std::string* event);
+  // Stops the relay now (shutdown): the reader's upstream call is
+  // cancelled and Pop returns kAborted.
+  void Abort();
   // The result; only after Pop returned false or WaitStartedOrDone saw it.
   const absl::StatusOr<Response>& result() const;
 
@@ -61,6 +65,7 @@ class StreamRelay {
   std::deque<std::string> events_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool aborted_ ABSL_GUARDED_BY(mu_) = false;
   absl::StatusOr<Response> result_ = absl::UnknownError("not finished");
 };
 
