@@ -15,6 +15,19 @@
 
 namespace promptcache {
 
+// Which entries go first when the cache is over its byte budget.
+enum class EvictionPolicy {
+  // GreedyDual-Size-Frequency weighted by money: priority = L + hits x
+  // (dollars one hit saves) / bytes, where L rises to the priority of each
+  // evicted entry (so entries not hit for a long time age out). Keeps what
+  // saves the most dollars per byte.
+  kGdsf,
+  // Least recently used (stored or hit): for comparison.
+  kLru,
+  // Least frequently used (ties: least recently used): for comparison.
+  kLfu,
+};
+
 struct Options {
   // Create the database when the path holds none. Default: true.
   bool create_if_missing = true;
@@ -57,6 +70,23 @@ struct Options {
   // which serves the first stored answer to every repeat, whatever the
   // temperature.
   int max_answers_per_key = 1;
+
+  // Byte budget of the whole cache: stored entries (keys, answers, request
+  // text), their vectors and the vector index. Over it, entries are
+  // evicted (entry, vector and index slot together) down to
+  // eviction_low_watermark x max_bytes, in the background and on writes,
+  // never on the hit path. 0 (default): no budget. TTLs stay a hard expiry
+  // either way.
+  size_t max_bytes = 0;
+  EvictionPolicy eviction = EvictionPolicy::kGdsf;
+  // Eviction stops at this fraction of max_bytes, so that it runs in
+  // batches rather than on every store. Default: 0.9.
+  double eviction_low_watermark = 0.9;
+  // Admission: an answer is not stored when one hit of it would save less
+  // than this many dollars per KiB stored (e.g. a huge answer of a very
+  // cheap model). Unpriced models are always admitted. Default: 0 (admit
+  // everything).
+  double min_dollars_saved_per_kib = 0;
 
   // Prices used for savings. Default: the prices shipped with the library.
   // Start from PriceBook::Default() and Set()/MergeFrom() to override.
