@@ -55,6 +55,11 @@ struct CacheStats {
   int64_t disk_bytes = 0;     // files under the path
   int64_t hits_recorded = 0;  // sum of entries' hit counts
   int schema_version = kSchemaVersion;
+  // With a byte budget (Options::max_bytes): bytes counted against it,
+  // entries evicted since open. Answers refused by admission since open.
+  int64_t budgeted_bytes = 0;
+  int64_t evicted_entries = 0;
+  int64_t not_admitted = 0;
 };
 
 // Which entries Purge() deletes: those matching every given condition.

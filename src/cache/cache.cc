@@ -1,6 +1,7 @@
 #include "promptcache/cache.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <system_error>
 
@@ -38,6 +39,13 @@ constexpr char kEntryStatsFamily[] = "entry_stats";
 constexpr char kSchemaKey[] = "schema_version";
 constexpr char kCreatedKey[] = "created_us";
 constexpr int kPurgeBatch = 1000;
+// Set when every entry's hit-counter record carries its budgeted size
+// (EntryStats version 2): new databases, and older ones after a one-time
+// scan when first opened with a byte budget.
+constexpr char kSizedStatsKey[] = "entry_stats_sized";
+// Index share per vector beyond its floats: HNSW links (M=16: 32 level-0
+// neighbours of 4 bytes, plus upper levels) and bookkeeping.
+constexpr int64_t kIndexOverheadPerVector = 192;
 
 // The ledger row of `map` at `key`, named after its namespace, backend and
 // model when new (LedgerRow::Add sums counters only).
@@ -124,6 +132,20 @@ absl::Status Cache::Impl::Open() {
   if (options_.default_ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "Options::default_ttl must be positive (InfiniteDuration: never)");
+  }
+  if (options_.max_bytes != 0 && options_.max_bytes < (size_t{1} << 16)) {
+    return absl::InvalidArgumentError(
+        "Options::max_bytes must be 0 (no budget) or at least 64 KiB");
+  }
+  if (!(options_.eviction_low_watermark > 0 &&
+        options_.eviction_low_watermark <= 1)) {
+    return absl::InvalidArgumentError(
+        "Options::eviction_low_watermark must be in (0, 1]");
+  }
+  if (!(options_.min_dollars_saved_per_kib >= 0) ||
+      !std::isfinite(options_.min_dollars_saved_per_kib)) {
+    return absl::InvalidArgumentError(
+        "Options::min_dollars_saved_per_kib must be finite and >= 0");
   }
   if (path_.empty()) return absl::InvalidArgumentError("cache path is empty");
   std::error_code ec;
@@ -219,6 +241,7 @@ absl::Status Cache::Impl::Open() {
     rocksdb::WriteBatch batch;
     batch.Put(meta_cf_, kSchemaKey, std::to_string(kSchemaVersion));
     batch.Put(meta_cf_, kCreatedKey, std::to_string(NowMicros()));
+    batch.Put(meta_cf_, kSizedStatsKey, "1");
     if (absl::Status w = FromRocks(db_->Write(write_options_, &batch),
                                    "writing schema version");
         !w.ok()) {
@@ -257,9 +280,143 @@ absl::Status Cache::Impl::Open() {
   if (semantic_on()) {
     if (absl::Status s = OpenSemantic(); !s.ok()) return s;
   }
+  if (!options_.read_only && options_.max_bytes > 0) {
+    if (absl::Status s = LoadEvictionTracker(); !s.ok()) return s;
+  }
   if (!options_.read_only &&
       options_.stats_flush_interval < absl::InfiniteDuration()) {
     flusher_ = std::thread([this] { FlushLoop(); });
+  }
+  return absl::OkStatus();
+}
+
+int64_t Cache::Impl::BudgetedBytes(size_t entry_value_bytes, size_t vector_dim,
+                                   size_t vector_text_bytes) const {
+  // Key (16 B) + entry, hit-counter record (~40 B with its key).
+  int64_t bytes = 16 + static_cast<int64_t>(entry_value_bytes) + 40;
+  if (vector_dim > 0) {
+    const int64_t floats = static_cast<int64_t>(vector_dim * sizeof(float));
+    // The vector record (floats, text, scope/context) and the index copy.
+    bytes += 16 + floats + static_cast<int64_t>(vector_text_bytes) + 48;
+    bytes += floats + kIndexOverheadPerVector;
+  }
+  return bytes;
+}
+
+int64_t Cache::Impl::CostPerHit(const Request& request,
+                                const Response& answer) const {
+  const Usage usage = internal::EffectiveUsage(request, answer);
+  const ModelPrice* price =
+      options_.prices.Find(request.backend, request.model);
+  if (price != nullptr) return CostNanoDollars(*price, usage);
+  return usage.input_tokens + usage.output_tokens;
+}
+
+absl::Status Cache::Impl::LoadEvictionTracker() {
+  absl::MutexLock lock(&write_mu_);
+  eviction_ = std::make_unique<internal::EvictionTracker>(options_.eviction);
+  std::string sized;
+  const bool all_sized =
+      db_->Get(rocksdb::ReadOptions(), meta_cf_, kSizedStatsKey, &sized).ok();
+  const int64_t now = NowMicros();
+  if (all_sized) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), entry_stats_cf_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      internal::EntryStats stats;
+      absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
+      if (!key.ok() ||
+          !internal::DecodeEntryStats(View(it->value()), &stats).ok() ||
+          stats.bytes <= 0) {
+        continue;  // Counters of an entry stored before sizes were kept.
+      }
+      eviction_->Upsert(*key, stats.bytes, stats.cost_nusd, stats.expires_us, 0,
+                        stats.hits, stats.last_hit_us);
+    }
+    if (!it->status().ok()) {
+      return FromRocks(it->status(), "reading entry sizes");
+    }
+    return EvictToBudgetLocked();
+  }
+  // A database from before sizes were kept: measure every entry once and
+  // record its size with its counters.
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), entries_cf_));
+  rocksdb::WriteBatch batch;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
+    absl::StatusOr<internal::StoredEntry> entry =
+        internal::DecodeEntry(View(it->value()));
+    if (!key.ok() || !entry.ok() || entry->answers.empty()) continue;
+    internal::EntryStats stats;
+    std::string old;
+    if (db_->Get(rocksdb::ReadOptions(), entry_stats_cf_, it->key(), &old)
+            .ok()) {
+      internal::DecodeEntryStats(old, &stats).IgnoreError();
+    }
+    size_t dim = 0, text = 0;
+    std::string vector_value;
+    if (db_->Get(rocksdb::ReadOptions(), vectors_cf_, it->key(), &vector_value)
+            .ok()) {
+      internal::VectorRecord record;
+      if (internal::DecodeVector(vector_value, &record).ok()) {
+        dim = record.vector.size();
+        text = record.text.size();
+      }
+    }
+    Request request;
+    request.backend = entry->backend;
+    request.model = entry->model;
+    stats.bytes = BudgetedBytes(it->value().size(), dim, text);
+    stats.cost_nusd = CostPerHit(request, entry->answers.front());
+    stats.expires_us = entry->expires_us;
+    batch.Put(entry_stats_cf_, it->key(), internal::EncodeEntryStats(stats));
+    eviction_->Upsert(*key, stats.bytes, stats.cost_nusd, stats.expires_us,
+                      entry->created_us, stats.hits, stats.last_hit_us);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading entries");
+  batch.Put(meta_cf_, kSizedStatsKey, "1");
+  if (absl::Status w = FromRocks(db_->Write(write_options_, &batch),
+                                 "recording entry sizes");
+      !w.ok()) {
+    return w;
+  }
+  (void)now;
+  return EvictToBudgetLocked();
+}
+
+absl::Status Cache::Impl::EvictToBudgetLocked() {
+  if (eviction_ == nullptr ||
+      eviction_->total_bytes() <= static_cast<int64_t>(options_.max_bytes)) {
+    return absl::OkStatus();
+  }
+  const int64_t target =
+      static_cast<int64_t>(static_cast<double>(options_.max_bytes) *
+                           options_.eviction_low_watermark);
+  const std::vector<Key128> victims =
+      eviction_->TakeVictims(target, NowMicros());
+  for (size_t i = 0; i < victims.size(); i += kPurgeBatch) {
+    rocksdb::WriteBatch batch;
+    std::vector<Key128> removed;
+    const size_t end = std::min(victims.size(), i + kPurgeBatch);
+    for (size_t j = i; j < end; ++j) {
+      const std::array<char, 16> bytes = KeyBytes(victims[j]);
+      batch.Delete(entries_cf_, AsSlice(bytes));
+      batch.Delete(entry_stats_cf_, AsSlice(bytes));
+      DeleteVector(&batch, victims[j], &removed);
+    }
+    if (absl::Status w =
+            FromRocks(db_->Write(write_options_, &batch), "evicting entries");
+        !w.ok()) {
+      return w;
+    }
+    if (index_ != nullptr) {
+      for (const Key128& key : removed) index_->Remove(key);
+    }
+    for (size_t j = i; j < end; ++j) {
+      if (hot_ != nullptr) hot_->Erase(victims[j]);
+    }
+    evicted_ += static_cast<int64_t>(end - i);
   }
   return absl::OkStatus();
 }
@@ -427,6 +584,19 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   if (lifetime <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("TTL must be positive");
   }
+  LedgerRow delta = MissDelta(request, answer);
+  // Admission: an answer whose hit would save too little for its size is
+  // answered but not kept.
+  if (options_.min_dollars_saved_per_kib > 0 && answer->priced) {
+    const double kib =
+        static_cast<double>(canonical.canonical.size() + answer->text.size() +
+                            answer->tool_calls_json.size() + 64) /
+        1024.0;
+    if (answer->dollars_spent / kib < options_.min_dollars_saved_per_kib) {
+      not_admitted_.fetch_add(1, std::memory_order_relaxed);
+      return RecordUnstoredMiss(request, answer, /*coalesced=*/false);
+    }
+  }
   // Embed outside the write lock; a failed embedding stores the entry for
   // the exact tier only.
   std::vector<float> vector;
@@ -438,7 +608,6 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   if (with_vector && query_vector == nullptr) {
     ChargeEmbedding(request, last->content);
   }
-  LedgerRow delta = MissDelta(request, answer);
   delta.stored = 1;
   const int64_t now = NowMicros();
   const std::array<char, 16> key_bytes = KeyBytes(canonical.keys.exact);
@@ -481,6 +650,7 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
     entry.canonical_request = canonical.canonical;
     entry.answers.clear();
   }
+  const int64_t cost_per_hit = CostPerHit(request, *answer);
   Response stored = *answer;
   stored.cache_status = CacheStatus::kMiss;
   stored.dollars_saved = stored.dollars_spent = 0;
@@ -488,12 +658,30 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   stored.entry_key.clear();
   entry.answers.push_back(std::move(stored));
   rocksdb::WriteBatch batch;
-  batch.Put(entries_cf_, AsSlice(key_bytes), internal::EncodeEntry(entry));
+  const std::string encoded = internal::EncodeEntry(entry);
+  batch.Put(entries_cf_, AsSlice(key_bytes), encoded);
   const bool add_vector = with_vector && !appended;
   if (add_vector) {
     PutVector(&batch, canonical.keys.exact, canonical.keys, vector,
               last->content);
   }
+  // The hit counters (kept across a replacement) with the entry's size,
+  // cost and expiry, which eviction reads without the entry.
+  internal::EntryStats stats;
+  {
+    std::string old_stats;
+    if (db_->Get(rocksdb::ReadOptions(), entry_stats_cf_, AsSlice(key_bytes),
+                 &old_stats)
+            .ok()) {
+      internal::DecodeEntryStats(old_stats, &stats).IgnoreError();
+    }
+  }
+  stats.bytes = BudgetedBytes(encoded.size(), with_vector ? vector.size() : 0,
+                              with_vector ? last->content.size() : 0);
+  stats.cost_nusd = cost_per_hit;
+  stats.expires_us = entry.expires_us;
+  batch.Put(entry_stats_cf_, AsSlice(key_bytes),
+            internal::EncodeEntryStats(stats));
   if (absl::Status s = WriteBatchWithLedger(&batch, delta); !s.ok()) return s;
   // After the write: a reader that raced it cannot put the old answer back.
   if (hot_ != nullptr) hot_->Erase(canonical.keys.exact);
@@ -504,6 +692,13 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   }
   answer->stored = true;
   answer->entry_key = canonical.keys.exact.ToHex();
+  if (eviction_ != nullptr) {
+    eviction_->Upsert(canonical.keys.exact, stats.bytes, stats.cost_nusd,
+                      stats.expires_us, now, stats.hits, stats.last_hit_us);
+    // The answer is stored and returned either way; a failed eviction is
+    // retried on the next store.
+    EvictToBudgetLocked().IgnoreError();
+  }
   return absl::OkStatus();
 }
 
@@ -579,6 +774,8 @@ absl::Status Cache::Impl::FlushStatsLocked() {
     batch.Put(semantic_hits_cf_, key, internal::EncodeSemanticHit(record));
   }
   for (const auto& [key, hit] : entries) {
+    // Hits of an entry evicted meanwhile: nothing to count them on.
+    if (eviction_ != nullptr && !eviction_->Contains(key)) continue;
     const std::array<char, 16> bytes = KeyBytes(key);
     internal::EntryStats stats;
     std::string value;
@@ -628,6 +825,11 @@ absl::Status Cache::Impl::FlushStatsLocked() {
     return s;
   }
   for (auto& [key, delta] : deltas) AddLedgerDelta(delta);
+  if (eviction_ != nullptr) {
+    for (const auto& [key, hit] : entries) {
+      eviction_->Touch(key, hit.hits, hit.last_hit_us);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -749,6 +951,12 @@ absl::StatusOr<CacheStats> Cache::Impl::Stats() {
       stats.disk_bytes += static_cast<int64_t>(file.file_size(ec));
     }
   }
+  {
+    absl::MutexLock lock(&write_mu_);
+    if (eviction_ != nullptr) stats.budgeted_bytes = eviction_->total_bytes();
+    stats.evicted_entries = evicted_;
+  }
+  stats.not_admitted = not_admitted_.load(std::memory_order_relaxed);
   return stats;
 }
 
@@ -819,6 +1027,7 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
     }
     for (const Key128& key : doomed) {
       if (hot_ != nullptr) hot_->Erase(key);
+      if (eviction_ != nullptr) eviction_->Remove(key);
     }
     deleted += static_cast<int64_t>(doomed.size());
   }
@@ -829,10 +1038,26 @@ absl::Status Cache::Impl::WriteEntries(
     const std::vector<ImportedEntry>& items) {
   absl::MutexLock lock(&write_mu_);
   rocksdb::WriteBatch batch;
+  std::vector<std::pair<Key128, internal::EntryStats>> sized;
   for (const ImportedEntry& item : items) {
     batch.Put(entries_cf_, AsSlice(KeyBytes(item.keys.exact)), item.value);
     // The imported entry carries its hit counts; old counters would double.
-    batch.Delete(entry_stats_cf_, AsSlice(KeyBytes(item.keys.exact)));
+    // Fresh counters carry its size for the byte budget.
+    internal::EntryStats stats;
+    absl::StatusOr<internal::StoredEntry> entry =
+        internal::DecodeEntry(item.value);
+    if (entry.ok() && !entry->answers.empty()) {
+      Request request;
+      request.backend = entry->backend;
+      request.model = entry->model;
+      stats.bytes = BudgetedBytes(item.value.size(), item.vector.size(),
+                                  item.vector.empty() ? 0 : item.text.size());
+      stats.cost_nusd = CostPerHit(request, entry->answers.front());
+      stats.expires_us = entry->expires_us;
+      sized.emplace_back(item.keys.exact, stats);
+    }
+    batch.Put(entry_stats_cf_, AsSlice(KeyBytes(item.keys.exact)),
+              internal::EncodeEntryStats(stats));
     if (!item.vector.empty()) {
       PutVector(&batch, item.keys.exact, item.keys, item.vector, item.text);
     }
@@ -846,6 +1071,14 @@ absl::Status Cache::Impl::WriteEntries(
       index_->Add(item.keys.scope, item.keys.exact, item.keys.context,
                   internal::NumberSignature(item.text), item.vector.data());
     }
+  }
+  if (eviction_ != nullptr) {
+    const int64_t now = NowMicros();
+    for (const auto& [key, stats] : sized) {
+      eviction_->Upsert(key, stats.bytes, stats.cost_nusd, stats.expires_us,
+                        now);
+    }
+    return EvictToBudgetLocked();
   }
   return absl::OkStatus();
 }

@@ -3,6 +3,7 @@
 #define PROMPTCACHE_SRC_CACHE_CACHE_IMPL_H_
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -11,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "cache/eviction.h"
 #include "cache/hot_answers.h"
 #include "promptcache/cache.h"
 #include "rocksdb/db.h"
@@ -129,6 +131,18 @@ class Cache::Impl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   void ChargeEmbedding(const Request& request, const std::string& text);
 
+  // Byte budget (eviction.cc is the policy; this is the bookkeeping).
+  // Budgeted bytes of an entry: its record, hit counters, vector record and
+  // a share of the vector index.
+  int64_t BudgetedBytes(size_t entry_value_bytes, size_t vector_dim,
+                        size_t vector_text_bytes) const;
+  // What one hit of `answer` saves, in nano-dollars; for unpriced models a
+  // token count (1 nano-dollar per token), so they rank below priced ones.
+  int64_t CostPerHit(const Request& request, const Response& answer) const;
+  absl::Status LoadEvictionTracker();
+  // Evicts down to the low watermark when over the budget.
+  absl::Status EvictToBudgetLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
   const std::string path_;
   const Options options_;
   rocksdb::DB* db_ = nullptr;
@@ -148,6 +162,12 @@ class Cache::Impl {
   // The persisted ledger, mirrored in memory.
   absl::flat_hash_map<std::string, LedgerRow> ledger_
       ABSL_GUARDED_BY(write_mu_);
+
+  // Non-null with a byte budget.
+  std::unique_ptr<internal::EvictionTracker> eviction_
+      ABSL_GUARDED_BY(write_mu_);
+  int64_t evicted_ ABSL_GUARDED_BY(write_mu_) = 0;
+  std::atomic<int64_t> not_admitted_{0};
 
   std::array<HitShard, kHitShards> hit_shards_;
   std::unique_ptr<internal::HotAnswers> hot_;  // null when disabled

@@ -198,19 +198,28 @@ absl::Status DecodeLedgerRow(absl::string_view value, LedgerRow* r) {
 
 std::string EncodeEntryStats(const EntryStats& stats) {
   std::string out;
-  out.push_back(1);
+  out.push_back(2);
   PutSigned(&out, stats.hits);
   PutSigned(&out, stats.last_hit_us);
   PutSigned(&out, stats.saved_nusd);
+  PutSigned(&out, stats.bytes);
+  PutSigned(&out, stats.cost_nusd);
+  PutSigned(&out, stats.expires_us);
   return out;
 }
 
 absl::Status DecodeEntryStats(absl::string_view value, EntryStats* stats) {
   Reader in(std::string_view(value.data(), value.size()));
-  if (in.Byte() != 1) return Malformed("entry stats");
+  const int version = in.Byte();
+  if (version != 1 && version != 2) return Malformed("entry stats");
   stats->hits = in.Signed();
   stats->last_hit_us = in.Signed();
   stats->saved_nusd = in.Signed();
+  if (version == 2) {
+    stats->bytes = in.Signed();
+    stats->cost_nusd = in.Signed();
+    stats->expires_us = in.Signed();
+  }
   if (!in.ok() || !in.done()) return Malformed("entry stats");
   return absl::OkStatus();
 }

@@ -44,11 +44,16 @@ std::string EncodeLedgerRow(const LedgerRow& row);
 // Fills the counters of `row` (not its names).
 absl::Status DecodeLedgerRow(absl::string_view value, LedgerRow* row);
 
-// Hit counters of an entry, kept apart from it.
+// Hit counters of an entry, kept apart from it, and what eviction needs to
+// know without reading the entry (version 2; version 1 records have only
+// the counters and decode with bytes == 0).
 struct EntryStats {
   int64_t hits = 0;
   int64_t last_hit_us = 0;
   int64_t saved_nusd = 0;
+  int64_t bytes = 0;       // entry + vector + index share, as budgeted
+  int64_t cost_nusd = 0;   // what one hit of the entry saves
+  int64_t expires_us = 0;  // 0: never
 };
 std::string EncodeEntryStats(const EntryStats& stats);
 absl::Status DecodeEntryStats(absl::string_view value, EntryStats* stats);
