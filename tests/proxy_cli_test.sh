@@ -16,6 +16,8 @@ listen = "127.0.0.1:1"
 openai-base-url = "http://127.0.0.1:9"
 access-log = "$work/access.log"
 max-connections = 4
+max-mb = 64
+eviction = "lfu"
 CONF
 "$bin" --config "$work/proxy.toml" --listen 127.0.0.1:0 >"$work/out" 2>"$work/err" &
 pid=$!
@@ -56,4 +58,5 @@ expect_usage_error "listen" --db "$work/db2" --listen nonsense
 expect_usage_error "base_url" --db "$work/db2" --listen 127.0.0.1:0 --openai-base-url ftp://x
 expect_usage_error "embedder" --db "$work/db2" --listen 127.0.0.1:0 --embedder wordvec
 expect_usage_error "namespace-mode" --db "$work/db2" --namespace-mode everyone
+expect_usage_error "eviction" --db "$work/db2" --eviction random
 echo "proxy_cli_test: ok"

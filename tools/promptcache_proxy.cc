@@ -63,6 +63,9 @@ int main(int argc, char** argv) {
   double upstream_timeout = 600;
   int upstream_retries = 2;
   int64_t hot_cache_mb = 64;
+  int64_t max_mb = 0;
+  std::string eviction = "gdsf";
+  double min_usd_per_kib = 0;
   app.add_option("--db", db, "Cache directory (created if missing)")
       ->required();
   app.add_option("--listen", listen, "HOST:PORT to serve on (port 0: any)")
@@ -104,6 +107,18 @@ int main(int argc, char** argv) {
                  "Memory for decoded hot answers")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--max-mb", max_mb,
+                 "Byte budget of the cache (entries, vectors, index); 0: none")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--eviction", eviction,
+                 "Over the budget, evict by gdsf (dollars saved per byte, "
+                 "default), lru or lfu")
+      ->check(CLI::IsMember({"gdsf", "lru", "lfu"}))
+      ->capture_default_str();
+  app.add_option("--min-usd-per-kib", min_usd_per_kib,
+                 "Do not store answers whose hit would save less per KiB")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--upstream-timeout", upstream_timeout,
                  "Seconds per upstream attempt")
       ->check(CLI::PositiveNumber)
@@ -147,6 +162,12 @@ int main(int argc, char** argv) {
       cache_options.canonical.max_request_bytes, options.max_body_bytes);
   cache_options.hot_cache_bytes = static_cast<size_t>(hot_cache_mb) << 20;
   if (ttl_seconds > 0) cache_options.default_ttl = absl::Seconds(ttl_seconds);
+  cache_options.max_bytes = static_cast<size_t>(max_mb) << 20;
+  cache_options.eviction = eviction == "lru" ? promptcache::EvictionPolicy::kLru
+                           : eviction == "lfu"
+                               ? promptcache::EvictionPolicy::kLfu
+                               : promptcache::EvictionPolicy::kGdsf;
+  cache_options.min_dollars_saved_per_kib = min_usd_per_kib;
   if (!no_semantic) {
     promptcache::tools::EmbedderSpec spec;
     const std::string error =
