@@ -140,7 +140,9 @@ Result Replay(const std::vector<Prompt>& prompts,
         }
       }
       const int bytes = p ? p->answer_bytes : 1000;
-      answer.text = std::string(static_cast<size_t>(bytes), 'a');
+      // Distinct texts: identical answers would share one stored body.
+      answer.text = absl::StrCat(r.messages.back().content, " ",
+                                 std::string(static_cast<size_t>(bytes), 'a'));
       answer.finish_reason = "stop";
       answer.usage.input_tokens = 300;
       answer.usage.output_tokens = bytes / 4;

@@ -36,8 +36,9 @@ Options BudgetOptions(EvictionPolicy policy = EvictionPolicy::kGdsf) {
 Response Store(CachedClient& client, const std::string& question,
                const std::string& model, size_t answer_bytes,
                const std::string& ns = "tenant-a") {
+  // Distinct answers: identical ones would share one stored body.
   ModelClient upstream = [&](const Request&) -> absl::StatusOr<Response> {
-    Response r = MakeAnswer(std::string(answer_bytes, 'x'));
+    Response r = MakeAnswer(question + std::string(answer_bytes, 'x'));
     r.usage.input_tokens = 200;
     r.usage.output_tokens = static_cast<int64_t>(answer_bytes / 4);
     return r;
@@ -133,8 +134,8 @@ TEST(EvictionTest, ExpiredEntriesGoFirstAndAreNeverServed) {
   CachedClient client(*cache, nullptr);
   CallOptions short_lived;
   short_lived.ttl = absl::Minutes(1);
-  ModelClient upstream = [](const Request&) -> absl::StatusOr<Response> {
-    return MakeAnswer(std::string(1000, 'y'));
+  ModelClient upstream = [](const Request& r) -> absl::StatusOr<Response> {
+    return MakeAnswer(r.messages.back().content + std::string(1000, 'y'));
   };
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(client

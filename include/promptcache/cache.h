@@ -60,6 +60,11 @@ struct CacheStats {
   int64_t budgeted_bytes = 0;
   int64_t evicted_entries = 0;
   int64_t not_admitted = 0;
+  // Long answers shared by several prompts are stored once: how many such
+  // bodies, their bytes, and how many answers refer to them.
+  int64_t shared_bodies = 0;
+  int64_t shared_body_bytes = 0;
+  int64_t shared_body_refs = 0;
 };
 
 // Which entries Purge() deletes: those matching every given condition.

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cache/cache_impl.h"
 #include "cache/rocks_util.h"
@@ -36,6 +37,11 @@ constexpr char kFeedbackFamily[] = "feedback";
 // Hit counters live apart from entries so that counting a hit writes a few
 // bytes instead of rewriting the whole entry.
 constexpr char kEntryStatsFamily[] = "entry_stats";
+// Shared answer bodies: "b" + key -> text, "r" + key -> reference count.
+constexpr char kBodiesFamily[] = "bodies";
+// Answers at least this long are stored as shared bodies; shorter ones are
+// not worth a second read on a hit.
+constexpr size_t kMinSharedBody = 512;
 constexpr char kSchemaKey[] = "schema_version";
 constexpr char kCreatedKey[] = "created_us";
 constexpr int kPurgeBatch = 1000;
@@ -212,6 +218,16 @@ absl::Status Cache::Impl::Open() {
       {kSemanticHitsFamily, cf_options},
       {kFeedbackFamily, cf_options},
       {kEntryStatsFamily, cf_options}};
+  // Added after the first release: a read-only open of an older database
+  // cannot create it (and needs it not: no entry refers to a body).
+  bool with_bodies = true;
+  if (exists && options_.read_only) {
+    std::vector<std::string> families;
+    rocksdb::DB::ListColumnFamilies(db_options, path_, &families);
+    with_bodies = std::find(families.begin(), families.end(), kBodiesFamily) !=
+                  families.end();
+  }
+  if (with_bodies) descriptors.push_back({kBodiesFamily, cf_options});
   rocksdb::Status s =
       options_.read_only
           ? rocksdb::DB::OpenForReadOnly(db_options, path_, descriptors,
@@ -228,6 +244,7 @@ absl::Status Cache::Impl::Open() {
   semantic_hits_cf_ = handles_[4];
   feedback_cf_ = handles_[5];
   entry_stats_cf_ = handles_[6];
+  if (with_bodies) bodies_cf_ = handles_[7];
 
   std::string version;
   s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kSchemaKey, &version);
@@ -397,13 +414,23 @@ absl::Status Cache::Impl::EvictToBudgetLocked() {
       eviction_->TakeVictims(target, NowMicros());
   for (size_t i = 0; i < victims.size(); i += kPurgeBatch) {
     rocksdb::WriteBatch batch;
+    BodyChanges bodies;
     std::vector<Key128> removed;
     const size_t end = std::min(victims.size(), i + kPurgeBatch);
     for (size_t j = i; j < end; ++j) {
       const std::array<char, 16> bytes = KeyBytes(victims[j]);
+      std::string value;
+      if (db_->Get(rocksdb::ReadOptions(), entries_cf_, AsSlice(bytes), &value)
+              .ok()) {
+        bodies.UnrefEntry(value);
+      }
       batch.Delete(entries_cf_, AsSlice(bytes));
       batch.Delete(entry_stats_cf_, AsSlice(bytes));
       DeleteVector(&batch, victims[j], &removed);
+    }
+    int64_t created = 0;
+    if (absl::Status b = ApplyBodies(bodies, &batch, &created); !b.ok()) {
+      return b;
     }
     if (absl::Status w =
             FromRocks(db_->Write(write_options_, &batch), "evicting entries");
@@ -419,6 +446,54 @@ absl::Status Cache::Impl::EvictToBudgetLocked() {
     evicted_ += static_cast<int64_t>(end - i);
   }
   return absl::OkStatus();
+}
+
+void Cache::Impl::BodyChanges::UnrefEntry(absl::string_view entry_value) {
+  absl::StatusOr<internal::StoredEntry> entry =
+      internal::DecodeEntry(entry_value);
+  if (!entry.ok()) return;
+  for (const std::string& key : entry->body_keys) {
+    if (!key.empty()) Unref(key);
+  }
+}
+
+absl::Status Cache::Impl::ApplyBodies(const BodyChanges& changes,
+                                      rocksdb::WriteBatch* batch,
+                                      int64_t* created_bytes) {
+  *created_bytes = 0;
+  if (bodies_cf_ == nullptr) return absl::OkStatus();
+  for (const auto& [key, change] : changes.refs) {
+    const auto& [delta, text] = change;
+    if (delta == 0) continue;
+    std::string refs_value;
+    int64_t refs = 0;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), bodies_cf_,
+                                 absl::StrCat("r", key), &refs_value);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading a body");
+    if (s.ok() && !absl::SimpleAtoi(refs_value, &refs)) refs = 0;
+    const int64_t now_refs = refs + delta;
+    if (now_refs <= 0) {
+      batch->Delete(bodies_cf_, absl::StrCat("r", key));
+      batch->Delete(bodies_cf_, absl::StrCat("b", key));
+      continue;
+    }
+    if (refs == 0) {
+      if (text.empty()) continue;  // A release of a body already gone.
+      batch->Put(bodies_cf_, absl::StrCat("b", key), text);
+      *created_bytes += static_cast<int64_t>(text.size()) + 17;
+    }
+    batch->Put(bodies_cf_, absl::StrCat("r", key), absl::StrCat(now_refs));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Cache::Impl::ResolveBody(const std::string& body_key,
+                                      Response* answer) const {
+  if (bodies_cf_ == nullptr) return absl::DataLossError("body store missing");
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), bodies_cf_,
+                               absl::StrCat("b", body_key), &answer->text);
+  if (s.IsNotFound()) return absl::NotFoundError("no entry");
+  return FromRocks(s, "reading an answer body");
 }
 
 void Cache::Impl::FlushLoop() {
@@ -456,6 +531,11 @@ absl::StatusOr<Response> Cache::Impl::GetExact(const Key128& key,
   if (head->expires_us != 0 && now >= head->expires_us) {
     return absl::NotFoundError("entry expired");
   }
+  if (!head->body_key.empty()) {
+    if (absl::Status b = ResolveBody(head->body_key, &answer); !b.ok()) {
+      return b;
+    }
+  }
   // Buckets rotate answers, so only single answers are kept hot.
   if (hot_ != nullptr && head->answers == 1) {
     hot_->Put(key, hot_version, head->expires_us, answer);
@@ -468,6 +548,11 @@ absl::StatusOr<Response> Cache::Impl::GetExact(const Key128& key,
     }
     head = internal::DecodeAnswer(View(value), pick, &answer);
     if (!head.ok()) return head.status();
+    if (!head->body_key.empty()) {
+      if (absl::Status b = ResolveBody(head->body_key, &answer); !b.ok()) {
+        return b;
+      }
+    }
   }
   if (answers_stored != nullptr) *answers_stored = head->answers;
   answer.entry_key = key.ToHex();
@@ -657,7 +742,25 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   stored.priced = stored.stored = false;
   stored.entry_key.clear();
   entry.answers.push_back(std::move(stored));
+  // A long answer is stored once, shared by every prompt with the same
+  // answer; the entry keeps its key.
+  BodyChanges bodies;
+  entry.body_keys.resize(entry.answers.size() - 1);
+  std::string new_body_key;
+  if (bodies_cf_ != nullptr &&
+      entry.answers.back().text.size() >= kMinSharedBody) {
+    new_body_key = HashBytes(entry.answers.back().text).ToBytes();
+    bodies.Ref(new_body_key, entry.answers.back().text);
+    entry.answers.back().text.clear();
+  }
+  entry.body_keys.push_back(new_body_key);
+  if (got.ok() && !appended) bodies.UnrefEntry(old_value);
   rocksdb::WriteBatch batch;
+  int64_t created_body_bytes = 0;
+  if (absl::Status b = ApplyBodies(bodies, &batch, &created_body_bytes);
+      !b.ok()) {
+    return b;
+  }
   const std::string encoded = internal::EncodeEntry(entry);
   batch.Put(entries_cf_, AsSlice(key_bytes), encoded);
   const bool add_vector = with_vector && !appended;
@@ -676,8 +779,10 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
       internal::DecodeEntryStats(old_stats, &stats).IgnoreError();
     }
   }
+  // A body counts against the budget with the entry that created it.
   stats.bytes = BudgetedBytes(encoded.size(), with_vector ? vector.size() : 0,
-                              with_vector ? last->content.size() : 0);
+                              with_vector ? last->content.size() : 0) +
+                created_body_bytes;
   stats.cost_nusd = cost_per_hit;
   stats.expires_us = entry.expires_us;
   batch.Put(entry_stats_cf_, AsSlice(key_bytes),
@@ -853,6 +958,12 @@ absl::StatusOr<SavingsReport> Cache::Impl::Report() {
 EntryInfo Cache::Impl::ToInfo(const Key128& key, internal::StoredEntry e,
                               size_t stored_bytes,
                               const internal::EntryStats& stats) const {
+  for (size_t i = 0; i < e.body_keys.size() && i < e.answers.size(); ++i) {
+    // A body deleted meanwhile leaves the text empty; the entry is going.
+    if (!e.body_keys[i].empty()) {
+      ResolveBody(e.body_keys[i], &e.answers[i]).IgnoreError();
+    }
+  }
   e.hit_count += stats.hits;
   e.saved_nusd += stats.saved_nusd;
   e.last_hit_us = std::max(e.last_hit_us, stats.last_hit_us);
@@ -957,6 +1068,23 @@ absl::StatusOr<CacheStats> Cache::Impl::Stats() {
     stats.evicted_entries = evicted_;
   }
   stats.not_admitted = not_admitted_.load(std::memory_order_relaxed);
+  if (bodies_cf_ != nullptr) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), bodies_cf_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const rocksdb::Slice key = it->key();
+      if (key.starts_with("b")) {
+        stats.shared_bodies += 1;
+        stats.shared_body_bytes += static_cast<int64_t>(it->value().size());
+      } else if (key.starts_with("r")) {
+        int64_t refs = 0;
+        if (absl::SimpleAtoi(View(it->value()), &refs)) {
+          stats.shared_body_refs += refs;
+        }
+      }
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "reading bodies");
+  }
   return stats;
 }
 
@@ -996,6 +1124,7 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
   int64_t deleted = 0;
   for (size_t i = 0; i < candidates.size(); i += kPurgeBatch) {
     rocksdb::WriteBatch batch;
+    BodyChanges bodies;
     std::vector<Key128> removed, doomed;
     for (size_t j = i; j < std::min(candidates.size(), i + kPurgeBatch); ++j) {
       // Decide again under the write lock: the entry may have been stored
@@ -1013,9 +1142,14 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
       }
       batch.Delete(entries_cf_, candidates[j]);
       batch.Delete(entry_stats_cf_, candidates[j]);
+      bodies.UnrefEntry(value);
       const Key128 key = *Key128::FromBytes(candidates[j]);
       DeleteVector(&batch, key, &removed);
       doomed.push_back(key);
+    }
+    int64_t created = 0;
+    if (absl::Status b = ApplyBodies(bodies, &batch, &created); !b.ok()) {
+      return b;
     }
     if (absl::Status w =
             FromRocks(db_->Write(write_options_, &batch), "deleting entries");
@@ -1039,7 +1173,15 @@ absl::Status Cache::Impl::WriteEntries(
   absl::MutexLock lock(&write_mu_);
   rocksdb::WriteBatch batch;
   std::vector<std::pair<Key128, internal::EntryStats>> sized;
+  BodyChanges bodies;
   for (const ImportedEntry& item : items) {
+    // An entry replaced by the import releases its shared bodies.
+    std::string old;
+    if (db_->Get(rocksdb::ReadOptions(), entries_cf_,
+                 AsSlice(KeyBytes(item.keys.exact)), &old)
+            .ok()) {
+      bodies.UnrefEntry(old);
+    }
     batch.Put(entries_cf_, AsSlice(KeyBytes(item.keys.exact)), item.value);
     // The imported entry carries its hit counts; old counters would double.
     // Fresh counters carry its size for the byte budget.
@@ -1061,6 +1203,10 @@ absl::Status Cache::Impl::WriteEntries(
     if (!item.vector.empty()) {
       PutVector(&batch, item.keys.exact, item.keys, item.vector, item.text);
     }
+  }
+  int64_t created = 0;
+  if (absl::Status b = ApplyBodies(bodies, &batch, &created); !b.ok()) {
+    return b;
   }
   absl::Status s =
       FromRocks(db_->Write(write_options_, &batch), "writing entries");

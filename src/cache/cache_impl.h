@@ -131,6 +131,29 @@ class Cache::Impl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   void ChargeEmbedding(const Request& request, const std::string& text);
 
+  // Shared answer bodies: identical long answers of many prompts are
+  // stored once, with a reference count, in the "bodies" family.
+  struct BodyChanges {
+    // body key -> (reference delta, text when the body may be new)
+    absl::flat_hash_map<std::string, std::pair<int64_t, std::string>> refs;
+    void Ref(const std::string& key, const std::string& text) {
+      auto& [delta, body] = refs[key];
+      ++delta;
+      if (body.empty()) body = text;
+    }
+    void Unref(const std::string& key) { --refs[key].first; }
+    // Unrefs every shared body of an encoded entry.
+    void UnrefEntry(absl::string_view entry_value);
+  };
+  // Puts the reference changes into `batch`; `*created_bytes` gets the
+  // bytes of bodies this write creates.
+  absl::Status ApplyBodies(const BodyChanges& changes,
+                           rocksdb::WriteBatch* batch, int64_t* created_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Fills the text of answers whose body is shared. NotFound when a body
+  // is gone (its entry was deleted meanwhile).
+  absl::Status ResolveBody(const std::string& body_key, Response* answer) const;
+
   // Byte budget (eviction.cc is the policy; this is the bookkeeping).
   // Budgeted bytes of an entry: its record, hit counters, vector record and
   // a share of the vector index.
@@ -153,6 +176,8 @@ class Cache::Impl {
   rocksdb::ColumnFamilyHandle* semantic_hits_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* feedback_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* entry_stats_cf_ = nullptr;
+  // Null only for a database from before shared bodies, opened read-only.
+  rocksdb::ColumnFamilyHandle* bodies_cf_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::WriteOptions write_options_;
 

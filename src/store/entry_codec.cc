@@ -11,7 +11,10 @@
 namespace promptcache::internal {
 namespace {
 
-constexpr uint8_t kEntryFormat = 1;
+// 1: answers inline. 2: each answer's text is tagged inline (0) or a
+// shared body key (1).
+constexpr uint8_t kEntryFormatInline = 1;
+constexpr uint8_t kEntryFormat = 2;
 constexpr uint8_t kLedgerFormat = 1;
 
 void PutVarint(std::string* out, uint64_t v) {
@@ -80,8 +83,15 @@ class Reader {
   bool ok_ = true;
 };
 
-void PutAnswer(std::string* out, const Response& r) {
-  PutString(out, r.text);
+void PutAnswer(std::string* out, const Response& r,
+               const std::string& body_key) {
+  if (body_key.empty()) {
+    out->push_back(0);
+    PutString(out, r.text);
+  } else {
+    out->push_back(1);
+    PutString(out, body_key);
+  }
   PutString(out, r.tool_calls_json);
   PutString(out, r.finish_reason);
   PutSigned(out, r.usage.input_tokens);
@@ -92,8 +102,15 @@ void PutAnswer(std::string* out, const Response& r) {
   PutSigned(out, absl::ToInt64Microseconds(r.upstream_latency));
 }
 
-void ReadAnswer(Reader& in, Response* r) {
-  r->text = in.String();
+void ReadAnswer(Reader& in, uint8_t format, Response* r,
+                std::string* body_key) {
+  body_key->clear();
+  if (format == kEntryFormatInline || in.Byte() == 0) {
+    r->text = in.String();
+  } else {
+    r->text.clear();
+    *body_key = in.String();
+  }
   r->tool_calls_json = in.String();
   r->finish_reason = in.String();
   r->usage.input_tokens = in.Signed();
@@ -104,7 +121,8 @@ void ReadAnswer(Reader& in, Response* r) {
   r->upstream_latency = absl::Microseconds(in.Signed());
 }
 
-void SkipAnswer(Reader& in) {
+void SkipAnswer(Reader& in, uint8_t format) {
+  if (format != kEntryFormatInline) in.Byte();
   for (int i = 0; i < 3; ++i) in.String();
   for (int i = 0; i < 4; ++i) in.Varint();
   in.Byte();
@@ -128,7 +146,11 @@ std::string EncodeEntry(const StoredEntry& e) {
   out.push_back(static_cast<char>(kEntryFormat));
   PutSigned(&out, e.expires_us);
   PutVarint(&out, e.answers.size());
-  for (const Response& r : e.answers) PutAnswer(&out, r);
+  static const std::string kInline;
+  for (size_t i = 0; i < e.answers.size(); ++i) {
+    PutAnswer(&out, e.answers[i],
+              i < e.body_keys.size() ? e.body_keys[i] : kInline);
+  }
   PutSigned(&out, e.created_us);
   PutSigned(&out, e.last_hit_us);
   PutSigned(&out, e.hit_count);
@@ -142,13 +164,19 @@ std::string EncodeEntry(const StoredEntry& e) {
 
 absl::StatusOr<StoredEntry> DecodeEntry(absl::string_view value) {
   Reader in(std::string_view(value.data(), value.size()));
-  if (in.Byte() != kEntryFormat) return Malformed("entry (unknown format)");
+  const uint8_t format = in.Byte();
+  if (format != kEntryFormat && format != kEntryFormatInline) {
+    return Malformed("entry (unknown format)");
+  }
   StoredEntry e;
   e.expires_us = in.Signed();
   const uint64_t n = in.Varint();
   if (!in.ok() || n > value.size()) return Malformed("entry");
   e.answers.resize(n);
-  for (Response& r : e.answers) ReadAnswer(in, &r);
+  e.body_keys.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    ReadAnswer(in, format, &e.answers[i], &e.body_keys[i]);
+  }
   e.created_us = in.Signed();
   e.last_hit_us = in.Signed();
   e.hit_count = in.Signed();
@@ -164,15 +192,18 @@ absl::StatusOr<StoredEntry> DecodeEntry(absl::string_view value) {
 absl::StatusOr<EntryHead> DecodeAnswer(absl::string_view value, uint64_t pick,
                                        Response* answer) {
   Reader in(std::string_view(value.data(), value.size()));
-  if (in.Byte() != kEntryFormat) return Malformed("entry (unknown format)");
+  const uint8_t format = in.Byte();
+  if (format != kEntryFormat && format != kEntryFormatInline) {
+    return Malformed("entry (unknown format)");
+  }
   EntryHead head;
   head.expires_us = in.Signed();
   const uint64_t n = in.Varint();
   if (!in.ok() || n == 0 || n > value.size()) return Malformed("entry");
   head.answers = static_cast<int>(n);
   const uint64_t index = pick % n;
-  for (uint64_t i = 0; i < index; ++i) SkipAnswer(in);
-  ReadAnswer(in, answer);
+  for (uint64_t i = 0; i < index; ++i) SkipAnswer(in, format);
+  ReadAnswer(in, format, answer, &head.body_key);
   if (!in.ok()) return Malformed("entry");
   return head;
 }

@@ -25,6 +25,10 @@ struct StoredEntry {
   std::string backend;
   std::string model;
   std::vector<Response> answers;
+  // Parallel to `answers`: the 16-byte key of a shared body holding the
+  // answer's text (its text is then empty here), or empty for inline text.
+  // Identical long answers of many prompts are stored once (bodies).
+  std::vector<std::string> body_keys;
   std::string canonical_request;
 };
 
@@ -36,6 +40,8 @@ absl::StatusOr<StoredEntry> DecodeEntry(absl::string_view value);
 struct EntryHead {
   int64_t expires_us = 0;
   int answers = 0;
+  // Non-empty when the answer's text is in a shared body (see StoredEntry).
+  std::string body_key;
 };
 absl::StatusOr<EntryHead> DecodeAnswer(absl::string_view value, uint64_t pick,
                                        Response* answer);
