@@ -21,6 +21,7 @@
 //       Google Benchmark functions at 10k entries: BM_ExactHit,
 //       BM_RedisGet, BM_RedisLookup (hash + GET + parse).
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -104,12 +105,14 @@ void Cleanup() {
   temp_dirs->clear();
 }
 
-void OnSignal(int sig) {
-  // Async-signal-safe: stop the server, then die of the same signal.
-  const pid_t pid = redis_pid.load();
-  if (pid > 0) kill(pid, SIGTERM);
-  signal(sig, SIG_DFL);
-  raise(sig);
+// SIGINT, SIGTERM, SIGHUP and SIGQUIT are blocked in every thread and taken
+// by this one, which stops redis-server, removes the temp directories and
+// exits with 128 + the signal.
+void HandleSignals(sigset_t set) {
+  int sig = 0;
+  if (sigwait(&set, &sig) != 0) return;
+  Cleanup();
+  _exit(128 + sig);
 }
 
 [[noreturn]] void Die(const std::string& what) {
@@ -728,14 +731,25 @@ class RedisServer {
     const std::string port = std::to_string(port_);
     const std::string log = dir_ + "/redis.log";
     const pid_t parent = getpid();
+    // Nothing buffered may be written twice (by the child's exit).
+    std::fflush(stdout);
+    std::fflush(stderr);
     const pid_t pid = fork();
     if (pid < 0) Die(std::string("fork: ") + strerror(errno));
     if (pid == 0) {
       // Dies with the benchmark, even on SIGKILL.
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      signal(SIGPIPE, SIG_DFL);
       prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (getppid() != parent) _exit(1);
-      FILE* out = std::freopen(log.c_str(), "w", stdout);
-      if (out != nullptr) dup2(fileno(out), STDERR_FILENO);
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+      }
       execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind",
              "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize",
              "no", "--dir", dir_.c_str(), static_cast<char*>(nullptr));
@@ -1084,8 +1098,10 @@ Json RunSize(int64_t n, const Config& config, RedisServer* redis) {
     row("semantic hit fraction",
         Fmt("%.1f%%", 100.0 * static_cast<double>(sem->hits) /
                           static_cast<double>(std::max<int64_t>(1, sem->ops))));
-    row("semantic miss p50 / p99",
-        us(sem->miss.p50_us) + " / " + us(sem->miss.p99_us));
+    if (sem->misses > 0) {
+      row("semantic miss p50 / p99",
+          us(sem->miss.p50_us) + " / " + us(sem->miss.p99_us));
+    }
   }
   if (rget1) phase("Redis GET, 1 thread", *rget1);
   if (rget2) phase("Redis GET, 2 threads (aggregate ops/s)", *rget2);
@@ -1290,7 +1306,13 @@ BENCHMARK(BM_RedisLookup)->Arg(kGbEntries);
 
 int main(int argc, char** argv) {
   std::atexit(Cleanup);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) signal(sig, OnSignal);
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&signals, sig);
+  // Before any thread starts, so that every thread inherits the mask.
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread(HandleSignals, signals).detach();
+  signal(SIGPIPE, SIG_IGN);  // a closed stdout must not skip the cleanup
   bool google_benchmark = false;
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]).rfind("--benchmark", 0) == 0) {
