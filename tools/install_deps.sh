@@ -6,7 +6,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES=(cmake ninja-build g++ pkg-config
   librocksdb-dev libfaiss-dev libxxhash-dev libabsl-dev libgtest-dev libgmock-dev
   libbenchmark-dev libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev
-  libcpp-httplib-dev)
+  libcpp-httplib-dev libhiredis-dev redis-server)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
