@@ -188,7 +188,11 @@ absl::Status Cache::Impl::Open() {
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.data_block_index_type =
       rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
+  // Memtables are memory too: cap them all together (the default would let
+  // each of the eight families hold 2 x 64 MiB).
+  db_options.db_write_buffer_size = 32 << 20;
   rocksdb::ColumnFamilyOptions cf_options(db_options);
+  cf_options.write_buffer_size = 16 << 20;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf_options.compression = rocksdb::kLZ4Compression;
 
