@@ -16,6 +16,10 @@ bool IsValidUtf8(absl::string_view text);
 // Appends `text` (valid UTF-8) as a JSON string literal.
 void AppendJsonString(std::string* out, absl::string_view text);
 
+// As AppendJsonString, checking UTF-8 in the same pass: false (with `out`
+// partly written) when `text` is not valid UTF-8.
+bool AppendJsonStringIfUtf8(std::string* out, absl::string_view text);
+
 // Appends a number in canonical form: integral values within 2^53 as
 // integers ("1", not "1.0"), others in shortest round-trip form.
 void AppendJsonNumber(std::string* out, double value);
