@@ -109,7 +109,9 @@ absl::Status AppendParams(std::string* out, const Params& p) {
       return absl::InvalidArgumentError(absl::StrCat(
           "params.max_tokens must be positive; got ", *p.max_tokens));
     }
-    absl::StrAppend(out, "\"max_tokens\":", *p.max_tokens, ",");
+    out->append("\"max_tokens\":");
+    internal::AppendInteger(out, *p.max_tokens);
+    out->push_back(',');
   }
   if (!p.response_format_json.empty()) {
     absl::Status s =
@@ -118,7 +120,11 @@ absl::Status AppendParams(std::string* out, const Params& p) {
     if (!s.ok()) return s;
     out->push_back(',');
   }
-  if (p.seed.has_value()) absl::StrAppend(out, "\"seed\":", *p.seed, ",");
+  if (p.seed.has_value()) {
+    out->append("\"seed\":");
+    internal::AppendInteger(out, *p.seed);
+    out->push_back(',');
+  }
   if (!p.stop.empty()) {
     // Stop sequences act as a set. Views, not copies: this runs on hits.
     absl::InlinedVector<absl::string_view, 8> stop(p.stop.begin(),
@@ -265,7 +271,9 @@ absl::Status WriteCanonical(const Request& r, const CanonicalOptions& options,
   if (!AppendJsonStringIfUtf8(out, NamespaceOf(r))) return NotUtf8();
   out->append(",\"params\":");
   out->append(params);
-  absl::StrAppend(out, ",\"v\":", kCanonicalVersion, "}");
+  out->append(",\"v\":");
+  internal::AppendInteger(out, kCanonicalVersion);
+  out->push_back('}');
   if (params.capacity() > kKeepBufferBytes) std::string().swap(params);
   if (out->size() > options.max_request_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(

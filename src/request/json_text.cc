@@ -1,9 +1,11 @@
 #include "request/json_text.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -50,25 +52,46 @@ size_t Utf8SequenceLength(const unsigned char* s, size_t i, size_t n) {
 // Position of the first byte at or after `i` that a JSON string must escape
 // (control, '"', '\\') or that is not ASCII; `n` when there is none. 16
 // bytes per step: this scan covers every byte of every lookup.
+#if defined(__SSE2__)
+// Bit k set when byte k of `v` is special (see FindSpecial).
+inline int SpecialMask(__m128i v) {
+  // Signed compare: bytes >= 0x80 are negative, so they count as < 0x20.
+  const __m128i special =
+      _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                   _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+  return _mm_movemask_epi8(special);
+}
+#endif
+
 size_t FindSpecial(const unsigned char* s, size_t i, size_t n) {
 #if defined(__SSE2__)
-  const __m128i space = _mm_set1_epi8(0x20);
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
   for (; i + 16 <= n; i += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
-    // Signed compare: bytes >= 0x80 are negative, so they count as < 0x20.
-    const __m128i special = _mm_or_si128(
-        _mm_cmplt_epi8(v, space),
-        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
-    const int mask = _mm_movemask_epi8(special);
+    const int mask =
+        SpecialMask(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)));
     if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(mask));
   }
-#endif
+  if (i == n) return n;
+  // The tail, without reading past the text: the last 16 bytes when there
+  // are that many (bytes before `i` masked off), else a padded copy.
+  if (n >= 16) {
+    const int mask = SpecialMask(_mm_loadu_si128(
+                         reinterpret_cast<const __m128i*>(s + n - 16))) >>
+                     (16 - (n - i));
+    return mask != 0 ? i + static_cast<size_t>(__builtin_ctz(mask)) : n;
+  }
+  alignas(16) unsigned char tail[16];
+  std::memset(tail, 'a', sizeof(tail));
+  std::memcpy(tail, s + i, n - i);
+  const int mask =
+      SpecialMask(_mm_load_si128(reinterpret_cast<__m128i*>(tail)));
+  return mask != 0 ? i + static_cast<size_t>(__builtin_ctz(mask)) : n;
+#else
   for (; i < n; ++i) {
     if (s[i] < 0x20 || s[i] >= 0x80 || s[i] == '"' || s[i] == '\\') return i;
   }
   return n;
+#endif
 }
 
 // AppendJsonString, also checking UTF-8 when kCheckUtf8 (false: invalid).
@@ -162,13 +185,19 @@ bool AppendJsonStringIfUtf8(std::string* out, absl::string_view text) {
   return AppendJsonStringImpl<true>(out, text);
 }
 
+void AppendInteger(std::string* out, int64_t value) {
+  char buf[24];
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), value);
+  out->append(buf, static_cast<size_t>(r.ptr - buf));
+}
+
 void AppendJsonNumber(std::string* out, double value) {
   if (value == 0) {  // folds -0 into 0
     out->push_back('0');
     return;
   }
   if (std::trunc(value) == value && std::fabs(value) < 9007199254740992.0) {
-    absl::StrAppend(out, static_cast<int64_t>(value));
+    AppendInteger(out, static_cast<int64_t>(value));
     return;
   }
   char buf[32];
