@@ -21,7 +21,7 @@ namespace {
 using internal::AppendCanonicalJson;
 using internal::AppendJsonNumber;
 using internal::AppendJsonString;
-using internal::AppendJsonStringIfUtf8;
+using internal::AppendJsonStringBodyIfUtf8;
 using internal::IsValidUtf8;
 using internal::NamespaceOf;
 using internal::ParseJsonField;
@@ -189,26 +189,29 @@ absl::Status AppendMessage(std::string* out, const Message& m, size_t index,
         absl::StrCat("messages[", index, "].role is empty"));
   }
   // Fields in sorted order: content, name, role, tool_call_id, tool_calls.
-  out->append("{\"content\":");
-  if (!AppendJsonStringIfUtf8(out, m.content)) return NotUtf8();
-  if (content_end != nullptr) *content_end = out->size();
+  // Quotes are part of the punctuation appended around each text.
+  out->append("{\"content\":\"");
+  if (!AppendJsonStringBodyIfUtf8(out, m.content)) return NotUtf8();
+  if (content_end != nullptr) *content_end = out->size() + 1;
   if (!m.name.empty()) {
-    out->append(",\"name\":");
-    if (!AppendJsonStringIfUtf8(out, m.name)) return NotUtf8();
+    out->append("\",\"name\":\"");
+    if (!AppendJsonStringBodyIfUtf8(out, m.name)) return NotUtf8();
   }
-  out->append(",\"role\":");
-  if (!AppendJsonStringIfUtf8(out, m.role)) return NotUtf8();
+  out->append("\",\"role\":\"");
+  if (!AppendJsonStringBodyIfUtf8(out, m.role)) return NotUtf8();
   if (!m.tool_call_id.empty()) {
-    out->append(",\"tool_call_id\":");
-    if (!AppendJsonStringIfUtf8(out, m.tool_call_id)) return NotUtf8();
+    out->append("\",\"tool_call_id\":\"");
+    if (!AppendJsonStringBodyIfUtf8(out, m.tool_call_id)) return NotUtf8();
   }
-  if (!m.tool_calls_json.empty()) {
-    out->push_back(',');
-    absl::Status s = AppendJsonTextField(
-        out, "tool_calls", m.tool_calls_json,
-        absl::StrCat("messages[", index, "].tool_calls_json"));
-    if (!s.ok()) return s;
+  if (m.tool_calls_json.empty()) {
+    out->append("\"}");
+    return absl::OkStatus();
   }
+  out->append("\",");
+  absl::Status s = AppendJsonTextField(
+      out, "tool_calls", m.tool_calls_json,
+      absl::StrCat("messages[", index, "].tool_calls_json"));
+  if (!s.ok()) return s;
   out->push_back('}');
   return absl::OkStatus();
 }
@@ -249,10 +252,10 @@ absl::Status WriteCanonical(const Request& r, const CanonicalOptions& options,
   out->clear();
   out->reserve(size + params.size());
   // Sorted top-level keys: backend, messages, model, ns, params, v.
-  out->append("{\"backend\":");
-  if (!AppendJsonStringIfUtf8(out, r.backend)) return NotUtf8();
-  layout->messages_key = out->size();
-  out->append(",\"messages\":[");
+  out->append("{\"backend\":\"");
+  if (!AppendJsonStringBodyIfUtf8(out, r.backend)) return NotUtf8();
+  layout->messages_key = out->size() + 1;  // past the closing quote
+  out->append("\",\"messages\":[");
   for (size_t i = 0; i < r.messages.size(); ++i) {
     if (i > 0) out->push_back(',');
     const bool last = i == last_user;
@@ -263,13 +266,12 @@ absl::Status WriteCanonical(const Request& r, const CanonicalOptions& options,
       return s;
     }
   }
-  out->push_back(']');
-  layout->messages_end = out->size();
-  out->append(",\"model\":");
-  if (!AppendJsonStringIfUtf8(out, r.model)) return NotUtf8();
-  out->append(",\"ns\":");
-  if (!AppendJsonStringIfUtf8(out, NamespaceOf(r))) return NotUtf8();
-  out->append(",\"params\":");
+  layout->messages_end = out->size() + 1;  // past the `]`
+  out->append("],\"model\":\"");
+  if (!AppendJsonStringBodyIfUtf8(out, r.model)) return NotUtf8();
+  out->append("\",\"ns\":\"");
+  if (!AppendJsonStringBodyIfUtf8(out, NamespaceOf(r))) return NotUtf8();
+  out->append("\",\"params\":");
   out->append(params);
   out->append(",\"v\":");
   internal::AppendInteger(out, kCanonicalVersion);

@@ -94,13 +94,13 @@ size_t FindSpecial(const unsigned char* s, size_t i, size_t n) {
 #endif
 }
 
-// AppendJsonString, also checking UTF-8 when kCheckUtf8 (false: invalid).
+// AppendJsonString without the quotes, also checking UTF-8 when
+// kCheckUtf8 (false: invalid).
 template <bool kCheckUtf8>
-bool AppendJsonStringImpl(std::string* out, absl::string_view text) {
+bool AppendJsonStringBody(std::string* out, absl::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
-  out->push_back('"');
   // Copy runs that need no escaping in one append: most text has none.
   size_t run = 0;
   size_t i = 0;
@@ -147,7 +147,6 @@ bool AppendJsonStringImpl(std::string* out, absl::string_view text) {
     }
   }
   out->append(text.data() + run, n - run);
-  out->push_back('"');
   return true;
 }
 
@@ -178,11 +177,20 @@ bool IsValidUtf8(absl::string_view text) {
 }
 
 void AppendJsonString(std::string* out, absl::string_view text) {
-  AppendJsonStringImpl<false>(out, text);
+  out->push_back('"');
+  AppendJsonStringBody<false>(out, text);
+  out->push_back('"');
 }
 
 bool AppendJsonStringIfUtf8(std::string* out, absl::string_view text) {
-  return AppendJsonStringImpl<true>(out, text);
+  out->push_back('"');
+  if (!AppendJsonStringBody<true>(out, text)) return false;
+  out->push_back('"');
+  return true;
+}
+
+bool AppendJsonStringBodyIfUtf8(std::string* out, absl::string_view text) {
+  return AppendJsonStringBody<true>(out, text);
 }
 
 void AppendInteger(std::string* out, int64_t value) {

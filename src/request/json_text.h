@@ -21,6 +21,10 @@ void AppendJsonString(std::string* out, absl::string_view text);
 // partly written) when `text` is not valid UTF-8.
 bool AppendJsonStringIfUtf8(std::string* out, absl::string_view text);
 
+// As AppendJsonStringIfUtf8 without the quotes, for writers that merge them
+// into the surrounding punctuation.
+bool AppendJsonStringBodyIfUtf8(std::string* out, absl::string_view text);
+
 // Appends the decimal digits of `value` (as absl::StrAppend would, cheaper).
 void AppendInteger(std::string* out, int64_t value);
 
