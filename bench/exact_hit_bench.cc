@@ -7,10 +7,11 @@
 //   exact_hit_bench [--benchmark_* flags]
 //       The Google Benchmark suite (means per op, items/s).
 //   exact_hit_bench --percentiles [--percentile_ops=200000]
-//                   [--percentile_entries=100000]
+//                   [--percentile_entries=100000] [--percentile_threads=N]
 //       Times every single op of a loop over GetExact and CachedClient
 //       hits and prints p50/p90/p99/p99.9/max and ops/s, with PASS/FAIL
-//       against the target.
+//       against the target. With N > 1 threads, a last row times the
+//       CachedClient hits from N threads at once.
 //
 // Experiment flags (both modes; the published numbers use neither):
 //   --block_cache_mb=N   Options::block_cache_bytes = N MiB
@@ -41,6 +42,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -470,7 +472,7 @@ bool Report(const char* name, LoopResult r, bool judged) {
   return pass;
 }
 
-int RunPercentiles(int64_t entries, int64_t ops) {
+int RunPercentiles(int64_t entries, int64_t ops, int64_t threads) {
   Fixture& f = GetFixture(entries);
   constexpr int64_t kWarmup = 50000;
 
@@ -502,6 +504,32 @@ int RunPercentiles(int64_t entries, int64_t ops) {
   const bool pass = Report("CachedClient::Complete",
                            TimeEachOp(f, ops, kWarmup + 1, complete_hit),
                            /*judged=*/true);
+  if (threads > 1) {
+    // The same hits from `threads` threads at once on the shared client:
+    // percentiles over all their ops, ops/s over the slowest thread's wall
+    // time, CPU per op summed over the threads.
+    std::vector<LoopResult> results(static_cast<size_t>(threads));
+    std::vector<std::thread> workers;
+    for (int64_t t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        const size_t offset = static_cast<size_t>(t) * 7919;
+        TimeEachOp(f, kWarmup / threads, offset, complete_hit);
+        results[static_cast<size_t>(t)] =
+            TimeEachOp(f, ops, offset + kWarmup, complete_hit);
+      });
+    }
+    for (std::thread& w : workers) w.join();
+    LoopResult merged;
+    for (LoopResult& r : results) {
+      merged.ns.insert(merged.ns.end(), r.ns.begin(), r.ns.end());
+      merged.wall_seconds = std::max(merged.wall_seconds, r.wall_seconds);
+      merged.cpu_seconds += r.cpu_seconds;
+      merged.failures += r.failures;
+    }
+    const std::string name =
+        "Complete, " + std::to_string(threads) + " threads";
+    Report(name.c_str(), std::move(merged), /*judged=*/false);
+  }
   const int64_t calls = f.upstream_calls.load() - calls_before;
   std::printf("\nload average after: %s (%ld CPUs)\n", LoadAverage().c_str(),
               sysconf(_SC_NPROCESSORS_ONLN));
@@ -530,6 +558,7 @@ int main(int argc, char** argv) {
   bool percentiles = false;
   int64_t ops = 200000;
   int64_t entries = 100000;
+  int64_t threads = 1;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
     if (i > 0 && std::string_view(argv[i]) == "--percentiles") {
@@ -541,6 +570,7 @@ int main(int argc, char** argv) {
     } else if (i > 0 &&
                (ParseFlag(argv[i], "--percentile_ops", &ops) ||
                 ParseFlag(argv[i], "--percentile_entries", &entries) ||
+                ParseFlag(argv[i], "--percentile_threads", &threads) ||
                 ParseFlag(argv[i], "--block_cache_mb", &block_cache_mb) ||
                 ParseFlag(argv[i], "--hot_cache_mb", &hot_cache_mb))) {
     } else {
@@ -548,7 +578,7 @@ int main(int argc, char** argv) {
     }
   }
   if (percentiles) {
-    const int rc = RunPercentiles(entries, ops);
+    const int rc = RunPercentiles(entries, ops, threads);
     RemoveFixtures();
     return rc;
   }

@@ -394,5 +394,28 @@ TEST(HotAnswersTest, VersionsExpiryAndByteBound) {
   EXPECT_TRUE(hot.Get(Key128{19, 16 * 19}, 0, &out));
 }
 
+// Eviction is CLOCK: an answer read since the hand last passed survives
+// the next evictions; answers never read go first, oldest first.
+TEST(HotAnswersTest, ReadAnswersGetASecondChance) {
+  internal::HotAnswers hot(16 * 4096);  // 4 KiB per shard
+  auto put = [&](uint64_t i) {
+    const Key128 k{i, 16 * i};  // all in shard 0
+    hot.Put(k, hot.Version(k), 0, MakeAnswer(std::string(600, 'x')));
+  };
+  auto has = [&](uint64_t i) {
+    Response out;
+    return hot.Get(Key128{i, 16 * i}, 0, &out);
+  };
+  for (uint64_t i = 0; i < 4; ++i) put(i);  // 4 KiB holds four ~0.9 KiB
+  ASSERT_TRUE(has(0));                      // 0 is now referenced
+  put(4);                                   // evicts the oldest unread
+  EXPECT_TRUE(has(0));
+  EXPECT_FALSE(has(1));
+  EXPECT_TRUE(has(2));
+  EXPECT_TRUE(has(4));
+  for (uint64_t i = 0; i < 40; ++i) put(100 + i);  // churn
+  EXPECT_TRUE(has(139)) << "the newest answer is kept";
+}
+
 }  // namespace
 }  // namespace promptcache

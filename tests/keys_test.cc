@@ -1,10 +1,16 @@
 // Canonical form and keys: what must and must not change the exact key.
 #include "promptcache/keys.h"
 
+#include <cstdio>
+#include <iterator>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
+#include "request/canonical_internal.h"
+#include "request/json_text.h"
 #include "test_util.h"
 
 namespace promptcache {
@@ -278,6 +284,185 @@ TEST(KeysTest, RequestFromCanonicalRejectsGarbage) {
   EXPECT_FALSE(RequestFromCanonical("not json").ok());
   EXPECT_FALSE(RequestFromCanonical("{}").ok());
   EXPECT_FALSE(RequestFromCanonical(R"({"v":1,"ns":"a"})").ok());
+}
+
+// Requests covering every part of the canonical form.
+std::vector<Request> GoldenRequests() {
+  std::vector<Request> out;
+  Request a;
+  a.backend = "openai";
+  a.model = "gpt-4o-mini";
+  a.messages = {{"system", "You are terse.", "", "", ""},
+                {"user", "How do I reset my password?", "", "", ""}};
+  out.push_back(a);
+
+  Request b = a;
+  b.ns = "tenant-b";
+  std::string tricky;
+  for (int i = 0; i < 5; ++i) {
+    tricky += "\xC3\x9Cn\xC3\xAF \"quoted\"\n\t\\ \x01\x1F/ ";
+    tricky += "\xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80 0123456789abcdef";
+    tricky += std::string(static_cast<size_t>(i), 'x');
+  }
+  b.messages[1].content = tricky;
+  b.messages[0].name = "sys\"name";
+  out.push_back(b);
+
+  Request c = a;
+  c.params.temperature = 0.7;
+  c.params.top_p = 0.9;
+  c.params.max_tokens = 100;
+  c.params.seed = 42;
+  c.params.stop = {"b", "a\n", "b"};
+  c.params.tools_json =
+      R"([{"type":"function","function":{"name":"f","parameters":{"b":1,"a":2.50}}}])";
+  c.params.tool_choice_json = R"( "auto" )";
+  c.params.response_format_json = R"({"type":"json_object"})";
+  c.params.extra_json =
+      R"({"stream":true,"frequency_penalty":0.5,"user":"u","logit_bias":{"2":1,"1":-1}})";
+  out.push_back(c);
+
+  Request d = a;
+  d.messages[1].name = "alice";
+  d.messages.push_back(
+      {"assistant", "", "", "",
+       R"([{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}])"});
+  d.messages.push_back({"tool", "18C sunny", "", "c1", ""});
+  d.messages.push_back({"assistant", "It is sunny.", "", "", ""});
+  out.push_back(d);
+
+  Request e = a;  // no user turn
+  e.messages = {{"system", "Only a system prompt.", "", "", ""},
+                {"assistant", "Hello", "", "", ""}};
+  out.push_back(e);
+
+  Request f = a;  // several user turns
+  f.messages.push_back({"assistant", "Use the link.", "", "", ""});
+  f.messages.push_back({"user", "Which link?", "", "", ""});
+  f.params.temperature = 0;
+  out.push_back(f);
+  return out;
+}
+
+// Keys are stored on disk: a change to how they are computed (not only to
+// the canonical form) would orphan every stored entry. These values were
+// computed by the first implementation.
+TEST(KeysTest, KeysAreStableAcrossImplementations) {
+  const char* const kGolden[][3] = {
+      {"6172c2cfa7666e6de0de4072237e8cc0", "676e6e66851358943d46c5666256dfb6",
+       "beabf818f4c3ccef9238d01e80803ba4"},
+      {"e8ebee54a0647943fee0755250ac5c6c", "3becf6352773b35838ed6710d1de0bea",
+       "9b6c43eb375aa330b4bdeeec53f8d72b"},
+      {"49ac466078c3d5ecd692416a6134f69a", "6e463e647bc9d6cc517644d27075b7df",
+       "61a8c5b95f53b9a7b477944a7a09a02b"},
+      {"bd633a82d9ac90b2ec637d5a30b4a271", "676e6e66851358943d46c5666256dfb6",
+       "8c3bcaa9252cbf3ef69b07a47e7843ec"},
+      {"b09a23c013d3a030525e291bb0778796", "676e6e66851358943d46c5666256dfb6",
+       "19dea257e4582c7de358b0eefa3a615b"},
+      {"6a07baa67595d76926cd00c825e59302", "8e81c8ba1b68a49cdf5b185ee4d47ad8",
+       "6cf785a864ec5371289225ee6188d988"},
+  };
+  const std::vector<Request> requests = GoldenRequests();
+  ASSERT_EQ(requests.size(), std::size(kGolden));
+  for (size_t i = 0; i < requests.size(); ++i) {
+    absl::StatusOr<CanonicalizedRequest> c = Canonicalize(requests[i]);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->keys.exact.ToHex(), kGolden[i][0]) << i;
+    EXPECT_EQ(c->keys.scope.ToHex(), kGolden[i][1]) << i;
+    EXPECT_EQ(c->keys.context.ToHex(), kGolden[i][2]) << i;
+    EXPECT_EQ(HashBytes(c->canonical), c->keys.exact) << i;
+    Key128 fast;
+    ASSERT_TRUE(internal::ExactKeyOf(requests[i], {}, &fast)) << i;
+    EXPECT_EQ(fast, c->keys.exact) << i;
+  }
+}
+
+TEST(KeysTest, ExactKeyOfRejectsWhatCanonicalizeRejects) {
+  Key128 key;
+  Request r = MakeRequest("bad \xC3\x28 utf8");
+  EXPECT_FALSE(internal::ExactKeyOf(r, {}, &key));
+  r = MakeRequest("hi");
+  r.ns = "\xFF";
+  EXPECT_FALSE(internal::ExactKeyOf(r, {}, &key));
+  r = MakeRequest("hi");
+  r.messages[0].role = "";
+  EXPECT_FALSE(internal::ExactKeyOf(r, {}, &key));
+  r = MakeRequest("hi");
+  r.params.stop = {"\xC0\xAF"};
+  EXPECT_FALSE(internal::ExactKeyOf(r, {}, &key));
+  r = MakeRequest("hi");
+  r.params.top_p = 2;
+  EXPECT_FALSE(internal::ExactKeyOf(r, {}, &key));
+  r = MakeRequest(std::string(100, 'a'));
+  EXPECT_FALSE(internal::ExactKeyOf(r, {.max_request_bytes = 64}, &key));
+  EXPECT_TRUE(internal::ExactKeyOf(MakeRequest("hi"), {}, &key));
+}
+
+// Reference escaping, one byte at a time.
+std::string SlowJsonString(const std::string& text) {
+  std::string out = "\"";
+  for (unsigned char u : text) {
+    if (u == '"') {
+      out += "\\\"";
+    } else if (u == '\\') {
+      out += "\\\\";
+    } else if (u == '\n') {
+      out += "\\n";
+    } else if (u == '\r') {
+      out += "\\r";
+    } else if (u == '\t') {
+      out += "\\t";
+    } else if (u == '\b') {
+      out += "\\b";
+    } else if (u == '\f') {
+      out += "\\f";
+    } else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", u);
+      out += buf;
+    } else {
+      out.push_back(static_cast<char>(u));
+    }
+  }
+  return out + "\"";
+}
+
+// The escaping and UTF-8 checks work 16 bytes at a time: special bytes at
+// every offset around a block boundary, valid and invalid sequences.
+TEST(KeysTest, EscapingAndUtf8CheckAtEveryOffset) {
+  const std::vector<std::pair<std::string, bool>> pieces = {
+      {"\"", true},
+      {"\\", true},
+      {"\n", true},
+      {std::string(1, '\0'), true},
+      {"\x1F", true},
+      {"\x7F", true},
+      {"\xC3\xBC", true},
+      {"\xE6\x97\xA5", true},
+      {"\xF0\x9F\x98\x80", true},
+      {"\xC3\x28", false},
+      {"\xED\xA0\x80", false},
+      {"\xC0\xAF", false},
+      {"\xE2\x82", false},
+      {"\x80", false},
+      {"\xF8\x88\x80\x80", false}};
+  for (const auto& [piece, valid] : pieces) {
+    for (size_t before = 0; before < 40; ++before) {
+      for (size_t after : {0, 1, 15, 16, 17}) {
+        const std::string text =
+            std::string(before, 'a') + piece + std::string(after, 'b');
+        EXPECT_EQ(internal::IsValidUtf8(text), valid) << before;
+        std::string checked;
+        EXPECT_EQ(internal::AppendJsonStringIfUtf8(&checked, text), valid);
+        std::string plain;
+        internal::AppendJsonString(&plain, text);
+        EXPECT_EQ(plain, SlowJsonString(text)) << before << " " << after;
+        if (valid) {
+          EXPECT_EQ(checked, plain);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

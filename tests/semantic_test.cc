@@ -4,6 +4,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "promptcache/builtin_embedder.h"
@@ -199,6 +200,48 @@ TEST_P(VectorIndexTest, FindsNearestRemovesAndPersists) {
 
 INSTANTIATE_TEST_SUITE_P(FlatAndHnsw, VectorIndexTest,
                          ::testing::Values(100000, 50));
+
+// HNSW search runs on the calling thread with a reused per-thread visited
+// table: scopes of different sizes searched alternately, from two threads,
+// past the table's reset period, must give the same answers as fresh state.
+TEST(VectorIndexHnswTest, ReusedSearchStateGivesCorrectResults) {
+  internal::VectorIndexOptions o;
+  o.dimension = 16;
+  o.hnsw_min_vectors = 50;
+  internal::VectorIndex index(o);
+  std::mt19937 rng(11);
+  const Key128 big{1, 1}, small{2, 2};
+  std::vector<std::vector<float>> vectors;
+  for (int i = 0; i < 1500; ++i) {
+    vectors.push_back(RandomUnit(rng, 16));
+    index.Add(i < 1200 ? big : small, Key128{0, static_cast<uint64_t>(i)},
+              Key128{9, 9}, 0, vectors.back().data());
+  }
+  ASSERT_TRUE(index.IsHnsw(big));
+  ASSERT_TRUE(index.IsHnsw(small));
+  auto check = [&](int offset) {
+    for (int n = 0; n < 600; ++n) {
+      const int i = (n * 7 + offset) % 1500;
+      const Key128 scope = i < 1200 ? big : small;
+      const std::vector<internal::VectorCandidate> found =
+          index.Search(scope, vectors[i].data(), 5);
+      ASSERT_EQ(found.size(), 5u);
+      EXPECT_EQ(found[0].entry, (Key128{0, static_cast<uint64_t>(i)}));
+      for (size_t r = 0; r < found.size(); ++r) {
+        const std::vector<float>& v = vectors[found[r].entry.lo];
+        float dot = 0;
+        for (int d = 0; d < 16; ++d) dot += v[d] * vectors[i][d];
+        EXPECT_NEAR(found[r].similarity, dot, 1e-4);
+        if (r > 0) {
+          EXPECT_LE(found[r].similarity, found[r - 1].similarity);
+        }
+      }
+    }
+  };
+  std::thread other(check, 3);
+  check(0);
+  other.join();
+}
 
 // An embedder that misbehaves on purpose.
 class BrokenEmbedder : public Embedder {

@@ -69,15 +69,12 @@ LedgerRow& NamedRow(Map& map, const Key& key, absl::string_view ns,
 
 uint64_t RowHash(absl::string_view ns, absl::string_view backend,
                  absl::string_view model) {
-  XXH3_state_t state;
-  XXH3_64bits_reset(&state);
-  // Lengths first so that ("ab","c") and ("a","bc") differ.
-  const uint64_t lengths[3] = {ns.size(), backend.size(), model.size()};
-  XXH3_64bits_update(&state, lengths, sizeof(lengths));
-  XXH3_64bits_update(&state, ns.data(), ns.size());
-  XXH3_64bits_update(&state, backend.data(), backend.size());
-  XXH3_64bits_update(&state, model.data(), model.size());
-  return XXH3_64bits_digest(&state);
+  // Each field hashed on its own, seeded with the hash so far, so that
+  // ("ab","c") and ("a","bc") differ. One-shot XXH3 of short strings: this
+  // runs on every hit.
+  uint64_t h = XXH3_64bits(ns.data(), ns.size());
+  h = XXH3_64bits_withSeed(backend.data(), backend.size(), h);
+  return XXH3_64bits_withSeed(model.data(), model.size(), h);
 }
 
 bool IsTemperaturePositive(const Request& r) {
@@ -566,8 +563,18 @@ absl::StatusOr<Response> Cache::Impl::GetExact(const Key128& key,
 void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
                             CacheStatus how, Response* answer) {
   const Usage usage = internal::EffectiveUsage(request, *answer);
-  const ModelPrice* price =
-      options_.prices.Find(request.backend, request.model);
+  const std::string& ns = NamespaceOf(request);
+  const uint64_t row_hash = RowHash(ns, request.backend, request.model);
+  HitShard& shard = hit_shards_[entry_key.lo % kHitShards];
+  const int64_t now = NowMicros();
+  internal::LeanMutexLock lock(&shard.mu);
+  // Bounded: names come from callers.
+  if (shard.prices.size() > 1024) shard.prices.clear();
+  auto [known, added] = shard.prices.try_emplace(row_hash, nullptr);
+  if (added) {
+    known->second = options_.prices.Find(request.backend, request.model);
+  }
+  const ModelPrice* price = known->second;
   const int64_t saved = price ? CostNanoDollars(*price, usage) : 0;
   answer->cache_status = how;
   answer->priced = price != nullptr;
@@ -575,16 +582,14 @@ void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
   answer->dollars_spent = 0;
   answer->stored = false;
 
-  HitShard& shard = hit_shards_[entry_key.lo % kHitShards];
-  const int64_t now = NowMicros();
-  absl::MutexLock lock(&shard.mu);
   if (how != CacheStatus::kCoalesced) {
     PendingHit& pending = shard.entries[entry_key];
     pending.hits += 1;
     pending.last_hit_us = std::max(pending.last_hit_us, now);
     pending.saved_nusd += saved;
   }
-  LedgerRow& row = PendingRow(shard, request);
+  LedgerRow& row =
+      NamedRow(shard.ledger, row_hash, ns, request.backend, request.model);
   row.requests += 1;
   if (how == CacheStatus::kSemanticHit) {
     absl::StatusOr<Key128> request_key = Key128::FromHex(answer->request_key);
@@ -837,24 +842,31 @@ absl::Status Cache::Impl::FlushStatsLocked() {
   absl::flat_hash_map<std::string, LedgerRow> deltas;
   std::vector<PendingSemanticHit> semantic;
   for (HitShard& shard : hit_shards_) {
-    absl::MutexLock lock(&shard.mu);
-    for (PendingSemanticHit& hit : shard.semantic) {
+    absl::flat_hash_map<Key128, PendingHit> shard_entries;
+    absl::flat_hash_map<uint64_t, LedgerRow> shard_ledger;
+    std::vector<PendingSemanticHit> shard_semantic;
+    {
+      // Taken out whole and merged without the lock: hits on this shard
+      // wait for three swaps, not for the merge.
+      internal::LeanMutexLock lock(&shard.mu);
+      shard_entries.swap(shard.entries);
+      shard_ledger.swap(shard.ledger);
+      shard_semantic.swap(shard.semantic);
+    }
+    for (PendingSemanticHit& hit : shard_semantic) {
       semantic.push_back(std::move(hit));
     }
-    shard.semantic.clear();
-    for (auto& [key, hit] : shard.entries) {
+    for (auto& [key, hit] : shard_entries) {
       PendingHit& p = entries[key];
       p.hits += hit.hits;
       p.saved_nusd += hit.saved_nusd;
       p.last_hit_us = std::max(p.last_hit_us, hit.last_hit_us);
     }
-    for (auto& [hash, row] : shard.ledger) {
+    for (auto& [hash, row] : shard_ledger) {
       NamedRow(deltas, internal::LedgerKey(row.ns, row.backend, row.model),
                row.ns, row.backend, row.model)
           .Add(row);
     }
-    shard.entries.clear();
-    shard.ledger.clear();
   }
   if (entries.empty() && deltas.empty() && semantic.empty()) {
     return absl::OkStatus();
@@ -910,7 +922,7 @@ absl::Status Cache::Impl::FlushStatsLocked() {
     // Put the counts back so that a later flush retries them.
     for (auto& [key, hit] : entries) {
       HitShard& shard = hit_shards_[key.lo % kHitShards];
-      absl::MutexLock lock(&shard.mu);
+      internal::LeanMutexLock lock(&shard.mu);
       PendingHit& p = shard.entries[key];
       p.hits += hit.hits;
       p.saved_nusd += hit.saved_nusd;
@@ -918,7 +930,7 @@ absl::Status Cache::Impl::FlushStatsLocked() {
     }
     for (auto& [key, delta] : deltas) {
       HitShard& shard = hit_shards_[0];
-      absl::MutexLock lock(&shard.mu);
+      internal::LeanMutexLock lock(&shard.mu);
       NamedRow(shard.ledger, RowHash(delta.ns, delta.backend, delta.model),
                delta.ns, delta.backend, delta.model)
           .Add(delta);
@@ -926,7 +938,7 @@ absl::Status Cache::Impl::FlushStatsLocked() {
     {
       // Semantic hit records too, or their feedback could never be given.
       HitShard& shard = hit_shards_[0];
-      absl::MutexLock lock(&shard.mu);
+      internal::LeanMutexLock lock(&shard.mu);
       for (PendingSemanticHit& hit : semantic) {
         shard.semantic.push_back(std::move(hit));
       }

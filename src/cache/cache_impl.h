@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "cache/eviction.h"
 #include "cache/hot_answers.h"
+#include "cache/lean_mutex.h"
 #include "promptcache/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
@@ -76,11 +77,14 @@ class Cache::Impl {
   };
   // Hits are gathered per shard so that concurrent readers rarely contend.
   struct HitShard {
-    absl::Mutex mu;
+    internal::LeanMutex mu;
     absl::flat_hash_map<Key128, PendingHit> entries ABSL_GUARDED_BY(mu);
     // Ledger deltas by a hash of (ns, backend, model); the row holds names.
     absl::flat_hash_map<uint64_t, LedgerRow> ledger ABSL_GUARDED_BY(mu);
     std::vector<PendingSemanticHit> semantic ABSL_GUARDED_BY(mu);
+    // PriceBook::Find by the ledger's row hash: one probe instead of
+    // building a string key on every hit. Never cleared by a flush.
+    absl::flat_hash_map<uint64_t, const ModelPrice*> prices ABSL_GUARDED_BY(mu);
   };
   static constexpr int kHitShards = 16;
 

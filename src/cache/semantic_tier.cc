@@ -71,7 +71,7 @@ void Cache::Impl::ChargeEmbedding(const Request& request,
       options_.embedder->CostNanoDollars(internal::EstimateTokens(text));
   if (cost <= 0) return;
   HitShard& shard = hit_shards_[0];
-  absl::MutexLock lock(&shard.mu);
+  internal::LeanMutexLock lock(&shard.mu);
   PendingRow(shard, request).embedding_nusd += cost;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "request/canonical_internal.h"
 
 namespace promptcache {
 namespace {
@@ -50,10 +51,11 @@ class CachedClient::Impl {
     return n <= 1 || request.params.temperature.value_or(1.0) <= 0 ||
            answers_stored >= n;
   }
+  // `looked_up`: Complete already found no usable answer under the key.
   absl::StatusOr<Response> Serve(const Request& request,
                                  const CanonicalizedRequest& canonical,
                                  const CallOptions& call,
-                                 const ModelClient& upstream);
+                                 const ModelClient& upstream, bool looked_up);
   absl::StatusOr<Response> Lead(const Request& request,
                                 const CanonicalizedRequest& canonical,
                                 const CallOptions& call,
@@ -142,11 +144,28 @@ absl::StatusOr<Response> CachedClient::Impl::Lead(
 absl::StatusOr<Response> CachedClient::Impl::Complete(
     const Request& request, const CallOptions& call,
     const ModelClient& upstream) {
+  // An exact hit needs only the exact key: the canonical string, the scope
+  // and context keys wait for a miss.
+  bool looked_up = false;
+  Key128 key;
+  if (!call.bypass && !call.force_refresh &&
+      internal::ExactKeyOf(request, cache_.options().canonical, &key)) {
+    int answers = 0;
+    absl::StatusOr<Response> hit = cache_.GetExact(key, &answers);
+    if (hit.ok() && BucketFull(request, answers)) {
+      cache_.RecordHit(request, key, CacheStatus::kExactHit, &*hit);
+      hit->request_key = hit->entry_key;
+      hit->similarity = 1;
+      return hit;
+    }
+    if (!hit.ok() && !absl::IsNotFound(hit.status())) return hit.status();
+    looked_up = true;
+  }
   absl::StatusOr<CanonicalizedRequest> canonical =
       Canonicalize(request, cache_.options().canonical);
   if (!canonical.ok()) return canonical.status();
   absl::StatusOr<Response> response =
-      Serve(request, *canonical, call, upstream);
+      Serve(request, *canonical, call, upstream, looked_up);
   if (response.ok()) {
     response->request_key = canonical->keys.exact.ToHex();
     if (response->cache_status == CacheStatus::kExactHit) {
@@ -158,7 +177,7 @@ absl::StatusOr<Response> CachedClient::Impl::Complete(
 
 absl::StatusOr<Response> CachedClient::Impl::Serve(
     const Request& request, const CanonicalizedRequest& canonical_ref,
-    const CallOptions& call, const ModelClient& upstream) {
+    const CallOptions& call, const ModelClient& upstream, bool looked_up) {
   const CanonicalizedRequest* canonical = &canonical_ref;
 
   if (call.bypass) {
@@ -173,7 +192,7 @@ absl::StatusOr<Response> CachedClient::Impl::Serve(
   }
 
   const Key128& key = canonical->keys.exact;
-  if (!call.force_refresh) {
+  if (!call.force_refresh && !looked_up) {
     int answers = 0;
     absl::StatusOr<Response> hit = cache_.GetExact(key, &answers);
     if (hit.ok() && BucketFull(request, answers)) {

@@ -3,12 +3,15 @@
 // on every lookup; only the optional JSON-text parameters are parsed.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "promptcache/keys.h"
+#include "request/canonical_internal.h"
 #include "request/json_text.h"
 #include "request/namespace.h"
 
@@ -18,6 +21,7 @@ namespace {
 using internal::AppendCanonicalJson;
 using internal::AppendJsonNumber;
 using internal::AppendJsonString;
+using internal::AppendJsonStringBodyIfUtf8;
 using internal::IsValidUtf8;
 using internal::NamespaceOf;
 using internal::ParseJsonField;
@@ -25,6 +29,8 @@ using internal::ParseJsonField;
 constexpr int kCanonicalVersion = 1;
 constexpr double kDefaultTemperature = 1.0;
 constexpr double kDefaultTopP = 1.0;
+// Per-thread buffers larger than this are freed after use.
+constexpr size_t kKeepBufferBytes = 64 << 10;
 
 // Keys in extra_json that do not change the answer.
 bool IsTransportOnlyKey(const std::string& key) {
@@ -103,7 +109,9 @@ absl::Status AppendParams(std::string* out, const Params& p) {
       return absl::InvalidArgumentError(absl::StrCat(
           "params.max_tokens must be positive; got ", *p.max_tokens));
     }
-    absl::StrAppend(out, "\"max_tokens\":", *p.max_tokens, ",");
+    out->append("\"max_tokens\":");
+    internal::AppendInteger(out, *p.max_tokens);
+    out->push_back(',');
   }
   if (!p.response_format_json.empty()) {
     absl::Status s =
@@ -112,15 +120,18 @@ absl::Status AppendParams(std::string* out, const Params& p) {
     if (!s.ok()) return s;
     out->push_back(',');
   }
-  if (p.seed.has_value()) absl::StrAppend(out, "\"seed\":", *p.seed, ",");
+  if (p.seed.has_value()) {
+    out->append("\"seed\":");
+    internal::AppendInteger(out, *p.seed);
+    out->push_back(',');
+  }
   if (!p.stop.empty()) {
-    // Stop sequences act as a set.
-    std::vector<std::string> stop = p.stop;
+    // Stop sequences act as a set. Views, not copies: this runs on hits.
+    absl::InlinedVector<absl::string_view, 8> stop(p.stop.begin(),
+                                                   p.stop.end());
     for (size_t i = 0; i < stop.size(); ++i) {
-      if (absl::Status s =
-              CheckText(stop[i], absl::StrCat("params.stop[", i, "]"));
-          !s.ok()) {
-        return s;
+      if (!IsValidUtf8(stop[i])) {
+        return CheckText(stop[i], absl::StrCat("params.stop[", i, "]"));
       }
     }
     std::sort(stop.begin(), stop.end());
@@ -163,28 +174,114 @@ absl::Status AppendParams(std::string* out, const Params& p) {
   return absl::OkStatus();
 }
 
-absl::Status AppendMessage(std::string* out, const Message& m, size_t index) {
+// An invalid UTF-8 text found while writing. Canonicalize replaces it with
+// ValidateRequest's error, which names the field.
+absl::Status NotUtf8() {
+  return absl::InvalidArgumentError("request text is not valid UTF-8");
+}
+
+// Appends a message object. `content_end`, when not null, receives where its
+// content string ends (for the context key).
+absl::Status AppendMessage(std::string* out, const Message& m, size_t index,
+                           size_t* content_end) {
+  if (m.role.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("messages[", index, "].role is empty"));
+  }
   // Fields in sorted order: content, name, role, tool_call_id, tool_calls.
-  out->append("{\"content\":");
-  AppendJsonString(out, m.content);
+  // Quotes are part of the punctuation appended around each text.
+  out->append("{\"content\":\"");
+  if (!AppendJsonStringBodyIfUtf8(out, m.content)) return NotUtf8();
+  if (content_end != nullptr) *content_end = out->size() + 1;
   if (!m.name.empty()) {
-    out->append(",\"name\":");
-    AppendJsonString(out, m.name);
+    out->append("\",\"name\":\"");
+    if (!AppendJsonStringBodyIfUtf8(out, m.name)) return NotUtf8();
   }
-  out->append(",\"role\":");
-  AppendJsonString(out, m.role);
+  out->append("\",\"role\":\"");
+  if (!AppendJsonStringBodyIfUtf8(out, m.role)) return NotUtf8();
   if (!m.tool_call_id.empty()) {
-    out->append(",\"tool_call_id\":");
-    AppendJsonString(out, m.tool_call_id);
+    out->append("\",\"tool_call_id\":\"");
+    if (!AppendJsonStringBodyIfUtf8(out, m.tool_call_id)) return NotUtf8();
   }
-  if (!m.tool_calls_json.empty()) {
-    out->push_back(',');
-    absl::Status s = AppendJsonTextField(
-        out, "tool_calls", m.tool_calls_json,
-        absl::StrCat("messages[", index, "].tool_calls_json"));
-    if (!s.ok()) return s;
+  if (m.tool_calls_json.empty()) {
+    out->append("\"}");
+    return absl::OkStatus();
   }
+  out->append("\",");
+  absl::Status s = AppendJsonTextField(
+      out, "tool_calls", m.tool_calls_json,
+      absl::StrCat("messages[", index, "].tool_calls_json"));
+  if (!s.ok()) return s;
   out->push_back('}');
+  return absl::OkStatus();
+}
+
+// Where the parts of a canonical request are, for the scope and context keys.
+struct Layout {
+  size_t messages_key = 0;  // the `,"messages":` member
+  size_t messages_end = 0;  // just past its `]`
+  size_t last_user = 0;     // the last user turn's object
+  size_t last_content = 0;  // just past that turn's content string
+};
+
+// Writes the canonical form of `r` to `out` (cleared first) in one pass,
+// checking everything ValidateRequest checks, with less precise messages
+// for invalid UTF-8. The exact-hit path needs nothing else.
+absl::Status WriteCanonical(const Request& r, const CanonicalOptions& options,
+                            std::string* out, Layout* layout) {
+  if (r.backend.empty() || r.model.empty() || r.messages.empty()) {
+    return absl::InvalidArgumentError("request is missing a field");
+  }
+  const size_t size = ApproximateSize(r);
+  if (size > options.max_request_bytes) {
+    return absl::InvalidArgumentError("request is too large");
+  }
+  // Params first: their errors come before the messages' ones, as in the
+  // canonical form's first version. A per-thread buffer: no allocation.
+  thread_local std::string params;
+  params.clear();
+  if (absl::Status s = AppendParams(&params, r.params); !s.ok()) return s;
+
+  size_t last_user = r.messages.size() - 1;
+  for (size_t i = r.messages.size(); i-- > 0;) {
+    if (r.messages[i].role == "user") {
+      last_user = i;
+      break;
+    }
+  }
+  out->clear();
+  out->reserve(size + params.size());
+  // Sorted top-level keys: backend, messages, model, ns, params, v.
+  out->append("{\"backend\":\"");
+  if (!AppendJsonStringBodyIfUtf8(out, r.backend)) return NotUtf8();
+  layout->messages_key = out->size() + 1;  // past the closing quote
+  out->append("\",\"messages\":[");
+  for (size_t i = 0; i < r.messages.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    const bool last = i == last_user;
+    if (last) layout->last_user = out->size();
+    if (absl::Status s = AppendMessage(out, r.messages[i], i,
+                                       last ? &layout->last_content : nullptr);
+        !s.ok()) {
+      return s;
+    }
+  }
+  layout->messages_end = out->size() + 1;  // past the `]`
+  out->append("],\"model\":\"");
+  if (!AppendJsonStringBodyIfUtf8(out, r.model)) return NotUtf8();
+  out->append("\",\"ns\":\"");
+  if (!AppendJsonStringBodyIfUtf8(out, NamespaceOf(r))) return NotUtf8();
+  out->append("\",\"params\":");
+  out->append(params);
+  out->append(",\"v\":");
+  internal::AppendInteger(out, kCanonicalVersion);
+  out->push_back('}');
+  if (params.capacity() > kKeepBufferBytes) std::string().swap(params);
+  if (out->size() > options.max_request_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "canonical request is ", out->size(), " bytes; the limit is ",
+        options.max_request_bytes, " (CanonicalOptions::max_request_bytes)"));
+  }
   return absl::OkStatus();
 }
 
@@ -241,74 +338,44 @@ absl::Status ValidateRequest(const Request& r,
 
 absl::StatusOr<CanonicalizedRequest> Canonicalize(
     const Request& r, const CanonicalOptions& options) {
-  if (absl::Status s = ValidateRequest(r, options); !s.ok()) return s;
-
-  // The scope prefix: everything but the messages.
-  std::string scope;
-  scope.reserve(256);
-  scope.append("{\"backend\":");
-  AppendJsonString(&scope, r.backend);
-  scope.append(",\"model\":");
-  AppendJsonString(&scope, r.model);
-  scope.append(",\"ns\":");
-  AppendJsonString(&scope, NamespaceOf(r));
-  scope.append(",\"params\":");
-  if (absl::Status s = AppendParams(&scope, r.params); !s.ok()) return s;
-  absl::StrAppend(&scope, ",\"v\":", kCanonicalVersion, "}");
-
-  // Messages; remember where the last user turn starts for the context key.
-  size_t last_user = r.messages.size() - 1;
-  for (size_t i = r.messages.size(); i-- > 0;) {
-    if (r.messages[i].role == "user") {
-      last_user = i;
-      break;
-    }
-  }
-  std::string messages;
-  messages.reserve(ApproximateSize(r));
-  messages.push_back('[');
-  size_t context_end = 1;     // where the last user turn starts
-  size_t context_resume = 1;  // where the turn after it starts
-  for (size_t i = 0; i < r.messages.size(); ++i) {
-    if (i > 0) messages.push_back(',');
-    if (i == last_user) context_end = messages.size();
-    if (absl::Status s = AppendMessage(&messages, r.messages[i], i); !s.ok()) {
-      return s;
-    }
-    if (i == last_user) context_resume = messages.size();
-  }
-  messages.push_back(']');
-
   CanonicalizedRequest out;
   std::string& c = out.canonical;
-  c.reserve(scope.size() + messages.size() + 32);
-  // Sorted top-level keys: backend, messages, model, ns, params, v.
-  const size_t model_pos = scope.find(",\"model\":");
-  c.append(scope, 0, model_pos);
-  c.append(",\"messages\":");
-  c.append(messages);
-  c.append(scope, model_pos, std::string::npos);
-  if (c.size() > options.max_request_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "canonical request is ", c.size(), " bytes; the limit is ",
-        options.max_request_bytes, " (CanonicalOptions::max_request_bytes)"));
+  Layout layout;
+  if (absl::Status s = WriteCanonical(r, options, &c, &layout); !s.ok()) {
+    // ValidateRequest names the offending field.
+    if (absl::Status v = ValidateRequest(r, options); !v.ok()) return v;
+    return s;
   }
   out.keys.exact = HashBytes(c);
+  // Scope: everything but the messages.
+  const size_t messages_begin = layout.messages_key + strlen(",\"messages\":");
+  std::string scope;
+  scope.reserve(c.size() - (layout.messages_end - layout.messages_key));
+  scope.append(c, 0, layout.messages_key);
+  scope.append(c, layout.messages_end, std::string::npos);
   out.keys.scope = HashBytes(scope);
   // Context: everything but the last user turn's text: the scope, the turns
   // before it, its other fields (name, tool ids) and any turns after it (a
   // tool loop's assistant call and tool result), so that only rewordings of
   // that one text can match.
-  std::string context = scope;
-  context.append(messages, 0, context_end);
-  Message last = r.messages[last_user];
-  last.content.clear();
-  if (absl::Status s = AppendMessage(&context, last, last_user); !s.ok()) {
-    return s;
-  }
-  context.append(messages, context_resume, std::string::npos);
+  std::string& context = scope;
+  context.append(c, messages_begin, layout.last_user - messages_begin);
+  context.append("{\"content\":\"\"");
+  context.append(c, layout.last_content,
+                 layout.messages_end - layout.last_content);
   out.keys.context = HashBytes(context);
   return out;
+}
+
+bool internal::ExactKeyOf(const Request& request,
+                          const CanonicalOptions& options, Key128* key) {
+  // One buffer per thread: a hit allocates nothing here.
+  thread_local std::string canonical;
+  Layout layout;
+  const bool ok = WriteCanonical(request, options, &canonical, &layout).ok();
+  if (ok) *key = HashBytes(canonical);
+  if (canonical.capacity() > kKeepBufferBytes) std::string().swap(canonical);
+  return ok;
 }
 
 absl::StatusOr<std::string> CanonicalRequest(const Request& request,

@@ -3,6 +3,7 @@
 #ifndef PROMPTCACHE_SRC_REQUEST_JSON_TEXT_H_
 #define PROMPTCACHE_SRC_REQUEST_JSON_TEXT_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -15,6 +16,17 @@ bool IsValidUtf8(absl::string_view text);
 
 // Appends `text` (valid UTF-8) as a JSON string literal.
 void AppendJsonString(std::string* out, absl::string_view text);
+
+// As AppendJsonString, checking UTF-8 in the same pass: false (with `out`
+// partly written) when `text` is not valid UTF-8.
+bool AppendJsonStringIfUtf8(std::string* out, absl::string_view text);
+
+// As AppendJsonStringIfUtf8 without the quotes, for writers that merge them
+// into the surrounding punctuation.
+bool AppendJsonStringBodyIfUtf8(std::string* out, absl::string_view text);
+
+// Appends the decimal digits of `value` (as absl::StrAppend would, cheaper).
+void AppendInteger(std::string* out, int64_t value);
 
 // Appends a number in canonical form: integral values within 2^53 as
 // integers ("1", not "1.0"), others in shortest round-trip form.

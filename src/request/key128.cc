@@ -1,3 +1,5 @@
+#include <array>
+#include <cstring>
 #include <string>
 
 #include "absl/status/status.h"
@@ -7,12 +9,29 @@
 
 namespace promptcache {
 
+namespace {
+
+// The two hex digits of every byte: a byte per step (every hit formats its
+// key).
+constexpr std::array<char, 512> kHexPairs = [] {
+  constexpr char kHex[] = "0123456789abcdef";
+  std::array<char, 512> pairs{};
+  for (int b = 0; b < 256; ++b) {
+    pairs[2 * b] = kHex[b >> 4];
+    pairs[2 * b + 1] = kHex[b & 0xF];
+  }
+  return pairs;
+}();
+
+}  // namespace
+
 std::string Key128::ToHex() const {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out(32, '0');
-  for (int i = 0; i < 16; ++i) {
-    out[15 - i] = kHex[(hi >> (4 * i)) & 0xF];
-    out[31 - i] = kHex[(lo >> (4 * i)) & 0xF];
+  char* p = out.data();
+  for (int i = 0; i < 8; ++i) {
+    std::memcpy(p + 2 * i, &kHexPairs[2 * ((hi >> (56 - 8 * i)) & 0xFF)], 2);
+    std::memcpy(p + 16 + 2 * i, &kHexPairs[2 * ((lo >> (56 - 8 * i)) & 0xFF)],
+                2);
   }
   return out;
 }

@@ -10,8 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "faiss/IndexFlat.h"
 #include "faiss/IndexHNSW.h"
+#include "faiss/impl/AuxIndexStructures.h"
+#include "faiss/impl/DistanceComputer.h"
 #include "faiss/impl/HNSW.h"
 #include "faiss/index_io.h"
+#include "faiss/utils/Heap.h"
 #include "semantic/simd_flat.h"
 
 namespace promptcache::internal {
@@ -31,6 +34,50 @@ struct Slot {
 std::string ScopeFile(const std::string& dir, const Key128& scope,
                       const char* ext) {
   return absl::StrCat(dir, "/", scope.ToHex(), ext);
+}
+
+// HNSW searches for the smallest distance: negated inner products.
+struct NegatedDot final : faiss::DistanceComputer {
+  NegatedDot(const float* base, size_t d) : base(base), d(d) {}
+  void set_query(const float* x) override { query = x; }
+  float operator()(idx_t i) override { return -Dot(query, base + i * d, d); }
+  float symmetric_dis(idx_t i, idx_t j) override {
+    return -Dot(base + i * d, base + j * d, d);
+  }
+  const float* base;
+  size_t d;
+  const float* query = nullptr;
+};
+
+// One query against an HNSW index, on the calling thread. FAISS 1.7.3's
+// IndexHNSW::search opens an OpenMP parallel region even for one query
+// (waking a team of threads, each allocating an ntotal-byte visited table);
+// this runs the same graph search directly with a per-thread visited table
+// that is reused. `similarity` and `labels` receive `k` results, best first
+// (label -1 past the end).
+void SearchHnsw(const faiss::Index& index, const float* query, int64_t k,
+                int ef_search, float* similarity, Label* labels) {
+  faiss::SearchParametersHNSW params;
+  params.efSearch = ef_search;
+  const auto& hnsw = static_cast<const faiss::IndexHNSW&>(index);
+  const auto* storage = dynamic_cast<const faiss::IndexFlat*>(hnsw.storage);
+  if (storage == nullptr) {  // not our storage: FAISS's own path
+    index.search(1, query, k, similarity, labels, &params);
+    return;
+  }
+  thread_local faiss::VisitedTable visited(0);
+  const size_t ntotal = static_cast<size_t>(hnsw.ntotal);
+  if (visited.visited.size() < ntotal) {
+    visited.visited.assign(ntotal, 0);
+    visited.visno = 1;
+  }
+  NegatedDot distance(storage->get_xb(), static_cast<size_t>(index.d));
+  distance.set_query(query);
+  faiss::maxheap_heapify(k, similarity, labels);
+  hnsw.hnsw.search(distance, static_cast<int>(k), labels, similarity, visited,
+                   &params);  // advances `visited` itself
+  faiss::maxheap_reorder(k, similarity, labels);
+  for (int64_t i = 0; i < k; ++i) similarity[i] = -similarity[i];
 }
 
 }  // namespace
@@ -143,11 +190,9 @@ std::vector<VectorCandidate> VectorIndex::Search(const Key128& scope_key,
   std::vector<float> similarity(want);
   std::vector<Label> labels(want);
   if (scope->hnsw) {
-    faiss::SearchParametersHNSW params;
-    params.efSearch =
-        std::max<int>(options_.hnsw_ef_search, static_cast<int>(want));
-    scope->index->search(1, query, want, similarity.data(), labels.data(),
-                         &params);
+    SearchHnsw(*scope->index, query, want,
+               std::max<int>(options_.hnsw_ef_search, static_cast<int>(want)),
+               similarity.data(), labels.data());
   } else {
     scope->index->search(1, query, want, similarity.data(), labels.data());
   }
