@@ -1,5 +1,7 @@
 #include "semantic/vector_index.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -129,7 +131,14 @@ void VectorIndex::Add(const Key128& scope_key, const Key128& entry,
   Scope& scope = *owned;
   absl::MutexLock scope_lock(&scope.mu);
   if (scope.index == nullptr) scope.index = NewIndex(options_, false);
-  scope.index->add(1, vector);
+  {
+    // FAISS opens an OpenMP team for every add, even of one vector; on a
+    // small machine its spinning workers cost more than the insert itself.
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    scope.index->add(1, vector);
+    omp_set_num_threads(threads);
+  }
   scope.slots.push_back({entry, context, numbers, true});
   slots_[entry] = {scope_key, static_cast<int64_t>(scope.slots.size()) - 1};
 
