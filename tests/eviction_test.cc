@@ -292,3 +292,33 @@ TEST(EvictionTrackerTest, SampledVictimsAreAmongTheLowestPriorities) {
 
 }  // namespace
 }  // namespace promptcache
+
+namespace promptcache {
+namespace {
+
+// More hit entries than one flush chunk: every count lands, in the ledger
+// and on the entries, and the write lock is given up between chunks.
+TEST(StatsFlushTest, ABacklogLargerThanOneChunkIsWrittenWhole) {
+  TempDir dir;
+  Options o;
+  o.stats_flush_interval = absl::InfiniteDuration();
+  o.hot_cache_bytes = 0;
+  auto cache = *Cache::Open(dir.path(), o);
+  CachedClient client(*cache, [](const Request& r) -> absl::StatusOr<Response> {
+    return MakeAnswer("answer to " + r.messages.back().content);
+  });
+  constexpr int kEntries = 9000;
+  for (int i = 0; i < kEntries; ++i) {
+    ASSERT_TRUE(client.Complete(MakeRequest(absl::StrCat("q", i))).ok());
+  }
+  for (int i = 0; i < kEntries; ++i) {
+    ASSERT_EQ(client.Complete(MakeRequest(absl::StrCat("q", i)))->cache_status,
+              CacheStatus::kExactHit);
+  }
+  ASSERT_TRUE(cache->FlushStats().ok());
+  EXPECT_EQ(cache->Report()->total.exact_hits, kEntries);
+  EXPECT_EQ(cache->Stats()->hits_recorded, kEntries);
+}
+
+}  // namespace
+}  // namespace promptcache

@@ -45,6 +45,8 @@ constexpr size_t kMinSharedBody = 512;
 constexpr char kSchemaKey[] = "schema_version";
 constexpr char kCreatedKey[] = "created_us";
 constexpr int kPurgeBatch = 1000;
+// Hit counters written per batch by the stats flush (see FlushStatsLocked).
+constexpr size_t kStatsChunk = 4096;
 // Set when every entry's hit-counter record carries its budgeted size
 // (EntryStats version 2): new databases, and older ones after a one-time
 // scan when first opened with a byte budget.
@@ -872,83 +874,108 @@ absl::Status Cache::Impl::FlushStatsLocked() {
     return absl::OkStatus();
   }
 
-  rocksdb::WriteBatch batch;
-  // Semantic hit log: entry + request -> similarity, count, time, names.
-  absl::flat_hash_map<std::string, internal::SemanticHitRecord> logs;
-  for (const PendingSemanticHit& hit : semantic) {
-    const std::string key = hit.entry.ToBytes() + hit.request.ToBytes();
-    auto [it, inserted] = logs.try_emplace(key);
-    internal::SemanticHitRecord& record = it->second;
-    if (inserted) {
-      std::string old;
-      if (db_->Get(rocksdb::ReadOptions(), semantic_hits_cf_, key, &old).ok()) {
-        internal::DecodeSemanticHit(old, &record).IgnoreError();
+  // Counters are written in chunks, with the write lock released between
+  // them: a backlog of a million hit entries must not hold up stores and
+  // misses for the seconds it takes to write.
+  std::vector<std::pair<Key128, PendingHit>> hits(entries.begin(),
+                                                  entries.end());
+  size_t next = 0;
+  for (bool first = true; first || next < hits.size(); first = false) {
+    rocksdb::WriteBatch batch;
+    absl::flat_hash_map<std::string, internal::SemanticHitRecord> logs;
+    if (first) {
+      // Semantic hit log: entry + request -> similarity, count, time, names.
+      for (const PendingSemanticHit& hit : semantic) {
+        const std::string key = hit.entry.ToBytes() + hit.request.ToBytes();
+        auto [it, inserted] = logs.try_emplace(key);
+        internal::SemanticHitRecord& record = it->second;
+        if (inserted) {
+          std::string old;
+          if (db_->Get(rocksdb::ReadOptions(), semantic_hits_cf_, key, &old)
+                  .ok()) {
+            internal::DecodeSemanticHit(old, &record).IgnoreError();
+          }
+        }
+        record.count += 1;
+        record.similarity = hit.similarity;
+        record.last_us = std::max(record.last_us, hit.time_us);
+        record.ledger_key = hit.ledger_key;
+        record.query = hit.query;
+      }
+      for (const auto& [key, record] : logs) {
+        batch.Put(semantic_hits_cf_, key, internal::EncodeSemanticHit(record));
+      }
+      for (auto& [key, delta] : deltas) {
+        LedgerRow row;
+        if (auto it = ledger_.find(key); it != ledger_.end()) row = it->second;
+        row.Add(delta);
+        batch.Put(ledger_cf_, key, internal::EncodeLedgerRow(row));
       }
     }
-    record.count += 1;
-    record.similarity = hit.similarity;
-    record.last_us = std::max(record.last_us, hit.time_us);
-    record.ledger_key = hit.ledger_key;
-    record.query = hit.query;
-  }
-  for (const auto& [key, record] : logs) {
-    batch.Put(semantic_hits_cf_, key, internal::EncodeSemanticHit(record));
-  }
-  for (const auto& [key, hit] : entries) {
-    // Hits of an entry evicted meanwhile: nothing to count them on.
-    if (eviction_ != nullptr && !eviction_->Contains(key)) continue;
-    const std::array<char, 16> bytes = KeyBytes(key);
-    internal::EntryStats stats;
-    std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entry_stats_cf_,
-                                 AsSlice(bytes), &value);
-    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading hit counts");
-    if (s.ok()) internal::DecodeEntryStats(value, &stats).IgnoreError();
-    stats.hits += hit.hits;
-    stats.saved_nusd += hit.saved_nusd;
-    stats.last_hit_us = std::max(stats.last_hit_us, hit.last_hit_us);
-    batch.Put(entry_stats_cf_, AsSlice(bytes),
-              internal::EncodeEntryStats(stats));
-  }
-  for (auto& [key, delta] : deltas) {
-    LedgerRow row;
-    if (auto it = ledger_.find(key); it != ledger_.end()) row = it->second;
-    row.Add(delta);
-    batch.Put(ledger_cf_, key, internal::EncodeLedgerRow(row));
-  }
-  absl::Status s =
-      FromRocks(db_->Write(write_options_, &batch), "writing hit statistics");
-  if (!s.ok()) {
-    // Put the counts back so that a later flush retries them.
-    for (auto& [key, hit] : entries) {
-      HitShard& shard = hit_shards_[key.lo % kHitShards];
-      internal::LeanMutexLock lock(&shard.mu);
-      PendingHit& p = shard.entries[key];
-      p.hits += hit.hits;
-      p.saved_nusd += hit.saved_nusd;
-      p.last_hit_us = std::max(p.last_hit_us, hit.last_hit_us);
+    const size_t end = std::min(hits.size(), next + kStatsChunk);
+    for (size_t i = next; i < end; ++i) {
+      const auto& [key, hit] = hits[i];
+      // Hits of an entry evicted meanwhile: nothing to count them on.
+      if (eviction_ != nullptr && !eviction_->Contains(key)) continue;
+      const std::array<char, 16> bytes = KeyBytes(key);
+      internal::EntryStats stats;
+      std::string value;
+      rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entry_stats_cf_,
+                                   AsSlice(bytes), &value);
+      if (!s.ok() && !s.IsNotFound()) {
+        return FromRocks(s, "reading hit counts");
+      }
+      if (s.ok()) internal::DecodeEntryStats(value, &stats).IgnoreError();
+      stats.hits += hit.hits;
+      stats.saved_nusd += hit.saved_nusd;
+      stats.last_hit_us = std::max(stats.last_hit_us, hit.last_hit_us);
+      batch.Put(entry_stats_cf_, AsSlice(bytes),
+                internal::EncodeEntryStats(stats));
     }
-    for (auto& [key, delta] : deltas) {
-      HitShard& shard = hit_shards_[0];
-      internal::LeanMutexLock lock(&shard.mu);
-      NamedRow(shard.ledger, RowHash(delta.ns, delta.backend, delta.model),
-               delta.ns, delta.backend, delta.model)
-          .Add(delta);
+    absl::Status s =
+        FromRocks(db_->Write(write_options_, &batch), "writing hit statistics");
+    if (!s.ok()) {
+      // Put the unwritten counts back so that a later flush retries them.
+      for (size_t i = next; i < hits.size(); ++i) {
+        const auto& [key, hit] = hits[i];
+        HitShard& shard = hit_shards_[key.lo % kHitShards];
+        internal::LeanMutexLock lock(&shard.mu);
+        PendingHit& p = shard.entries[key];
+        p.hits += hit.hits;
+        p.saved_nusd += hit.saved_nusd;
+        p.last_hit_us = std::max(p.last_hit_us, hit.last_hit_us);
+      }
+      if (first) {
+        for (auto& [key, delta] : deltas) {
+          HitShard& shard = hit_shards_[0];
+          internal::LeanMutexLock lock(&shard.mu);
+          NamedRow(shard.ledger, RowHash(delta.ns, delta.backend, delta.model),
+                   delta.ns, delta.backend, delta.model)
+              .Add(delta);
+        }
+        // Semantic hit records too, or their feedback could never be given.
+        HitShard& shard = hit_shards_[0];
+        internal::LeanMutexLock lock(&shard.mu);
+        for (PendingSemanticHit& hit : semantic) {
+          shard.semantic.push_back(std::move(hit));
+        }
+      }
+      return s;
     }
-    {
-      // Semantic hit records too, or their feedback could never be given.
-      HitShard& shard = hit_shards_[0];
-      internal::LeanMutexLock lock(&shard.mu);
-      for (PendingSemanticHit& hit : semantic) {
-        shard.semantic.push_back(std::move(hit));
+    if (first) {
+      for (auto& [key, delta] : deltas) AddLedgerDelta(delta);
+    }
+    if (eviction_ != nullptr) {
+      for (size_t i = next; i < end; ++i) {
+        eviction_->Touch(hits[i].first, hits[i].second.hits,
+                         hits[i].second.last_hit_us);
       }
     }
-    return s;
-  }
-  for (auto& [key, delta] : deltas) AddLedgerDelta(delta);
-  if (eviction_ != nullptr) {
-    for (const auto& [key, hit] : entries) {
-      eviction_->Touch(key, hit.hits, hit.last_hit_us);
+    next = end;
+    if (next < hits.size()) {
+      // Let waiting writers in between chunks.
+      write_mu_.Unlock();
+      write_mu_.Lock();
     }
   }
   return absl::OkStatus();
