@@ -973,8 +973,10 @@ absl::Status Cache::Impl::FlushStatsLocked() {
     }
     next = end;
     if (next < hits.size()) {
-      // Let waiting writers in between chunks.
+      // Let waiting writers in between chunks (absl::Mutex is not fair: an
+      // immediate re-lock would win again).
       write_mu_.Unlock();
+      absl::SleepFor(absl::Microseconds(200));
       write_mu_.Lock();
     }
   }
