@@ -556,19 +556,11 @@ absl::StatusOr<Response> ParseAnthropicResponse(absl::string_view body) {
     }
   }
   if (!calls.empty()) out.tool_calls_json = Canonical(calls);
-  if (auto stop = j.find("stop_reason"); stop != j.end() && !stop->is_null()) {
-    if (!stop->is_string()) {
-      return FieldError("stop_reason", "must be a string or null");
-    }
-    out.finish_reason = stop->get<std::string>();
-  }
-  if (!uncached.empty())
-    out.finish_reason = NotCached(out.finish_reason, uncached);
-  if (auto usage = j.find("usage"); usage != j.end()) {
-    if (!usage->is_null() && !usage->is_object()) {
-      return FieldError("usage", "must be an object");
-    }
-    ReadUsage(*usage, &out.usage);
+  auto stop = j.find("stop_reason");
+  if (absl::Status st = FinishAnswer(j, stop == j.end() ? nullptr : &*stop,
+                                     "stop_reason", uncached, &ReadUsage, &out);
+      !st.ok()) {
+    return st;
   }
   return out;
 }

@@ -49,6 +49,14 @@ bool NestingWithin(absl::string_view json, int max_depth);
 // returned but never stored.
 std::string NotCached(absl::string_view finish_reason, absl::string_view why);
 
+// The end of a parsed answer: `finish` (a string or null, named `field` in
+// errors) as the finish reason, marked NotCached(`uncached`) when that is
+// non-empty, and the body's "usage" object read by `read_usage`.
+absl::Status FinishAnswer(const Json& body, const Json* finish,
+                          absl::string_view field, const std::string& uncached,
+                          void (*read_usage)(const Json&, Usage*),
+                          Response* out);
+
 // A token count from a server, clamped to [0, 2^40].
 int64_t TokenCount(const Json& value);
 

@@ -593,20 +593,11 @@ absl::StatusOr<Response> ParseOpenAiResponse(bool completions,
     }
   }
   auto finish = choice.find("finish_reason");
-  if (finish != choice.end() && !finish->is_null()) {
-    if (!finish->is_string()) {
-      return FieldError("choices[0].finish_reason", "must be a string or null");
-    }
-    out.finish_reason = finish->get<std::string>();
-  }
-  if (!uncached.empty())
-    out.finish_reason = NotCached(out.finish_reason, uncached);
-
-  if (auto usage = j.find("usage"); usage != j.end()) {
-    if (!usage->is_null() && !usage->is_object()) {
-      return FieldError("usage", "must be an object");
-    }
-    ReadUsage(*usage, &out.usage);
+  if (absl::Status st =
+          FinishAnswer(j, finish == choice.end() ? nullptr : &*finish,
+                       "choices[0].finish_reason", uncached, &ReadUsage, &out);
+      !st.ok()) {
+    return st;
   }
   return out;
 }

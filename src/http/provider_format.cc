@@ -45,6 +45,27 @@ std::string NotCached(absl::string_view finish_reason, absl::string_view why) {
   return absl::StrCat(finish_reason, " (not cached: ", why, ")");
 }
 
+absl::Status FinishAnswer(const Json& body, const Json* finish,
+                          absl::string_view field, const std::string& uncached,
+                          void (*read_usage)(const Json&, Usage*),
+                          Response* out) {
+  if (finish != nullptr && !finish->is_null()) {
+    if (!finish->is_string())
+      return FieldError(field, "must be a string or null");
+    out->finish_reason = finish->get<std::string>();
+  }
+  if (!uncached.empty()) {
+    out->finish_reason = NotCached(out->finish_reason, uncached);
+  }
+  if (auto usage = body.find("usage"); usage != body.end()) {
+    if (!usage->is_null() && !usage->is_object()) {
+      return FieldError("usage", "must be an object");
+    }
+    read_usage(*usage, &out->usage);
+  }
+  return absl::OkStatus();
+}
+
 int64_t TokenCount(const Json& value) {
   // Usage numbers from a server: never negative, never large enough to
   // overflow sums or dollar arithmetic.
