@@ -233,6 +233,30 @@ TEST(EvictionTest, AdmissionSkipsAnswersWorthLessThanTheirBytes) {
   EXPECT_EQ(report.total.stored, 1);
 }
 
+TEST(EvictionTest, AForcedRefreshReplacesTheAnswerWhateverAdmissionSays) {
+  TempDir dir;
+  Options o;
+  o.stats_flush_interval = absl::InfiniteDuration();
+  o.min_dollars_saved_per_kib = 0.001;
+  auto cache = *Cache::Open(dir.path(), o);
+  std::string answer = "short and dear";
+  CachedClient client(*cache, [&](const Request&) -> absl::StatusOr<Response> {
+    Response r = MakeAnswer(answer);
+    r.usage.output_tokens = 2000;
+    return r;
+  });
+  const Request q =
+      MakeRequest("which answer?", "tenant-a", "claude-opus-4-1", "anthropic");
+  ASSERT_TRUE(client.Complete(q)->stored);
+  // The corrected answer would not be admitted on its own (cheap per KiB).
+  answer = std::string(200000, 'z');
+  CallOptions refresh;
+  refresh.force_refresh = true;
+  ASSERT_TRUE(client.Complete(q, refresh).ok());
+  // The old answer is never served again.
+  EXPECT_EQ(client.Complete(q)->text, answer);
+}
+
 TEST(EvictionTest, ReadersRunWhileEvictionDeletes) {
   TempDir dir;
   auto cache = *Cache::Open(dir.path(), BudgetOptions());

@@ -52,7 +52,8 @@ TEST_F(SharedBodiesTest, IdenticalAnswersAreStoredOnce) {
   EXPECT_EQ(stats.shared_body_refs, 50);
   EXPECT_EQ(stats.shared_body_bytes, static_cast<int64_t>(kLongAnswer.size()));
   // 50 entries hold a reference each, not the text.
-  EXPECT_LT(stats.entry_bytes, 50 * static_cast<int64_t>(kLongAnswer.size()) / 4);
+  EXPECT_LT(stats.entry_bytes,
+            50 * static_cast<int64_t>(kLongAnswer.size()) / 4);
   // Hits, Inspect and Export give the full text, also after reopening.
   Open();
   for (int i = 0; i < 50; i += 7) {
@@ -109,6 +110,21 @@ TEST_F(SharedBodiesTest, ImportOverExistingEntriesKeepsCountsRight) {
   EXPECT_EQ(stats.entries, 5);
   EXPECT_EQ(stats.shared_bodies, 0);
   EXPECT_EQ(Ask("question 2").text, kLongAnswer);
+}
+
+TEST_F(SharedBodiesTest, AnImportHoldingAKeyTwiceKeepsOtherEntriesBodies) {
+  Ask("first");
+  Ask("second");  // Shares the body with "first".
+  std::stringstream dump;
+  ASSERT_EQ(*cache_->Export(dump), 2);
+  std::string line;
+  std::getline(dump, line);
+  std::stringstream twice(line + "\n" + line + "\n");
+  ASSERT_EQ(*cache_->Import(twice), 2);
+  // Neither entry lost its text.
+  EXPECT_EQ(Ask("first").text, kLongAnswer);
+  EXPECT_EQ(Ask("second").text, kLongAnswer);
+  EXPECT_EQ(Ask("second").cache_status, CacheStatus::kExactHit);
 }
 
 TEST(SharedBodiesBudgetTest, EvictionReleasesBodies) {

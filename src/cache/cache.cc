@@ -466,24 +466,26 @@ absl::Status Cache::Impl::ApplyBodies(const BodyChanges& changes,
   *created_bytes = 0;
   if (bodies_cf_ == nullptr) return absl::OkStatus();
   for (const auto& [key, change] : changes.refs) {
-    const auto& [delta, text] = change;
-    if (delta == 0) continue;
+    if (change.adds == 0 && change.removes == 0) continue;
     std::string refs_value;
     int64_t refs = 0;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), bodies_cf_,
                                  absl::StrCat("r", key), &refs_value);
     if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading a body");
     if (s.ok() && !absl::SimpleAtoi(refs_value, &refs)) refs = 0;
-    const int64_t now_refs = refs + delta;
+    // A missing body has no references left to remove: only the adds
+    // count, and they bring its text back.
+    const int64_t now_refs =
+        refs > 0 ? refs + change.adds - change.removes : change.adds;
     if (now_refs <= 0) {
       batch->Delete(bodies_cf_, absl::StrCat("r", key));
       batch->Delete(bodies_cf_, absl::StrCat("b", key));
       continue;
     }
-    if (refs == 0) {
-      if (text.empty()) continue;  // A release of a body already gone.
-      batch->Put(bodies_cf_, absl::StrCat("b", key), text);
-      *created_bytes += static_cast<int64_t>(text.size()) + 17;
+    if (refs <= 0) {
+      if (change.text.empty()) continue;
+      batch->Put(bodies_cf_, absl::StrCat("b", key), change.text);
+      *created_bytes += static_cast<int64_t>(change.text.size()) + 17;
     }
     batch->Put(bodies_cf_, absl::StrCat("r", key), absl::StrCat(now_refs));
   }
@@ -683,7 +685,9 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   LedgerRow delta = MissDelta(request, answer);
   // Admission: an answer whose hit would save too little for its size is
   // answered but not kept.
-  if (options_.min_dollars_saved_per_kib > 0 && answer->priced) {
+  // A forced refresh replaces a stored answer: refusing it would keep
+  // serving the old one.
+  if (options_.min_dollars_saved_per_kib > 0 && answer->priced && !replace) {
     const double kib =
         static_cast<double>(canonical.canonical.size() + answer->text.size() +
                             answer->tool_calls_json.size() + 64) /
@@ -835,6 +839,7 @@ absl::Status Cache::Impl::RecordUnstoredMiss(const Request& request,
 
 absl::Status Cache::Impl::FlushStats() {
   if (options_.read_only) return absl::OkStatus();
+  absl::MutexLock flush_lock(&flush_mu_);
   absl::MutexLock lock(&write_mu_);
   return FlushStatsLocked();
 }
@@ -1165,6 +1170,8 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
     return true;
   });
   if (!s.ok()) return s;
+  // No flush may be between two of its chunks while entries go.
+  absl::MutexLock flush_lock(&flush_mu_);
   absl::MutexLock lock(&write_mu_);
   int64_t deleted = 0;
   for (size_t i = 0; i < candidates.size(); i += kPurgeBatch) {
@@ -1219,10 +1226,13 @@ absl::Status Cache::Impl::WriteEntries(
   rocksdb::WriteBatch batch;
   std::vector<std::pair<Key128, internal::EntryStats>> sized;
   BodyChanges bodies;
+  absl::flat_hash_set<Key128> replaced;
   for (const ImportedEntry& item : items) {
-    // An entry replaced by the import releases its shared bodies.
+    // An entry replaced by the import releases its shared bodies, once even
+    // when the import holds the key twice (imported values are inline).
     std::string old;
-    if (db_->Get(rocksdb::ReadOptions(), entries_cf_,
+    if (replaced.insert(item.keys.exact).second &&
+        db_->Get(rocksdb::ReadOptions(), entries_cf_,
                  AsSlice(KeyBytes(item.keys.exact)), &old)
             .ok()) {
       bodies.UnrefEntry(old);

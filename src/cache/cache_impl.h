@@ -138,14 +138,20 @@ class Cache::Impl {
   // Shared answer bodies: identical long answers of many prompts are
   // stored once, with a reference count, in the "bodies" family.
   struct BodyChanges {
-    // body key -> (reference delta, text when the body may be new)
-    absl::flat_hash_map<std::string, std::pair<int64_t, std::string>> refs;
+    struct Change {
+      int64_t adds = 0;
+      int64_t removes = 0;
+      std::string text;  // for adds: the body, in case it must be written
+    };
+    // Adds and removes are kept apart: a body found missing is rewritten
+    // from the adds (its old references are gone with it).
+    absl::flat_hash_map<std::string, Change> refs;
     void Ref(const std::string& key, const std::string& text) {
-      auto& [delta, body] = refs[key];
-      ++delta;
-      if (body.empty()) body = text;
+      Change& c = refs[key];
+      ++c.adds;
+      if (c.text.empty()) c.text = text;
     }
-    void Unref(const std::string& key) { --refs[key].first; }
+    void Unref(const std::string& key) { ++refs[key].removes; }
     // Unrefs every shared body of an encoded entry.
     void UnrefEntry(absl::string_view entry_value);
   };
@@ -188,6 +194,10 @@ class Cache::Impl {
   // Serializes writers so read-modify-write of entries and ledger rows is
   // atomic; the hit path never takes it.
   absl::Mutex write_mu_;
+  // Held for a whole stats flush (which gives up write_mu_ between chunks)
+  // and by Purge, so that a flush never interleaves with another flush or
+  // with a purge. Taken before write_mu_.
+  absl::Mutex flush_mu_ ABSL_ACQUIRED_BEFORE(write_mu_);
   // The persisted ledger, mirrored in memory.
   absl::flat_hash_map<std::string, LedgerRow> ledger_
       ABSL_GUARDED_BY(write_mu_);
