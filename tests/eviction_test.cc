@@ -305,13 +305,18 @@ TEST(EvictionTrackerTest, SampledVictimsAreAmongTheLowestPriorities) {
   for (int i = 1; i <= 1000; ++i) {
     tracker.Upsert(Key128{0, static_cast<uint64_t>(i)}, 1000, i * 1000, 0, 1);
   }
-  std::vector<Key128> victims = tracker.TakeVictims(900 * 1000, 2);
+  std::vector<internal::EvictionTracker::Slot> victims =
+      tracker.TakeVictims(900 * 1000, 2);
   ASSERT_EQ(victims.size(), 100u);
   double mean = 0;
-  for (const Key128& k : victims) mean += static_cast<double>(k.lo);
+  for (const auto& v : victims) mean += static_cast<double>(v.key.lo);
   mean /= static_cast<double>(victims.size());
   EXPECT_LT(mean, 200) << "victims should be the cheap entries";
   EXPECT_EQ(tracker.total_bytes(), 900 * 1000);
+  // A victim whose deletion failed is counted again.
+  tracker.Restore(victims[0]);
+  EXPECT_EQ(tracker.total_bytes(), 901 * 1000);
+  EXPECT_TRUE(tracker.Contains(victims[0].key));
 }
 
 }  // namespace

@@ -413,15 +413,22 @@ absl::Status Cache::Impl::EvictToBudgetLocked() {
   const int64_t target =
       static_cast<int64_t>(static_cast<double>(options_.max_bytes) *
                            options_.eviction_low_watermark);
-  const std::vector<Key128> victims =
+  const std::vector<internal::EvictionTracker::Slot> victims =
       eviction_->TakeVictims(target, NowMicros());
+  // Victims not deleted (a failed write) are tracked again, so that they
+  // stay counted and are tried at the next store.
+  auto restore_from = [&](size_t first) {
+    for (size_t k = first; k < victims.size(); ++k) {
+      eviction_->Restore(victims[k]);
+    }
+  };
   for (size_t i = 0; i < victims.size(); i += kPurgeBatch) {
     rocksdb::WriteBatch batch;
     BodyChanges bodies;
     std::vector<Key128> removed;
     const size_t end = std::min(victims.size(), i + kPurgeBatch);
     for (size_t j = i; j < end; ++j) {
-      const std::array<char, 16> bytes = KeyBytes(victims[j]);
+      const std::array<char, 16> bytes = KeyBytes(victims[j].key);
       std::string value;
       if (db_->Get(rocksdb::ReadOptions(), entries_cf_, AsSlice(bytes), &value)
               .ok()) {
@@ -429,22 +436,24 @@ absl::Status Cache::Impl::EvictToBudgetLocked() {
       }
       batch.Delete(entries_cf_, AsSlice(bytes));
       batch.Delete(entry_stats_cf_, AsSlice(bytes));
-      DeleteVector(&batch, victims[j], &removed);
+      DeleteVector(&batch, victims[j].key, &removed);
     }
     int64_t created = 0;
     if (absl::Status b = ApplyBodies(bodies, &batch, &created); !b.ok()) {
+      restore_from(i);
       return b;
     }
     if (absl::Status w =
             FromRocks(db_->Write(write_options_, &batch), "evicting entries");
         !w.ok()) {
+      restore_from(i);
       return w;
     }
     if (index_ != nullptr) {
       for (const Key128& key : removed) index_->Remove(key);
     }
     for (size_t j = i; j < end; ++j) {
-      if (hot_ != nullptr) hot_->Erase(victims[j]);
+      if (hot_ != nullptr) hot_->Erase(victims[j].key);
     }
     evicted_ += static_cast<int64_t>(end - i);
   }
@@ -762,8 +771,10 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   BodyChanges bodies;
   entry.body_keys.resize(entry.answers.size() - 1);
   std::string new_body_key;
+  int64_t new_body_bytes = 0;
   if (bodies_cf_ != nullptr &&
       entry.answers.back().text.size() >= kMinSharedBody) {
+    new_body_bytes = static_cast<int64_t>(entry.answers.back().text.size());
     new_body_key = HashBytes(entry.answers.back().text).ToBytes();
     bodies.Ref(new_body_key, entry.answers.back().text);
     entry.answers.back().text.clear();
@@ -794,10 +805,18 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
       internal::DecodeEntryStats(old_stats, &stats).IgnoreError();
     }
   }
-  // A body counts against the budget with the entry that created it.
-  stats.bytes = BudgetedBytes(encoded.size(), with_vector ? vector.size() : 0,
-                              with_vector ? last->content.size() : 0) +
-                created_body_bytes;
+  // Every entry is charged its bodies in full, shared or not: the budget
+  // over-counts shared bodies rather than lose track of one whose creator
+  // is gone (the disk can only be below the count).
+  (void)created_body_bytes;
+  if (appended && stats.bytes > 0) {
+    stats.bytes += static_cast<int64_t>(encoded.size()) -
+                   static_cast<int64_t>(old_value.size()) + new_body_bytes;
+  } else {
+    stats.bytes = BudgetedBytes(encoded.size(), with_vector ? vector.size() : 0,
+                                with_vector ? last->content.size() : 0) +
+                  new_body_bytes;
+  }
   stats.cost_nusd = cost_per_hit;
   stats.expires_us = entry.expires_us;
   batch.Put(entry_stats_cf_, AsSlice(key_bytes),

@@ -70,13 +70,18 @@ void EvictionTracker::Remove(const Key128& key) {
   if (it != index_.end()) RemoveAt(it->second);
 }
 
-std::vector<Key128> EvictionTracker::TakeVictims(int64_t target_bytes,
-                                                 int64_t now_us) {
-  std::vector<Key128> victims;
+void EvictionTracker::Restore(const Slot& slot) {
+  Upsert(slot.key, slot.bytes, slot.cost_nusd, slot.expires_us, 0, slot.hits,
+         slot.last_us);
+}
+
+std::vector<EvictionTracker::Slot> EvictionTracker::TakeVictims(
+    int64_t target_bytes, int64_t now_us) {
+  std::vector<Slot> victims;
   // Expired entries are never served: they go first, whatever the policy.
   for (size_t i = 0; i < slots_.size() && total_bytes_ > target_bytes;) {
     if (slots_[i].expires_us != 0 && slots_[i].expires_us <= now_us) {
-      victims.push_back(slots_[i].key);
+      victims.push_back(slots_[i]);
       RemoveAt(i);
     } else {
       ++i;
@@ -94,7 +99,7 @@ std::vector<Key128> EvictionTracker::TakeVictims(int64_t target_bytes,
     if (policy_ == EvictionPolicy::kGdsf) {
       inflation_ = std::max(inflation_, slots_[best].priority);
     }
-    victims.push_back(slots_[best].key);
+    victims.push_back(slots_[best]);
     RemoveAt(best);
   }
   return victims;

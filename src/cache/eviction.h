@@ -34,17 +34,6 @@ class EvictionTracker {
   void Touch(const Key128& key, int64_t new_hits, int64_t last_us);
   void Remove(const Key128& key);
 
-  // Chooses entries to evict, most expendable first (expired entries
-  // before any other), until the tracked bytes would be <= target_bytes,
-  // and stops tracking them. For GDSF, raises the inflation value L to
-  // each victim's priority, so that entries not hit for long age out.
-  std::vector<Key128> TakeVictims(int64_t target_bytes, int64_t now_us);
-
-  int64_t total_bytes() const { return total_bytes_; }
-  size_t size() const { return slots_.size(); }
-  bool Contains(const Key128& key) const { return index_.contains(key); }
-
- private:
   struct Slot {
     Key128 key;
     int64_t bytes = 0;
@@ -54,6 +43,19 @@ class EvictionTracker {
     int64_t last_us = 0;
     double priority = 0;
   };
+  // Chooses entries to evict, most expendable first (expired entries
+  // before any other), until the tracked bytes would be <= target_bytes,
+  // and stops tracking them. For GDSF, raises the inflation value L to
+  // each victim's priority, so that entries not hit for long age out.
+  std::vector<Slot> TakeVictims(int64_t target_bytes, int64_t now_us);
+  // Tracks a victim again (its deletion failed).
+  void Restore(const Slot& slot);
+
+  int64_t total_bytes() const { return total_bytes_; }
+  size_t size() const { return slots_.size(); }
+  bool Contains(const Key128& key) const { return index_.contains(key); }
+
+ private:
   double Priority(const Slot& slot) const;
   void RemoveAt(size_t index);
 
