@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -502,10 +503,11 @@ absl::Status Cache::Impl::ApplyBodies(const BodyChanges& changes,
 }
 
 absl::Status Cache::Impl::ResolveBody(const std::string& body_key,
-                                      Response* answer) const {
+                                      Response* answer,
+                                      const rocksdb::ReadOptions& read) const {
   if (bodies_cf_ == nullptr) return absl::DataLossError("body store missing");
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), bodies_cf_,
-                               absl::StrCat("b", body_key), &answer->text);
+  rocksdb::Status s =
+      db_->Get(read, bodies_cf_, absl::StrCat("b", body_key), &answer->text);
   if (s.IsNotFound()) return absl::NotFoundError("no entry");
   return FromRocks(s, "reading an answer body");
 }
@@ -1026,11 +1028,12 @@ absl::StatusOr<SavingsReport> Cache::Impl::Report() {
 
 EntryInfo Cache::Impl::ToInfo(const Key128& key, internal::StoredEntry e,
                               size_t stored_bytes,
-                              const internal::EntryStats& stats) const {
+                              const internal::EntryStats& stats,
+                              const rocksdb::ReadOptions& read) const {
   for (size_t i = 0; i < e.body_keys.size() && i < e.answers.size(); ++i) {
     // A body deleted meanwhile leaves the text empty; the entry is going.
     if (!e.body_keys[i].empty()) {
-      ResolveBody(e.body_keys[i], &e.answers[i]).IgnoreError();
+      ResolveBody(e.body_keys[i], &e.answers[i], read).IgnoreError();
     }
   }
   e.hit_count += stats.hits;
@@ -1056,8 +1059,11 @@ absl::StatusOr<EntryInfo> Cache::Impl::Inspect(const Key128& key) {
   if (absl::Status s = FlushStats(); !s.ok()) return s;
   const std::array<char, 16> bytes = KeyBytes(key);
   std::string value;
-  rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), entries_cf_, AsSlice(bytes), &value);
+  // One consistent view: the entry and its shared body together.
+  rocksdb::ReadOptions read;
+  read.snapshot = db_->GetSnapshot();
+  absl::Cleanup release = [&] { db_->ReleaseSnapshot(read.snapshot); };
+  rocksdb::Status s = db_->Get(read, entries_cf_, AsSlice(bytes), &value);
   if (s.IsNotFound()) {
     return absl::NotFoundError(absl::StrCat("no entry with key ", key.ToHex()));
   }
@@ -1071,17 +1077,21 @@ absl::StatusOr<EntryInfo> Cache::Impl::Inspect(const Key128& key) {
           .ok()) {
     internal::DecodeEntryStats(stats_value, &stats).IgnoreError();
   }
-  return ToInfo(key, *std::move(entry), value.size() + bytes.size(), stats);
+  return ToInfo(key, *std::move(entry), value.size() + bytes.size(), stats,
+                read);
 }
 
 absl::Status Cache::Impl::ForEachEntry(
     const std::function<bool(const EntryInfo&)>& fn) {
   if (absl::Status s = FlushStats(); !s.ok()) return s;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), entries_cf_));
+  // One consistent view: an export never sees an entry without its body.
+  rocksdb::ReadOptions read;
+  read.snapshot = db_->GetSnapshot();
+  absl::Cleanup release = [&] { db_->ReleaseSnapshot(read.snapshot); };
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, entries_cf_));
   // Both families are keyed by entry key: walk them side by side.
   std::unique_ptr<rocksdb::Iterator> stats_it(
-      db_->NewIterator(rocksdb::ReadOptions(), entry_stats_cf_));
+      db_->NewIterator(read, entry_stats_cf_));
   stats_it->SeekToFirst();
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
@@ -1102,7 +1112,7 @@ absl::Status Cache::Impl::ForEachEntry(
           absl::StrCat("entry ", key->ToHex(), ": ", entry.status().message()));
     }
     if (!fn(ToInfo(*key, *std::move(entry),
-                   it->key().size() + it->value().size(), stats))) {
+                   it->key().size() + it->value().size(), stats, read))) {
       break;
     }
   }

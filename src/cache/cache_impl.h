@@ -97,9 +97,11 @@ class Cache::Impl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   LedgerRow MissDelta(const Request& request, Response* answer);
   absl::Status FlushStatsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // `read` is the view the entry was read in (a snapshot): its shared
+  // bodies are read in the same view.
   EntryInfo ToInfo(const Key128& key, internal::StoredEntry entry,
-                   size_t stored_bytes,
-                   const internal::EntryStats& stats) const;
+                   size_t stored_bytes, const internal::EntryStats& stats,
+                   const rocksdb::ReadOptions& read) const;
   struct ImportedEntry {
     RequestKeys keys;
     std::string value;          // encoded entry
@@ -162,7 +164,9 @@ class Cache::Impl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Fills the text of answers whose body is shared. NotFound when a body
   // is gone (its entry was deleted meanwhile).
-  absl::Status ResolveBody(const std::string& body_key, Response* answer) const;
+  absl::Status ResolveBody(
+      const std::string& body_key, Response* answer,
+      const rocksdb::ReadOptions& read = rocksdb::ReadOptions()) const;
 
   // Byte budget (eviction.cc is the policy; this is the bookkeeping).
   // Budgeted bytes of an entry: its record, hit counters, vector record and
