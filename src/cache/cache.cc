@@ -455,10 +455,16 @@ absl::Status Cache::Impl::EvictToBudgetLocked() {
     }
     for (size_t j = i; j < end; ++j) {
       if (hot_ != nullptr) hot_->Erase(victims[j].key);
+      ForgetRoundRobin(victims[j].key);
     }
     evicted_ += static_cast<int64_t>(end - i);
   }
   return absl::OkStatus();
+}
+
+void Cache::Impl::ForgetRoundRobin(const Key128& key) {
+  absl::MutexLock lock(&round_robin_mu_);
+  round_robin_.erase(key);
 }
 
 void Cache::Impl::BodyChanges::UnrefEntry(absl::string_view entry_value) {
@@ -1243,6 +1249,7 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
     for (const Key128& key : doomed) {
       if (hot_ != nullptr) hot_->Erase(key);
       if (eviction_ != nullptr) eviction_->Remove(key);
+      ForgetRoundRobin(key);
     }
     deleted += static_cast<int64_t>(doomed.size());
   }

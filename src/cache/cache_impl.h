@@ -224,6 +224,9 @@ class Cache::Impl {
   absl::flat_hash_set<std::pair<Key128, Key128>> wrong_pairs_
       ABSL_GUARDED_BY(feedback_mu_);
 
+  // Drops a deleted entry's bucket position (the map would otherwise grow
+  // with every bucketed key ever stored).
+  void ForgetRoundRobin(const Key128& key);
   absl::Mutex round_robin_mu_;
   absl::flat_hash_map<Key128, uint64_t> round_robin_
       ABSL_GUARDED_BY(round_robin_mu_);
