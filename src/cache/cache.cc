@@ -339,7 +339,6 @@ absl::Status Cache::Impl::LoadEvictionTracker() {
   std::string sized;
   const bool all_sized =
       db_->Get(rocksdb::ReadOptions(), meta_cf_, kSizedStatsKey, &sized).ok();
-  const int64_t now = NowMicros();
   if (all_sized) {
     std::unique_ptr<rocksdb::Iterator> it(
         db_->NewIterator(rocksdb::ReadOptions(), entry_stats_cf_));
@@ -402,7 +401,6 @@ absl::Status Cache::Impl::LoadEvictionTracker() {
       !w.ok()) {
     return w;
   }
-  (void)now;
   return EvictToBudgetLocked();
 }
 
@@ -439,8 +437,7 @@ absl::Status Cache::Impl::EvictToBudgetLocked() {
       batch.Delete(entry_stats_cf_, AsSlice(bytes));
       DeleteVector(&batch, victims[j].key, &removed);
     }
-    int64_t created = 0;
-    if (absl::Status b = ApplyBodies(bodies, &batch, &created); !b.ok()) {
+    if (absl::Status b = ApplyBodies(bodies, &batch); !b.ok()) {
       restore_from(i);
       return b;
     }
@@ -477,9 +474,7 @@ void Cache::Impl::BodyChanges::UnrefEntry(absl::string_view entry_value) {
 }
 
 absl::Status Cache::Impl::ApplyBodies(const BodyChanges& changes,
-                                      rocksdb::WriteBatch* batch,
-                                      int64_t* created_bytes) {
-  *created_bytes = 0;
+                                      rocksdb::WriteBatch* batch) {
   if (bodies_cf_ == nullptr) return absl::OkStatus();
   for (const auto& [key, change] : changes.refs) {
     if (change.adds == 0 && change.removes == 0) continue;
@@ -501,7 +496,6 @@ absl::Status Cache::Impl::ApplyBodies(const BodyChanges& changes,
     if (refs <= 0) {
       if (change.text.empty()) continue;
       batch->Put(bodies_cf_, absl::StrCat("b", key), change.text);
-      *created_bytes += static_cast<int64_t>(change.text.size()) + 17;
     }
     batch->Put(bodies_cf_, absl::StrCat("r", key), absl::StrCat(now_refs));
   }
@@ -790,9 +784,7 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   entry.body_keys.push_back(new_body_key);
   if (got.ok() && !appended) bodies.UnrefEntry(old_value);
   rocksdb::WriteBatch batch;
-  int64_t created_body_bytes = 0;
-  if (absl::Status b = ApplyBodies(bodies, &batch, &created_body_bytes);
-      !b.ok()) {
+  if (absl::Status b = ApplyBodies(bodies, &batch); !b.ok()) {
     return b;
   }
   const std::string encoded = internal::EncodeEntry(entry);
@@ -816,7 +808,6 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   // Every entry is charged its bodies in full, shared or not: the budget
   // over-counts shared bodies rather than lose track of one whose creator
   // is gone (the disk can only be below the count).
-  (void)created_body_bytes;
   if (appended && stats.bytes > 0) {
     stats.bytes += static_cast<int64_t>(encoded.size()) -
                    static_cast<int64_t>(old_value.size()) + new_body_bytes;
@@ -1234,8 +1225,7 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
       DeleteVector(&batch, key, &removed);
       doomed.push_back(key);
     }
-    int64_t created = 0;
-    if (absl::Status b = ApplyBodies(bodies, &batch, &created); !b.ok()) {
+    if (absl::Status b = ApplyBodies(bodies, &batch); !b.ok()) {
       return b;
     }
     if (absl::Status w =
@@ -1295,8 +1285,7 @@ absl::Status Cache::Impl::WriteEntries(
       PutVector(&batch, item.keys.exact, item.keys, item.vector, item.text);
     }
   }
-  int64_t created = 0;
-  if (absl::Status b = ApplyBodies(bodies, &batch, &created); !b.ok()) {
+  if (absl::Status b = ApplyBodies(bodies, &batch); !b.ok()) {
     return b;
   }
   absl::Status s =

@@ -157,10 +157,9 @@ class Cache::Impl {
     // Unrefs every shared body of an encoded entry.
     void UnrefEntry(absl::string_view entry_value);
   };
-  // Puts the reference changes into `batch`; `*created_bytes` gets the
-  // bytes of bodies this write creates.
+  // Puts the reference changes into `batch`.
   absl::Status ApplyBodies(const BodyChanges& changes,
-                           rocksdb::WriteBatch* batch, int64_t* created_bytes)
+                           rocksdb::WriteBatch* batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Fills the text of answers whose body is shared. NotFound when a body
   // is gone (its entry was deleted meanwhile).
