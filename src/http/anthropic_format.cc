@@ -142,13 +142,9 @@ absl::Status ParseTopLevel(const std::string& key, const Json& v,
     call->stream = v.get<bool>();
     return absl::OkStatus();
   }
-  if (IsTransportOnlyKey(key)) return absl::OkStatus();
-  if (key == kApiMarkerKey || key == kFoldedKey) {
-    return FieldError(key, "is reserved by promptcache");
+  if (std::optional<absl::Status> shared = ReadSharedTopLevel(key, v, pb)) {
+    return *shared;
   }
-  if (key == "temperature") return pb->Temperature(v, key);
-  if (key == "top_p") return pb->TopP(v, key);
-  if (key == "max_tokens") return pb->MaxTokens(v, key);
   if (key == "stop_sequences") {
     if (!v.is_null() && !v.is_array()) {
       return FieldError(key, "must be an array of strings");

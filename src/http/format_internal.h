@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -105,6 +106,13 @@ struct ParamsBuilder {
 
 // True for the top-level keys that never change the answer.
 bool IsTransportOnlyKey(absl::string_view key);
+
+// The top-level fields both APIs read alike: transport-only keys (ignored),
+// promptcache's reserved names (refused), temperature, top_p, max_tokens.
+// nullopt when `key` is none of them.
+std::optional<absl::Status> ReadSharedTopLevel(const std::string& key,
+                                               const Json& v,
+                                               ParamsBuilder* pb);
 // True for keys that have their own Params field.
 bool IsNamedParam(absl::string_view key);
 

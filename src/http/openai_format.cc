@@ -180,13 +180,9 @@ absl::Status ParseTopLevel(bool completions, const std::string& key,
     }
     return absl::OkStatus();
   }
-  if (IsTransportOnlyKey(key)) return absl::OkStatus();
-  if (key == kApiMarkerKey || key == kFoldedKey) {
-    return FieldError(key, "is reserved by promptcache");
+  if (std::optional<absl::Status> shared = ReadSharedTopLevel(key, v, pb)) {
+    return *shared;
   }
-  if (key == "temperature") return pb->Temperature(v, key);
-  if (key == "top_p") return pb->TopP(v, key);
-  if (key == "max_tokens") return pb->MaxTokens(v, key);
   // The newer name of max_tokens: both mean the same answer.
   if (!completions && key == "max_completion_tokens") {
     return pb->MaxTokens(v, key);

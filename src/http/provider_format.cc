@@ -219,6 +219,19 @@ bool IsTransportOnlyKey(absl::string_view key) {
          key == "metadata" || key == "store";
 }
 
+std::optional<absl::Status> ReadSharedTopLevel(const std::string& key,
+                                               const Json& v,
+                                               ParamsBuilder* pb) {
+  if (IsTransportOnlyKey(key)) return absl::OkStatus();
+  if (key == kApiMarkerKey || key == kFoldedKey) {
+    return FieldError(key, "is reserved by promptcache");
+  }
+  if (key == "temperature") return pb->Temperature(v, key);
+  if (key == "top_p") return pb->TopP(v, key);
+  if (key == "max_tokens") return pb->MaxTokens(v, key);
+  return std::nullopt;
+}
+
 bool IsNamedParam(absl::string_view key) {
   return key == "temperature" || key == "top_p" || key == "max_tokens" ||
          key == "stop" || key == "seed" || key == "tools" ||
