@@ -162,6 +162,10 @@ std::unique_ptr<Fixture> BuildFixture(int64_t n) {
   }
   if (hot_cache_mb >= 0) {
     options.hot_cache_bytes = static_cast<size_t>(hot_cache_mb) << 20;
+    // The hot answers are charged to the block cache: make room for them.
+    options.block_cache_bytes =
+        std::max(options.block_cache_bytes,
+                 promptcache::BlockCacheBytesFor(options.hot_cache_bytes));
   }
   if (no_stats_flush) options.stats_flush_interval = absl::InfiniteDuration();
   absl::StatusOr<std::unique_ptr<Cache>> cache = Cache::Open(f->dir, options);

@@ -459,6 +459,11 @@ class BenchCache {
       : dir_(MakeTempDir(base, "promptcache-scale")) {
     if (config.hot_cache_mb >= 0) {
       options_.hot_cache_bytes = static_cast<size_t>(config.hot_cache_mb) << 20;
+      // The hot answers are charged to the block cache: make room for them
+      // unless --block-cache-mb says otherwise.
+      options_.block_cache_bytes =
+          std::max(options_.block_cache_bytes,
+                   promptcache::BlockCacheBytesFor(options_.hot_cache_bytes));
     }
     if (config.block_cache_mb >= 0) {
       options_.block_cache_bytes = static_cast<size_t>(config.block_cache_mb)
@@ -895,6 +900,8 @@ Json RunSize(int64_t n, const Config& config, RedisServer* redis) {
   // Memory after the hit phases (the benchmark's own chunks are freed).
   malloc_trim(0);
   const int64_t rss = VmRssBytes();
+  const Cache::MemoryStats mem = bench->cache().GetMemoryStats();
+  const struct mallinfo2 heap = mallinfo2();
   const Cache::SemanticStats sstats = bench->cache().GetSemanticStats();
   const int64_t vector_bytes = sstats.vectors * 128 * 4;
   const int64_t key_bytes = n * 16;
@@ -912,7 +919,13 @@ Json RunSize(int64_t n, const Config& config, RedisServer* redis) {
                    {"index_memory_bytes", sstats.index_memory_bytes},
                    {"block_cache_bytes", block_cache},
                    {"hot_cache_bytes", bench->options().hot_cache_bytes},
-                   {"rss_bound_bytes", rss_bound}};
+                   {"rss_bound_bytes", rss_bound},
+                   {"cache_memory_used_bytes", mem.used_bytes},
+                   {"hot_answer_bytes", mem.hot_answer_bytes},
+                   {"hot_answers", mem.hot_answers},
+                   {"memtable_bytes", mem.memtable_bytes},
+                   {"malloc_in_use_bytes", heap.uordblks + heap.hblkhd},
+                   {"malloc_free_held_bytes", heap.fordblks}};
   bench->Close();
   const int64_t disk = DirBytes(bench->dir());
   out["disk_bytes"] = disk;
@@ -1054,6 +1067,13 @@ Json RunSize(int64_t n, const Config& config, RedisServer* redis) {
   }
   row("VmRSS after hits (minus baseline)",
       Mb(rss) + " (" + Mb(rss - rss_baseline) + ")");
+  row("cache memory: used / hot answers / memtables",
+      Mb(mem.used_bytes) + " / " + Mb(mem.hot_answer_bytes) + " (" +
+          std::to_string(mem.hot_answers) + " answers) / " +
+          Mb(mem.memtable_bytes));
+  row("malloc: in use / free but held",
+      Mb(static_cast<int64_t>(heap.uordblks + heap.hblkhd)) + " / " +
+          Mb(static_cast<int64_t>(heap.fordblks)));
   row("vectors / keys / index memory", Mb(vector_bytes) + " / " +
                                            Mb(key_bytes) + " / " +
                                            Mb(sstats.index_memory_bytes));

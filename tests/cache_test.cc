@@ -398,17 +398,21 @@ TEST(HotAnswersTest, VersionsExpiryAndByteBound) {
 // the next evictions; answers never read go first, oldest first.
 TEST(HotAnswersTest, ReadAnswersGetASecondChance) {
   internal::HotAnswers hot(16 * 4096);  // 4 KiB per shard
+  // Answers charged 1000 bytes each: four fit in a shard, five do not.
+  const Response answer = MakeAnswer(
+      std::string(1000 - internal::HotAnswers::ChargeOf(MakeAnswer("")), 'x'));
+  ASSERT_EQ(internal::HotAnswers::ChargeOf(answer), 1000u);
   auto put = [&](uint64_t i) {
     const Key128 k{i, 16 * i};  // all in shard 0
-    hot.Put(k, hot.Version(k), 0, MakeAnswer(std::string(600, 'x')));
+    hot.Put(k, hot.Version(k), 0, answer);
   };
   auto has = [&](uint64_t i) {
     Response out;
     return hot.Get(Key128{i, 16 * i}, 0, &out);
   };
-  for (uint64_t i = 0; i < 4; ++i) put(i);  // 4 KiB holds four ~0.9 KiB
-  ASSERT_TRUE(has(0));                      // 0 is now referenced
-  put(4);                                   // evicts the oldest unread
+  for (uint64_t i = 0; i < 4; ++i) put(i);
+  ASSERT_TRUE(has(0));  // 0 is now referenced
+  put(4);               // evicts the oldest unread
   EXPECT_TRUE(has(0));
   EXPECT_FALSE(has(1));
   EXPECT_TRUE(has(2));

@@ -104,7 +104,8 @@ int main(int argc, char** argv) {
                  "Seconds a stored answer is served (default: 7 days)")
       ->check(CLI::PositiveNumber);
   app.add_option("--hot-cache-mb", hot_cache_mb,
-                 "Memory for decoded hot answers")
+                 "Memory for decoded hot answers (the memory budget grows "
+                 "to hold them beside RocksDB's blocks and memtables)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--max-mb", max_mb,
@@ -161,6 +162,10 @@ int main(int argc, char** argv) {
   cache_options.canonical.max_request_bytes = std::max(
       cache_options.canonical.max_request_bytes, options.max_body_bytes);
   cache_options.hot_cache_bytes = static_cast<size_t>(hot_cache_mb) << 20;
+  // Hot answers are charged to the block cache, which grows to hold them.
+  cache_options.block_cache_bytes =
+      std::max(cache_options.block_cache_bytes,
+               promptcache::BlockCacheBytesFor(cache_options.hot_cache_bytes));
   if (ttl_seconds > 0) cache_options.default_ttl = absl::Seconds(ttl_seconds);
   cache_options.max_bytes = static_cast<size_t>(max_mb) << 20;
   cache_options.eviction = eviction == "lru" ? promptcache::EvictionPolicy::kLru

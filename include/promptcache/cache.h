@@ -175,6 +175,19 @@ class Cache {
   };
   SemanticStats GetSemanticStats();
 
+  // Memory held to serve lookups, all within Options::block_cache_bytes
+  // (the budget): RocksDB's block cache and the hot answers; of that, the
+  // hot answers and the memtables, which are charged to it. Cheap: reads
+  // counters only.
+  struct MemoryStats {
+    int64_t budget_bytes = 0;
+    int64_t used_bytes = 0;
+    int64_t hot_answer_bytes = 0;
+    int64_t hot_answers = 0;
+    int64_t memtable_bytes = 0;
+  };
+  MemoryStats GetMemoryStats();
+
   // --- Ledger ---
 
   // Writes pending hit statistics now.

@@ -45,12 +45,20 @@ struct Options {
   // Limits on accepted requests.
   CanonicalOptions canonical;
 
-  // RocksDB block cache for entries, in bytes. Default: 64 MiB.
-  size_t block_cache_bytes = 64 << 20;
+  // The memory budget for everything kept in memory to serve lookups, in
+  // bytes: RocksDB's block cache (data, index and filter blocks), with the
+  // memtables (a quarter of it, 4-32 MiB) and the hot answers below
+  // charged to it, so that this one figure bounds them all. Vectors and the
+  // vector index are apart (they are sized by the entries). Default:
+  // 128 MiB.
+  size_t block_cache_bytes = 128 << 20;
 
-  // Memory for the most recently served answers, kept decoded in front of
-  // RocksDB so that hot repeats never touch the store. 0 disables it.
-  // Default: 64 MiB (about 50k answers of 1 KB).
+  // The part of block_cache_bytes that the most recently stored or served
+  // answers may take, kept decoded in front of RocksDB so that repeats
+  // never touch the store. It must leave the memtables' share and an
+  // eighth of the budget (at most 32 MiB) to RocksDB's blocks; Open fails
+  // with InvalidArgument otherwise. To keep N answers of B bytes, about
+  // N x (B + 250) bytes. 0 disables it. Default: 64 MiB.
   size_t hot_cache_bytes = 64 << 20;
 
   // fsync every write. Default: false (RocksDB's write-ahead log still
@@ -105,6 +113,11 @@ struct Options {
   // The clock for TTLs and timestamps. Default: absl::Now.
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
+
+// The smallest Options::block_cache_bytes (a whole number of MiB) that
+// leaves room for `hot_cache_bytes` of hot answers beside the memtables
+// and RocksDB's blocks.
+size_t BlockCacheBytesFor(size_t hot_cache_bytes);
 
 }  // namespace promptcache
 

@@ -17,6 +17,7 @@
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "rocksdb/write_buffer_manager.h"
 #include "semantic/guard.h"
 #define XXH_STATIC_LINKING_ONLY
 #include "xxhash.h"
@@ -80,6 +81,25 @@ uint64_t RowHash(absl::string_view ns, absl::string_view backend,
   return XXH3_64bits_withSeed(model.data(), model.size(), h);
 }
 
+// The memtables' share of the memory budget: a quarter, within 4-32 MiB
+// (more buys little for a cache's small writes).
+size_t MemtableBytes(size_t block_cache_bytes) {
+  return std::clamp(block_cache_bytes / 4, size_t{4} << 20, size_t{32} << 20);
+}
+
+// What the hot answers must leave to RocksDB's own blocks (index, filter
+// and data blocks being read): an eighth of the budget, at most 32 MiB.
+size_t MinBlockBytes(size_t block_cache_bytes) {
+  return std::min(block_cache_bytes / 8, size_t{32} << 20);
+}
+
+// Bytes of the budget the hot answers may take.
+size_t HotRoom(size_t block_cache_bytes) {
+  const size_t kept =
+      MemtableBytes(block_cache_bytes) + MinBlockBytes(block_cache_bytes);
+  return block_cache_bytes - std::min(block_cache_bytes, kept);
+}
+
 bool IsTemperaturePositive(const Request& r) {
   return r.params.temperature.value_or(1.0) > 0;
 }
@@ -89,6 +109,13 @@ absl::Time FromMicros(int64_t us, absl::Time if_zero) {
 }
 
 }  // namespace
+
+size_t BlockCacheBytesFor(size_t hot_cache_bytes) {
+  // HotRoom grows with the budget, by at least 5/8 of each added byte.
+  size_t mib = std::max<size_t>(1, hot_cache_bytes >> 20);
+  while (HotRoom(mib << 20) < hot_cache_bytes) ++mib;
+  return mib << 20;
+}
 
 Cache::Impl::Impl(std::string path, Options options)
     : path_(std::move(path)), options_(std::move(options)) {
@@ -153,6 +180,16 @@ absl::Status Cache::Impl::Open() {
     return absl::InvalidArgumentError(
         "Options::min_dollars_saved_per_kib must be finite and >= 0");
   }
+  if (const size_t room = HotRoom(options_.block_cache_bytes);
+      options_.hot_cache_bytes > room) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Options::hot_cache_bytes (", options_.hot_cache_bytes,
+        ") must fit in Options::block_cache_bytes (",
+        options_.block_cache_bytes, ") beside the memtables (",
+        MemtableBytes(options_.block_cache_bytes), ") and room for blocks (",
+        MinBlockBytes(options_.block_cache_bytes), "): at most ", room,
+        "; raise block_cache_bytes or lower hot_cache_bytes"));
+  }
   if (path_.empty()) return absl::InvalidArgumentError("cache path is empty");
   std::error_code ec;
   const std::filesystem::path dir(path_);
@@ -181,18 +218,36 @@ absl::Status Cache::Impl::Open() {
   db_options.max_open_files = 512;
   db_options.keep_log_file_num = 3;
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  {
+    // Few enough shards that each keeps >= 2 MiB when the hot answers take
+    // their most: each shard gets an equal part of the capacity, and the
+    // memtables' charge comes in 256 KiB placeholders that must not fill a
+    // shard on their own.
+    const size_t min_capacity = MemtableBytes(options_.block_cache_bytes) +
+                                MinBlockBytes(options_.block_cache_bytes);
+    int shard_bits = 0;
+    while (shard_bits < 6 && (min_capacity >> (shard_bits + 1)) >= (2 << 20)) {
+      ++shard_bits;
+    }
+    block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes, shard_bits);
+  }
+  table.block_cache = block_cache_;
+  // One memory budget: memtables and hot answers are charged to the block
+  // cache (pinned placeholders), which evicts blocks to make room.
+  const size_t memtable_bytes = MemtableBytes(options_.block_cache_bytes);
+  db_options.write_buffer_manager =
+      std::make_shared<rocksdb::WriteBufferManager>(memtable_bytes,
+                                                    block_cache_);
   // Bloom filters make misses cheap: most misses never touch a data block.
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.data_block_index_type =
       rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
-  // Memtables are memory too: cap them all together (the default would let
-  // each of the eight families hold 2 x 64 MiB).
-  db_options.db_write_buffer_size = 32 << 20;
+  // Memtables are capped all together by the write buffer manager (the
+  // default would let each of the eight families hold 2 x 64 MiB).
   rocksdb::ColumnFamilyOptions cf_options(db_options);
-  cf_options.write_buffer_size = 16 << 20;
+  cf_options.write_buffer_size = memtable_bytes / 2;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf_options.compression = rocksdb::kLZ4Compression;
 
@@ -296,7 +351,12 @@ absl::Status Cache::Impl::Open() {
     if (!it->status().ok()) return FromRocks(it->status(), "reading ledger");
   }
   if (options_.hot_cache_bytes > 0) {
-    hot_ = std::make_unique<internal::HotAnswers>(options_.hot_cache_bytes);
+    hot_ = std::make_unique<internal::HotAnswers>(
+        options_.hot_cache_bytes,
+        std::make_unique<internal::BlockCacheReservation>(
+            block_cache_, options_.block_cache_bytes,
+            MemtableBytes(options_.block_cache_bytes) +
+                MinBlockBytes(options_.block_cache_bytes)));
   }
   if (semantic_on()) {
     if (absl::Status s = OpenSemantic(); !s.ok()) return s;
@@ -822,7 +882,14 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
             internal::EncodeEntryStats(stats));
   if (absl::Status s = WriteBatchWithLedger(&batch, delta); !s.ok()) return s;
   // After the write: a reader that raced it cannot put the old answer back.
-  if (hot_ != nullptr) hot_->Erase(canonical.keys.exact);
+  // A single answer goes straight in (the premise of a cache is that it is
+  // asked again; its first hit then needs no store read). Buckets rotate
+  // answers, so they are never held.
+  if (hot_ != nullptr && entry.answers.size() == 1) {
+    hot_->Replace(canonical.keys.exact, entry.expires_us, *answer);
+  } else if (hot_ != nullptr) {
+    hot_->Erase(canonical.keys.exact);
+  }
   if (add_vector) {
     index_->Add(canonical.keys.scope, canonical.keys.exact,
                 canonical.keys.context,
@@ -863,7 +930,13 @@ absl::Status Cache::Impl::FlushStats() {
 }
 
 absl::Status Cache::Impl::FlushStatsLocked() {
-  absl::flat_hash_map<Key128, PendingHit> entries;
+  // A key is always counted in the same shard, so the shards' counters are
+  // concatenated, not merged. The vector and the shards' spare maps keep
+  // their capacity from flush to flush: at a million hits a second they
+  // are tens of MB, which, allocated and freed every second, fragment the
+  // heap.
+  std::vector<std::pair<Key128, PendingHit>>& hits = flush_hits_;
+  hits.clear();
   absl::flat_hash_map<std::string, LedgerRow> deltas;
   std::vector<PendingSemanticHit> semantic;
   for (HitShard& shard : hit_shards_) {
@@ -871,21 +944,23 @@ absl::Status Cache::Impl::FlushStatsLocked() {
     absl::flat_hash_map<uint64_t, LedgerRow> shard_ledger;
     std::vector<PendingSemanticHit> shard_semantic;
     {
-      // Taken out whole and merged without the lock: hits on this shard
-      // wait for three swaps, not for the merge.
+      // Taken out whole and copied without the lock: hits on this shard
+      // wait for a few swaps, not for the copy.
       internal::LeanMutexLock lock(&shard.mu);
       shard_entries.swap(shard.entries);
+      shard.entries.swap(shard.spare);
       shard_ledger.swap(shard.ledger);
       shard_semantic.swap(shard.semantic);
     }
     for (PendingSemanticHit& hit : shard_semantic) {
       semantic.push_back(std::move(hit));
     }
-    for (auto& [key, hit] : shard_entries) {
-      PendingHit& p = entries[key];
-      p.hits += hit.hits;
-      p.saved_nusd += hit.saved_nusd;
-      p.last_hit_us = std::max(p.last_hit_us, hit.last_hit_us);
+    hits.insert(hits.end(), shard_entries.begin(), shard_entries.end());
+    // erase() keeps the slot array where clear() would free a large one.
+    shard_entries.erase(shard_entries.begin(), shard_entries.end());
+    {
+      internal::LeanMutexLock lock(&shard.mu);
+      shard.spare.swap(shard_entries);
     }
     for (auto& [hash, row] : shard_ledger) {
       NamedRow(deltas, internal::LedgerKey(row.ns, row.backend, row.model),
@@ -893,15 +968,13 @@ absl::Status Cache::Impl::FlushStatsLocked() {
           .Add(row);
     }
   }
-  if (entries.empty() && deltas.empty() && semantic.empty()) {
+  if (hits.empty() && deltas.empty() && semantic.empty()) {
     return absl::OkStatus();
   }
 
   // Counters are written in chunks, with the write lock released between
   // them: a backlog of a million hit entries must not hold up stores and
   // misses for the seconds it takes to write.
-  std::vector<std::pair<Key128, PendingHit>> hits(entries.begin(),
-                                                  entries.end());
   size_t next = 0;
   for (bool first = true; first || next < hits.size(); first = false) {
     rocksdb::WriteBatch batch;
@@ -1114,6 +1187,22 @@ absl::Status Cache::Impl::ForEachEntry(
     }
   }
   return FromRocks(it->status(), "reading entries");
+}
+
+Cache::MemoryStats Cache::Impl::GetMemoryStats() {
+  Cache::MemoryStats m;
+  m.budget_bytes = static_cast<int64_t>(options_.block_cache_bytes);
+  m.used_bytes = static_cast<int64_t>(block_cache_->GetUsage());
+  if (hot_ != nullptr) {
+    m.hot_answer_bytes = static_cast<int64_t>(hot_->bytes());
+    m.used_bytes += m.hot_answer_bytes;
+    m.hot_answers = static_cast<int64_t>(hot_->items());
+  }
+  if (uint64_t memtables = 0; db_->GetAggregatedIntProperty(
+          rocksdb::DB::Properties::kSizeAllMemTables, &memtables)) {
+    m.memtable_bytes = static_cast<int64_t>(memtables);
+  }
+  return m;
 }
 
 absl::StatusOr<CacheStats> Cache::Impl::Stats() {
@@ -1361,6 +1450,7 @@ absl::Status Cache::RecordUnstoredMiss(const Request& request, Response* answer,
 }
 absl::Status Cache::FlushStats() { return impl_->FlushStats(); }
 absl::StatusOr<SavingsReport> Cache::Report() { return impl_->Report(); }
+Cache::MemoryStats Cache::GetMemoryStats() { return impl_->GetMemoryStats(); }
 absl::StatusOr<CacheStats> Cache::Stats() { return impl_->Stats(); }
 absl::StatusOr<EntryInfo> Cache::Inspect(const Key128& key) {
   return impl_->Inspect(key);

@@ -16,6 +16,7 @@
 #include "cache/hot_answers.h"
 #include "cache/lean_mutex.h"
 #include "promptcache/cache.h"
+#include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 #include "semantic/vector_index.h"
@@ -55,6 +56,7 @@ class Cache::Impl {
   absl::Status FlushStats();
   absl::StatusOr<SavingsReport> Report();
   absl::StatusOr<CacheStats> Stats();
+  Cache::MemoryStats GetMemoryStats();
   absl::StatusOr<EntryInfo> Inspect(const Key128& key);
   absl::Status ForEachEntry(const std::function<bool(const EntryInfo&)>& fn);
   absl::StatusOr<int64_t> Purge(const PurgeFilter& filter);
@@ -79,6 +81,8 @@ class Cache::Impl {
   struct HitShard {
     internal::LeanMutex mu;
     absl::flat_hash_map<Key128, PendingHit> entries ABSL_GUARDED_BY(mu);
+    // Emptied `entries` of the last flush, kept for its capacity.
+    absl::flat_hash_map<Key128, PendingHit> spare ABSL_GUARDED_BY(mu);
     // Ledger deltas by a hash of (ns, backend, model); the row holds names.
     absl::flat_hash_map<uint64_t, LedgerRow> ledger ABSL_GUARDED_BY(mu);
     std::vector<PendingSemanticHit> semantic ABSL_GUARDED_BY(mu);
@@ -96,7 +100,8 @@ class Cache::Impl {
   void AddLedgerDelta(const LedgerRow& delta)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   LedgerRow MissDelta(const Request& request, Response* answer);
-  absl::Status FlushStatsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status FlushStatsLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_, write_mu_);
   // `read` is the view the entry was read in (a snapshot): its shared
   // bodies are read in the same view.
   EntryInfo ToInfo(const Key128& key, internal::StoredEntry entry,
@@ -211,7 +216,12 @@ class Cache::Impl {
   int64_t evicted_ ABSL_GUARDED_BY(write_mu_) = 0;
   std::atomic<int64_t> not_admitted_{0};
 
+  // The one memory budget: blocks, memtables and hot answers charge it.
+  std::shared_ptr<rocksdb::Cache> block_cache_;
   std::array<HitShard, kHitShards> hit_shards_;
+  // The counters a stats flush writes, kept for its capacity.
+  std::vector<std::pair<Key128, PendingHit>> flush_hits_
+      ABSL_GUARDED_BY(flush_mu_);
   std::unique_ptr<internal::HotAnswers> hot_;  // null when disabled
 
   std::unique_ptr<internal::VectorIndex> index_;

@@ -1,0 +1,27 @@
+#include "cache/block_cache_reservation.h"
+
+#include <algorithm>
+
+namespace promptcache::internal {
+
+BlockCacheReservation::BlockCacheReservation(
+    std::shared_ptr<rocksdb::Cache> cache, size_t budget, size_t min_capacity)
+    : cache_(std::move(cache)),
+      budget_(budget),
+      min_capacity_(std::min(min_capacity, budget)) {}
+
+void BlockCacheReservation::Update(size_t bytes) {
+  const size_t want = (bytes + kChunkBytes - 1) / kChunkBytes;
+  LeanMutexLock lock(&mu_);
+  if (want <= chunks_ && chunks_ <= want + 1) return;
+  chunks_ = want;
+  const size_t reserved = std::min(chunks_ * kChunkBytes, budget_);
+  cache_->SetCapacity(std::max(budget_ - reserved, min_capacity_));
+}
+
+size_t BlockCacheReservation::reserved_bytes() const {
+  LeanMutexLock lock(&mu_);
+  return chunks_ * kChunkBytes;
+}
+
+}  // namespace promptcache::internal
