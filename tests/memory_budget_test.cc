@@ -147,3 +147,74 @@ TEST(MemoryBudgetTest, HotCacheMustFitTheBudget) {
 
 }  // namespace
 }  // namespace promptcache
+
+namespace promptcache {
+namespace {
+
+// Polls until the hot answers are no longer being filled after open.
+bool WaitForWarmUp(Cache& cache) {
+  for (int i = 0; i < 3000 && cache.GetMemoryStats().warming; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return !cache.GetMemoryStats().warming;
+}
+
+TEST(MemoryBudgetTest, AReopenedCacheWarmsItsHotAnswers) {
+  TempDir dir;
+  {
+    auto cache = Cache::Open(dir.path(), BudgetOptions(128 * kMiB, 64 * kMiB));
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    StoreN(**cache, 0, 2000, 700);  // ~half with bodies of >= 512 B shared
+  }
+  Options cold = BudgetOptions(128 * kMiB, 64 * kMiB);
+  cold.warm_hot_cache_on_open = false;
+  {
+    auto cache = Cache::Open(dir.path(), cold);
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    EXPECT_FALSE((*cache)->GetMemoryStats().warming);
+    EXPECT_EQ((*cache)->GetMemoryStats().hot_answers, 0);
+  }
+  auto cache = Cache::Open(dir.path(), BudgetOptions(128 * kMiB, 64 * kMiB));
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  ASSERT_TRUE(WaitForWarmUp(**cache));
+  EXPECT_EQ((*cache)->GetMemoryStats().hot_answers, 2000);
+  for (int i : {0, 1, 999, 1999}) {
+    const Request q = MakeRequest("question number " + std::to_string(i));
+    absl::StatusOr<Response> hit = (*cache)->GetExact(ComputeKeys(q)->exact);
+    ASSERT_TRUE(hit.ok()) << hit.status();
+    EXPECT_EQ(hit->text, std::string(700, 'a' + i % 26) + std::to_string(i));
+  }
+}
+
+TEST(MemoryBudgetTest, WarmUpStopsBeforeEvictingAndNeverUndoesAWrite) {
+  TempDir dir;
+  {
+    auto cache = Cache::Open(dir.path(), BudgetOptions(16 * kMiB, 1 * kMiB));
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    StoreN(**cache, 0, 5000, 1000);  // ~5 MB: five times the hot part
+  }
+  auto cache = Cache::Open(dir.path(), BudgetOptions(16 * kMiB, 1 * kMiB));
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  // Rewrites while the warm-up runs: whatever the interleaving, the new
+  // answers are what is served afterwards.
+  for (int i = 0; i < 5000; i += 50) {
+    const Request q = MakeRequest("question number " + std::to_string(i));
+    absl::StatusOr<CanonicalizedRequest> c = Canonicalize(q);
+    ASSERT_TRUE(c.ok());
+    Response a = MakeAnswer("rewritten " + std::to_string(i));
+    ASSERT_TRUE((*cache)->StoreMiss(q, *c, std::nullopt, &a).ok());
+  }
+  ASSERT_TRUE(WaitForWarmUp(**cache));
+  const Cache::MemoryStats stats = (*cache)->GetMemoryStats();
+  EXPECT_LE(stats.hot_answer_bytes, int64_t{kMiB});
+  EXPECT_GT(stats.hot_answer_bytes, int64_t{kMiB / 2});
+  for (int i = 0; i < 5000; i += 50) {
+    const Request q = MakeRequest("question number " + std::to_string(i));
+    absl::StatusOr<Response> hit = (*cache)->GetExact(ComputeKeys(q)->exact);
+    ASSERT_TRUE(hit.ok()) << hit.status();
+    EXPECT_EQ(hit->text, "rewritten " + std::to_string(i));
+  }
+}
+
+}  // namespace
+}  // namespace promptcache

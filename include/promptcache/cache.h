@@ -185,6 +185,9 @@ class Cache {
     int64_t hot_answer_bytes = 0;
     int64_t hot_answers = 0;
     int64_t memtable_bytes = 0;
+    // The hot answers are being filled after open
+    // (Options::warm_hot_cache_on_open).
+    bool warming = false;
   };
   MemoryStats GetMemoryStats();
 

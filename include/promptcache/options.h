@@ -60,6 +60,12 @@ struct Options {
   // with InvalidArgument otherwise. To keep N answers of B bytes, about
   // N x (B + 250) bytes. 0 disables it. Default: 64 MiB.
   size_t hot_cache_bytes = 64 << 20;
+  // After Open, a background thread fills the hot answers from the store
+  // until they are nearly full (it never evicts what traffic put there),
+  // so that a restarted cache answers from memory again within seconds
+  // rather than after one store read per key. Reads bypass the block
+  // cache. Default: true.
+  bool warm_hot_cache_on_open = true;
 
   // fsync every write. Default: false (RocksDB's write-ahead log still
   // makes every write survive a process crash; a power loss may lose the

@@ -123,13 +123,12 @@ Cache::Impl::Impl(std::string path, Options options)
 }
 
 Cache::Impl::~Impl() {
-  if (flusher_.joinable()) {
-    {
-      absl::MutexLock lock(&stop_mu_);
-      stop_ = true;
-    }
-    flusher_.join();
+  {
+    absl::MutexLock lock(&stop_mu_);
+    stop_ = true;
   }
+  if (warmer_.joinable()) warmer_.join();
+  if (flusher_.joinable()) flusher_.join();
   if (db_ != nullptr) {
     if (!options_.read_only) {
       FlushStats().IgnoreError();
@@ -368,6 +367,10 @@ absl::Status Cache::Impl::Open() {
       options_.stats_flush_interval < absl::InfiniteDuration()) {
     flusher_ = std::thread([this] { FlushLoop(); });
   }
+  if (hot_ != nullptr && options_.warm_hot_cache_on_open) {
+    warming_.store(true);
+    warmer_ = std::thread([this] { WarmHotAnswers(); });
+  }
   return absl::OkStatus();
 }
 
@@ -570,6 +573,63 @@ absl::Status Cache::Impl::ResolveBody(const std::string& body_key,
       db_->Get(read, bodies_cf_, absl::StrCat("b", body_key), &answer->text);
   if (s.IsNotFound()) return absl::NotFoundError("no entry");
   return FromRocks(s, "reading an answer body");
+}
+
+bool Cache::Impl::Stopping() {
+  absl::MutexLock lock(&stop_mu_);
+  return stop_;
+}
+
+void Cache::Impl::WarmHotAnswers() {
+  // Up to 15/16 of the capacity: past that, a Put would evict answers that
+  // traffic has put there since open.
+  const size_t limit = hot_->capacity() - hot_->capacity() / 16;
+  const int64_t now = NowMicros();
+  std::string resume;
+  for (bool done = false; !done && !Stopping();) {
+    // In chunks, each from its own snapshot with the shard versions taken
+    // just before it, so that a Put never brings back an answer that a
+    // write replaced after it was read, and writes since the last chunk
+    // refuse few Puts.
+    const std::array<uint64_t, internal::HotAnswers::kShards> versions =
+        hot_->Versions();
+    const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+    absl::Cleanup release = [&] { db_->ReleaseSnapshot(snapshot); };
+    rocksdb::ReadOptions read;
+    read.snapshot = snapshot;
+    read.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, entries_cf_));
+    if (resume.empty()) {
+      it->SeekToFirst();
+    } else {
+      it->Seek(resume);
+    }
+    for (int n = 0; it->Valid() && n < 1024; it->Next(), ++n) {
+      if (hot_->bytes() >= limit) {
+        done = true;
+        break;
+      }
+      absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
+      if (!key.ok()) continue;
+      Response answer;
+      absl::StatusOr<internal::EntryHead> head =
+          internal::DecodeAnswer(View(it->value()), 0, &answer);
+      // Buckets rotate answers and are never held; expired ones are not
+      // served.
+      if (!head.ok() || head->answers != 1) continue;
+      if (head->expires_us != 0 && now >= head->expires_us) continue;
+      if (!head->body_key.empty() &&
+          !ResolveBody(head->body_key, &answer, read).ok()) {
+        continue;
+      }
+      hot_->Put(*key, versions[internal::HotAnswers::ShardIndex(*key)],
+                head->expires_us, answer);
+    }
+    // A read error ends the warm-up: the store serves what is not held.
+    if (!it->status().ok() || !it->Valid()) break;
+    if (!done) resume = it->key().ToString();
+  }
+  warming_.store(false);
 }
 
 void Cache::Impl::FlushLoop() {
@@ -1198,6 +1258,7 @@ Cache::MemoryStats Cache::Impl::GetMemoryStats() {
     m.used_bytes += m.hot_answer_bytes;
     m.hot_answers = static_cast<int64_t>(hot_->items());
   }
+  m.warming = warming_.load();
   if (uint64_t memtables = 0; db_->GetAggregatedIntProperty(
           rocksdb::DB::Properties::kSizeAllMemTables, &memtables)) {
     m.memtable_bytes = static_cast<int64_t>(memtables);

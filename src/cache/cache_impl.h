@@ -240,9 +240,15 @@ class Cache::Impl {
   absl::flat_hash_map<Key128, uint64_t> round_robin_
       ABSL_GUARDED_BY(round_robin_mu_);
 
+  // Fills the hot answers from the store (Options::warm_hot_cache_on_open).
+  void WarmHotAnswers();
+  bool Stopping();
+
   absl::Mutex stop_mu_;
   bool stop_ ABSL_GUARDED_BY(stop_mu_) = false;
   std::thread flusher_;
+  std::thread warmer_;
+  std::atomic<bool> warming_{false};
 };
 
 }  // namespace promptcache

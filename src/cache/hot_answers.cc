@@ -149,6 +149,15 @@ void HotAnswers::Erase(const Key128& key) {
   if (freed > 0) Account(-static_cast<int64_t>(freed));
 }
 
+std::array<uint64_t, HotAnswers::kShards> HotAnswers::Versions() {
+  std::array<uint64_t, kShards> versions;
+  for (int i = 0; i < kShards; ++i) {
+    LeanMutexLock lock(&shards_[i].mu);
+    versions[i] = shards_[i].version;
+  }
+  return versions;
+}
+
 size_t HotAnswers::items() const {
   size_t n = 0;
   for (const Shard& shard : shards_) {

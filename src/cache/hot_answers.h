@@ -56,9 +56,17 @@ class HotAnswers {
   // Bytes an answer is charged when held: its packed block, the
   // allocator's header and rounding, and its share of the map and clock.
   static size_t ChargeOf(const Response& answer);
-  // Bytes and items held now (for stats).
+  // Bytes and items held now (for stats), and the most they may be.
   size_t bytes() const { return total_bytes_.load(std::memory_order_relaxed); }
   size_t items() const;
+  size_t capacity() const { return shard_capacity_ * kShards; }
+
+  // For a bulk fill from a store snapshot: the versions of all shards,
+  // taken before the snapshot; Put(key, versions[ShardIndex(key)], ...)
+  // then refuses what a write has changed since.
+  static constexpr int kShards = 16;
+  static size_t ShardIndex(const Key128& key) { return key.lo % kShards; }
+  std::array<uint64_t, kShards> Versions();
 
  private:
   struct Item {
@@ -84,8 +92,7 @@ class HotAnswers {
     size_t bytes ABSL_GUARDED_BY(mu) = 0;
     uint64_t version ABSL_GUARDED_BY(mu) = 0;
   };
-  static constexpr int kShards = 16;
-  Shard& ShardOf(const Key128& key) { return shards_[key.lo % kShards]; }
+  Shard& ShardOf(const Key128& key) { return shards_[ShardIndex(key)]; }
   // Inserts (erasing what `key` held); returns the change in bytes.
   int64_t InsertLocked(Shard& shard, const Key128& key, int64_t expires_us,
                        std::unique_ptr<char[]> packed, size_t bytes)
