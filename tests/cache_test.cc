@@ -88,6 +88,65 @@ TEST(CacheTest, StoreGetAndReopenKeepsEntriesAndLedger) {
   EXPECT_EQ(info->canonical_request, *CanonicalRequest(q));
 }
 
+// Hit counters are added by a merge operator (no read per flushed entry):
+// counts of many flushes add up, survive reopening, are kept by a
+// replacement of the entry.
+TEST(CacheTest, HitCountersAddUpAcrossFlushesAndReopen) {
+  TempDir dir;
+  FakeClock clock;
+  const Request q = MakeRequest("How tall is Everest?");
+  const Key128 key = ComputeKeys(q)->exact;
+  int64_t saved_per_hit = 0;
+  {
+    auto cache = OpenOrDie(dir.path(), TestOptions(&clock));
+    Store(*cache, q, MakeAnswer("8849 m"));
+    for (int flush = 0; flush < 5; ++flush) {
+      for (int i = 0; i < 3; ++i) {
+        absl::StatusOr<Response> hit = Get(*cache, q);
+        ASSERT_TRUE(hit.ok());
+        cache->RecordHit(q, key, CacheStatus::kExactHit, &*hit);
+        saved_per_hit = static_cast<int64_t>(hit->dollars_saved * 1e9 + 0.5);
+      }
+      clock.now += absl::Seconds(1);
+      ASSERT_TRUE(cache->FlushStats().ok());
+    }
+    absl::StatusOr<EntryInfo> info = cache->Inspect(key);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->hit_count, 15);
+    EXPECT_EQ(info->saved_nusd, 15 * saved_per_hit);
+    // The last hit was recorded just before the last flush's clock step.
+    EXPECT_EQ(info->last_hit, clock.now - absl::Seconds(1));
+    // A replacement keeps the history, and later hits add to it.
+    Store(*cache, q, MakeAnswer("8,849 metres"));
+    absl::StatusOr<Response> hit = Get(*cache, q);
+    ASSERT_TRUE(hit.ok());
+    cache->RecordHit(q, key, CacheStatus::kExactHit, &*hit);
+  }
+  auto cache = OpenOrDie(dir.path(), TestOptions(&clock));
+  absl::StatusOr<EntryInfo> info = cache->Inspect(key);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->hit_count, 16);
+  EXPECT_EQ(info->saved_nusd, 16 * saved_per_hit);
+}
+
+TEST(EntryStatsCodecTest, DeltasRoundTripAndRejectRecords) {
+  internal::EntryStatsDelta d{3, 1234, 5678}, back;
+  ASSERT_TRUE(
+      internal::DecodeEntryStatsDelta(internal::EncodeEntryStatsDelta(d), &back)
+          .ok());
+  EXPECT_EQ(back.hits, 3);
+  EXPECT_EQ(back.last_hit_us, 1234);
+  EXPECT_EQ(back.saved_nusd, 5678);
+  internal::EntryStats stats;
+  stats.hits = 1;
+  EXPECT_FALSE(
+      internal::DecodeEntryStatsDelta(internal::EncodeEntryStats(stats), &back)
+          .ok());
+  EXPECT_FALSE(
+      internal::DecodeEntryStats(internal::EncodeEntryStatsDelta(d), &stats)
+          .ok());
+}
+
 TEST(CacheTest, TtlExpiryIsNeverServed) {
   TempDir dir;
   FakeClock clock;

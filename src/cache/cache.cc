@@ -19,6 +19,7 @@
 #include "rocksdb/write_batch.h"
 #include "rocksdb/write_buffer_manager.h"
 #include "semantic/guard.h"
+#include "store/entry_stats_merge.h"
 #define XXH_STATIC_LINKING_ONLY
 #include "xxhash.h"
 
@@ -268,6 +269,8 @@ absl::Status Cache::Impl::Open() {
           "not a promptcache cache, or its MANIFEST is damaged"));
     }
   }
+  rocksdb::ColumnFamilyOptions stats_options = cf_options;
+  stats_options.merge_operator = internal::NewEntryStatsMergeOperator();
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
       {kEntriesFamily, cf_options},
@@ -275,7 +278,7 @@ absl::Status Cache::Impl::Open() {
       {kVectorsFamily, cf_options},
       {kSemanticHitsFamily, cf_options},
       {kFeedbackFamily, cf_options},
-      {kEntryStatsFamily, cf_options}};
+      {kEntryStatsFamily, stats_options}};
   // Added after the first release: a read-only open of an older database
   // cannot create it (and needs it not: no entry refers to a body).
   bool with_bodies = true;
@@ -1073,20 +1076,10 @@ absl::Status Cache::Impl::FlushStatsLocked() {
       const auto& [key, hit] = hits[i];
       // Hits of an entry evicted meanwhile: nothing to count them on.
       if (eviction_ != nullptr && !eviction_->Contains(key)) continue;
-      const std::array<char, 16> bytes = KeyBytes(key);
-      internal::EntryStats stats;
-      std::string value;
-      rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), entry_stats_cf_,
-                                   AsSlice(bytes), &value);
-      if (!s.ok() && !s.IsNotFound()) {
-        return FromRocks(s, "reading hit counts");
-      }
-      if (s.ok()) internal::DecodeEntryStats(value, &stats).IgnoreError();
-      stats.hits += hit.hits;
-      stats.saved_nusd += hit.saved_nusd;
-      stats.last_hit_us = std::max(stats.last_hit_us, hit.last_hit_us);
-      batch.Put(entry_stats_cf_, AsSlice(bytes),
-                internal::EncodeEntryStats(stats));
+      // Added by the family's merge operator: no read.
+      batch.Merge(entry_stats_cf_, AsSlice(KeyBytes(key)),
+                  internal::EncodeEntryStatsDelta(
+                      {hit.hits, hit.last_hit_us, hit.saved_nusd}));
     }
     absl::Status s =
         FromRocks(db_->Write(write_options_, &batch), "writing hit statistics");

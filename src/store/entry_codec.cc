@@ -255,6 +255,30 @@ absl::Status DecodeEntryStats(absl::string_view value, EntryStats* stats) {
   return absl::OkStatus();
 }
 
+// Version 3 marks a delta: counters records are versions 1 and 2.
+constexpr uint8_t kEntryStatsDeltaFormat = 3;
+
+std::string EncodeEntryStatsDelta(const EntryStatsDelta& delta) {
+  std::string out;
+  out.push_back(kEntryStatsDeltaFormat);
+  PutSigned(&out, delta.hits);
+  PutSigned(&out, delta.last_hit_us);
+  PutSigned(&out, delta.saved_nusd);
+  return out;
+}
+
+absl::Status DecodeEntryStatsDelta(absl::string_view value,
+                                   EntryStatsDelta* delta) {
+  Reader in(std::string_view(value.data(), value.size()));
+  if (in.Byte() != kEntryStatsDeltaFormat)
+    return Malformed("entry stats delta");
+  delta->hits = in.Signed();
+  delta->last_hit_us = in.Signed();
+  delta->saved_nusd = in.Signed();
+  if (!in.ok() || !in.done()) return Malformed("entry stats delta");
+  return absl::OkStatus();
+}
+
 std::string EncodeVector(const VectorRecord& r) {
   std::string out;
   out.reserve(48 + r.vector.size() * sizeof(float) + r.text.size());

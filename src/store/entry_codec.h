@@ -64,6 +64,17 @@ struct EntryStats {
 std::string EncodeEntryStats(const EntryStats& stats);
 absl::Status DecodeEntryStats(absl::string_view value, EntryStats* stats);
 
+// Hits to add to an entry's counters: a merge operand of the entry_stats
+// family (entry_stats_merge.h), so that counting hits needs no read.
+struct EntryStatsDelta {
+  int64_t hits = 0;
+  int64_t last_hit_us = 0;  // the latest of the hits
+  int64_t saved_nusd = 0;
+};
+std::string EncodeEntryStatsDelta(const EntryStatsDelta& delta);
+absl::Status DecodeEntryStatsDelta(absl::string_view value,
+                                   EntryStatsDelta* delta);
+
 // A stored vector: which scope and context it belongs to, the vector and the
 // text it embeds (the last user turn, for the guard).
 struct VectorRecord {
