@@ -433,8 +433,8 @@ TEST(LedgerRowTest, EveryCounterIsSummedStoredAndRead) {
 }
 
 TEST(HotAnswersTest, VersionsExpiryAndByteBound) {
-  internal::HotAnswers hot(16 * 4096);  // 4 KiB per shard
-  const Key128 key{1, 16};              // shard 0
+  internal::HotAnswers hot(16 * 64 * 1024);  // 64 KiB per shard
+  const Key128 key{1, 16};                   // shard 0
   Response a = MakeAnswer("old"), out;
   const uint64_t v = hot.Version(key);
   hot.Erase(key);  // a write happened after the read began
@@ -444,23 +444,31 @@ TEST(HotAnswersTest, VersionsExpiryAndByteBound) {
   ASSERT_TRUE(hot.Get(key, 99, &out));
   EXPECT_EQ(out.text, "old");
   EXPECT_FALSE(hot.Get(key, 100, &out)) << "expired";
-  // Over the byte budget the least recently used goes first.
-  for (uint64_t i = 0; i < 20; ++i) {
+  // Over the byte budget the oldest go first; memory stays bounded.
+  for (uint64_t i = 0; i < 2000; ++i) {
     const Key128 k{i, 16 * i};
     hot.Put(k, hot.Version(k), 0, MakeAnswer(std::string(600, 'x')));
   }
   EXPECT_FALSE(hot.Get(Key128{0, 0}, 0, &out));
-  EXPECT_TRUE(hot.Get(Key128{19, 16 * 19}, 0, &out));
+  EXPECT_TRUE(hot.Get(Key128{1999, 16 * 1999}, 0, &out));
+  EXPECT_LE(hot.bytes(), 64u * 1024 + 16 * 1024) << "segments + key map";
+  EXPECT_GT(hot.items(), 40u);
+  // An answer larger than a segment is not held.
+  const Key128 big{7, 16 * 7};
+  hot.Put(big, hot.Version(big), 0,
+          MakeAnswer(std::string(hot.segment_bytes(), 'y')));
+  EXPECT_FALSE(hot.Get(big, 0, &out));
 }
 
-// Eviction is CLOCK: an answer read since the hand last passed survives
-// the next evictions; answers never read go first, oldest first.
+// Eviction takes the oldest segment: answers read since they were written
+// get a second chance (copied to the head), the others go.
 TEST(HotAnswersTest, ReadAnswersGetASecondChance) {
-  internal::HotAnswers hot(16 * 4096);  // 4 KiB per shard
-  // Answers charged 1000 bytes each: four fit in a shard, five do not.
-  const Response answer = MakeAnswer(
-      std::string(1000 - internal::HotAnswers::ChargeOf(MakeAnswer("")), 'x'));
-  ASSERT_EQ(internal::HotAnswers::ChargeOf(answer), 1000u);
+  internal::HotAnswers hot(16 * 64 * 1024);  // 64 KiB per shard
+  ASSERT_EQ(hot.segment_bytes(), 4096u);     // 14 segments, one spare
+  // Records of 1000 bytes: four to a segment.
+  const Response answer = MakeAnswer(std::string(
+      1000 - internal::HotAnswers::RecordBytes(MakeAnswer("")), 'x'));
+  ASSERT_EQ(internal::HotAnswers::RecordBytes(answer), 1000u);
   auto put = [&](uint64_t i) {
     const Key128 k{i, 16 * i};  // all in shard 0
     hot.Put(k, hot.Version(k), 0, answer);
@@ -469,15 +477,17 @@ TEST(HotAnswersTest, ReadAnswersGetASecondChance) {
     Response out;
     return hot.Get(Key128{i, 16 * i}, 0, &out);
   };
-  for (uint64_t i = 0; i < 4; ++i) put(i);
-  ASSERT_TRUE(has(0));  // 0 is now referenced
-  put(4);               // evicts the oldest unread
-  EXPECT_TRUE(has(0));
-  EXPECT_FALSE(has(1));
-  EXPECT_TRUE(has(2));
-  EXPECT_TRUE(has(4));
-  for (uint64_t i = 0; i < 40; ++i) put(100 + i);  // churn
-  EXPECT_TRUE(has(139)) << "the newest answer is kept";
+  for (uint64_t i = 0; i < 40; ++i) put(i);               // segments 1-10 of 13
+  for (uint64_t i = 0; i < 10; ++i) ASSERT_TRUE(has(i));  // read: referenced
+  for (uint64_t i = 40; i < 70; ++i) put(i);              // evicts segments 1-7
+  for (uint64_t i = 0; i < 10; ++i) EXPECT_TRUE(has(i)) << i;
+  for (uint64_t i = 10; i < 28; ++i) EXPECT_FALSE(has(i)) << i;
+  for (uint64_t i = 28; i < 70; ++i) EXPECT_TRUE(has(i)) << i;
+  // A chance clears the flag: read once more by the checks above, they
+  // survive one more eviction, not two turns of the log.
+  for (uint64_t i = 100; i < 160; ++i) put(i);
+  for (uint64_t i = 0; i < 10; ++i) EXPECT_FALSE(has(i)) << i;
+  EXPECT_TRUE(has(159)) << "the newest answer is kept";
 }
 
 }  // namespace

@@ -1,12 +1,25 @@
 #include "cache/hot_answers.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
 namespace promptcache::internal {
 namespace {
 
-// The packed block: this header, then finish reason, tool calls and text.
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// A record in a segment: this header, then the packed answer, padded to 8.
+struct RecordHeader {
+  Key128 key;
+  uint32_t size;  // of the packed answer
+  uint32_t reserved;
+};
+static_assert(sizeof(RecordHeader) == 24);
+
+// The packed answer: this header, then finish reason, tool calls and text.
 struct PackedHeader {
   int64_t input_tokens;
   int64_t output_tokens;
@@ -24,18 +37,20 @@ size_t PackedSize(const Response& a) {
          a.tool_calls_json.size() + a.text.size();
 }
 
-std::unique_ptr<char[]> Pack(const Response& a) {
-  std::unique_ptr<char[]> block(new char[PackedSize(a)]);
-  PackedHeader h{a.usage.input_tokens,
-                 a.usage.output_tokens,
-                 a.usage.cached_input_tokens,
-                 a.usage.cache_write_input_tokens,
-                 absl::ToInt64Microseconds(a.upstream_latency),
-                 static_cast<uint32_t>(a.text.size()),
-                 static_cast<uint32_t>(a.tool_calls_json.size()),
-                 static_cast<uint32_t>(a.finish_reason.size()),
-                 static_cast<uint8_t>(a.usage.estimated ? 1 : 0)};
-  char* p = block.get();
+size_t RecordSize(size_t packed) {
+  return (sizeof(RecordHeader) + packed + 7) & ~size_t{7};
+}
+
+void Pack(const Response& a, char* p) {
+  const PackedHeader h{a.usage.input_tokens,
+                       a.usage.output_tokens,
+                       a.usage.cached_input_tokens,
+                       a.usage.cache_write_input_tokens,
+                       absl::ToInt64Microseconds(a.upstream_latency),
+                       static_cast<uint32_t>(a.text.size()),
+                       static_cast<uint32_t>(a.tool_calls_json.size()),
+                       static_cast<uint32_t>(a.finish_reason.size()),
+                       static_cast<uint8_t>(a.usage.estimated ? 1 : 0)};
   std::memcpy(p, &h, sizeof(h));
   p += sizeof(h);
   std::memcpy(p, a.finish_reason.data(), a.finish_reason.size());
@@ -43,13 +58,12 @@ std::unique_ptr<char[]> Pack(const Response& a) {
   std::memcpy(p, a.tool_calls_json.data(), a.tool_calls_json.size());
   p += a.tool_calls_json.size();
   std::memcpy(p, a.text.data(), a.text.size());
-  return block;
 }
 
-void Unpack(const char* block, Response* out) {
+void Unpack(const char* p, Response* out) {
   PackedHeader h;
-  std::memcpy(&h, block, sizeof(h));
-  const char* p = block + sizeof(h);
+  std::memcpy(&h, p, sizeof(h));
+  p += sizeof(h);
   out->finish_reason.assign(p, h.finish_reason_size);
   p += h.finish_reason_size;
   out->tool_calls_json.assign(p, h.tool_calls_size);
@@ -63,26 +77,47 @@ void Unpack(const char* block, Response* out) {
   out->upstream_latency = absl::Microseconds(h.upstream_latency_us);
 }
 
+// Sixteen segments a shard where they can be 4-256 KiB (eviction copies at
+// most one segment under the shard's lock); shards smaller than two 4 KiB
+// segments get two halves.
+size_t SegmentBytesFor(size_t shard_capacity) {
+  if (shard_capacity < 2 * 4096)
+    return std::max<size_t>(shard_capacity / 2, 64);
+  size_t segment = 4096;
+  while (segment < (size_t{256} << 10) && segment * 2 * 16 <= shard_capacity) {
+    segment *= 2;
+  }
+  return segment;
+}
+
 }  // namespace
 
 HotAnswers::HotAnswers(size_t capacity_bytes,
                        std::unique_ptr<BlockCacheReservation> charge_to)
     : shard_capacity_(capacity_bytes / kShards),
+      segment_bytes_(SegmentBytesFor(shard_capacity_)),
+      max_segments_(static_cast<uint32_t>(
+          std::max<size_t>(2, shard_capacity_ / 8 * 7 / segment_bytes_))),
       reservation_(std::move(charge_to)) {}
 
-size_t HotAnswers::ChargeOf(const Response& answer) {
-  // Beyond the block: the allocator's header and rounding, the map slot
-  // (key and Item, at a load factor down to 7/16 after growth, plus a
-  // control byte) and the clock slot with its hole.
-  constexpr size_t kItemOverhead =
-      16 + 15 + (sizeof(Key128) + sizeof(Item) + 1) * 16 / 7 +
-      sizeof(ClockSlot) + sizeof(uint32_t);
-  return PackedSize(answer) + kItemOverhead;
+HotAnswers::~HotAnswers() {
+  for (Shard& shard : shards_) {
+    LeanMutexLock lock(&shard.mu);
+    if (shard.mapping != nullptr) munmap(shard.mapping, shard.mapping_bytes);
+  }
+}
+
+size_t HotAnswers::RecordBytes(const Response& answer) {
+  return RecordSize(PackedSize(answer));
+}
+
+char* HotAnswers::SegmentData(const Shard& shard, uint32_t segment) const {
+  return shard.region + static_cast<size_t>(segment) * segment_bytes_;
 }
 
 bool HotAnswers::Get(const Key128& key, int64_t now_us, Response* out) {
   Shard& shard = ShardOf(key);
-  size_t freed = 0;
+  int64_t delta = 0;
   {
     LeanMutexLock lock(&shard.mu);
     auto it = shard.items.find(key);
@@ -90,13 +125,16 @@ bool HotAnswers::Get(const Key128& key, int64_t now_us, Response* out) {
     Item& item = it->second;
     if (item.expires_us == 0 || now_us < item.expires_us) {
       if (!item.referenced) item.referenced = true;
-      // Copied under the lock: an eviction may free the block right after.
-      Unpack(item.packed.get(), out);
+      // Copied under the lock: an eviction may reuse the segment right after.
+      Unpack(
+          SegmentData(shard, item.segment) + item.offset + sizeof(RecordHeader),
+          out);
       return true;
     }
-    freed = EraseLocked(shard, key);
+    EraseLocked(shard, key);
+    delta = RechargeLocked(shard);
   }
-  Account(-static_cast<int64_t>(freed));
+  Account(delta);
   return false;
 }
 
@@ -104,49 +142,6 @@ uint64_t HotAnswers::Version(const Key128& key) {
   Shard& shard = ShardOf(key);
   LeanMutexLock lock(&shard.mu);
   return shard.version;
-}
-
-void HotAnswers::Put(const Key128& key, uint64_t version, int64_t expires_us,
-                     const Response& answer) {
-  const size_t bytes = ChargeOf(answer);
-  if (bytes > shard_capacity_) return;
-  std::unique_ptr<char[]> packed = Pack(answer);  // outside the lock
-  Shard& shard = ShardOf(key);
-  int64_t delta;
-  {
-    LeanMutexLock lock(&shard.mu);
-    if (shard.version != version) return;  // written or erased meanwhile
-    delta = InsertLocked(shard, key, expires_us, std::move(packed), bytes);
-  }
-  Account(delta);
-}
-
-void HotAnswers::Replace(const Key128& key, int64_t expires_us,
-                         const Response& answer) {
-  const size_t bytes = ChargeOf(answer);
-  std::unique_ptr<char[]> packed =
-      bytes <= shard_capacity_ ? Pack(answer) : nullptr;
-  Shard& shard = ShardOf(key);
-  int64_t delta;
-  {
-    LeanMutexLock lock(&shard.mu);
-    shard.version += 1;
-    delta = packed == nullptr ? -static_cast<int64_t>(EraseLocked(shard, key))
-                              : InsertLocked(shard, key, expires_us,
-                                             std::move(packed), bytes);
-  }
-  Account(delta);
-}
-
-void HotAnswers::Erase(const Key128& key) {
-  Shard& shard = ShardOf(key);
-  size_t freed;
-  {
-    LeanMutexLock lock(&shard.mu);
-    shard.version += 1;
-    freed = EraseLocked(shard, key);
-  }
-  if (freed > 0) Account(-static_cast<int64_t>(freed));
 }
 
 std::array<uint64_t, HotAnswers::kShards> HotAnswers::Versions() {
@@ -158,6 +153,44 @@ std::array<uint64_t, HotAnswers::kShards> HotAnswers::Versions() {
   return versions;
 }
 
+void HotAnswers::Put(const Key128& key, uint64_t version, int64_t expires_us,
+                     const Response& answer) {
+  Shard& shard = ShardOf(key);
+  int64_t delta;
+  {
+    LeanMutexLock lock(&shard.mu);
+    if (shard.version != version) return;  // written or erased meanwhile
+    InsertLocked(shard, key, expires_us, answer);
+    delta = RechargeLocked(shard);
+  }
+  Account(delta);
+}
+
+void HotAnswers::Replace(const Key128& key, int64_t expires_us,
+                         const Response& answer) {
+  Shard& shard = ShardOf(key);
+  int64_t delta;
+  {
+    LeanMutexLock lock(&shard.mu);
+    shard.version += 1;
+    InsertLocked(shard, key, expires_us, answer);
+    delta = RechargeLocked(shard);
+  }
+  Account(delta);
+}
+
+void HotAnswers::Erase(const Key128& key) {
+  Shard& shard = ShardOf(key);
+  int64_t delta;
+  {
+    LeanMutexLock lock(&shard.mu);
+    shard.version += 1;
+    EraseLocked(shard, key);
+    delta = RechargeLocked(shard);
+  }
+  Account(delta);
+}
+
 size_t HotAnswers::items() const {
   size_t n = 0;
   for (const Shard& shard : shards_) {
@@ -167,56 +200,125 @@ size_t HotAnswers::items() const {
   return n;
 }
 
-int64_t HotAnswers::InsertLocked(Shard& shard, const Key128& key,
-                                 int64_t expires_us,
-                                 std::unique_ptr<char[]> packed, size_t bytes) {
-  size_t freed = EraseLocked(shard, key);
-  while (shard.bytes + bytes > shard_capacity_ && !shard.items.empty()) {
-    freed += EvictOneLocked(shard);
-  }
-  uint32_t slot;
-  if (shard.holes.empty()) {
-    slot = static_cast<uint32_t>(shard.clock.size());
-    shard.clock.emplace_back();
-  } else {
-    slot = shard.holes.back();
-    shard.holes.pop_back();
-  }
-  shard.clock[slot] = ClockSlot{key, true};
-  shard.items[key] =
-      Item{std::move(packed), expires_us, static_cast<uint32_t>(bytes), slot,
-           /*referenced=*/false};
-  shard.bytes += bytes;
-  return static_cast<int64_t>(bytes) - static_cast<int64_t>(freed);
+bool HotAnswers::InsertLocked(Shard& shard, const Key128& key,
+                              int64_t expires_us, const Response& answer) {
+  // The old record, if any, stays in its segment as dead bytes until the
+  // segment is evicted.
+  EraseLocked(shard, key);
+  const size_t packed = PackedSize(answer);
+  const size_t record = RecordSize(packed);
+  if (record > segment_bytes_ || !MakeRoomLocked(shard, record)) return false;
+  const uint32_t head = shard.log.back();
+  Segment& segment = shard.segments[head];
+  char* p = SegmentData(shard, head) + segment.used;
+  const RecordHeader header{key, static_cast<uint32_t>(packed), 0};
+  std::memcpy(p, &header, sizeof(header));
+  Pack(answer, p + sizeof(header));
+  shard.items[key] = Item{head, segment.used, static_cast<uint32_t>(packed),
+                          /*referenced=*/false, expires_us};
+  segment.used += static_cast<uint32_t>(record);
+  return true;
 }
 
-size_t HotAnswers::EraseLocked(Shard& shard, const Key128& key) {
-  auto it = shard.items.find(key);
-  if (it == shard.items.end()) return 0;
-  const size_t bytes = it->second.bytes;
-  shard.bytes -= bytes;
-  shard.clock[it->second.slot].used = false;
-  shard.holes.push_back(it->second.slot);
-  shard.items.erase(it);
-  return bytes;
+void HotAnswers::EraseLocked(Shard& shard, const Key128& key) {
+  shard.items.erase(key);
 }
 
-size_t HotAnswers::EvictOneLocked(Shard& shard) {
-  // One turn clears every flag, so the loop ends within two turns.
-  for (;; ++shard.hand) {
-    if (shard.hand >= shard.clock.size()) shard.hand = 0;
-    const ClockSlot& slot = shard.clock[shard.hand];
-    if (!slot.used) continue;
-    const Key128 key = slot.key;
-    Item& item = shard.items.find(key)->second;
-    if (item.referenced) {
-      item.referenced = false;
+bool HotAnswers::MakeRoomLocked(Shard& shard, size_t record) {
+  if (shard.region == nullptr) {
+    // Reserved address space only: pages become resident when written.
+    const size_t bytes = static_cast<size_t>(max_segments_) * segment_bytes_;
+    const bool huge = bytes >= kHugePage;
+    const size_t mapping_bytes = bytes + (huge ? kHugePage : 0);
+    void* mapping = mmap(nullptr, mapping_bytes, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mapping == MAP_FAILED) return false;  // served from the store
+    char* region = static_cast<char*>(mapping);
+    if (huge) {
+      const uintptr_t address = reinterpret_cast<uintptr_t>(region);
+      region += (kHugePage - address % kHugePage) % kHugePage;
+      // Advice only: where the kernel gives no huge pages, 4 KiB ones work.
+      madvise(region, bytes, MADV_HUGEPAGE);
+    }
+    shard.mapping = mapping;
+    shard.mapping_bytes = mapping_bytes;
+    shard.region = region;
+  }
+  // Each eviction clears the flags of the answers it keeps, so within two
+  // turns of the log some are dropped; the bound is a safeguard.
+  for (uint32_t turn = 0; turn < 2 * max_segments_ + 2; ++turn) {
+    if (!shard.log.empty() &&
+        shard.segments[shard.log.back()].used + record <= segment_bytes_) {
+      return true;
+    }
+    // One segment is kept back for eviction to copy survivors into.
+    if (shard.log.size() + 1 < max_segments_) {
+      uint32_t next;
+      if (!shard.spare.empty()) {
+        next = shard.spare.back();
+        shard.spare.pop_back();
+      } else {
+        next = static_cast<uint32_t>(shard.segments.size());
+        shard.segments.emplace_back();
+      }
+      shard.log.push_back(next);
       continue;
     }
-    const size_t freed = EraseLocked(shard, key);
-    ++shard.hand;
-    return freed;
+    EvictOldestLocked(shard);
   }
+  return false;
+}
+
+void HotAnswers::EvictOldestLocked(Shard& shard) {
+  const uint32_t victim = shard.log.front();
+  shard.log.pop_front();
+  uint32_t head;
+  if (!shard.spare.empty()) {
+    head = shard.spare.back();
+    shard.spare.pop_back();
+  } else {
+    head = static_cast<uint32_t>(shard.segments.size());
+    shard.segments.emplace_back();
+  }
+  shard.log.push_back(head);
+  const char* from = SegmentData(shard, victim);
+  char* to = SegmentData(shard, head);
+  Segment& target = shard.segments[head];
+  const uint32_t used = shard.segments[victim].used;
+  for (uint32_t offset = 0; offset < used;) {
+    RecordHeader header;
+    std::memcpy(&header, from + offset, sizeof(header));
+    const uint32_t record = static_cast<uint32_t>(RecordSize(header.size));
+    auto it = shard.items.find(header.key);
+    // Dead records (erased, or replaced by a newer one) are skipped.
+    if (it != shard.items.end() && it->second.segment == victim &&
+        it->second.offset == offset) {
+      Item& item = it->second;
+      if (item.referenced) {
+        // A second chance: read since written, so copied to the head.
+        std::memcpy(to + target.used, from + offset, record);
+        item.segment = head;
+        item.offset = target.used;
+        item.referenced = false;
+        target.used += record;
+      } else {
+        shard.items.erase(it);
+      }
+    }
+    offset += record;
+  }
+  shard.segments[victim].used = 0;
+  shard.spare.push_back(victim);
+}
+
+int64_t HotAnswers::RechargeLocked(Shard& shard) {
+  const size_t bytes =
+      shard.segments.size() * segment_bytes_ +
+      shard.items.capacity() * (sizeof(std::pair<const Key128, Item>) + 1);
+  const int64_t delta =
+      static_cast<int64_t>(bytes) - static_cast<int64_t>(shard.bytes);
+  shard.bytes = bytes;
+  return delta;
 }
 
 void HotAnswers::Account(int64_t delta) {

@@ -1,21 +1,27 @@
 // A small in-memory cache of answers in front of RocksDB, bounded by bytes:
 // a repeat of a popular request is answered without touching the store.
-// Sharded so that concurrent readers rarely meet on a lock. Eviction is
-// CLOCK (second chance), an approximation of LRU: a hit only sets a flag in
-// the item it already reads, where LRU list splicing would write three more
-// scattered cache lines on every hit.
 //
-// An answer is kept packed in one allocation (the fields a stored answer
-// has, and nothing else), so that a hit reads the map slot and one block,
-// and memory is what the answers weigh plus a fixed overhead per item.
-// With a block cache given, the bytes held are charged to it
-// (BlockCacheReservation), so that its capacity bounds both.
+// Sharded so that concurrent readers rarely meet on a lock. Each shard keeps
+// its answers packed in a log of fixed-size segments in one memory region
+// of its own (mmap, transparent huge pages advised), not on the heap:
+//   - memory is exactly the segments in use plus the key map, with no
+//     allocator fragmentation (answers of mixed sizes evicted at random left
+//     as much free-but-held heap as the cache itself);
+//   - a hit reads the map slot and one contiguous record, through few TLB
+//     entries (huge pages), which at a million answers was most of a hit;
+//   - eviction takes the oldest segment whole and gives its answers that
+//     were read since they were written a second chance (they are copied to
+//     the head, flag cleared): FIFO with reinsertion, which approximates LRU
+//     like CLOCK does, while a hit only sets a flag in the slot it reads.
+// With a block cache reservation given, the bytes held are charged to it,
+// so that one capacity bounds both.
 #ifndef PROMPTCACHE_SRC_CACHE_HOT_ANSWERS_H_
 #define PROMPTCACHE_SRC_CACHE_HOT_ANSWERS_H_
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -34,6 +40,9 @@ class HotAnswers {
   explicit HotAnswers(
       size_t capacity_bytes,
       std::unique_ptr<BlockCacheReservation> charge_to = nullptr);
+  ~HotAnswers();
+  HotAnswers(const HotAnswers&) = delete;
+  HotAnswers& operator=(const HotAnswers&) = delete;
 
   // Copies the answer for `key` into `out` when present and not expired:
   // text, tool calls, finish reason, usage and upstream latency (what the
@@ -53,13 +62,15 @@ class HotAnswers {
   void Replace(const Key128& key, int64_t expires_us, const Response& answer);
   void Erase(const Key128& key);
 
-  // Bytes an answer is charged when held: its packed block, the
-  // allocator's header and rounding, and its share of the map and clock.
-  static size_t ChargeOf(const Response& answer);
-  // Bytes and items held now (for stats), and the most they may be.
+  // Bytes and items held now (for stats), and the most bytes they may be.
+  // Bytes are the segments written so far and the key maps' slots.
   size_t bytes() const { return total_bytes_.load(std::memory_order_relaxed); }
   size_t items() const;
   size_t capacity() const { return shard_capacity_ * kShards; }
+  // Answers are held as records in segments of segment_bytes(); a record
+  // larger than a segment is not held (served from the store only).
+  size_t segment_bytes() const { return segment_bytes_; }
+  static size_t RecordBytes(const Response& answer);
 
   // For a bulk fill from a store snapshot: the versions of all shards,
   // taken before the snapshot; Put(key, versions[ShardIndex(key)], ...)
@@ -70,42 +81,54 @@ class HotAnswers {
 
  private:
   struct Item {
-    std::unique_ptr<char[]> packed;
+    uint32_t segment = 0;
+    uint32_t offset = 0;      // of the record in the segment
+    uint32_t size = 0;        // of the packed answer
+    bool referenced = false;  // read since written or last given a chance
     int64_t expires_us = 0;
-    uint32_t bytes = 0;
-    uint32_t slot = 0;        // position in Shard::clock
-    bool referenced = false;  // read since the clock hand last passed
   };
-  struct ClockSlot {
-    Key128 key;
-    bool used = false;
+  struct Segment {
+    uint32_t used = 0;  // bytes written
   };
   struct Shard {
     mutable LeanMutex mu;
     absl::flat_hash_map<Key128, Item> items ABSL_GUARDED_BY(mu);
-    // The items' keys in clock order; erased items leave holes, which new
-    // items fill most recently freed first (an eviction's hole is just
-    // behind the hand, so a new item gets a full turn before it can go).
-    std::vector<ClockSlot> clock ABSL_GUARDED_BY(mu);
-    std::vector<uint32_t> holes ABSL_GUARDED_BY(mu);
-    size_t hand ABSL_GUARDED_BY(mu) = 0;
-    size_t bytes ABSL_GUARDED_BY(mu) = 0;
+    // max_segments x segment bytes, aligned to 2 MiB for huge pages;
+    // mapped on first use (pages become resident as segments are written).
+    char* region ABSL_GUARDED_BY(mu) = nullptr;
+    void* mapping ABSL_GUARDED_BY(mu) = nullptr;
+    size_t mapping_bytes ABSL_GUARDED_BY(mu) = 0;
+    std::vector<Segment> segments ABSL_GUARDED_BY(mu);  // touched so far
+    std::deque<uint32_t> log ABSL_GUARDED_BY(mu);  // oldest first; back: head
+    std::vector<uint32_t> spare ABSL_GUARDED_BY(mu);  // emptied segments
+    size_t bytes ABSL_GUARDED_BY(mu) = 0;  // charged: segments + map slots
     uint64_t version ABSL_GUARDED_BY(mu) = 0;
   };
   Shard& ShardOf(const Key128& key) { return shards_[ShardIndex(key)]; }
-  // Inserts (erasing what `key` held); returns the change in bytes.
-  int64_t InsertLocked(Shard& shard, const Key128& key, int64_t expires_us,
-                       std::unique_ptr<char[]> packed, size_t bytes)
+  char* SegmentData(const Shard& shard, uint32_t segment) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Returns the bytes freed.
-  size_t EraseLocked(Shard& shard, const Key128& key)
+  // Writes `answer` as the record of `key` at the head (erasing what `key`
+  // held); returns false when it cannot be held.
+  bool InsertLocked(Shard& shard, const Key128& key, int64_t expires_us,
+                    const Response& answer)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Evicts one item: the first unreferenced one from the hand on.
-  size_t EvictOneLocked(Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  void EraseLocked(Shard& shard, const Key128& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Makes the head have `record` bytes free: a new segment while there is
+  // room, else the oldest segment is evicted into a spare one.
+  bool MakeRoomLocked(Shard& shard, size_t record)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  void EvictOldestLocked(Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Recomputes the shard's charge; returns the change.
+  int64_t RechargeLocked(Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Adds `delta` to the total and moves the block cache reservation.
   void Account(int64_t delta);
 
   const size_t shard_capacity_;
+  const size_t segment_bytes_;
+  // Per shard, one of them kept spare; 7/8 of the shard's capacity, the
+  // rest is for the key map.
+  const uint32_t max_segments_;
   std::array<Shard, kShards> shards_;
   std::atomic<size_t> total_bytes_{0};
   std::unique_ptr<BlockCacheReservation> reservation_;  // null: not charged
