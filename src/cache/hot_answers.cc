@@ -294,8 +294,11 @@ void HotAnswers::EvictOldestLocked(Shard& shard) {
     if (it != shard.items.end() && it->second.segment == victim &&
         it->second.offset == offset) {
       Item& item = it->second;
-      if (item.referenced) {
-        // A second chance: read since written, so copied to the head.
+      // A second chance for answers read since written: copied to the
+      // head, up to half a segment, so that an eviction always frees at
+      // least half of one (when most answers are read, as under uniform
+      // traffic, copying them all would cost more than it keeps).
+      if (item.referenced && target.used + record <= segment_bytes_ / 2) {
         std::memcpy(to + target.used, from + offset, record);
         item.segment = head;
         item.offset = target.used;
