@@ -264,6 +264,19 @@ int64_t VmRssBytes() {
   return -1;
 }
 
+// Anonymous memory on transparent huge pages (the hot answers' segments
+// ask for them).
+int64_t AnonHugePageBytes() {
+  std::ifstream in("/proc/self/smaps_rollup");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("AnonHugePages:", 0) == 0) {
+      return std::strtoll(line.c_str() + 14, nullptr, 10) * 1024;
+    }
+  }
+  return -1;
+}
+
 std::string LoadAverage() {
   std::ifstream in("/proc/loadavg");
   std::string a, b, c;
@@ -911,6 +924,7 @@ Json RunSize(int64_t n, const Config& config, RedisServer* redis) {
   // Memory after the hit phases (the benchmark's own chunks are freed).
   malloc_trim(0);
   const int64_t rss = VmRssBytes();
+  const int64_t huge = AnonHugePageBytes();
   const Cache::MemoryStats mem = bench->cache().GetMemoryStats();
   const struct mallinfo2 heap = mallinfo2();
   const Cache::SemanticStats sstats = bench->cache().GetSemanticStats();
@@ -935,6 +949,7 @@ Json RunSize(int64_t n, const Config& config, RedisServer* redis) {
                    {"hot_answer_bytes", mem.hot_answer_bytes},
                    {"hot_answers", mem.hot_answers},
                    {"memtable_bytes", mem.memtable_bytes},
+                   {"anon_huge_page_bytes", huge},
                    {"malloc_in_use_bytes", heap.uordblks + heap.hblkhd},
                    {"malloc_free_held_bytes", heap.fordblks}};
   bench->Close();
@@ -1084,6 +1099,7 @@ Json RunSize(int64_t n, const Config& config, RedisServer* redis) {
       Mb(mem.used_bytes) + " / " + Mb(mem.hot_answer_bytes) + " (" +
           std::to_string(mem.hot_answers) + " answers) / " +
           Mb(mem.memtable_bytes));
+  row("of VmRSS on transparent huge pages", Mb(huge));
   row("malloc: in use / free but held",
       Mb(static_cast<int64_t>(heap.uordblks + heap.hblkhd)) + " / " +
           Mb(static_cast<int64_t>(heap.fordblks)));

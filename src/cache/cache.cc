@@ -1003,7 +1003,7 @@ absl::Status Cache::Impl::FlushStatsLocked() {
   absl::flat_hash_map<std::string, LedgerRow> deltas;
   std::vector<PendingSemanticHit> semantic;
   for (HitShard& shard : hit_shards_) {
-    absl::flat_hash_map<Key128, PendingHit> shard_entries;
+    internal::HugePageHashMap<Key128, PendingHit> shard_entries;
     absl::flat_hash_map<uint64_t, LedgerRow> shard_ledger;
     std::vector<PendingSemanticHit> shard_semantic;
     {

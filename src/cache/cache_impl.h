@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "cache/eviction.h"
 #include "cache/hot_answers.h"
+#include "cache/huge_page_allocator.h"
 #include "cache/lean_mutex.h"
 #include "promptcache/cache.h"
 #include "rocksdb/cache.h"
@@ -80,9 +81,9 @@ class Cache::Impl {
   // Hits are gathered per shard so that concurrent readers rarely contend.
   struct HitShard {
     internal::LeanMutex mu;
-    absl::flat_hash_map<Key128, PendingHit> entries ABSL_GUARDED_BY(mu);
+    internal::HugePageHashMap<Key128, PendingHit> entries ABSL_GUARDED_BY(mu);
     // Emptied `entries` of the last flush, kept for its capacity.
-    absl::flat_hash_map<Key128, PendingHit> spare ABSL_GUARDED_BY(mu);
+    internal::HugePageHashMap<Key128, PendingHit> spare ABSL_GUARDED_BY(mu);
     // Ledger deltas by a hash of (ns, backend, model); the row holds names.
     absl::flat_hash_map<uint64_t, LedgerRow> ledger ABSL_GUARDED_BY(mu);
     std::vector<PendingSemanticHit> semantic ABSL_GUARDED_BY(mu);

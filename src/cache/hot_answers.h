@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "cache/block_cache_reservation.h"
+#include "cache/huge_page_allocator.h"
 #include "cache/lean_mutex.h"
 #include "promptcache/keys.h"
 #include "promptcache/response.h"
@@ -92,7 +92,7 @@ class HotAnswers {
   };
   struct Shard {
     mutable LeanMutex mu;
-    absl::flat_hash_map<Key128, Item> items ABSL_GUARDED_BY(mu);
+    HugePageHashMap<Key128, Item> items ABSL_GUARDED_BY(mu);
     // max_segments x segment bytes, aligned to 2 MiB for huge pages;
     // mapped on first use (pages become resident as segments are written).
     char* region ABSL_GUARDED_BY(mu) = nullptr;
