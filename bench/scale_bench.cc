@@ -253,28 +253,24 @@ std::string ExactKeyHex(const Request& request) {
 
 // --- Process and machine ---
 
-int64_t VmRssBytes() {
-  std::ifstream in("/proc/self/status");
+// A "Field:  N kB" line of a /proc file, in bytes; -1 when absent.
+int64_t ProcBytes(const char* file, std::string_view field) {
+  std::ifstream in(file);
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::strtoll(line.c_str() + 6, nullptr, 10) * 1024;
+    if (line.rfind(field, 0) == 0) {
+      return std::strtoll(line.c_str() + field.size(), nullptr, 10) * 1024;
     }
   }
   return -1;
 }
 
+int64_t VmRssBytes() { return ProcBytes("/proc/self/status", "VmRSS:"); }
+
 // Anonymous memory on transparent huge pages (the hot answers' segments
-// ask for them).
+// and large hash maps ask for them).
 int64_t AnonHugePageBytes() {
-  std::ifstream in("/proc/self/smaps_rollup");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("AnonHugePages:", 0) == 0) {
-      return std::strtoll(line.c_str() + 14, nullptr, 10) * 1024;
-    }
-  }
-  return -1;
+  return ProcBytes("/proc/self/smaps_rollup", "AnonHugePages:");
 }
 
 std::string LoadAverage() {

@@ -253,15 +253,7 @@ bool HotAnswers::MakeRoomLocked(Shard& shard, size_t record) {
     }
     // One segment is kept back for eviction to copy survivors into.
     if (shard.log.size() + 1 < max_segments_) {
-      uint32_t next;
-      if (!shard.spare.empty()) {
-        next = shard.spare.back();
-        shard.spare.pop_back();
-      } else {
-        next = static_cast<uint32_t>(shard.segments.size());
-        shard.segments.emplace_back();
-      }
-      shard.log.push_back(next);
+      shard.log.push_back(TakeSegmentLocked(shard));
       continue;
     }
     EvictOldestLocked(shard);
@@ -269,17 +261,20 @@ bool HotAnswers::MakeRoomLocked(Shard& shard, size_t record) {
   return false;
 }
 
+uint32_t HotAnswers::TakeSegmentLocked(Shard& shard) {
+  if (!shard.spare.empty()) {
+    const uint32_t segment = shard.spare.back();
+    shard.spare.pop_back();
+    return segment;
+  }
+  shard.segments.emplace_back();
+  return static_cast<uint32_t>(shard.segments.size() - 1);
+}
+
 void HotAnswers::EvictOldestLocked(Shard& shard) {
   const uint32_t victim = shard.log.front();
   shard.log.pop_front();
-  uint32_t head;
-  if (!shard.spare.empty()) {
-    head = shard.spare.back();
-    shard.spare.pop_back();
-  } else {
-    head = static_cast<uint32_t>(shard.segments.size());
-    shard.segments.emplace_back();
-  }
+  const uint32_t head = TakeSegmentLocked(shard);
   shard.log.push_back(head);
   const char* from = SegmentData(shard, victim);
   char* to = SegmentData(shard, head);

@@ -119,6 +119,9 @@ class HotAnswers {
   bool MakeRoomLocked(Shard& shard, size_t record)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   void EvictOldestLocked(Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // An emptied segment, or the next one of the region not yet written.
+  uint32_t TakeSegmentLocked(Shard& shard)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Recomputes the shard's charge; returns the change.
   int64_t RechargeLocked(Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Adds `delta` to the total and moves the block cache reservation.
