@@ -491,5 +491,61 @@ TEST(HotAnswersTest, ReadAnswersGetASecondChance) {
   EXPECT_TRUE(has(299)) << "the newest answer is kept";
 }
 
+// The warm-up's Fill never evicts and keeps what is held.
+TEST(HotAnswersTest, FillNeverEvicts) {
+  internal::HotAnswers hot(16 * 64 * 1024);  // 64 KiB per shard
+  const Response answer = MakeAnswer(std::string(
+      1000 - internal::HotAnswers::RecordBytes(MakeAnswer("")), 'x'));
+  auto key = [](uint64_t i) { return Key128{i, 16 * i}; };  // shard 0
+  for (uint64_t i = 0; i < 20; ++i) {
+    hot.Put(key(i), hot.Version(key(i)), 0, answer);
+  }
+  uint64_t filled = 20;
+  while (hot.Fill(key(filled), hot.Version(key(filled)), 0, answer)) {
+    ASSERT_LT(++filled, 1000u) << "Fill must report a full shard";
+  }
+  EXPECT_GT(filled, 40u);
+  Response out;
+  for (uint64_t i = 0; i < filled; ++i) EXPECT_TRUE(hot.Get(key(i), 0, &out));
+  EXPECT_FALSE(hot.Get(key(filled), 0, &out));
+  // A held answer is kept as it is.
+  EXPECT_TRUE(hot.Fill(key(3), hot.Version(key(3)), 0, MakeAnswer("other")));
+  ASSERT_TRUE(hot.Get(key(3), 0, &out));
+  EXPECT_EQ(out.text, answer.text);
+  // Other shards still have room.
+  EXPECT_TRUE(hot.Fill(Key128{1, 1}, hot.Version(Key128{1, 1}), 0, answer));
+}
+
+// Many tiny answers: the key map's share grows and the segments' shrinks,
+// so the shard stays near its capacity.
+TEST(HotAnswersTest, TinyAnswersStayWithinCapacity) {
+  internal::HotAnswers hot(16 * 256 * 1024);  // 256 KiB per shard
+  for (uint64_t i = 0; i < 50000; ++i) {
+    const Key128 k{i, 16 * i};  // shard 0
+    hot.Put(k, hot.Version(k), 0, MakeAnswer("ok"));
+  }
+  EXPECT_LE(hot.bytes(), 256u * 1024);
+  EXPECT_GT(hot.items(), 500u);
+}
+
+// An answer larger than half a segment, put while every held answer has
+// been read, costs one eviction, not the shard.
+TEST(HotAnswersTest, ALargeAnswerDoesNotFlushTheShard) {
+  internal::HotAnswers hot(16 * 64 * 1024);  // 64 KiB per shard, 4 KiB segments
+  const Response small = MakeAnswer(std::string(
+      500 - internal::HotAnswers::RecordBytes(MakeAnswer("")), 'x'));
+  auto key = [](uint64_t i) { return Key128{i, 16 * i}; };
+  uint64_t n = 0;
+  for (; n < 104; ++n) hot.Put(key(n), hot.Version(key(n)), 0, small);
+  Response out;
+  for (uint64_t i = 0; i < n; ++i) ASSERT_TRUE(hot.Get(key(i), 0, &out)) << i;
+  const Key128 big{5000, 16 * 5000};
+  hot.Put(big, hot.Version(big), 0, MakeAnswer(std::string(3000, 'y')));
+  EXPECT_TRUE(hot.Get(big, 0, &out));
+  int kept = 0;
+  for (uint64_t i = 0; i < n; ++i) kept += hot.Get(key(i), 0, &out) ? 1 : 0;
+  EXPECT_GE(kept, 90) << "one segment's worth may go, not the shard";
+}
+
 }  // namespace
 }  // namespace promptcache

@@ -10,9 +10,10 @@ BlockCacheReservation::BlockCacheReservation(
       budget_(budget),
       min_capacity_(std::min(min_capacity, budget)) {}
 
-void BlockCacheReservation::Update(size_t bytes) {
-  const size_t want = (bytes + kChunkBytes - 1) / kChunkBytes;
+void BlockCacheReservation::Update(const std::atomic<size_t>* bytes) {
   LeanMutexLock lock(&mu_);
+  const size_t want =
+      (bytes->load(std::memory_order_relaxed) + kChunkBytes - 1) / kChunkBytes;
   if (want <= chunks_ && chunks_ <= want + 1) return;
   chunks_ = want;
   const size_t reserved = std::min(chunks_ * kChunkBytes, budget_);

@@ -9,6 +9,7 @@
 #ifndef PROMPTCACHE_SRC_CACHE_BLOCK_CACHE_RESERVATION_H_
 #define PROMPTCACHE_SRC_CACHE_BLOCK_CACHE_RESERVATION_H_
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 
@@ -29,11 +30,13 @@ class BlockCacheReservation {
   BlockCacheReservation(const BlockCacheReservation&) = delete;
   BlockCacheReservation& operator=(const BlockCacheReservation&) = delete;
 
-  // Makes the reservation cover `bytes`, in whole chunks rounded up.
-  // Shrinks only when a whole chunk is spare beyond that, so that a size
-  // wobbling around a chunk boundary does not resize the cache on every
-  // call (each resize locks every shard and may evict).
-  void Update(size_t bytes);
+  // Makes the reservation cover `*bytes` (read under the reservation's
+  // lock, so that concurrent updates cannot leave an older total in
+  // place), in whole chunks rounded up. Shrinks only when a whole chunk is
+  // spare beyond that, so that a size wobbling around a chunk boundary
+  // does not resize the cache on every call (each resize locks every shard
+  // and may evict).
+  void Update(const std::atomic<size_t>* bytes);
 
   size_t reserved_bytes() const;
 

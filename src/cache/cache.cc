@@ -232,8 +232,9 @@ absl::Status Cache::Impl::Open() {
     block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes, shard_bits);
   }
   table.block_cache = block_cache_;
-  // One memory budget: memtables and hot answers are charged to the block
-  // cache (pinned placeholders), which evicts blocks to make room.
+  // One memory budget: memtables are charged to the block cache (pinned
+  // placeholders) and hot answers lower its capacity (HotAnswers'
+  // reservation); it evicts blocks to make room.
   const size_t memtable_bytes = MemtableBytes(options_.block_cache_bytes);
   db_options.write_buffer_manager =
       std::make_shared<rocksdb::WriteBufferManager>(memtable_bytes,
@@ -584,16 +585,17 @@ bool Cache::Impl::Stopping() {
 }
 
 void Cache::Impl::WarmHotAnswers() {
-  // Up to 15/16 of the capacity: past that, a Put would evict answers that
-  // traffic has put there since open.
-  const size_t limit = hot_->capacity() - hot_->capacity() / 16;
+  // Fill never evicts (what traffic has put there since open stays); the
+  // warm-up ends when every shard is full, or the store has been read.
+  std::array<bool, internal::HotAnswers::kShards> full{};
+  int full_shards = 0;
   const int64_t now = NowMicros();
   std::string resume;
   for (bool done = false; !done && !Stopping();) {
     // In chunks, each from its own snapshot with the shard versions taken
-    // just before it, so that a Put never brings back an answer that a
-    // write replaced after it was read, and writes since the last chunk
-    // refuse few Puts.
+    // just before it, so that a Fill never brings back an answer that a
+    // write replaced after it was read; chunks are small so that writes
+    // during one (which refuse the rest of its shard's Fills) cost little.
     const std::array<uint64_t, internal::HotAnswers::kShards> versions =
         hot_->Versions();
     const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
@@ -607,13 +609,11 @@ void Cache::Impl::WarmHotAnswers() {
     } else {
       it->Seek(resume);
     }
-    for (int n = 0; it->Valid() && n < 1024; it->Next(), ++n) {
-      if (hot_->bytes() >= limit) {
-        done = true;
-        break;
-      }
+    for (int n = 0; it->Valid() && n < 256; it->Next(), ++n) {
       absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
       if (!key.ok()) continue;
+      const size_t shard = internal::HotAnswers::ShardIndex(*key);
+      if (full[shard]) continue;
       Response answer;
       absl::StatusOr<internal::EntryHead> head =
           internal::DecodeAnswer(View(it->value()), 0, &answer);
@@ -625,8 +625,13 @@ void Cache::Impl::WarmHotAnswers() {
           !ResolveBody(head->body_key, &answer, read).ok()) {
         continue;
       }
-      hot_->Put(*key, versions[internal::HotAnswers::ShardIndex(*key)],
-                head->expires_us, answer);
+      if (!hot_->Fill(*key, versions[shard], head->expires_us, answer)) {
+        full[shard] = true;
+        if (++full_shards == internal::HotAnswers::kShards) {
+          done = true;
+          break;
+        }
+      }
     }
     // A read error ends the warm-up: the store serves what is not held.
     if (!it->status().ok() || !it->Valid()) break;
@@ -999,6 +1004,9 @@ absl::Status Cache::Impl::FlushStatsLocked() {
   // are tens of MB, which, allocated and freed every second, fragment the
   // heap.
   std::vector<std::pair<Key128, PendingHit>>& hits = flush_hits_;
+  if (hits.capacity() > 4 * std::max<size_t>(hits.size(), 4096)) {
+    hits = {};  // the last flush was far smaller than an earlier burst
+  }
   hits.clear();
   absl::flat_hash_map<std::string, LedgerRow> deltas;
   std::vector<PendingSemanticHit> semantic;
@@ -1019,8 +1027,13 @@ absl::Status Cache::Impl::FlushStatsLocked() {
       semantic.push_back(std::move(hit));
     }
     hits.insert(hits.end(), shard_entries.begin(), shard_entries.end());
-    // erase() keeps the slot array where clear() would free a large one.
-    shard_entries.erase(shard_entries.begin(), shard_entries.end());
+    if (shard_entries.capacity() >
+        4 * std::max<size_t>(shard_entries.size(), 4096)) {
+      shard_entries = {};  // a burst is over: give its memory back
+    } else {
+      // erase() keeps the slot array where clear() would free a large one.
+      shard_entries.erase(shard_entries.begin(), shard_entries.end());
+    }
     {
       internal::LeanMutexLock lock(&shard.mu);
       shard.spare.swap(shard_entries);

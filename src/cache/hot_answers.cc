@@ -98,6 +98,8 @@ HotAnswers::HotAnswers(size_t capacity_bytes,
       segment_bytes_(SegmentBytesFor(shard_capacity_)),
       max_segments_(static_cast<uint32_t>(
           std::max<size_t>(2, shard_capacity_ / 8 * 7 / segment_bytes_))),
+      huge_pages_(static_cast<size_t>(max_segments_) * segment_bytes_ >=
+                  kHugePage),
       reservation_(std::move(charge_to)) {}
 
 HotAnswers::~HotAnswers() {
@@ -166,6 +168,28 @@ void HotAnswers::Put(const Key128& key, uint64_t version, int64_t expires_us,
   Account(delta);
 }
 
+bool HotAnswers::Fill(const Key128& key, uint64_t version, int64_t expires_us,
+                      const Response& answer) {
+  Shard& shard = ShardOf(key);
+  bool room = true;
+  int64_t delta = 0;
+  {
+    LeanMutexLock lock(&shard.mu);
+    // Refused when written since `version`; kept when already held (it was
+    // stored or served since open, so it is as new and better placed).
+    if (shard.version == version && !shard.items.contains(key)) {
+      const size_t record = RecordSize(PackedSize(answer));
+      if (record <= segment_bytes_) {
+        room = MakeRoomLocked(shard, record, /*may_evict=*/false);
+        if (room) WriteRecordLocked(shard, key, expires_us, answer);
+      }
+      delta = RechargeLocked(shard);
+    }
+  }
+  Account(delta);
+  return room;
+}
+
 void HotAnswers::Replace(const Key128& key, int64_t expires_us,
                          const Response& answer) {
   Shard& shard = ShardOf(key);
@@ -205,9 +229,29 @@ bool HotAnswers::InsertLocked(Shard& shard, const Key128& key,
   // The old record, if any, stays in its segment as dead bytes until the
   // segment is evicted.
   EraseLocked(shard, key);
+  const size_t record = RecordSize(PackedSize(answer));
+  if (record > segment_bytes_) return false;
+  // A new key that could double the key map (small answers, many keys;
+  // absl grows a table past 25/32 full once erasures used up its free
+  // slots): first evict, which drops keys, until the doubled map would fit
+  // beside the segments written or fewer keys are held.
+  for (uint32_t turn = 0;
+       turn < 2 * max_segments_ + 2 && !shard.log.empty() &&
+       shard.items.size() + 1 > shard.items.capacity() / 32 * 25 &&
+       shard.segments.size() * segment_bytes_ + 2 * MapBytesLocked(shard) >
+           shard_capacity_;
+       ++turn) {
+    EvictOldestLocked(shard, 0);
+  }
+  if (!MakeRoomLocked(shard, record, /*may_evict=*/true)) return false;
+  WriteRecordLocked(shard, key, expires_us, answer);
+  return true;
+}
+
+void HotAnswers::WriteRecordLocked(Shard& shard, const Key128& key,
+                                   int64_t expires_us, const Response& answer) {
   const size_t packed = PackedSize(answer);
   const size_t record = RecordSize(packed);
-  if (record > segment_bytes_ || !MakeRoomLocked(shard, record)) return false;
   const uint32_t head = shard.log.back();
   Segment& segment = shard.segments[head];
   char* p = SegmentData(shard, head) + segment.used;
@@ -217,18 +261,17 @@ bool HotAnswers::InsertLocked(Shard& shard, const Key128& key,
   shard.items[key] = Item{head, segment.used, static_cast<uint32_t>(packed),
                           /*referenced=*/false, expires_us};
   segment.used += static_cast<uint32_t>(record);
-  return true;
 }
 
 void HotAnswers::EraseLocked(Shard& shard, const Key128& key) {
   shard.items.erase(key);
 }
 
-bool HotAnswers::MakeRoomLocked(Shard& shard, size_t record) {
+bool HotAnswers::MakeRoomLocked(Shard& shard, size_t record, bool may_evict) {
   if (shard.region == nullptr) {
     // Reserved address space only: pages become resident when written.
     const size_t bytes = static_cast<size_t>(max_segments_) * segment_bytes_;
-    const bool huge = bytes >= kHugePage;
+    const bool huge = huge_pages_;
     const size_t mapping_bytes = bytes + (huge ? kHugePage : 0);
     void* mapping = mmap(nullptr, mapping_bytes, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -251,12 +294,20 @@ bool HotAnswers::MakeRoomLocked(Shard& shard, size_t record) {
         shard.segments[shard.log.back()].used + record <= segment_bytes_) {
       return true;
     }
-    // One segment is kept back for eviction to copy survivors into.
-    if (shard.log.size() + 1 < max_segments_) {
+    // One segment is kept back for eviction to copy survivors into, and
+    // the key map's share of the capacity grows with the answers held
+    // (small answers, many keys).
+    const size_t map_segments =
+        (MapBytesLocked(shard) + segment_bytes_ - 1) / segment_bytes_;
+    const size_t all = shard_capacity_ / segment_bytes_;
+    const size_t limit =
+        std::min<size_t>(max_segments_, all - std::min(all, map_segments));
+    if (shard.log.size() + 1 < std::max<size_t>(limit, 2)) {
       shard.log.push_back(TakeSegmentLocked(shard));
       continue;
     }
-    EvictOldestLocked(shard);
+    if (!may_evict) return false;
+    EvictOldestLocked(shard, record);
   }
   return false;
 }
@@ -271,7 +322,11 @@ uint32_t HotAnswers::TakeSegmentLocked(Shard& shard) {
   return static_cast<uint32_t>(shard.segments.size() - 1);
 }
 
-void HotAnswers::EvictOldestLocked(Shard& shard) {
+void HotAnswers::EvictOldestLocked(Shard& shard, size_t incoming) {
+  // Survivors take at most half the new head, and leave room for the
+  // record waiting to go in.
+  const size_t keep = std::min(
+      segment_bytes_ / 2, segment_bytes_ - std::min(segment_bytes_, incoming));
   const uint32_t victim = shard.log.front();
   shard.log.pop_front();
   const uint32_t head = TakeSegmentLocked(shard);
@@ -290,10 +345,10 @@ void HotAnswers::EvictOldestLocked(Shard& shard) {
         it->second.offset == offset) {
       Item& item = it->second;
       // A second chance for answers read since written: copied to the
-      // head, up to half a segment, so that an eviction always frees at
-      // least half of one (when most answers are read, as under uniform
-      // traffic, copying them all would cost more than it keeps).
-      if (item.referenced && target.used + record <= segment_bytes_ / 2) {
+      // head, up to `keep`, so that an eviction always frees at least half
+      // a segment (when most answers are read, as under uniform traffic,
+      // copying them all would cost more than it keeps).
+      if (item.referenced && target.used + record <= keep) {
         std::memcpy(to + target.used, from + offset, record);
         item.segment = head;
         item.offset = target.used;
@@ -309,10 +364,18 @@ void HotAnswers::EvictOldestLocked(Shard& shard) {
   shard.spare.push_back(victim);
 }
 
+size_t HotAnswers::MapBytesLocked(const Shard& shard) const {
+  return shard.items.capacity() * (sizeof(std::pair<const Key128, Item>) + 1);
+}
+
 int64_t HotAnswers::RechargeLocked(Shard& shard) {
-  const size_t bytes =
-      shard.segments.size() * segment_bytes_ +
-      shard.items.capacity() * (sizeof(std::pair<const Key128, Item>) + 1);
+  // On huge pages a first write makes a whole 2 MiB page resident.
+  size_t segments = shard.segments.size() * segment_bytes_;
+  if (huge_pages_) {
+    segments = std::min((segments + kHugePage - 1) / kHugePage * kHugePage,
+                        static_cast<size_t>(max_segments_) * segment_bytes_);
+  }
+  const size_t bytes = segments + MapBytesLocked(shard);
   const int64_t delta =
       static_cast<int64_t>(bytes) - static_cast<int64_t>(shard.bytes);
   shard.bytes = bytes;
@@ -321,12 +384,10 @@ int64_t HotAnswers::RechargeLocked(Shard& shard) {
 
 void HotAnswers::Account(int64_t delta) {
   if (delta == 0) return;
-  const size_t total = total_bytes_.fetch_add(static_cast<size_t>(delta),
-                                              std::memory_order_relaxed) +
-                       static_cast<size_t>(delta);
+  total_bytes_.fetch_add(static_cast<size_t>(delta), std::memory_order_relaxed);
   if (reservation_ == nullptr) return;
   // Chunks are 1 MiB, so most calls find the reservation already right.
-  reservation_->Update(total);
+  reservation_->Update(&total_bytes_);
 }
 
 }  // namespace promptcache::internal

@@ -56,6 +56,11 @@ class HotAnswers {
   uint64_t Version(const Key128& key);
   void Put(const Key128& key, uint64_t version, int64_t expires_us,
            const Response& answer);
+  // For the warm-up after open: like Put, but never evicts, and keeps what
+  // is already held. Returns false when the shard of `key` has no room
+  // left without evicting.
+  bool Fill(const Key128& key, uint64_t version, int64_t expires_us,
+            const Response& answer);
   // For the writer that has just made `answer` the stored one (it holds
   // the store's write lock): replaces what is held and, like Erase, turns
   // away Puts of reads that began before.
@@ -115,10 +120,20 @@ class HotAnswers {
   void EraseLocked(Shard& shard, const Key128& key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Makes the head have `record` bytes free: a new segment while there is
-  // room, else the oldest segment is evicted into a spare one.
-  bool MakeRoomLocked(Shard& shard, size_t record)
+  // room, else (when `may_evict`) the oldest segment is evicted into a
+  // spare one.
+  bool MakeRoomLocked(Shard& shard, size_t record, bool may_evict)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  void EvictOldestLocked(Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Appends the record to the head, which has room for it.
+  void WriteRecordLocked(Shard& shard, const Key128& key, int64_t expires_us,
+                         const Response& answer)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Evicts the oldest segment into a new head, leaving `incoming` bytes
+  // free in it.
+  void EvictOldestLocked(Shard& shard, size_t incoming)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  size_t MapBytesLocked(const Shard& shard) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // An emptied segment, or the next one of the region not yet written.
   uint32_t TakeSegmentLocked(Shard& shard)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
@@ -132,6 +147,7 @@ class HotAnswers {
   // Per shard, one of them kept spare; 7/8 of the shard's capacity, the
   // rest is for the key map.
   const uint32_t max_segments_;
+  const bool huge_pages_;  // the regions are advised huge pages
   std::array<Shard, kShards> shards_;
   std::atomic<size_t> total_bytes_{0};
   std::unique_ptr<BlockCacheReservation> reservation_;  // null: not charged

@@ -9,7 +9,7 @@
 #include <sys/mman.h>
 
 #include <cstddef>
-#include <cstdlib>
+#include <cstdint>
 #include <functional>
 #include <new>
 #include <utility>
@@ -31,22 +31,34 @@ class HugePageAllocator {
   template <typename U>
   HugePageAllocator(const HugePageAllocator<U>&) {}  // NOLINT: rebinding
 
+  // Large arrays are mapped on their own (not from the heap, whose ranges
+  // the advice would outlive), 2 MiB-aligned, a whole number of huge pages.
   T* allocate(size_t n) {
     const size_t bytes = n * sizeof(T);
     if (bytes < kMinBytes) return std::allocator<T>().allocate(n);
-    const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-    void* p = std::aligned_alloc(kHugePage, rounded);
-    if (p == nullptr) throw std::bad_alloc();
+    const size_t rounded = Rounded(bytes);
+    void* mapping = mmap(nullptr, rounded + kHugePage, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapping == MAP_FAILED) throw std::bad_alloc();
+    char* base = static_cast<char*>(mapping);
+    const size_t head =
+        (kHugePage - reinterpret_cast<uintptr_t>(base) % kHugePage) % kHugePage;
+    if (head > 0) munmap(base, head);
+    if (kHugePage - head > 0) munmap(base + head + rounded, kHugePage - head);
     // Advice only: without huge pages the memory works on 4 KiB ones.
-    madvise(p, rounded, MADV_HUGEPAGE);
-    return static_cast<T*>(p);
+    madvise(base + head, rounded, MADV_HUGEPAGE);
+    return reinterpret_cast<T*>(base + head);
   }
   void deallocate(T* p, size_t n) {
-    if (n * sizeof(T) < kMinBytes) {
+    const size_t bytes = n * sizeof(T);
+    if (bytes < kMinBytes) {
       std::allocator<T>().deallocate(p, n);
     } else {
-      std::free(p);
+      munmap(p, Rounded(bytes));
     }
+  }
+  static size_t Rounded(size_t bytes) {
+    return (bytes + kHugePage - 1) / kHugePage * kHugePage;
   }
   template <typename U>
   bool operator==(const HugePageAllocator<U>&) const {
