@@ -1047,6 +1047,14 @@ absl::Status Cache::Impl::FlushStatsLocked() {
   if (hits.empty() && deltas.empty() && semantic.empty()) {
     return absl::OkStatus();
   }
+  // In key order (KeyBytes is big-endian hi, lo): a memtable insert then
+  // starts from the previous one's position. In hash order each insert
+  // searched the skip list from the top, a few us of cache misses; at 370k
+  // hits/s on distinct keys that was 40% of the CPU next to the hits.
+  std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) {
+    return a.first.hi != b.first.hi ? a.first.hi < b.first.hi
+                                    : a.first.lo < b.first.lo;
+  });
 
   // Counters are written in chunks, with the write lock released between
   // them: a backlog of a million hit entries must not hold up stores and
