@@ -20,9 +20,4 @@ void BlockCacheReservation::Update(const std::atomic<size_t>* bytes) {
   cache_->SetCapacity(std::max(budget_ - reserved, min_capacity_));
 }
 
-size_t BlockCacheReservation::reserved_bytes() const {
-  LeanMutexLock lock(&mu_);
-  return chunks_ * kChunkBytes;
-}
-
 }  // namespace promptcache::internal

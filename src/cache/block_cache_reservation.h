@@ -38,13 +38,11 @@ class BlockCacheReservation {
   // and may evict).
   void Update(const std::atomic<size_t>* bytes);
 
-  size_t reserved_bytes() const;
-
  private:
   const std::shared_ptr<rocksdb::Cache> cache_;
   const size_t budget_;
   const size_t min_capacity_;
-  mutable LeanMutex mu_;
+  LeanMutex mu_;
   size_t chunks_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

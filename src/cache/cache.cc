@@ -94,11 +94,16 @@ size_t MinBlockBytes(size_t block_cache_bytes) {
   return std::min(block_cache_bytes / 8, size_t{32} << 20);
 }
 
+// What the budget keeps for RocksDB whatever the hot answers hold: the
+// memtables and room for blocks.
+size_t RocksDbFloor(size_t block_cache_bytes) {
+  return MemtableBytes(block_cache_bytes) + MinBlockBytes(block_cache_bytes);
+}
+
 // Bytes of the budget the hot answers may take.
 size_t HotRoom(size_t block_cache_bytes) {
-  const size_t kept =
-      MemtableBytes(block_cache_bytes) + MinBlockBytes(block_cache_bytes);
-  return block_cache_bytes - std::min(block_cache_bytes, kept);
+  return block_cache_bytes -
+         std::min(block_cache_bytes, RocksDbFloor(block_cache_bytes));
 }
 
 bool IsTemperaturePositive(const Request& r) {
@@ -223,8 +228,7 @@ absl::Status Cache::Impl::Open() {
     // their most: each shard gets an equal part of the capacity, and the
     // memtables' charge comes in 256 KiB placeholders that must not fill a
     // shard on their own.
-    const size_t min_capacity = MemtableBytes(options_.block_cache_bytes) +
-                                MinBlockBytes(options_.block_cache_bytes);
+    const size_t min_capacity = RocksDbFloor(options_.block_cache_bytes);
     int shard_bits = 0;
     while (shard_bits < 6 && (min_capacity >> (shard_bits + 1)) >= (2 << 20)) {
       ++shard_bits;
@@ -358,8 +362,7 @@ absl::Status Cache::Impl::Open() {
         options_.hot_cache_bytes,
         std::make_unique<internal::BlockCacheReservation>(
             block_cache_, options_.block_cache_bytes,
-            MemtableBytes(options_.block_cache_bytes) +
-                MinBlockBytes(options_.block_cache_bytes)));
+            RocksDbFloor(options_.block_cache_bytes)));
   }
   if (semantic_on()) {
     if (absl::Status s = OpenSemantic(); !s.ok()) return s;
