@@ -171,6 +171,12 @@ absl::Status Cache::Impl::Open() {
     return absl::InvalidArgumentError(
         "Options::default_ttl must be positive (InfiniteDuration: never)");
   }
+  if (options_.stats_flush_interval <= absl::ZeroDuration() ||
+      options_.entry_stats_flush_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "Options::stats_flush_interval and entry_stats_flush_interval must be "
+        "positive (InfiniteDuration: only on FlushStats() and close)");
+  }
   if (options_.max_bytes != 0 && options_.max_bytes < (size_t{1} << 16)) {
     return absl::InvalidArgumentError(
         "Options::max_bytes must be 0 (no budget) or at least 64 KiB");
@@ -362,7 +368,15 @@ absl::Status Cache::Impl::Open() {
         options_.hot_cache_bytes,
         std::make_unique<internal::BlockCacheReservation>(
             block_cache_, options_.block_cache_bytes,
-            RocksDbFloor(options_.block_cache_bytes)));
+            RocksDbFloor(options_.block_cache_bytes)),
+        // Counts of answers dropped from the hot set wait with the others.
+        // (Lock order: a hot shard, then a hit shard; the hit path never
+        // holds both.)
+        [this](const Key128& key, const PendingHit& counts) {
+          HitShard& shard = hit_shards_[key.lo % kHitShards];
+          internal::LeanMutexLock lock(&shard.mu);
+          shard.entries[key].Add(counts);
+        });
   }
   if (semantic_on()) {
     if (absl::Status s = OpenSemantic(); !s.ok()) return s;
@@ -651,7 +665,8 @@ void Cache::Impl::FlushLoop() {
       break;
     }
     stop_mu_.Unlock();
-    FlushStats().IgnoreError();  // retried next interval and on close
+    // Retried next interval and on close.
+    FlushStats(/*entry_counters_always=*/false).IgnoreError();
     stop_mu_.Lock();
   }
 }
@@ -713,49 +728,54 @@ void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
   const uint64_t row_hash = RowHash(ns, request.backend, request.model);
   HitShard& shard = hit_shards_[entry_key.lo % kHitShards];
   const int64_t now = NowMicros();
-  internal::LeanMutexLock lock(&shard.mu);
-  // Bounded: names come from callers.
-  if (shard.prices.size() > 1024) shard.prices.clear();
-  auto [known, added] = shard.prices.try_emplace(row_hash, nullptr);
-  if (added) {
-    known->second = options_.prices.Find(request.backend, request.model);
-  }
-  const ModelPrice* price = known->second;
-  const int64_t saved = price ? CostNanoDollars(*price, usage) : 0;
-  answer->cache_status = how;
-  answer->priced = price != nullptr;
-  answer->dollars_saved = saved * 1e-9;
-  answer->dollars_spent = 0;
-  answer->stored = false;
-
-  if (how != CacheStatus::kCoalesced) {
-    PendingHit& pending = shard.entries[entry_key];
-    pending.hits += 1;
-    pending.last_hit_us = std::max(pending.last_hit_us, now);
-    pending.saved_nusd += saved;
-  }
-  LedgerRow& row =
-      NamedRow(shard.ledger, row_hash, ns, request.backend, request.model);
-  row.requests += 1;
-  if (how == CacheStatus::kSemanticHit) {
-    absl::StatusOr<Key128> request_key = Key128::FromHex(answer->request_key);
-    const Message* last = LastUserMessage(request);
-    if (request_key.ok()) {
-      shard.semantic.push_back(
-          {entry_key, *request_key, answer->similarity, now,
-           internal::LedgerKey(row.ns, row.backend, row.model),
-           last != nullptr ? last->content : std::string()});
+  int64_t saved;
+  {
+    internal::LeanMutexLock lock(&shard.mu);
+    // Bounded: names come from callers.
+    if (shard.prices.size() > 1024) shard.prices.clear();
+    auto [known, added] = shard.prices.try_emplace(row_hash, nullptr);
+    if (added) {
+      known->second = options_.prices.Find(request.backend, request.model);
     }
+    const ModelPrice* price = known->second;
+    saved = price ? CostNanoDollars(*price, usage) : 0;
+    answer->cache_status = how;
+    answer->priced = price != nullptr;
+    answer->dollars_saved = saved * 1e-9;
+    answer->dollars_spent = 0;
+    answer->stored = false;
+
+    LedgerRow& row =
+        NamedRow(shard.ledger, row_hash, ns, request.backend, request.model);
+    row.requests += 1;
+    if (how == CacheStatus::kSemanticHit) {
+      absl::StatusOr<Key128> request_key = Key128::FromHex(answer->request_key);
+      const Message* last = LastUserMessage(request);
+      if (request_key.ok()) {
+        shard.semantic.push_back(
+            {entry_key, *request_key, answer->similarity, now,
+             internal::LedgerKey(row.ns, row.backend, row.model),
+             last != nullptr ? last->content : std::string()});
+      }
+    }
+    if (how == CacheStatus::kExactHit) row.exact_hits += 1;
+    if (how == CacheStatus::kSemanticHit) row.semantic_hits += 1;
+    if (how == CacheStatus::kCoalesced) row.coalesced += 1;
+    row.input_tokens_served += usage.input_tokens;
+    row.output_tokens_served += usage.output_tokens;
+    row.saved_nusd += saved;
+    if (price == nullptr) row.unpriced_events += 1;
+    if (usage.estimated) row.estimated_events += 1;
+    row.upstream_us_saved +=
+        absl::ToInt64Microseconds(answer->upstream_latency);
   }
-  if (how == CacheStatus::kExactHit) row.exact_hits += 1;
-  if (how == CacheStatus::kSemanticHit) row.semantic_hits += 1;
-  if (how == CacheStatus::kCoalesced) row.coalesced += 1;
-  row.input_tokens_served += usage.input_tokens;
-  row.output_tokens_served += usage.output_tokens;
-  row.saved_nusd += saved;
-  if (price == nullptr) row.unpriced_events += 1;
-  if (usage.estimated) row.estimated_events += 1;
-  row.upstream_us_saved += absl::ToInt64Microseconds(answer->upstream_latency);
+  if (how == CacheStatus::kCoalesced) return;
+  // The entry's own counter: with its answer when held hot (no other map
+  // probed), else with the ledger's. Not under the shard's lock: the hot
+  // answers' counts sink takes it under a hot shard's lock.
+  if (hot_ != nullptr && hot_->CountHit(entry_key, now, saved)) return;
+  internal::LeanMutexLock pending_lock(&shard.mu);
+  shard.entries[entry_key].Add({1, now, saved});
 }
 
 LedgerRow& Cache::Impl::PendingRow(HitShard& shard, const Request& request) {
@@ -993,19 +1013,26 @@ absl::Status Cache::Impl::RecordUnstoredMiss(const Request& request,
   return WriteBatchWithLedger(&batch, delta);
 }
 
-absl::Status Cache::Impl::FlushStats() {
+absl::Status Cache::Impl::FlushStats(bool entry_counters_always) {
   if (options_.read_only) return absl::OkStatus();
   absl::MutexLock flush_lock(&flush_mu_);
+  const absl::Time now = absl::Now();
+  const bool entry_counters =
+      entry_counters_always ||
+      now - entry_stats_flushed_ >= options_.entry_stats_flush_interval;
+  // Taken before the shards are emptied: an interval is from one emptying
+  // to the next.
+  if (entry_counters) entry_stats_flushed_ = now;
   absl::MutexLock lock(&write_mu_);
-  return FlushStatsLocked();
+  return FlushStatsLocked(entry_counters);
 }
 
-absl::Status Cache::Impl::FlushStatsLocked() {
+absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
   // A key is always counted in the same shard, so the shards' counters are
-  // concatenated, not merged. The vector and the shards' spare maps keep
-  // their capacity from flush to flush: at a million hits a second they
-  // are tens of MB, which, allocated and freed every second, fragment the
-  // heap.
+  // concatenated, and merged only with the hot answers' below. The vector and
+  // the shards' spare maps keep their capacity from flush to flush: at a
+  // million hits a second they are tens of MB, which, allocated and freed every
+  // second, fragment the heap.
   std::vector<std::pair<Key128, PendingHit>>& hits = flush_hits_;
   if (hits.capacity() > 4 * std::max<size_t>(hits.size(), 4096)) {
     hits = {};  // the last flush was far smaller than an earlier burst
@@ -1021,23 +1048,25 @@ absl::Status Cache::Impl::FlushStatsLocked() {
       // Taken out whole and copied without the lock: hits on this shard
       // wait for a few swaps, not for the copy.
       internal::LeanMutexLock lock(&shard.mu);
-      shard_entries.swap(shard.entries);
-      shard.entries.swap(shard.spare);
+      if (entry_counters) {
+        shard_entries.swap(shard.entries);
+        shard.entries.swap(shard.spare);
+      }
       shard_ledger.swap(shard.ledger);
       shard_semantic.swap(shard.semantic);
     }
     for (PendingSemanticHit& hit : shard_semantic) {
       semantic.push_back(std::move(hit));
     }
-    hits.insert(hits.end(), shard_entries.begin(), shard_entries.end());
-    if (shard_entries.capacity() >
-        4 * std::max<size_t>(shard_entries.size(), 4096)) {
-      shard_entries = {};  // a burst is over: give its memory back
-    } else {
-      // erase() keeps the slot array where clear() would free a large one.
-      shard_entries.erase(shard_entries.begin(), shard_entries.end());
-    }
-    {
+    if (entry_counters) {
+      hits.insert(hits.end(), shard_entries.begin(), shard_entries.end());
+      if (shard_entries.capacity() >
+          4 * std::max<size_t>(shard_entries.size(), 4096)) {
+        shard_entries = {};  // a burst is over: give its memory back
+      } else {
+        // erase() keeps the slot array where clear() would free a large one.
+        shard_entries.erase(shard_entries.begin(), shard_entries.end());
+      }
       internal::LeanMutexLock lock(&shard.mu);
       shard.spare.swap(shard_entries);
     }
@@ -1047,7 +1076,8 @@ absl::Status Cache::Impl::FlushStatsLocked() {
           .Add(row);
     }
   }
-  if (hits.empty() && deltas.empty() && semantic.empty()) {
+  const bool take_hot = entry_counters && hot_ != nullptr;
+  if (hits.empty() && deltas.empty() && semantic.empty() && !take_hot) {
     return absl::OkStatus();
   }
   // In key order (KeyBytes is big-endian hi, lo): a memtable insert then
@@ -1058,11 +1088,27 @@ absl::Status Cache::Impl::FlushStatsLocked() {
   // chunks below give it up: hits of entries evicted meanwhile are skipped
   // there, and purges wait for flush_mu_.
   write_mu_.Unlock();
+  if (take_hot) hot_->TakeHitCounts(&hits);
   std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) {
     return a.first.hi != b.first.hi ? a.first.hi < b.first.hi
                                     : a.first.lo < b.first.lo;
   });
+  // A key can be counted both with its hot answer and in a shard (hits
+  // served from the store before it was held, counts of a dropped answer):
+  // one merge operand for both.
+  size_t distinct = 0;
+  for (size_t i = 0; i < hits.size(); ++i) {
+    if (distinct > 0 && hits[distinct - 1].first == hits[i].first) {
+      hits[distinct - 1].second.Add(hits[i].second);
+    } else {
+      hits[distinct++] = hits[i];
+    }
+  }
+  hits.resize(distinct);
   write_mu_.Lock();
+  if (hits.empty() && deltas.empty() && semantic.empty()) {
+    return absl::OkStatus();
+  }
 
   // Counters are written in chunks, with the write lock released between
   // them: a backlog of a million hit entries must not hold up stores and
@@ -1118,10 +1164,7 @@ absl::Status Cache::Impl::FlushStatsLocked() {
         const auto& [key, hit] = hits[i];
         HitShard& shard = hit_shards_[key.lo % kHitShards];
         internal::LeanMutexLock lock(&shard.mu);
-        PendingHit& p = shard.entries[key];
-        p.hits += hit.hits;
-        p.saved_nusd += hit.saved_nusd;
-        p.last_hit_us = std::max(p.last_hit_us, hit.last_hit_us);
+        shard.entries[key].Add(hit);
       }
       if (first) {
         for (auto& [key, delta] : deltas) {

@@ -54,7 +54,10 @@ class Cache::Impl {
   Cache::SemanticStats GetSemanticStats();
   absl::Status RecordUnstoredMiss(const Request& request, Response* answer,
                                   bool coalesced);
-  absl::Status FlushStats();
+  // Writes the ledger and semantic hit log, and the entries' hit counters
+  // when `entry_counters_always` or when entry_stats_flush_interval has
+  // passed since they were last written.
+  absl::Status FlushStats(bool entry_counters_always = true);
   absl::StatusOr<SavingsReport> Report();
   absl::StatusOr<CacheStats> Stats();
   Cache::MemoryStats GetMemoryStats();
@@ -65,11 +68,7 @@ class Cache::Impl {
   absl::StatusOr<int64_t> Import(std::istream& in);
 
  private:
-  struct PendingHit {
-    int64_t hits = 0;
-    int64_t last_hit_us = 0;
-    int64_t saved_nusd = 0;
-  };
+  using PendingHit = internal::HitCounts;
   struct PendingSemanticHit {
     Key128 entry;
     Key128 request;
@@ -101,7 +100,9 @@ class Cache::Impl {
   void AddLedgerDelta(const LedgerRow& delta)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   LedgerRow MissDelta(const Request& request, Response* answer);
-  absl::Status FlushStatsLocked()
+  // `entry_counters`: the entries' hit counters too, not only the ledger
+  // and the semantic hit log.
+  absl::Status FlushStatsLocked(bool entry_counters)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_, write_mu_);
   // `read` is the view the entry was read in (a snapshot): its shared
   // bodies are read in the same view.
@@ -223,6 +224,8 @@ class Cache::Impl {
   // The counters a stats flush writes, kept for its capacity.
   std::vector<std::pair<Key128, PendingHit>> flush_hits_
       ABSL_GUARDED_BY(flush_mu_);
+  // When the entries' hit counters were last taken for writing.
+  absl::Time entry_stats_flushed_ ABSL_GUARDED_BY(flush_mu_) = absl::Now();
   std::unique_ptr<internal::HotAnswers> hot_;  // null when disabled
 
   std::unique_ptr<internal::VectorIndex> index_;

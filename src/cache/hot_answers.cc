@@ -93,14 +93,16 @@ size_t SegmentBytesFor(size_t shard_capacity) {
 }  // namespace
 
 HotAnswers::HotAnswers(size_t capacity_bytes,
-                       std::unique_ptr<BlockCacheReservation> charge_to)
+                       std::unique_ptr<BlockCacheReservation> charge_to,
+                       CountsSink counts_sink)
     : shard_capacity_(capacity_bytes / kShards),
       segment_bytes_(SegmentBytesFor(shard_capacity_)),
       max_segments_(static_cast<uint32_t>(
           std::max<size_t>(2, shard_capacity_ / 8 * 7 / segment_bytes_))),
       huge_pages_(static_cast<size_t>(max_segments_) * segment_bytes_ >=
                   kHugePage),
-      reservation_(std::move(charge_to)) {}
+      reservation_(std::move(charge_to)),
+      counts_sink_(std::move(counts_sink)) {}
 
 HotAnswers::~HotAnswers() {
   for (Shard& shard : shards_) {
@@ -215,6 +217,44 @@ void HotAnswers::Erase(const Key128& key) {
   Account(delta);
 }
 
+bool HotAnswers::CountHit(const Key128& key, int64_t now_us,
+                          int64_t saved_nusd) {
+  Shard& shard = ShardOf(key);
+  LeanMutexLock lock(&shard.mu);
+  auto it = shard.items.find(key);
+  if (it == shard.items.end()) return false;
+  HitCounts& counts = it->second.counts;
+  if (counts.hits == 0) shard.counted.push_back(key);
+  counts.hits += 1;
+  counts.last_hit_us = std::max(counts.last_hit_us, now_us);
+  counts.saved_nusd += saved_nusd;
+  return true;
+}
+
+void HotAnswers::TakeHitCounts(std::vector<std::pair<Key128, HitCounts>>* out) {
+  constexpr size_t kChunk = 512;
+  std::vector<Key128> keys;
+  for (Shard& shard : shards_) {
+    {
+      LeanMutexLock lock(&shard.mu);
+      keys.swap(shard.counted);
+    }
+    // A key hit again after its counts were taken below is listed anew;
+    // one hit again before is taken with them.
+    for (size_t next = 0; next < keys.size(); next += kChunk) {
+      const size_t end = std::min(keys.size(), next + kChunk);
+      LeanMutexLock lock(&shard.mu);
+      for (size_t i = next; i < end; ++i) {
+        auto it = shard.items.find(keys[i]);
+        if (it == shard.items.end() || it->second.counts.hits == 0) continue;
+        out->emplace_back(keys[i], it->second.counts);
+        it->second.counts = {};
+      }
+    }
+    keys.clear();
+  }
+}
+
 size_t HotAnswers::items() const {
   size_t n = 0;
   for (const Shard& shard : shards_) {
@@ -227,29 +267,37 @@ size_t HotAnswers::items() const {
 bool HotAnswers::InsertLocked(Shard& shard, const Key128& key,
                               int64_t expires_us, const Response& answer) {
   // The old record, if any, stays in its segment as dead bytes until the
-  // segment is evicted.
-  EraseLocked(shard, key);
+  // segment is evicted; its hit counts go with the key.
+  HitCounts counts;
+  EraseLocked(shard, key, &counts);
   const size_t record = RecordSize(PackedSize(answer));
-  if (record > segment_bytes_) return false;
+  if (record > segment_bytes_) {
+    SinkLocked(shard, key, counts);
+    return false;
+  }
   // A new key that could double the key map (small answers, many keys;
   // absl grows a table past 25/32 full once erasures used up its free
   // slots): first evict, which drops keys, until the doubled map would fit
   // beside the segments written or fewer keys are held.
   for (uint32_t turn = 0;
        turn < 2 * max_segments_ + 2 && !shard.log.empty() &&
-       shard.items.size() + 1 > shard.items.capacity() / 32 * 25 &&
+       (shard.items.size() + 1) * 32 > shard.items.capacity() * 25 &&
        shard.segments.size() * segment_bytes_ + 2 * MapBytesLocked(shard) >
            shard_capacity_;
        ++turn) {
     EvictOldestLocked(shard, 0);
   }
-  if (!MakeRoomLocked(shard, record, /*may_evict=*/true)) return false;
-  WriteRecordLocked(shard, key, expires_us, answer);
+  if (!MakeRoomLocked(shard, record, /*may_evict=*/true)) {
+    SinkLocked(shard, key, counts);
+    return false;
+  }
+  WriteRecordLocked(shard, key, expires_us, answer, counts);
   return true;
 }
 
 void HotAnswers::WriteRecordLocked(Shard& shard, const Key128& key,
-                                   int64_t expires_us, const Response& answer) {
+                                   int64_t expires_us, const Response& answer,
+                                   const HitCounts& counts) {
   const size_t packed = PackedSize(answer);
   const size_t record = RecordSize(packed);
   const uint32_t head = shard.log.back();
@@ -258,13 +306,30 @@ void HotAnswers::WriteRecordLocked(Shard& shard, const Key128& key,
   const RecordHeader header{key, static_cast<uint32_t>(packed), 0};
   std::memcpy(p, &header, sizeof(header));
   Pack(answer, p + sizeof(header));
-  shard.items[key] = Item{head, segment.used, static_cast<uint32_t>(packed),
-                          /*referenced=*/false, expires_us};
+  shard.items[key] = Item{head,
+                          segment.used,
+                          static_cast<uint32_t>(packed),
+                          /*referenced=*/false,
+                          expires_us,
+                          counts};
   segment.used += static_cast<uint32_t>(record);
 }
 
-void HotAnswers::EraseLocked(Shard& shard, const Key128& key) {
-  shard.items.erase(key);
+void HotAnswers::EraseLocked(Shard& shard, const Key128& key, HitCounts* keep) {
+  auto it = shard.items.find(key);
+  if (it == shard.items.end()) return;
+  if (keep != nullptr) {
+    *keep = it->second.counts;
+  } else {
+    SinkLocked(shard, key, it->second.counts);
+  }
+  shard.items.erase(it);
+}
+
+void HotAnswers::SinkLocked(Shard& shard, const Key128& key,
+                            const HitCounts& counts) {
+  (void)shard;  // for the annotation: called under the shard's lock
+  if (counts.hits > 0 && counts_sink_) counts_sink_(key, counts);
 }
 
 bool HotAnswers::MakeRoomLocked(Shard& shard, size_t record, bool may_evict) {
@@ -355,6 +420,7 @@ void HotAnswers::EvictOldestLocked(Shard& shard, size_t incoming) {
         item.referenced = false;
         target.used += record;
       } else {
+        SinkLocked(shard, header.key, item.counts);
         shard.items.erase(it);
       }
     }

@@ -12,17 +12,24 @@
 //   - eviction takes the oldest segment whole and gives its answers that
 //     were read since they were written a second chance (they are copied to
 //     the head, flag cleared): FIFO with reinsertion, which approximates LRU
-//     like CLOCK does, while a hit only sets a flag in the slot it reads.
+//     like CLOCK does, while a hit only sets a flag in the slot it reads;
+//   - the entries' hit counters for the next stats flush are kept in the
+//     same slot: counting a hit on a held answer touches no other map (a
+//     separate map of a million counters was a cache miss of its own, the
+//     most of a hit after the answer's).
 // With a block cache reservation given, the bytes held are charged to it,
 // so that one capacity bounds both.
 #ifndef PROMPTCACHE_SRC_CACHE_HOT_ANSWERS_H_
 #define PROMPTCACHE_SRC_CACHE_HOT_ANSWERS_H_
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -34,12 +41,32 @@
 
 namespace promptcache::internal {
 
+// Hits of one entry not yet written to the store.
+struct HitCounts {
+  int64_t hits = 0;
+  int64_t last_hit_us = 0;
+  int64_t saved_nusd = 0;
+
+  void Add(const HitCounts& other) {
+    hits += other.hits;
+    last_hit_us = std::max(last_hit_us, other.last_hit_us);
+    saved_nusd += other.saved_nusd;
+  }
+};
+
 class HotAnswers {
  public:
+  // Receives the hit counts of an answer dropped (erased, expired, evicted
+  // or not re-held) before TakeHitCounts took them, so that none is lost.
+  // Called with a shard's lock held: it must not call into HotAnswers.
+  using CountsSink = std::function<void(const Key128&, const HitCounts&)>;
+
   // `charge_to`: when non-null, the bytes held are reserved through it.
+  // `counts_sink`: null drops the counts of dropped answers.
   explicit HotAnswers(
       size_t capacity_bytes,
-      std::unique_ptr<BlockCacheReservation> charge_to = nullptr);
+      std::unique_ptr<BlockCacheReservation> charge_to = nullptr,
+      CountsSink counts_sink = nullptr);
   ~HotAnswers();
   HotAnswers(const HotAnswers&) = delete;
   HotAnswers& operator=(const HotAnswers&) = delete;
@@ -67,6 +94,14 @@ class HotAnswers {
   void Replace(const Key128& key, int64_t expires_us, const Response& answer);
   void Erase(const Key128& key);
 
+  // Adds a hit to the counts kept with the answer of `key`; false, and
+  // nothing counted, when no answer of `key` is held.
+  bool CountHit(const Key128& key, int64_t now_us, int64_t saved_nusd);
+  // Appends to `out` the counts gathered since the last call, one pair per
+  // key, and zeroes them. Takes each shard's lock for a few hundred keys
+  // at a time, so that hits wait for little.
+  void TakeHitCounts(std::vector<std::pair<Key128, HitCounts>>* out);
+
   // Bytes and items held now (for stats), and the most bytes they may be.
   // Bytes are the segments written so far and the key maps' slots.
   size_t bytes() const { return total_bytes_.load(std::memory_order_relaxed); }
@@ -91,6 +126,7 @@ class HotAnswers {
     uint32_t size = 0;        // of the packed answer
     bool referenced = false;  // read since written or last given a chance
     int64_t expires_us = 0;
+    HitCounts counts;  // since TakeHitCounts last took them
   };
   struct Segment {
     uint32_t used = 0;  // bytes written
@@ -108,6 +144,9 @@ class HotAnswers {
     std::vector<uint32_t> spare ABSL_GUARDED_BY(mu);  // emptied segments
     size_t bytes ABSL_GUARDED_BY(mu) = 0;  // charged: segments + map slots
     uint64_t version ABSL_GUARDED_BY(mu) = 0;
+    // Keys whose counts went up from zero since they were last taken; may
+    // hold keys erased since (and a key twice).
+    std::vector<Key128> counted ABSL_GUARDED_BY(mu);
   };
   Shard& ShardOf(const Key128& key) { return shards_[ShardIndex(key)]; }
   char* SegmentData(const Shard& shard, uint32_t segment) const
@@ -117,7 +156,11 @@ class HotAnswers {
   bool InsertLocked(Shard& shard, const Key128& key, int64_t expires_us,
                     const Response& answer)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  void EraseLocked(Shard& shard, const Key128& key)
+  // Drops what `key` holds; its hit counts go to `keep` when non-null,
+  // else to the sink.
+  void EraseLocked(Shard& shard, const Key128& key, HitCounts* keep = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  void SinkLocked(Shard& shard, const Key128& key, const HitCounts& counts)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Makes the head have `record` bytes free: a new segment while there is
   // room, else (when `may_evict`) the oldest segment is evicted into a
@@ -126,7 +169,7 @@ class HotAnswers {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Appends the record to the head, which has room for it.
   void WriteRecordLocked(Shard& shard, const Key128& key, int64_t expires_us,
-                         const Response& answer)
+                         const Response& answer, const HitCounts& counts = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Evicts the oldest segment into a new head, leaving `incoming` bytes
   // free in it.
@@ -151,6 +194,7 @@ class HotAnswers {
   std::array<Shard, kShards> shards_;
   std::atomic<size_t> total_bytes_{0};
   std::unique_ptr<BlockCacheReservation> reservation_;  // null: not charged
+  const CountsSink counts_sink_;                        // may be empty
 };
 
 }  // namespace promptcache::internal
