@@ -78,7 +78,8 @@ class Cache::Impl {
     std::string query;
   };
   // Hits are gathered per shard so that concurrent readers rarely contend.
-  struct HitShard {
+  // Cache-line aligned, as HotAnswers::Shard.
+  struct alignas(64) HitShard {
     internal::LeanMutex mu;
     internal::HugePageHashMap<Key128, PendingHit> entries ABSL_GUARDED_BY(mu);
     // Emptied `entries` of the last flush, kept for its capacity.

@@ -33,6 +33,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "cache/block_cache_reservation.h"
 #include "cache/huge_page_allocator.h"
 #include "cache/lean_mutex.h"
@@ -128,12 +130,41 @@ class HotAnswers {
     int64_t expires_us = 0;
     HitCounts counts;  // since TakeHitCounts last took them
   };
+  // A key with its item: one 64-byte slot, aligned to a cache line, so a
+  // probe that finds the key has the item (and its counts) in the same
+  // line. A set of slots rather than a map of pairs, whose 64-byte pairs
+  // start 16 bytes into a line and so straddle two.
+  struct alignas(64) Slot {
+    Key128 key;
+    mutable Item item;  // set elements are const; only the key is hashed
+  };
+  static_assert(sizeof(Slot) == 64);
+  struct SlotHash {
+    using is_transparent = void;
+    size_t operator()(const Key128& key) const {
+      return absl::Hash<Key128>()(key);
+    }
+    size_t operator()(const Slot& slot) const { return (*this)(slot.key); }
+  };
+  struct SlotEq {
+    using is_transparent = void;
+    static const Key128& KeyOf(const Key128& key) { return key; }
+    static const Key128& KeyOf(const Slot& slot) { return slot.key; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return KeyOf(a) == KeyOf(b);
+    }
+  };
+  using SlotSet =
+      absl::flat_hash_set<Slot, SlotHash, SlotEq, HugePageAllocator<Slot>>;
   struct Segment {
     uint32_t used = 0;  // bytes written
   };
-  struct Shard {
+  // A cache line of its own: neighbours locked by other threads would
+  // otherwise bounce it between cores on every hit.
+  struct alignas(64) Shard {
     mutable LeanMutex mu;
-    HugePageHashMap<Key128, Item> items ABSL_GUARDED_BY(mu);
+    SlotSet items ABSL_GUARDED_BY(mu);
     // max_segments x segment bytes, aligned to 2 MiB for huge pages;
     // mapped on first use (pages become resident as segments are written).
     char* region ABSL_GUARDED_BY(mu) = nullptr;
