@@ -235,7 +235,7 @@ bool HotAnswers::CountHit(const Key128& key, int64_t now_us,
 }
 
 void HotAnswers::TakeHitCounts(std::vector<std::pair<Key128, HitCounts>>* out) {
-  constexpr size_t kChunk = 512;
+  constexpr size_t kChunk = 64;  // ~64 misses, some 15 us, under the lock
   std::vector<Key128> keys;
   for (Shard& shard : shards_) {
     {
