@@ -193,10 +193,12 @@ class Cache {
 
   // --- Ledger ---
 
-  // Writes pending hit statistics now.
+  // Writes pending hit statistics now: the ledger, the semantic hit log and
+  // the entries' hit counters.
   absl::Status FlushStats();
   // The savings per namespace x backend x model, with totals, since the
-  // cache was created. Writes pending hit statistics first.
+  // cache was created. Writes the pending ledger first (the entries' own
+  // counters keep Options::entry_stats_flush_interval).
   absl::StatusOr<SavingsReport> Report();
 
   // --- Maintenance ---

@@ -1205,7 +1205,11 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
 }
 
 absl::StatusOr<SavingsReport> Cache::Impl::Report() {
-  if (absl::Status s = FlushStats(); !s.ok()) return s;
+  // The ledger only: a report polled every second must not write every
+  // hit entry's counter each time.
+  if (absl::Status s = FlushStats(/*entry_counters_always=*/false); !s.ok()) {
+    return s;
+  }
   SavingsReport report;
   report.prices_date = options_.prices.prices_date();
   {

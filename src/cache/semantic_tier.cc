@@ -374,7 +374,10 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
 absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
                                          const Key128& entry_key) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
-  if (absl::Status s = FlushStats(); !s.ok()) return s;
+  // The semantic hit log; entry counters keep their interval.
+  if (absl::Status s = FlushStats(/*entry_counters_always=*/false); !s.ok()) {
+    return s;
+  }
   absl::MutexLock lock(&write_mu_);
   const std::string key = entry_key.ToBytes() + request_key.ToBytes();
   std::string value;
@@ -409,7 +412,10 @@ absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
 
 absl::StatusOr<std::vector<Cache::SemanticHitInfo>> Cache::Impl::SemanticHitsOf(
     const Key128& entry_key) {
-  if (absl::Status s = FlushStats(); !s.ok()) return s;
+  // The semantic hit log; entry counters keep their interval.
+  if (absl::Status s = FlushStats(/*entry_counters_always=*/false); !s.ok()) {
+    return s;
+  }
   std::vector<Cache::SemanticHitInfo> out;
   const std::string prefix = entry_key.ToBytes();
   std::unique_ptr<rocksdb::Iterator> it(
