@@ -367,11 +367,12 @@ Json ToJson(const PhaseResult& r) {
               {"miss_latency", ToJson(r.miss)}};
 }
 
-// Requests are built in chunks of this many right before they are sent
-// (--chunk): 64 fit in the core's L2 cache, as a request a service has just
-// built is. Built 4096 at a time they were cold (from L3) when sent, which
-// cost ~0.4 us of first-touch misses per call at 1M entries.
-int64_t chunk_ops = 64;
+// Requests are built in untimed chunks of this many before they are sent
+// (--chunk). At 1M entries, back to back on 2026-12-03, chunks of 64 (which
+// fit in L2, as a request a service has just built does) and of 4096 gave
+// 1-thread p50 1.26 and 1.29 us; an earlier pair that seemed to show 1 us
+// between them was the machine changing speed between the runs.
+int64_t chunk_ops = 4096;
 
 // Runs `ops_per_thread` ops on each of `threads` threads. Thread t draws
 // indices uniformly from [0, n) with its own seed. Ops go in chunks:

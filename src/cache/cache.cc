@@ -535,7 +535,7 @@ absl::Status Cache::Impl::EvictToBudgetLocked() {
       for (const Key128& key : removed) index_->Remove(key);
     }
     for (size_t j = i; j < end; ++j) {
-      if (hot_ != nullptr) hot_->Erase(victims[j].key);
+      ForgetHitCounts(victims[j].key);
       ForgetRoundRobin(victims[j].key);
     }
     evicted_ += static_cast<int64_t>(end - i);
@@ -719,6 +719,13 @@ absl::StatusOr<Response> Cache::Impl::GetExact(const Key128& key,
   if (answers_stored != nullptr) *answers_stored = head->answers;
   answer.entry_key = key.ToHex();
   return answer;
+}
+
+void Cache::Impl::ForgetHitCounts(const Key128& key) {
+  if (hot_ != nullptr) hot_->Erase(key, /*drop_counts=*/true);
+  HitShard& shard = hit_shards_[key.lo % kHitShards];
+  internal::LeanMutexLock lock(&shard.mu);
+  shard.entries.erase(key);
 }
 
 void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
@@ -1456,7 +1463,7 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
       for (const Key128& key : removed) index_->Remove(key);
     }
     for (const Key128& key : doomed) {
-      if (hot_ != nullptr) hot_->Erase(key);
+      ForgetHitCounts(key);
       if (eviction_ != nullptr) eviction_->Remove(key);
       ForgetRoundRobin(key);
     }
@@ -1511,7 +1518,7 @@ absl::Status Cache::Impl::WriteEntries(
       FromRocks(db_->Write(write_options_, &batch), "writing entries");
   if (!s.ok()) return s;
   for (const ImportedEntry& item : items) {
-    if (hot_ != nullptr) hot_->Erase(item.keys.exact);
+    ForgetHitCounts(item.keys.exact);  // the import reset its counters
     if (!item.vector.empty()) {
       index_->Add(item.keys.scope, item.keys.exact, item.keys.context,
                   internal::NumberSignature(item.text), item.vector.data());

@@ -101,6 +101,10 @@ class Cache::Impl {
   void AddLedgerDelta(const LedgerRow& delta)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   LedgerRow MissDelta(const Request& request, Response* answer);
+  // For an entry deleted from the store (evicted, purged, replaced by an
+  // import): drops its hot answer and the hit counts not yet written, which
+  // would otherwise be added to a later entry of the same key.
+  void ForgetHitCounts(const Key128& key);
   // `entry_counters`: the entries' hit counters too, not only the ledger
   // and the semantic hit log.
   absl::Status FlushStatsLocked(bool entry_counters)

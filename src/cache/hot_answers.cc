@@ -208,13 +208,14 @@ void HotAnswers::Replace(const Key128& key, int64_t expires_us,
   Account(delta);
 }
 
-void HotAnswers::Erase(const Key128& key) {
+void HotAnswers::Erase(const Key128& key, bool drop_counts) {
   Shard& shard = ShardOf(key);
   int64_t delta;
   {
     LeanMutexLock lock(&shard.mu);
     shard.version += 1;
-    EraseLocked(shard, key);
+    HitCounts dropped;
+    EraseLocked(shard, key, drop_counts ? &dropped : nullptr);
     delta = RechargeLocked(shard);
   }
   Account(delta);
@@ -227,7 +228,12 @@ bool HotAnswers::CountHit(const Key128& key, int64_t now_us,
   auto it = shard.items.find(key);
   if (it == shard.items.end()) return false;
   HitCounts& counts = it->item.counts;
-  if (counts.hits == 0) shard.counted.push_back(key);
+  if (counts.hits == 0) {
+    if (shard.counted.size() >= 2 * shard.items.size() + 1024) {
+      RelistLocked(shard);
+    }
+    shard.counted.push_back(key);
+  }
   counts.hits += 1;
   counts.last_hit_us = std::max(counts.last_hit_us, now_us);
   counts.saved_nusd += saved_nusd;
@@ -329,6 +335,13 @@ void HotAnswers::EraseLocked(Shard& shard, const Key128& key, HitCounts* keep) {
     SinkLocked(shard, key, it->item.counts);
   }
   shard.items.erase(it);
+}
+
+void HotAnswers::RelistLocked(Shard& shard) {
+  shard.counted.clear();
+  for (const Slot& slot : shard.items) {
+    if (slot.item.counts.hits > 0) shard.counted.push_back(slot.key);
+  }
 }
 
 void HotAnswers::SinkLocked(Shard& shard, const Key128& key,

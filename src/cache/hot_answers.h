@@ -94,14 +94,17 @@ class HotAnswers {
   // the store's write lock): replaces what is held and, like Erase, turns
   // away Puts of reads that began before.
   void Replace(const Key128& key, int64_t expires_us, const Response& answer);
-  void Erase(const Key128& key);
+  // The answer's hit counts go to the sink (the entry lives on in the
+  // store) unless `drop_counts` (the entry is deleted: its counts must not
+  // land on a later entry of the same key).
+  void Erase(const Key128& key, bool drop_counts = false);
 
   // Adds a hit to the counts kept with the answer of `key`; false, and
   // nothing counted, when no answer of `key` is held.
   bool CountHit(const Key128& key, int64_t now_us, int64_t saved_nusd);
   // Appends to `out` the counts gathered since the last call, one pair per
-  // key, and zeroes them. Takes each shard's lock for a few hundred keys
-  // at a time, so that hits wait for little.
+  // key, and zeroes them. Takes each shard's lock for 64 keys at a time, so
+  // that hits wait for little.
   void TakeHitCounts(std::vector<std::pair<Key128, HitCounts>>* out);
 
   // Bytes and items held now (for stats), and the most bytes they may be.
@@ -193,6 +196,10 @@ class HotAnswers {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   void SinkLocked(Shard& shard, const Key128& key, const HitCounts& counts)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Rebuilds `counted` from the items with counts: it only grows between
+  // takes (a key re-held after an eviction is listed again), so without
+  // takes (read-only, flushes turned off) it is kept near the items held.
+  void RelistLocked(Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Makes the head have `record` bytes free: a new segment while there is
   // room, else (when `may_evict`) the oldest segment is evicted into a
   // spare one.
