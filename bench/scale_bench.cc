@@ -1159,7 +1159,7 @@ int RunReplayer(int argc, char** argv) {
   CLI::App app{"promptcache at scale, next to Redis GET over loopback"};
   app.add_option("--entries", config.entries, "cache sizes")->delimiter(',');
   app.add_option("--chunk", chunk_ops,
-                 "requests built per chunk, right before they are sent");
+                 "requests built (untimed) per chunk before they are sent");
   app.add_option("--rounds", config.rounds,
                  "repeat the exact-hit phases; report the median round");
   app.add_option("--threads", config.threads, "exact-hit thread counts")

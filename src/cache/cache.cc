@@ -373,9 +373,7 @@ absl::Status Cache::Impl::Open() {
         // (Lock order: a hot shard, then a hit shard; the hit path never
         // holds both.)
         [this](const Key128& key, const PendingHit& counts) {
-          HitShard& shard = hit_shards_[key.lo % kHitShards];
-          internal::LeanMutexLock lock(&shard.mu);
-          shard.entries[key].Add(counts);
+          AddPendingHits(key, counts);
         });
   }
   if (semantic_on()) {
@@ -781,8 +779,13 @@ void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
   // probed), else with the ledger's. Not under the shard's lock: the hot
   // answers' counts sink takes it under a hot shard's lock.
   if (hot_ != nullptr && hot_->CountHit(entry_key, now, saved)) return;
-  internal::LeanMutexLock pending_lock(&shard.mu);
-  shard.entries[entry_key].Add({1, now, saved});
+  AddPendingHits(entry_key, {1, now, saved});
+}
+
+void Cache::Impl::AddPendingHits(const Key128& key, const PendingHit& counts) {
+  HitShard& shard = hit_shards_[key.lo % kHitShards];
+  internal::LeanMutexLock lock(&shard.mu);
+  shard.entries[key].Add(counts);
 }
 
 LedgerRow& Cache::Impl::PendingRow(HitShard& shard, const Request& request) {
@@ -1168,10 +1171,7 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
     if (!s.ok()) {
       // Put the unwritten counts back so that a later flush retries them.
       for (size_t i = next; i < hits.size(); ++i) {
-        const auto& [key, hit] = hits[i];
-        HitShard& shard = hit_shards_[key.lo % kHitShards];
-        internal::LeanMutexLock lock(&shard.mu);
-        shard.entries[key].Add(hit);
+        AddPendingHits(hits[i].first, hits[i].second);
       }
       if (first) {
         for (auto& [key, delta] : deltas) {

@@ -105,6 +105,8 @@ class Cache::Impl {
   // import): drops its hot answer and the hit counts not yet written, which
   // would otherwise be added to a later entry of the same key.
   void ForgetHitCounts(const Key128& key);
+  // Adds to the counts of `key` waiting in its hit shard.
+  void AddPendingHits(const Key128& key, const PendingHit& counts);
   // `entry_counters`: the entries' hit counters too, not only the ledger
   // and the semantic hit log.
   absl::Status FlushStatsLocked(bool entry_counters)

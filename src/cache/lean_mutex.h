@@ -6,9 +6,9 @@
 // hit takes (hot answer and pending hit shards) use this plain mutex
 // instead: held for a few hash-map operations. A hit never holds two; the
 // one nesting is a hot shard's, then a hit shard's (HotAnswers' counts
-// sink, on eviction and erase). It is glibc's
-// adaptive mutex, which spins a little before it sleeps: a hit holds it for
-// well under a microsecond, less than a futex sleep and wake-up costs.
+// sink, on eviction and erase). It is glibc's adaptive mutex, which spins
+// a little before it sleeps: a hit holds it for well under a microsecond,
+// less than a futex sleep and wake-up costs.
 #ifndef PROMPTCACHE_SRC_CACHE_LEAN_MUTEX_H_
 #define PROMPTCACHE_SRC_CACHE_LEAN_MUTEX_H_
 
