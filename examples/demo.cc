@@ -833,8 +833,10 @@ bool PrintSemanticCheck(const Workload& w, const std::vector<Outcome>& outcomes,
   }
   auto ll = [](auto v) { return static_cast<long long>(v); };
   std::printf(
-      "\nSemantic tier: %s embedder, similarity >= %.2f, then the guard\n",
-      options.embedder->name().c_str(), options.semantic.threshold);
+      "\nSemantic tier: %s embedder; the conflict veto, then the calibrated "
+      "match score\n(target false-hit rate %.1f%%)\n",
+      options.embedder->name().c_str(),
+      100 * options.semantic.target_false_hit_rate);
   std::printf("  semantic hits        %5lld\n", ll(c.semantic_hits));
   std::printf(
       "    rewordings caught  %5lld of %lld   (%.1f%% of the rewordings in the "

@@ -306,7 +306,7 @@ class CliTest : public ::testing::Test {
     ASSERT_TRUE(cache.ok()) << cache.status();
     CachedClient client(**cache, FakeUpstream);
     absl::StatusOr<Response> stored =
-        client.Complete(UserRequest("How do I change my email address"));
+        client.Complete(UserRequest("Explain recursion"));
     ASSERT_TRUE(stored.ok()) << stored.status();
     ASSERT_EQ(stored->cache_status, CacheStatus::kMiss);
     ASSERT_TRUE(stored->stored);
@@ -321,7 +321,7 @@ class CliTest : public ::testing::Test {
     ASSERT_TRUE((*cache)->FlushStats().ok());
   }
 
-  static constexpr char kParaphrase[] = "How can I change my e-mail address?";
+  static constexpr char kParaphrase[] = "What is recursion?";
 
   fs::path dir_;
   std::string db_;
@@ -654,7 +654,7 @@ TEST_F(CliTest, InspectShowsSemanticHits) {
   EXPECT_EQ(hit["query"], kParaphrase);
 
   // --prompt lists them too; an entry without hits has an empty list.
-  r = Run({"inspect", sem_db_, "--prompt", "email", "--json"});
+  r = Run({"inspect", sem_db_, "--prompt", "recursion", "--json"});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   json found = ParseJson(r);
   ASSERT_EQ(found["entries"].size(), 1u) << r.out;

@@ -190,6 +190,7 @@ TEST(EvictionTest, EvictionRemovesVectorsAndIndexSlots) {
   TempDir dir;
   Options o = BudgetOptions();
   o.embedder = std::make_shared<BuiltinEmbedder>();
+  o.semantic.threshold = 0.8;  // plumbing, not the match decision
   auto cache = *Cache::Open(dir.path(), o);
   CachedClient client(*cache, nullptr);
   Store(client, "How do I reset my router password?", "gpt-4o-mini", 1000);

@@ -1,7 +1,7 @@
-// semantic_eval: measures the semantic tier's hit rate and false-hit rate on
-// labeled data, for a sweep of thresholds, so that defaults are chosen from
-// measurements. It uses the same embedder, guard and FAISS search as the
-// cache.
+// semantic_eval: measures the semantic tier's match decision on labeled
+// data (the embedder, the conflict veto and the calibrated match score, as
+// the cache runs them), fits a calibration for an embedder, and explains
+// single decisions.
 //
 //   semantic_eval --pairs-tsv dev.tsv            (id, a, b, label)
 //   semantic_eval --pairs-jsonl f.jsonl          ({"a","b","label"} lines)
@@ -10,354 +10,693 @@
 //                                                 with another's rewrite)
 //   semantic_eval --banking77 DIR                (train.csv, test.csv)
 //   semantic_eval --clinc150 data_full.json      (train/test + oos_test)
+//   ... --fit calibration.json                   (fit the match score)
+//   ... --explain                                (one line per pair)
+//   ... --threshold-sweep                        (similarity + veto only)
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/str_format.h"
+#include "embedder_spec.h"
+#include "eval_data.h"
 #include "faiss/IndexFlat.h"
 #include "nlohmann/json.hpp"
-#include "promptcache/builtin_embedder.h"
-#include "promptcache/model2vec_embedder.h"
-#include "semantic/guard.h"
+#include "promptcache/match_calibration.h"
+#include "promptcache/semantic_options.h"
+#include "semantic/lexicon.h"
+#include "semantic/logistic_fit.h"
+#include "semantic/match_decision.h"
+#include "semantic/tree_fit.h"
 
 namespace {
 
 using promptcache::Embedder;
+using promptcache::MatchCalibration;
+using promptcache::eval::IntentSet;
+using promptcache::eval::LabeledPair;
+using promptcache::eval::PairSet;
+using promptcache::internal::Lexicon;
+using promptcache::internal::MatchDecider;
+using promptcache::internal::MatchDecision;
+using promptcache::internal::MatchFeatures;
+using promptcache::internal::MatchRule;
 
-struct Pair {
-  std::string a, b;
-  bool positive;
-};
+// Targets the fitted calibration lists cuts for.
+constexpr double kFitTargets[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1};
+// Candidates per query in the intent replays (SemanticOptions::top_k).
+constexpr int kTopK = 8;
 
-struct Query {
-  std::string text, intent;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "semantic_eval: cannot read %s\n", path.c_str());
-    std::exit(1);
-  }
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "semantic_eval: %s\n", message.c_str());
+  return code;
 }
 
-// One CSV record with quotes ("a, b" and "" escapes).
-std::vector<std::string> SplitCsvLine(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        fields.back().push_back('"');
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        fields.back().push_back(c);
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.emplace_back();
-    } else if (c != '\r') {
-      fields.back().push_back(c);
-    }
-  }
-  return fields;
-}
-
-std::vector<Query> ReadIntentCsv(const std::string& path) {
-  std::vector<Query> out;
-  std::istringstream in(ReadFile(path));
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::vector<std::string> f = SplitCsvLine(line);
-    if (f.size() >= 2) out.push_back({f[0], f[1]});
-  }
-  return out;
-}
-
-std::vector<float> EmbedAll(const Embedder& embedder,
-                            const std::vector<std::string>& texts,
-                            std::vector<bool>* ok) {
+// Embeds texts one by one (as the cache does); a text the embedder cannot
+// embed (no words) gets the zero vector and `ok` false.
+absl::StatusOr<std::vector<float>> EmbedAll(
+    const Embedder& embedder, const std::vector<std::string>& texts,
+    std::vector<bool>* ok) {
   const int d = embedder.dimension();
   std::vector<float> out(texts.size() * d, 0.0f);
   ok->assign(texts.size(), false);
   std::vector<float> one;
   for (size_t i = 0; i < texts.size(); ++i) {
-    if (embedder.Embed({texts[i]}, &one).ok()) {
-      std::copy(one.begin(), one.end(), out.begin() + i * d);
-      (*ok)[i] = true;
+    absl::Status s = embedder.Embed({texts[i]}, &one);
+    if (!s.ok()) {
+      return absl::Status(
+          s.code(), absl::StrCat("embedding text ", i, ": ", s.message()));
     }
+    double norm = 0;
+    for (float v : one) norm += double{v} * v;
+    if (norm <= 0) continue;
+    std::copy(one.begin(), one.end(), out.begin() + i * d);
+    (*ok)[i] = true;
   }
   return out;
 }
 
-std::vector<double> Thresholds(double from, double to, double step) {
-  std::vector<double> out;
-  for (double t = from; t <= to + 1e-9; t += step) out.push_back(t);
-  return out;
+double Dot(const float* a, const float* b, int d) {
+  double dot = 0;
+  for (int k = 0; k < d; ++k) dot += double{a[k]} * b[k];
+  return dot;
 }
 
-void EvaluatePairs(const std::string& name, const std::vector<Pair>& pairs,
-                   const Embedder& embedder, bool guard,
-                   const promptcache::internal::GuardOptions& guard_options,
-                   const std::vector<double>& thresholds, nlohmann::json* out) {
+// One judged pair: what the decision saw.
+struct Judged {
+  double similarity = -1;
+  bool embedded = false;
+  std::string veto;
+  MatchFeatures features{};
+  bool positive = false;
+  std::string candidate;  // replays: the stored text (for --explain)
+};
+
+// A labeled evaluation set, as pairs or as an intent replay.
+struct EvalSet {
+  std::string name;
+  bool replay = false;
+  // Pairs: one entry per pair. Replays: per query, its candidates in
+  // similarity order; `positive` = the candidate has the query's intent.
+  std::vector<std::vector<Judged>> items;
+  std::vector<bool> out_of_scope;  // replays: the query is out of scope
+  std::vector<std::string> a, b;   // pairs: texts, for --explain
+};
+
+Judged Judge(const MatchDecider& decider, const std::string& candidate,
+             double similarity, bool embedded, bool positive) {
+  Judged j;
+  j.similarity = similarity;
+  j.embedded = embedded;
+  j.positive = positive;
+  const MatchDecision d = decider.Decide(candidate, similarity);
+  j.veto = d.veto;
+  j.features = d.features;
+  return j;
+}
+
+absl::StatusOr<EvalSet> JudgePairs(const std::string& name,
+                                   const std::vector<LabeledPair>& pairs,
+                                   const Embedder& embedder) {
   std::vector<std::string> texts;
-  for (const Pair& p : pairs) {
+  for (const LabeledPair& p : pairs) {
     texts.push_back(p.a);
     texts.push_back(p.b);
   }
   std::vector<bool> ok;
-  const std::vector<float> v = EmbedAll(embedder, texts, &ok);
+  absl::StatusOr<std::vector<float>> v = EmbedAll(embedder, texts, &ok);
+  if (!v.ok()) return v.status();
   const int d = embedder.dimension();
-  std::vector<double> sim(pairs.size(), -1);
-  std::vector<bool> pass(pairs.size(), false);
-  int64_t positives = 0;
+  EvalSet set;
+  set.name = name;
+  const MatchRule by_similarity;  // features only; the rule is applied later
   for (size_t i = 0; i < pairs.size(); ++i) {
-    positives += pairs[i].positive;
-    if (!ok[2 * i] || !ok[2 * i + 1]) continue;
-    double dot = 0;
-    for (int k = 0; k < d; ++k)
-      dot += double{v[2 * i * d + k]} * v[(2 * i + 1) * d + k];
-    sim[i] = dot;
-    pass[i] = !guard || promptcache::internal::CheckAnswerTokens(
-                            pairs[i].a, pairs[i].b, guard_options)
-                            .pass;
+    const bool embedded = ok[2 * i] && ok[2 * i + 1];
+    const double sim =
+        embedded ? Dot(&(*v)[2 * i * d], &(*v)[(2 * i + 1) * d], d) : -1;
+    MatchDecider decider(pairs[i].a, by_similarity, Lexicon::Default());
+    set.items.push_back(
+        {Judge(decider, pairs[i].b, sim, embedded, pairs[i].positive)});
+    set.a.push_back(pairs[i].a);
+    set.b.push_back(pairs[i].b);
   }
-  const int64_t negatives = static_cast<int64_t>(pairs.size()) - positives;
-  std::printf("\n%s: %zu pairs (%lld positive, %lld negative), guard %s\n",
-              name.c_str(), pairs.size(), static_cast<long long>(positives),
-              static_cast<long long>(negatives), guard ? "on" : "off");
-  std::printf("%9s %12s %14s %10s\n", "threshold", "hit rate", "false hits",
-              "precision");
-  nlohmann::json rows = nlohmann::json::array();
-  for (double t : thresholds) {
-    int64_t tp = 0, fp = 0;
-    for (size_t i = 0; i < pairs.size(); ++i) {
-      if (sim[i] >= t && pass[i]) (pairs[i].positive ? tp : fp) += 1;
-    }
-    const double hit = positives ? 100.0 * tp / positives : 0;
-    const double fh = negatives ? 100.0 * fp / negatives : 0;
-    const double precision = tp + fp ? 100.0 * tp / (tp + fp) : 100.0;
-    std::printf("%9.2f %11.1f%% %13.2f%% %9.1f%%\n", t, hit, fh, precision);
-    rows.push_back({{"threshold", t},
-                    {"hit_rate", hit},
-                    {"false_hit_rate", fh},
-                    {"precision", precision}});
-  }
-  (*out)[name] = rows;
+  return set;
 }
 
-void EvaluateIntents(const std::string& name, const std::vector<Query>& train,
-                     const std::vector<Query>& test, const Embedder& embedder,
-                     bool guard,
-                     const promptcache::internal::GuardOptions& guard_options,
-                     const std::vector<double>& thresholds,
-                     nlohmann::json* out) {
-  std::vector<std::string> train_text, test_text;
-  for (const Query& q : train) train_text.push_back(q.text);
-  for (const Query& q : test) test_text.push_back(q.text);
-  std::vector<bool> train_ok, test_ok;
-  const std::vector<float> tv = EmbedAll(embedder, train_text, &train_ok);
-  const std::vector<float> qv = EmbedAll(embedder, test_text, &test_ok);
+// Stores `stored`, replays `queries` against them: top-k candidates by
+// similarity, each judged.
+absl::StatusOr<EvalSet> JudgeReplay(
+    const std::string& name,
+    const std::vector<promptcache::eval::IntentQuery>& stored,
+    const std::vector<promptcache::eval::IntentQuery>& queries,
+    const Embedder& embedder) {
+  std::vector<std::string> stored_text, query_text;
+  for (const auto& q : stored) stored_text.push_back(q.text);
+  for (const auto& q : queries) query_text.push_back(q.text);
+  std::vector<bool> stored_ok, query_ok;
+  absl::StatusOr<std::vector<float>> sv =
+      EmbedAll(embedder, stored_text, &stored_ok);
+  if (!sv.ok()) return sv.status();
+  absl::StatusOr<std::vector<float>> qv =
+      EmbedAll(embedder, query_text, &query_ok);
+  if (!qv.ok()) return qv.status();
   const int d = embedder.dimension();
   faiss::IndexFlatIP index(d);
-  index.add(static_cast<faiss::Index::idx_t>(train.size()), tv.data());
-  constexpr int kTopK = 8;
-  std::vector<float> sims(test.size() * kTopK);
-  std::vector<faiss::Index::idx_t> labels(test.size() * kTopK);
-  index.search(static_cast<faiss::Index::idx_t>(test.size()), qv.data(), kTopK,
-               sims.data(), labels.data());
-  // Per query: candidates in order with whether the guard lets them through.
-  struct Candidate {
-    double sim;
-    bool pass;
-    bool correct;
-  };
-  std::vector<std::vector<Candidate>> candidates(test.size());
-  int64_t in_scope = 0;
-  for (size_t i = 0; i < test.size(); ++i) {
-    in_scope += test[i].intent != "oos";
-    if (!test_ok[i]) continue;
+  index.add(static_cast<faiss::Index::idx_t>(stored.size()), sv->data());
+  std::vector<float> sims(queries.size() * kTopK);
+  std::vector<faiss::Index::idx_t> labels(queries.size() * kTopK);
+  index.search(static_cast<faiss::Index::idx_t>(queries.size()), qv->data(),
+               kTopK, sims.data(), labels.data());
+  EvalSet set;
+  set.name = name;
+  set.replay = true;
+  const MatchRule by_similarity;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    set.items.emplace_back();
+    set.out_of_scope.push_back(queries[i].intent == "oos");
+    set.a.push_back(queries[i].text);
+    if (!query_ok[i]) continue;
+    MatchDecider decider(queries[i].text, by_similarity, Lexicon::Default());
     for (int k = 0; k < kTopK; ++k) {
       const auto j = labels[i * kTopK + k];
-      if (j < 0 || !train_ok[j]) continue;
-      const bool pass =
-          !guard || promptcache::internal::CheckAnswerTokens(
-                        test[i].text, train[j].text, guard_options)
-                        .pass;
-      candidates[i].push_back(
-          {sims[i * kTopK + k], pass,
-           train[j].intent == test[i].intent && test[i].intent != "oos"});
+      if (j < 0 || !stored_ok[j]) continue;
+      const bool correct =
+          stored[j].intent == queries[i].intent && queries[i].intent != "oos";
+      set.items.back().push_back(
+          Judge(decider, stored[j].text, sims[i * kTopK + k], true, correct));
+      set.items.back().back().candidate = stored[j].text;
     }
   }
-  const int64_t oos = static_cast<int64_t>(test.size()) - in_scope;
-  std::printf(
-      "\n%s: %zu stored, %zu queries (%lld out of scope), guard %s\n"
-      "  a hit is correct when the served entry has the query's intent\n",
-      name.c_str(), train.size(), test.size(), static_cast<long long>(oos),
-      guard ? "on" : "off");
-  std::printf("%9s %12s %14s %10s %14s\n", "threshold", "hit rate",
-              "false hits", "precision", "oos false hits");
-  nlohmann::json rows = nlohmann::json::array();
-  for (double t : thresholds) {
-    int64_t correct = 0, wrong = 0, oos_wrong = 0;
-    for (size_t i = 0; i < test.size(); ++i) {
-      for (const Candidate& c : candidates[i]) {
-        if (c.sim < t) break;
-        if (!c.pass) continue;
-        if (c.correct) {
-          ++correct;
-        } else {
-          ++wrong;
-          oos_wrong += test[i].intent == "oos";
-        }
-        break;
+  return set;
+}
+
+// How a rule scores a judged pair, and whether it serves it.
+struct Rule {
+  const MatchCalibration* calibration = nullptr;  // null: by similarity
+  double cut = 0;
+  double Score(const Judged& j) const {
+    return calibration ? calibration->Score(j.features) : j.similarity;
+  }
+  bool Serves(const Judged& j) const {
+    return j.embedded && j.veto.empty() && Score(j) >= cut;
+  }
+};
+
+struct Outcome {
+  int64_t served_right = 0, served_wrong = 0;
+  int64_t positives = 0, negatives = 0, queries = 0, out_of_scope = 0;
+  int64_t out_of_scope_served = 0;
+  // Pairs: hits over positives, false hits over negatives. Replays:
+  // correct hits over queries, wrong hits over queries.
+  double hit_rate() const {
+    const int64_t n = queries > 0 ? queries : positives;
+    return n ? static_cast<double>(served_right) / n : 0;
+  }
+  double false_hit_rate() const {
+    const int64_t n = queries > 0 ? queries : negatives;
+    return n ? static_cast<double>(served_wrong) / n : 0;
+  }
+};
+
+Outcome Apply(const EvalSet& set, const Rule& rule) {
+  Outcome o;
+  for (size_t i = 0; i < set.items.size(); ++i) {
+    if (!set.replay) {
+      const Judged& j = set.items[i][0];
+      (j.positive ? o.positives : o.negatives) += 1;
+      if (rule.Serves(j)) (j.positive ? o.served_right : o.served_wrong) += 1;
+      continue;
+    }
+    ++o.queries;
+    o.out_of_scope += set.out_of_scope[i];
+    // The cache serves the best-scoring candidate that passes.
+    const Judged* best = nullptr;
+    for (const Judged& j : set.items[i]) {
+      if (rule.Serves(j) && (!best || rule.Score(j) > rule.Score(*best))) {
+        best = &j;
       }
     }
-    const double n = static_cast<double>(test.size());
-    const double hit = 100.0 * (correct + wrong) / n;
-    const double fh = 100.0 * wrong / n;
-    const double precision =
-        correct + wrong ? 100.0 * correct / (correct + wrong) : 100.0;
-    const double oos_fh = oos ? 100.0 * oos_wrong / oos : 0;
-    std::printf("%9.2f %11.1f%% %13.2f%% %9.1f%% %13.2f%%\n", t, hit, fh,
-                precision, oos_fh);
-    rows.push_back({{"threshold", t},
-                    {"hit_rate", hit},
-                    {"false_hit_rate", fh},
-                    {"precision", precision},
-                    {"oos_false_hit_rate", oos_fh}});
+    if (best == nullptr) continue;
+    (best->positive ? o.served_right : o.served_wrong) += 1;
+    o.out_of_scope_served += set.out_of_scope[i];
   }
-  (*out)[name] = rows;
+  return o;
+}
+
+// The lowest cut at which `set`'s false-hit rate stays <= target.
+double CutForTarget(const EvalSet& set, const MatchCalibration& calibration,
+                    double target) {
+  std::vector<double> false_scores;
+  int64_t denominator = 0;
+  for (size_t i = 0; i < set.items.size(); ++i) {
+    if (!set.replay) {
+      const Judged& j = set.items[i][0];
+      if (j.positive) continue;
+      ++denominator;
+      if (j.embedded && j.veto.empty()) {
+        false_scores.push_back(calibration.Score(j.features));
+      }
+      continue;
+    }
+    ++denominator;
+    const Judged* best = nullptr;
+    double best_score = -1;
+    for (const Judged& j : set.items[i]) {
+      if (!j.embedded || !j.veto.empty()) continue;
+      const double s = calibration.Score(j.features);
+      if (s > best_score) best = &j, best_score = s;
+    }
+    if (best != nullptr && !best->positive) false_scores.push_back(best_score);
+  }
+  std::sort(false_scores.rbegin(), false_scores.rend());
+  // The margin: allow only as many false hits as keep the 95% upper
+  // (Wilson) bound of the false-hit rate <= target, so that the cut holds
+  // on data the fit did not see, not just on this sample.
+  size_t allowed = 0;
+  const double n = static_cast<double>(std::max<int64_t>(1, denominator));
+  for (size_t k = 0;; ++k) {
+    const double p = k / n, z = 1.6449;  // one-sided 95%
+    const double upper =
+        (p + z * z / (2 * n) +
+         z * std::sqrt(p * (1 - p) / n + z * z / (4 * n * n))) /
+        (1 + z * z / n);
+    if (upper > target) break;
+    allowed = k + 1;
+  }
+  if (false_scores.size() <= allowed) return 0;
+  // Just above the first false hit that would exceed the allowance.
+  return std::nextafter(false_scores[allowed], 2.0);
+}
+
+void PrintExplain(const EvalSet& set, const Rule& rule) {
+  std::printf("\n%s: label similarity score decision | features | a | b\n",
+              set.name.c_str());
+  const auto names = promptcache::MatchFeatureNameList();
+  for (size_t i = 0; i < set.items.size(); ++i) {
+    for (const Judged& j : set.items[i]) {
+      std::string features;
+      for (size_t k = 0; k < names.size(); ++k) {
+        absl::StrAppendFormat(&features, "%s%s=%.3f", k ? " " : "", names[k],
+                              j.features[k]);
+      }
+      const std::string decision = !j.embedded       ? "no-vector"
+                                   : !j.veto.empty() ? "veto: " + j.veto
+                                   : rule.Serves(j)  ? "serve"
+                                                     : "refuse";
+      std::printf("%d\t%.4f\t%.4f\t%s\t%s\t%s\t%s\n", j.positive ? 1 : 0,
+                  j.similarity, rule.Score(j), decision.c_str(),
+                  features.c_str(), set.a[i].c_str(),
+                  set.replay ? j.candidate.c_str() : set.b[i].c_str());
+    }
+  }
+}
+
+void PrintRow(const EvalSet& set, const std::string& label, const Outcome& o,
+              bool is_default, nlohmann::json* rows) {
+  if (set.replay) {
+    std::printf(
+        "%14s %12.2f%% %12.2f%% %12.2f%%%s\n", label.c_str(),
+        100 * o.hit_rate(), 100 * o.false_hit_rate(),
+        o.out_of_scope ? 100.0 * o.out_of_scope_served / o.out_of_scope : 0.0,
+        is_default ? "   <- default" : "");
+  } else {
+    std::printf("%14s %12.2f%% %12.2f%%%s\n", label.c_str(), 100 * o.hit_rate(),
+                100 * o.false_hit_rate(), is_default ? "   <- default" : "");
+  }
+  nlohmann::json row = {{"rule", label},
+                        {"hit_rate", o.hit_rate()},
+                        {"false_hit_rate", o.false_hit_rate()},
+                        {"served_right", o.served_right},
+                        {"served_wrong", o.served_wrong},
+                        {"default", is_default}};
+  if (set.replay) {
+    row["queries"] = o.queries;
+    row["out_of_scope_served"] = o.out_of_scope_served;
+  }
+  rows->push_back(row);
+}
+
+void PrintHeader(const EvalSet& set, const std::string& what) {
+  if (set.replay) {
+    std::printf("\n%s (%zu queries), %s\n%14s %13s %13s %13s\n",
+                set.name.c_str(), set.items.size(), what.c_str(), "rule",
+                "correct hits", "wrong hits", "oos served");
+  } else {
+    int64_t positives = 0;
+    for (const auto& item : set.items) positives += item[0].positive;
+    std::printf("\n%s (%zu pairs, %lld positive), %s\n%14s %13s %13s\n",
+                set.name.c_str(), set.items.size(),
+                static_cast<long long>(positives), what.c_str(), "rule",
+                "hit rate", "false hits");
+  }
+}
+
+// Fit data: each set's examples that the veto lets through, with labels
+// and a weight that gives every set the same total.
+void AddFitExamples(const EvalSet& set,
+                    std::vector<promptcache::internal::FitExample>* out) {
+  std::vector<promptcache::internal::FitExample> mine;
+  for (const auto& item : set.items) {
+    for (const Judged& j : item) {
+      if (!j.embedded || !j.veto.empty()) continue;
+      mine.push_back({std::vector<double>(j.features.begin(), j.features.end()),
+                      j.positive, 1.0});
+    }
+  }
+  for (auto& e : mine) e.weight = 1000.0 / std::max<size_t>(1, mine.size());
+  out->insert(out->end(), mine.begin(), mine.end());
+}
+
+// The direction each feature may move the score in (boosted trees): more
+// similarity and cover never lower it; unmatched words, swaps, a different
+// question kind or unmatched names never raise it. Length and synonym share
+// are free. This keeps the fit from learning a data set's accidents.
+std::vector<int> MonotoneConstraints() {
+  using namespace promptcache::internal;  // NOLINT: the feature enum
+  std::vector<int> m(kNumMatchFeatures, 0);
+  m[kCosine] = m[kCoverMin] = m[kCoverMean] = m[kLengthRatio] =
+      m[kCosineTimesCover] = m[kSameOrder] = 1;
+  m[kUnmatched] = m[kSubstituted] = m[kOrderSwaps] = m[kHardOrderSwaps] =
+      m[kQuestionDiffers] = m[kNamesUnmatched] = -1;
+  return m;
+}
+
+// Half of a pair set (even or odd items), for fitting on one half and
+// measuring on the other. `per_item` pairs make one item (GPTCache: a
+// positive and its negative), kept together.
+PairSet Half(const PairSet& all, int parity, size_t per_item = 1) {
+  PairSet out;
+  for (size_t i = 0; i < all.pairs.size(); ++i) {
+    if (static_cast<int>((i / per_item) % 2) == parity) {
+      out.pairs.push_back(all.pairs[i]);
+    }
+  }
+  return out;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "Measures semantic-tier hit and false-hit rates on labeled data"};
+      "Measures the semantic tier's match decision on labeled data, fits a "
+      "calibration for an embedder (--fit), explains decisions (--explain)"};
   std::string pairs_tsv, pairs_jsonl, gptcache, banking77, clinc150, json_out;
+  std::string label_key = "label", fit_out, calibration_file;
   std::string embedder_spec = "builtin";
-  bool no_guard = false;
-  double from = 0.5, to = 0.99, step = 0.02, unmatched = 0.25, swapped = 0;
+  std::string split = "all";
+  std::string model_kind = "trees";
+  bool explain = false, threshold_sweep = false;
+  double from = 0.5, to = 0.98, step = 0.02;
+  double target = promptcache::SemanticOptions{}.target_false_hit_rate;
   app.add_option("--pairs-tsv", pairs_tsv, "PAWS-style TSV: id, a, b, label");
   app.add_option("--pairs-jsonl", pairs_jsonl, "JSON lines {a, b, label}");
+  app.add_option("--label-key", label_key,
+                 "JSON key of the label in --pairs-jsonl (default: label)");
   app.add_option("--gptcache", gptcache, "GPTCache mock_data.json");
   app.add_option("--banking77", banking77,
                  "directory with train.csv, test.csv");
   app.add_option("--clinc150", clinc150, "CLINC150 data_full.json");
   app.add_option("--embedder", embedder_spec,
-                 "builtin, builtin:DIM or model2vec:DIR");
-  app.add_flag("--no-guard", no_guard, "measure similarity alone");
-  app.add_option("--from", from, "lowest threshold");
-  app.add_option("--to", to, "highest threshold");
-  app.add_option("--step", step, "threshold step");
-  app.add_option("--max-unmatched", unmatched,
-                 "guard: fraction of content words that may lack a match");
-  app.add_option("--max-swapped", swapped,
-                 "guard: fraction of shared word pairs that may be swapped "
-                 "(negative: no order check)");
+                 promptcache::tools::kEmbedderHelp);
+  app.add_option("--calibration", calibration_file,
+                 "match calibration JSON (default: the one shipped for the "
+                 "embedder)");
+  app.add_option("--target", target,
+                 "target false-hit rate of the default row (default 0.01)");
+  app.add_option("--fit", fit_out,
+                 "fit a calibration on the given sets and write it here");
+  app.add_option("--model", model_kind,
+                 "--fit: trees (boosted, monotone; default) or logistic")
+      ->check(CLI::IsMember({"trees", "logistic"}));
+  app.add_option("--split", split,
+                 "pair sets: all, fit (even items) or eval (odd items); "
+                 "--fit uses the fit half unless told otherwise");
+  app.add_flag("--explain", explain,
+               "print each pair's similarity, score, features and decision");
+  app.add_flag("--threshold-sweep", threshold_sweep,
+               "also sweep a similarity threshold (with the veto), the "
+               "override SemanticOptions::threshold");
+  app.add_option("--from", from, "lowest similarity threshold of the sweep");
+  app.add_option("--to", to, "highest similarity threshold of the sweep");
+  app.add_option("--step", step, "threshold step of the sweep");
   app.add_option("--json", json_out, "also write the tables as JSON here");
   CLI11_PARSE(app, argc, argv);
 
-  std::unique_ptr<Embedder> embedder;
-  if (embedder_spec.rfind("builtin", 0) == 0) {
-    promptcache::BuiltinEmbedderOptions o;
-    if (embedder_spec.size() > 8)
-      o.dimension = std::stoi(embedder_spec.substr(8));
-    embedder = std::make_unique<promptcache::BuiltinEmbedder>(o);
-  } else if (embedder_spec.rfind("model2vec:", 0) == 0) {
-    auto loaded =
-        promptcache::Model2VecEmbedder::Load(embedder_spec.substr(10));
-    if (!loaded.ok()) {
-      std::fprintf(stderr, "semantic_eval: %s\n",
-                   std::string(loaded.status().message()).c_str());
-      return 1;
-    }
-    embedder = *std::move(loaded);
-  } else {
-    std::fprintf(stderr, "semantic_eval: unknown embedder '%s'\n",
-                 embedder_spec.c_str());
-    return 2;
+  if (pairs_tsv.empty() && pairs_jsonl.empty() && gptcache.empty() &&
+      banking77.empty() && clinc150.empty()) {
+    return Fail(2,
+                "no input: give --pairs-tsv, --pairs-jsonl, --gptcache, "
+                "--banking77 or --clinc150");
   }
-  std::printf("embedder %s\n", embedder->name().c_str());
-  promptcache::internal::GuardOptions guard_options;
-  guard_options.max_unmatched_fraction = unmatched;
-  guard_options.max_swapped_fraction = swapped;
-  const std::vector<double> thresholds = Thresholds(from, to, step);
-  nlohmann::json results;
-  results["embedder"] = embedder->name();
+  if (!(step > 0)) return Fail(2, "--step must be positive");
+  if (from > to) return Fail(2, "--from must not be above --to");
+  if (!(target > 0 && target <= 0.5)) {
+    return Fail(2, "--target must be in (0, 0.5]");
+  }
+  if (split != "all" && split != "fit" && split != "eval") {
+    return Fail(2, "--split must be all, fit or eval");
+  }
+  if (!fit_out.empty() && split == "all" && !app.count("--split")) {
+    split = "fit";
+  }
+  // Fail before hours of work, not after.
+  for (const std::string& path : {json_out, fit_out}) {
+    if (path.empty()) continue;
+    std::ofstream probe(path, std::ios::app);
+    if (!probe) return Fail(2, "cannot write " + path);
+  }
+  promptcache::tools::EmbedderSpec spec;
+  if (std::string error =
+          promptcache::tools::ParseEmbedderSpec(embedder_spec, &spec);
+      !error.empty()) {
+    return Fail(2, "--embedder: " + error);
+  }
+  absl::StatusOr<std::shared_ptr<const Embedder>> embedder =
+      promptcache::tools::LoadEmbedder(spec);
+  if (!embedder.ok()) {
+    return Fail(1, std::string(embedder.status().message()));
+  }
+  std::printf("embedder %s\n", (*embedder)->name().c_str());
 
-  if (!pairs_tsv.empty()) {
-    std::vector<Pair> pairs;
-    std::istringstream in(ReadFile(pairs_tsv));
-    std::string line;
-    while (std::getline(in, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      std::vector<std::string> f = absl::StrSplit(line, '\t');
-      if (f.size() >= 4 && (f[3] == "0" || f[3] == "1")) {
-        pairs.push_back({f[1], f[2], f[3] == "1"});
-      }
+  // Read every input first: a bad file fails before any work.
+  std::vector<std::pair<std::string, PairSet>> pair_inputs;
+  const auto report = [](const std::string& name,
+                         const promptcache::eval::ReadReport& r) {
+    if (r.malformed > 0) {
+      std::fprintf(
+          stderr,
+          "semantic_eval: %s: %lld malformed records "
+          "skipped, e.g. %s\n",
+          name.c_str(), static_cast<long long>(r.malformed),
+          r.malformed_examples.empty() ? "?" : r.malformed_examples[0].c_str());
     }
-    EvaluatePairs("pairs:" + pairs_tsv, pairs, *embedder, !no_guard,
-                  guard_options, thresholds, &results);
+  };
+  if (!pairs_tsv.empty()) {
+    absl::StatusOr<PairSet> s = promptcache::eval::ReadPairsTsv(pairs_tsv);
+    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    report(pairs_tsv, s->report);
+    pair_inputs.emplace_back("pairs:" + pairs_tsv, *std::move(s));
   }
   if (!pairs_jsonl.empty()) {
-    std::vector<Pair> pairs;
-    std::istringstream in(ReadFile(pairs_jsonl));
-    std::string line;
-    while (std::getline(in, line)) {
-      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_object() && j.contains("a") && j.contains("b")) {
-        pairs.push_back({j["a"].get<std::string>(), j["b"].get<std::string>(),
-                         j.value("label", 0) == 1});
-      }
-    }
-    EvaluatePairs("pairs:" + pairs_jsonl, pairs, *embedder, !no_guard,
-                  guard_options, thresholds, &results);
+    absl::StatusOr<PairSet> s =
+        promptcache::eval::ReadPairsJsonl(pairs_jsonl, label_key);
+    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    report(pairs_jsonl, s->report);
+    pair_inputs.emplace_back("pairs:" + pairs_jsonl, *std::move(s));
   }
+  std::optional<PairSet> mock;
   if (!gptcache.empty()) {
-    nlohmann::json j =
-        nlohmann::json::parse(ReadFile(gptcache), nullptr, false);
-    std::vector<Pair> pairs;
-    for (size_t i = 0; j.is_array() && i < j.size(); ++i) {
-      pairs.push_back({j[i]["origin"], j[i]["similar"], true});
-      // A negative: this origin against another item's rewrite.
-      pairs.push_back(
-          {j[i]["origin"], j[(i + 1) % j.size()]["similar"], false});
-    }
-    EvaluatePairs("gptcache_mock", pairs, *embedder, !no_guard, guard_options,
-                  thresholds, &results);
+    absl::StatusOr<PairSet> s = promptcache::eval::ReadGptCacheMock(gptcache);
+    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    report(gptcache, s->report);
+    mock = *std::move(s);
   }
+  std::vector<std::pair<std::string, IntentSet>> intent_inputs;
   if (!banking77.empty()) {
-    EvaluateIntents("banking77", ReadIntentCsv(banking77 + "/train.csv"),
-                    ReadIntentCsv(banking77 + "/test.csv"), *embedder,
-                    !no_guard, guard_options, thresholds, &results);
+    absl::StatusOr<IntentSet> s = promptcache::eval::ReadBanking77(banking77);
+    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    report(banking77, s->report);
+    intent_inputs.emplace_back("banking77", *std::move(s));
   }
   if (!clinc150.empty()) {
-    nlohmann::json j =
-        nlohmann::json::parse(ReadFile(clinc150), nullptr, false);
-    std::vector<Query> train, test;
-    for (const auto& row : j["train"]) train.push_back({row[0], row[1]});
-    for (const auto& row : j["test"]) test.push_back({row[0], row[1]});
-    for (const auto& row : j["oos_test"]) test.push_back({row[0], "oos"});
-    EvaluateIntents("clinc150", train, test, *embedder, !no_guard,
-                    guard_options, thresholds, &results);
+    absl::StatusOr<IntentSet> s = promptcache::eval::ReadClinc150(clinc150);
+    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    report(clinc150, s->report);
+    intent_inputs.emplace_back("clinc150", *std::move(s));
   }
-  if (!json_out.empty()) std::ofstream(json_out) << results.dump(2) << "\n";
+
+  const int parity = split == "fit" ? 0 : split == "eval" ? 1 : -1;
+  std::vector<EvalSet> sets;
+  for (auto& [name, pairs] : pair_inputs) {
+    absl::StatusOr<EvalSet> s = JudgePairs(
+        name, parity < 0 ? pairs.pairs : Half(pairs, parity).pairs, **embedder);
+    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    sets.push_back(*std::move(s));
+  }
+  if (mock.has_value()) {
+    PairSet used = parity < 0 ? *mock : Half(*mock, parity, 2);
+    // Negatives are the next item's rewrite. The most similar other item's
+    // rewrite would be harder, but the mock data repeats its items in other
+    // words (35 repeated origins, many near-identical ones), so those
+    // "negatives" are often paraphrases: label noise, not hard negatives.
+    absl::StatusOr<EvalSet> s =
+        JudgePairs("gptcache_mock", used.pairs, **embedder);
+    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    sets.push_back(*std::move(s));
+  }
+  for (auto& [name, intents] : intent_inputs) {
+    absl::StatusOr<EvalSet> s;
+    if (!fit_out.empty()) {
+      // Fit on the training queries alone (half stored, half replayed), so
+      // that the test queries stay unseen for the evaluation.
+      // One in five replayed against the other four: close to the density
+      // of the test replay (all training queries stored).
+      std::vector<promptcache::eval::IntentQuery> stored, queries;
+      for (size_t i = 0; i < intents.stored.size(); ++i) {
+        (i % 5 == 0 ? queries : stored).push_back(intents.stored[i]);
+      }
+      s = JudgeReplay(name + " (train, 1/5 vs 4/5)", stored, queries,
+                      **embedder);
+    } else {
+      s = JudgeReplay(name, intents.stored, intents.queries, **embedder);
+    }
+    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    sets.push_back(*std::move(s));
+  }
+
+  nlohmann::json results;
+  results["embedder"] = (*embedder)->name();
+  if (!fit_out.empty()) {
+    std::vector<promptcache::internal::FitExample> examples;
+    for (const EvalSet& set : sets) AddFitExamples(set, &examples);
+
+    MatchCalibration c;
+    c.embedder = (*embedder)->name();
+    c.features = promptcache::MatchFeatureNameList();
+    if (model_kind == "logistic") {
+      absl::StatusOr<promptcache::internal::LogisticModel> model =
+          promptcache::internal::FitLogistic(examples);
+      if (!model.ok()) return Fail(1, std::string(model.status().message()));
+      c.weights = model->weights;
+      c.bias = model->bias;
+    } else {
+      // Trees correct a logistic model: the sum is smooth where the trees
+      // are flat, so a cut can fall between any two pairs.
+      absl::StatusOr<promptcache::internal::LogisticModel> linear =
+          promptcache::internal::FitLogistic(examples);
+      if (!linear.ok()) return Fail(1, std::string(linear.status().message()));
+      promptcache::internal::TreeFitOptions tree_options;
+      tree_options.linear_weights = linear->weights;
+      tree_options.linear_bias = linear->bias;
+      tree_options.monotone = MonotoneConstraints();
+      absl::StatusOr<promptcache::internal::BoostedTrees> model =
+          promptcache::internal::FitBoostedTrees(examples, tree_options);
+      if (!model.ok()) return Fail(1, std::string(model.status().message()));
+      c.weights = linear->weights;
+      c.bias = model->bias;
+      c.trees = std::move(model->trees);
+    }
+    std::string on;
+    for (const EvalSet& set : sets) {
+      absl::StrAppend(&on, on.empty() ? "" : ", ", set.name);
+    }
+    c.fitted_on = absl::StrCat(on, " (split ", split, ")");
+    for (double t : kFitTargets) {
+      double cut = 0.5;  // never serve what the model finds less likely
+      for (const EvalSet& set : sets) {
+        const double set_cut = CutForTarget(set, c, t);
+        std::printf("target %.3f: %s needs cut %.4f\n", t, set.name.c_str(),
+                    set_cut);
+        cut = std::max(cut, set_cut);
+      }
+      if (!c.cuts.empty()) cut = std::min(cut, c.cuts.back().score);
+      c.cuts.push_back({t, std::min(cut, 1.0)});
+    }
+    std::ofstream out(fit_out);
+    out << c.ToJson() << "\n";
+    if (!out) return Fail(1, "cannot write " + fit_out);
+    std::printf("fitted %zu examples; wrote %s\n", examples.size(),
+                fit_out.c_str());
+    std::printf("%s\n", c.ToJson().c_str());
+    return 0;
+  }
+
+  absl::StatusOr<MatchCalibration> calibration =
+      calibration_file.empty() ? MatchCalibration::Shipped((*embedder)->name())
+                               : MatchCalibration::FromFile(calibration_file);
+  if (!calibration.ok() && !calibration_file.empty()) {
+    return Fail(1, std::string(calibration.status().message()));
+  }
+  std::optional<Rule> calibrated;
+  if (calibration.ok()) {
+    if (calibration->embedder != (*embedder)->name()) {
+      return Fail(1, absl::StrCat("calibration is for embedder '",
+                                  calibration->embedder, "', not '",
+                                  (*embedder)->name(), "'"));
+    }
+    absl::StatusOr<double> cut = calibration->CutFor(target);
+    if (!cut.ok()) return Fail(1, std::string(cut.status().message()));
+    calibrated = Rule{&*calibration, *cut};
+    std::printf("calibration: %s; target %.4f -> cut %.4f\n",
+                calibration->fitted_on.c_str(), target, *cut);
+  } else {
+    std::printf(
+        "no calibration for %s: the library judges by similarity "
+        "(SemanticOptions::uncalibrated_threshold %.2f)\n",
+        (*embedder)->name().c_str(),
+        promptcache::SemanticOptions{}.uncalibrated_threshold);
+  }
+  const double default_target =
+      promptcache::SemanticOptions{}.target_false_hit_rate;
+  for (const EvalSet& set : sets) {
+    nlohmann::json rows = nlohmann::json::array();
+    if (calibrated.has_value()) {
+      PrintHeader(set, "calibrated decision by target false-hit rate");
+      std::vector<double> targets(std::begin(kFitTargets),
+                                  std::end(kFitTargets));
+      if (std::find(targets.begin(), targets.end(), target) == targets.end()) {
+        targets.push_back(target);
+        std::sort(targets.begin(), targets.end());
+      }
+      for (double t : targets) {
+        absl::StatusOr<double> cut = calibration->CutFor(t);
+        if (!cut.ok()) continue;
+        PrintRow(set, absl::StrFormat("%.3f:%.4f", t, *cut),
+                 Apply(set, Rule{&*calibration, *cut}), t == default_target,
+                 &rows);
+      }
+    }
+    if (threshold_sweep || !calibrated.has_value()) {
+      PrintHeader(set, "similarity threshold with the veto");
+      const double uncalibrated =
+          promptcache::SemanticOptions{}.uncalibrated_threshold;
+      for (int i = 0;; ++i) {
+        const double t = from + i * step;
+        if (t > to + 1e-9) break;
+        PrintRow(set, absl::StrFormat("sim>=%.4f", t),
+                 Apply(set, Rule{nullptr, t}),
+                 !calibrated.has_value() && std::fabs(t - uncalibrated) < 1e-9,
+                 &rows);
+      }
+    }
+    if (explain) {
+      PrintExplain(set, calibrated.value_or(Rule{nullptr, from}));
+    }
+    results[set.name] = rows;
+  }
+  if (!json_out.empty()) {
+    std::ofstream out(json_out);
+    out << results.dump(2) << "\n";
+    if (!out) return Fail(1, "cannot write " + json_out);
+  }
   return 0;
 }

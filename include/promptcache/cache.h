@@ -135,15 +135,20 @@ class Cache {
 
   // --- Semantic tier (needs Options::embedder) ---
 
-  // A stored near-duplicate of `request`: same scope and context key,
-  // similarity >= threshold (per call, else per namespace, else
-  // SemanticOptions::threshold), passing the guard and the verifier, not
-  // reported wrong for this request, not expired. Returns the answer with
-  // similarity and entry_key set, or NotFound. `query_vector`, when not
-  // null, receives the embedding of the last user turn. Errors:
-  // FailedPrecondition without an embedder; the embedder's error, or
-  // InvalidArgument naming the embedder when it returns a vector of the
-  // wrong dimension or with NaN/inf values.
+  // A stored near-duplicate of `request`: same scope and context key, among
+  // the top_k most similar, that the match decision serves (no conflict
+  // veto, and a calibrated score >= the cut for
+  // SemanticOptions::target_false_hit_rate and the entry's feedback; or,
+  // when a threshold overrides the calibration, per call, else per
+  // namespace, else SemanticOptions::threshold: similarity >= it), passing
+  // the verifier, not reported wrong for this request, not expired. Of the
+  // candidates served, the best-scoring one. Returns the answer with
+  // similarity, entry_key and semantic_decision set, or NotFound whose
+  // message says what decided (the best candidate's score and cut, or its
+  // veto). `query_vector`, when not null, receives the embedding of the
+  // last user turn. Errors: FailedPrecondition without an embedder; the
+  // embedder's error, or InvalidArgument naming the embedder when it
+  // returns a vector of the wrong dimension or with NaN/inf values.
   absl::StatusOr<Response> FindSemantic(
       const Request& request, const RequestKeys& keys,
       std::optional<double> threshold = std::nullopt,
@@ -154,6 +159,37 @@ class Cache {
   // counts a false hit. NotFound when no such semantic hit was served.
   absl::Status ReportFalseHit(const Key128& request_key,
                               const Key128& entry_key);
+
+  // Confirms that a served semantic hit was right (as Response's keys).
+  // Confirmations may lower the entry's own cut within the error bound
+  // (SemanticOptions::feedback_max_lowering). NotFound when no such
+  // semantic hit was served; FailedPrecondition when it was reported wrong.
+  absl::Status ConfirmSemanticHit(const Key128& request_key,
+                                  const Key128& entry_key);
+
+  // How the match decision judges `request`'s candidates, without serving
+  // or recording anything: for "promptcache explain" and debugging.
+  struct SemanticCandidate {
+    Key128 entry;
+    std::string prompt;  // the stored last user turn
+    double similarity = 0;
+    double score = 0;  // calibrated probability, or similarity by threshold
+    double cut = 0;    // what it needed (the entry's own after feedback)
+    std::string veto;  // non-empty: the conflict that refused it
+    std::vector<std::pair<std::string, double>> features;
+    bool other_conversation = false;  // a different context: never served
+    bool reported_wrong = false;      // this pair was reported wrong
+    bool served = false;              // what FindSemantic would serve
+    std::string decision;             // one line: what decided
+  };
+  struct SemanticExplanation {
+    // "calibrated (builtin-hash-v1/128, target 0.01, cut 0.87)" or
+    // "similarity >= 0.9 (threshold override)".
+    std::string rule;
+    std::vector<SemanticCandidate> candidates;  // by similarity
+  };
+  absl::StatusOr<SemanticExplanation> ExplainSemantic(
+      const Request& request, std::optional<double> threshold = std::nullopt);
 
   struct SemanticHitInfo {
     Key128 request_key;

@@ -69,6 +69,10 @@ struct Response {
   std::string request_key;
   // Cosine similarity of a semantic hit (1 for exact hits, 0 for misses).
   double similarity = 0;
+  // What the semantic tier decided, in one line: for a semantic hit its
+  // score and cut; for a miss that had candidates, the best one's score
+  // and cut or the conflict that vetoed it. Empty when it did not look.
+  std::string semantic_decision;
 };
 
 // True for finish reasons that mean a complete answer (see above).

@@ -3,16 +3,18 @@
 #define PROMPTCACHE_SEMANTIC_OPTIONS_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "promptcache/match_calibration.h"
 #include "promptcache/request.h"
 #include "promptcache/response.h"
 
 namespace promptcache {
 
-// Called for a candidate that passed similarity and guard; return false to
+// Called for a candidate the match decision would serve; return false to
 // refuse it. `matched_prompt` is the last user turn of the stored request.
 using SemanticVerifier =
     std::function<bool(const Request& query, absl::string_view matched_prompt,
@@ -22,26 +24,42 @@ struct SemanticOptions {
   // Serve near-duplicates at all (needs Options::embedder). Default: true.
   bool enabled = true;
 
-  // Cosine similarity a candidate needs. The default was chosen on the
-  // evaluation sets in bench/README.md for the built-in embedder: at it,
-  // false hits stay <= 1% of negatives on every set. Other embedders need
-  // their own threshold (run tools/semantic_eval).
-  double threshold = 0.82;
-  // Per-namespace thresholds; a per-call threshold beats both.
+  // The match decision. A candidate (same scope and conversation, among the
+  // top_k most similar) is served when
+  //   1. the conflict veto finds no hard difference: numbers, units,
+  //      currencies, dates, names, identifiers, quoted strings, operators
+  //      ("+" / "minus"), negation or opposite words (always on), and
+  //   2. its calibrated match score, the probability that the two are the
+  //      same request given the embedder's similarity and lexical evidence,
+  //      reaches the cut that held the false-hit rate to this target on the
+  //      calibration data (match_calibration.h, bench/README.md).
+  // Default 0.01; must be within the calibration's fitted range
+  // (0.001..0.5 for the shipped one).
+  double target_false_hit_rate = 0.01;
+  // The model; default: the one shipped for Options::embedder (the built-in
+  // embedder at 128 dimensions). Fit your own with `semantic_eval --fit`.
+  std::optional<MatchCalibration> calibration;
+  // Override: serve a candidate the veto lets through when its cosine
+  // similarity is >= threshold, ignoring the calibration. Per namespace
+  // (namespace_threshold) and per call (CallOptions::threshold) likewise.
+  std::optional<double> threshold;
   absl::flat_hash_map<std::string, double> namespace_threshold;
+  // An embedder without a calibration (none shipped, none given) and
+  // without a threshold is judged by similarity >= this, with the veto.
+  double uncalibrated_threshold = 0.90;
+
+  // Learning from feedback (Cache::ReportFalseHit / ConfirmSemanticHit): a
+  // reported false hit is never served again for that pair, and raises the
+  // entry's own cut above the reported pair's score (plus this margin).
+  double feedback_margin = 0.02;
+  // Confirmed hits lower an entry's cut (down to the lowest confirmed score,
+  // at most this far below the global cut) once enough were confirmed
+  // without a reported false hit that the 95% upper bound on its error rate
+  // is below target_false_hit_rate (3 / n, the rule of three).
+  double feedback_max_lowering = 0.05;
 
   // Candidates examined per lookup.
   int top_k = 8;
-
-  // Reject candidates whose numbers, units, currencies, dates, negations,
-  // opposite verbs, quoted strings, identifiers or names differ. Turning it
-  // off is for measurement only.
-  bool guard = true;
-  // Fraction of content words that may lack a counterpart (see the guard).
-  double guard_max_unmatched_fraction = 0.25;
-  // Fraction of shared word pairs that may appear in swapped order ("Paris
-  // to Rome" vs "Rome to Paris"); negative turns the order check off.
-  double guard_max_swapped_fraction = 0;
 
   // Optional last check before a semantic hit is served.
   SemanticVerifier verifier;

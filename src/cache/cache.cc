@@ -18,7 +18,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "rocksdb/write_buffer_manager.h"
-#include "semantic/guard.h"
+#include "semantic/prompt_analysis.h"
 #include "store/entry_stats_merge.h"
 #define XXH_STATIC_LINKING_ONLY
 #include "xxhash.h"
@@ -1573,6 +1573,14 @@ absl::StatusOr<Response> Cache::FindSemantic(const Request& request,
 absl::Status Cache::ReportFalseHit(const Key128& request_key,
                                    const Key128& entry_key) {
   return impl_->ReportFalseHit(request_key, entry_key);
+}
+absl::Status Cache::ConfirmSemanticHit(const Key128& request_key,
+                                       const Key128& entry_key) {
+  return impl_->ConfirmSemanticHit(request_key, entry_key);
+}
+absl::StatusOr<Cache::SemanticExplanation> Cache::ExplainSemantic(
+    const Request& request, std::optional<double> threshold) {
+  return impl_->ExplainSemantic(request, threshold);
 }
 absl::StatusOr<std::vector<Cache::SemanticHitInfo>> Cache::SemanticHitsOf(
     const Key128& entry_key) {

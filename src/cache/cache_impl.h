@@ -20,6 +20,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "semantic/match_decision.h"
 #include "semantic/vector_index.h"
 #include "store/entry_codec.h"
 
@@ -49,6 +50,10 @@ class Cache::Impl {
                                         std::vector<float>* query_vector);
   absl::Status ReportFalseHit(const Key128& request_key,
                               const Key128& entry_key);
+  absl::Status ConfirmSemanticHit(const Key128& request_key,
+                                  const Key128& entry_key);
+  absl::StatusOr<Cache::SemanticExplanation> ExplainSemantic(
+      const Request& request, std::optional<double> threshold);
   absl::StatusOr<std::vector<Cache::SemanticHitInfo>> SemanticHitsOf(
       const Key128& entry_key);
   Cache::SemanticStats GetSemanticStats();
@@ -66,6 +71,14 @@ class Cache::Impl {
   absl::StatusOr<int64_t> Purge(const PurgeFilter& filter);
   absl::StatusOr<int64_t> Export(std::ostream& out);
   absl::StatusOr<int64_t> Import(std::istream& in);
+
+  // What feedback taught about one entry (stored in the feedback family).
+  struct EntryBar {
+    double raised_to = 0;  // > 0 once a false hit was reported
+    int64_t confirmed = 0;
+    int64_t wrong = 0;
+    double lowest_confirmed = 1;
+  };
 
  private:
   using PendingHit = internal::HitCounts;
@@ -150,6 +163,33 @@ class Cache::Impl {
   void BumpGeneration(rocksdb::WriteBatch* batch, const Key128& scope)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   void ChargeEmbedding(const Request& request, const std::string& text);
+  // The match rule of a lookup: a threshold override (per call, namespace,
+  // options), else the calibration, else the uncalibrated threshold.
+  internal::MatchRule RuleFor(const Request& request,
+                              std::optional<double> threshold,
+                              std::string* description) const;
+  // Candidates of `keys.scope` near `vector`, judged by `decider`, down to
+  // its similarity floor. With `all`, also other conversations' candidates
+  // and those the number signature rules out (for explanations).
+  struct JudgedCandidate {
+    internal::VectorCandidate found;
+    std::string text;
+    internal::MatchDecision decision;
+    bool other_context = false;
+    bool wrong_pair = false;
+  };
+  std::vector<JudgedCandidate> JudgeCandidates(
+      const RequestKeys& keys, const std::vector<float>& vector,
+      const internal::MatchDecider& decider, bool all);
+  // An entry's own cut after feedback (entry_bars_), given the rule's.
+  double EntryCut(const Key128& entry, double rule_cut)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(feedback_mu_);
+  // The score the served pair (request's text, entry) had, re-judged.
+  absl::StatusOr<double> ScoreOfServedPair(const std::string& query,
+                                           const Key128& entry,
+                                           double similarity);
+  absl::Status WriteEntryBar(const Key128& entry, const EntryBar& bar,
+                             rocksdb::WriteBatch* batch);
 
   // Shared answer bodies: identical long answers of many prompts are
   // stored once, with a reference count, in the "bodies" family.
@@ -243,6 +283,12 @@ class Cache::Impl {
   absl::Mutex feedback_mu_;
   absl::flat_hash_set<std::pair<Key128, Key128>> wrong_pairs_
       ABSL_GUARDED_BY(feedback_mu_);
+  absl::flat_hash_map<Key128, EntryBar> entry_bars_
+      ABSL_GUARDED_BY(feedback_mu_);
+  // The calibration in force (none: judged by similarity) and its cut for
+  // SemanticOptions::target_false_hit_rate.
+  std::optional<MatchCalibration> calibration_;
+  double calibrated_cut_ = 1;
 
   // Drops a deleted entry's bucket position (the map would otherwise grow
   // with every bucketed key ever stored).

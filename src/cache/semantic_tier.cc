@@ -5,13 +5,17 @@
 #include <filesystem>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "cache/cache_impl.h"
 #include "cache/rocks_util.h"
 #include "cost/token_estimate.h"
 #include "request/namespace.h"
-#include "semantic/guard.h"
+#include "semantic/lexicon.h"
+#include "semantic/prompt_analysis.h"
 
 namespace promptcache {
 namespace {
@@ -25,6 +29,25 @@ constexpr char kIndexDir[] = "semantic-index";
 
 std::string GenerationKey(const Key128& scope) {
   return absl::StrCat(kGenerationPrefix, scope.ToBytes());
+}
+
+// Feedback family: "bar:" + entry -> the entry's learned cut; "ok" + entry +
+// request -> a confirmed pair (counted once); request + entry -> a pair
+// reported wrong.
+constexpr char kBarPrefix[] = "bar:";
+constexpr char kConfirmedPrefix[] = "ok";
+
+std::string EncodeEntryBar(const Cache::Impl::EntryBar& bar) {
+  return absl::StrFormat("%.17g %d %d %.17g", bar.raised_to, bar.confirmed,
+                         bar.wrong, bar.lowest_confirmed);
+}
+
+bool DecodeEntryBar(absl::string_view text, Cache::Impl::EntryBar* bar) {
+  const std::vector<absl::string_view> f = absl::StrSplit(text, ' ');
+  return f.size() == 4 && absl::SimpleAtod(f[0], &bar->raised_to) &&
+         absl::SimpleAtoi(f[1], &bar->confirmed) &&
+         absl::SimpleAtoi(f[2], &bar->wrong) &&
+         absl::SimpleAtod(f[3], &bar->lowest_confirmed);
 }
 
 }  // namespace
@@ -119,9 +142,59 @@ absl::Status Cache::Impl::OpenSemantic() {
         "embedder ", embedder.name(), " has dimension ", embedder.dimension()));
   }
   const SemanticOptions& so = options_.semantic;
-  if (!(so.threshold > -1 && so.threshold <= 1) || so.top_k <= 0) {
+  const auto similarity_ok = [](double t) { return t > -1 && t <= 1; };
+  if (so.threshold.has_value() && !similarity_ok(*so.threshold)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SemanticOptions::threshold must be in (-1, 1]; got ", *so.threshold));
+  }
+  for (const auto& [ns, t] : so.namespace_threshold) {
+    if (!similarity_ok(t)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("SemanticOptions::namespace_threshold['", ns,
+                       "'] must be in (-1, 1]; got ", t));
+    }
+  }
+  if (!similarity_ok(so.uncalibrated_threshold)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SemanticOptions::uncalibrated_threshold must be in (-1, 1]; got ",
+        so.uncalibrated_threshold));
+  }
+  if (so.top_k <= 0) {
+    return absl::InvalidArgumentError("SemanticOptions::top_k must be > 0");
+  }
+  if (!(so.feedback_margin >= 0 && so.feedback_margin <= 1) ||
+      !(so.feedback_max_lowering >= 0 && so.feedback_max_lowering <= 1)) {
     return absl::InvalidArgumentError(
-        "SemanticOptions: threshold must be in (-1, 1] and top_k > 0");
+        "SemanticOptions::feedback_margin and feedback_max_lowering must be "
+        "in [0, 1]");
+  }
+  // The calibration: given, or shipped for this embedder, or none (then
+  // judged by similarity).
+  if (so.calibration.has_value()) {
+    calibration_ = so.calibration;
+    if (calibration_->embedder != embedder.name()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "SemanticOptions::calibration was fitted for embedder '",
+          calibration_->embedder, "', not '", embedder.name(), "'"));
+    }
+  } else if (absl::StatusOr<MatchCalibration> shipped =
+                 MatchCalibration::Shipped(embedder.name());
+             shipped.ok()) {
+    calibration_ = *std::move(shipped);
+  }
+  if (calibration_.has_value()) {
+    absl::StatusOr<double> cut = calibration_->CutFor(so.target_false_hit_rate);
+    if (!cut.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "SemanticOptions::target_false_hit_rate: ", cut.status().message()));
+    }
+    calibrated_cut_ = *cut;
+  } else if (!(so.target_false_hit_rate > 0 &&
+               so.target_false_hit_rate <= 0.5)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SemanticOptions::target_false_hit_rate must be in (0, "
+                     "0.5]; got ",
+                     so.target_false_hit_rate));
   }
   internal::VectorIndexOptions index_options;
   index_options.dimension = embedder.dimension();
@@ -137,9 +210,19 @@ absl::Status Cache::Impl::OpenSemantic() {
         db_->NewIterator(rocksdb::ReadOptions(), feedback_cf_));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       const absl::string_view key = View(it->key());
-      if (key.size() != 32) continue;
-      wrong_pairs_.insert({*Key128::FromBytes(key.substr(0, 16)),
-                           *Key128::FromBytes(key.substr(16))});
+      if (key.size() == 32) {
+        wrong_pairs_.insert({*Key128::FromBytes(key.substr(0, 16)),
+                             *Key128::FromBytes(key.substr(16))});
+      } else if (absl::StartsWith(key, kBarPrefix) &&
+                 key.size() == std::strlen(kBarPrefix) + 16) {
+        EntryBar bar;
+        if (!DecodeEntryBar(View(it->value()), &bar)) {
+          return absl::DataLossError(
+              absl::StrCat("malformed feedback record in '", path_, "'"));
+        }
+        entry_bars_[*Key128::FromBytes(key.substr(std::strlen(kBarPrefix)))] =
+            bar;
+      }
     }
   }
 
@@ -282,6 +365,118 @@ void Cache::Impl::SaveIndexes() {
   dirty_scopes_.clear();
 }
 
+internal::MatchRule Cache::Impl::RuleFor(const Request& request,
+                                         std::optional<double> threshold,
+                                         std::string* description) const {
+  const SemanticOptions& so = options_.semantic;
+  std::optional<double> override = so.threshold;
+  if (auto it = so.namespace_threshold.find(internal::NamespaceOf(request));
+      it != so.namespace_threshold.end()) {
+    override = it->second;
+  }
+  if (threshold.has_value()) override = threshold;
+  internal::MatchRule rule;
+  if (override.has_value()) {
+    rule.min_similarity = *override;
+    *description =
+        absl::StrFormat("similarity >= %.4f (threshold override)", *override);
+  } else if (calibration_.has_value()) {
+    rule.calibration = &*calibration_;
+    rule.cut = calibrated_cut_;
+    *description = absl::StrFormat("calibrated (%s, target %g, cut %.4f)",
+                                   calibration_->embedder,
+                                   so.target_false_hit_rate, calibrated_cut_);
+  } else {
+    rule.min_similarity = so.uncalibrated_threshold;
+    *description =
+        absl::StrFormat("similarity >= %.4f (no calibration for %s)",
+                        so.uncalibrated_threshold, options_.embedder->name());
+  }
+  return rule;
+}
+
+double Cache::Impl::EntryCut(const Key128& entry, double rule_cut) {
+  auto it = entry_bars_.find(entry);
+  if (it == entry_bars_.end()) return rule_cut;
+  const EntryBar& bar = it->second;
+  if (bar.wrong > 0) return std::max(rule_cut, bar.raised_to);
+  // Rule of three: with n confirmations and no error, the error rate's
+  // 95% upper bound is about 3 / n.
+  const SemanticOptions& so = options_.semantic;
+  if (bar.confirmed > 0 &&
+      3.0 / static_cast<double>(bar.confirmed) <= so.target_false_hit_rate) {
+    return std::max(rule_cut - so.feedback_max_lowering,
+                    std::min(rule_cut, bar.lowest_confirmed));
+  }
+  return rule_cut;
+}
+
+std::vector<Cache::Impl::JudgedCandidate> Cache::Impl::JudgeCandidates(
+    const RequestKeys& keys, const std::vector<float>& vector,
+    const internal::MatchDecider& decider, bool all) {
+  std::vector<JudgedCandidate> out;
+  // No OpenMP team starts here: FAISS's HNSW searches a single query
+  // serially and SimdFlatIP's scan is plain code.
+  // Candidates of other conversations can fill the first top_k (a common
+  // follow-up like "and if that fails?" in many chats): while a full batch
+  // is all above the floor and some of it belonged to other conversations,
+  // look further, up to kMaxCandidates.
+  constexpr int kMaxCandidates = 256;
+  const double floor = decider.similarity_floor();
+  absl::flat_hash_set<Key128> examined;
+  for (int k = options_.semantic.top_k;; k = std::min(k * 4, kMaxCandidates)) {
+    const std::vector<internal::VectorCandidate> candidates =
+        index_->Search(keys.scope, vector.data(), k);
+    int other_context = 0;
+    bool below_floor = false;
+    for (const internal::VectorCandidate& c : candidates) {
+      if (c.similarity < floor) {
+        below_floor = true;
+        break;
+      }
+      // A wider search returns the first ones again.
+      if (!examined.insert(c.entry).second) continue;
+      if (c.entry == keys.exact) continue;
+      JudgedCandidate j;
+      j.found = c;
+      j.other_context = c.context != keys.context;
+      other_context += j.other_context;
+      if (j.other_context && !all) continue;
+      {
+        absl::MutexLock lock(&feedback_mu_);
+        j.wrong_pair = wrong_pairs_.contains({keys.exact, c.entry});
+      }
+      if (j.wrong_pair && !all) continue;
+      // Different numbers always meet the veto: no need to read the text.
+      if (c.numbers != decider.number_signature() && !all) continue;
+      std::string value;
+      internal::VectorRecord record;
+      if (!db_->Get(rocksdb::ReadOptions(), vectors_cf_, c.entry.ToBytes(),
+                    &value)
+               .ok() ||
+          !internal::DecodeVector(value, &record).ok()) {
+        continue;  // purged meanwhile
+      }
+      std::optional<double> entry_cut;
+      {
+        absl::MutexLock lock(&feedback_mu_);
+        if (entry_bars_.contains(c.entry)) {
+          entry_cut = EntryCut(c.entry, calibrated_cut_);
+        }
+      }
+      j.text = std::move(record.text);
+      j.decision = decider.Decide(j.text, std::min(1.0, double{c.similarity}),
+                                  entry_cut);
+      out.push_back(std::move(j));
+    }
+    if (below_floor || static_cast<int>(candidates.size()) < k ||
+        k >= kMaxCandidates || other_context == 0) {
+      break;
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<Response> Cache::Impl::FindSemantic(
     const Request& request, const RequestKeys& keys,
     std::optional<double> threshold, std::vector<float>* query_vector) {
@@ -298,77 +493,131 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
   if (absl::Status s = EmbedChecked(last->content, &vector); !s.ok()) return s;
   ChargeEmbedding(request, last->content);
 
-  const SemanticOptions& so = options_.semantic;
-  double min_similarity = so.threshold;
-  if (auto it = so.namespace_threshold.find(internal::NamespaceOf(request));
-      it != so.namespace_threshold.end()) {
-    min_similarity = it->second;
+  std::string rule_text;
+  internal::MatchRule rule = RuleFor(request, threshold, &rule_text);
+  // Entry bars are in calibrated-score units: only the calibrated rule
+  // reads them.
+  const internal::MatchDecider decider(last->content, rule,
+                                       internal::Lexicon::Default());
+  std::vector<JudgedCandidate> judged =
+      JudgeCandidates(keys, vector, decider, /*all=*/false);
+  // Best score first; among the ones served, the first whose answer is
+  // still there and that the verifier accepts.
+  std::stable_sort(judged.begin(), judged.end(),
+                   [](const JudgedCandidate& a, const JudgedCandidate& b) {
+                     return a.decision.score > b.decision.score;
+                   });
+  const JudgedCandidate* refused = nullptr;
+  for (const JudgedCandidate& j : judged) {
+    if (!j.decision.serve) {
+      if (refused == nullptr ||
+          (!refused->decision.veto.empty() && j.decision.veto.empty())) {
+        refused = &j;
+      }
+      continue;
+    }
+    absl::StatusOr<Response> answer = GetExact(j.found.entry, nullptr);
+    if (!answer.ok()) continue;  // expired or purged meanwhile
+    const double similarity = std::min(1.0, double{j.found.similarity});
+    if (options_.semantic.verifier &&
+        !options_.semantic.verifier(request, j.text, *answer, similarity)) {
+      continue;
+    }
+    answer->similarity = similarity;
+    answer->cache_status = CacheStatus::kSemanticHit;
+    answer->semantic_decision =
+        absl::StrCat("served ", j.found.entry.ToHex(), ": ",
+                     j.decision.Explain(), " by ", rule_text);
+    return answer;
   }
-  if (threshold.has_value()) min_similarity = *threshold;
-
-  // No OpenMP team starts here: FAISS's HNSW searches a single query
-  // serially and SimdFlatIP's scan is plain code.
-  internal::GuardOptions guard_options;
-  guard_options.max_unmatched_fraction = so.guard_max_unmatched_fraction;
-  guard_options.max_swapped_fraction = so.guard_max_swapped_fraction;
-  std::optional<internal::Guard> guard;
-  if (so.guard) guard.emplace(last->content, guard_options);
-  // Candidates of other conversations can fill the first top_k (a common
-  // follow-up like "and if that fails?" in many chats): while a full batch
-  // is all above the threshold and some of it belonged to other
-  // conversations, look further, up to kMaxCandidates.
-  constexpr int kMaxCandidates = 256;
-  absl::flat_hash_set<Key128> examined;
-  for (int k = so.top_k;; k = std::min(k * 4, kMaxCandidates)) {
-    const std::vector<internal::VectorCandidate> candidates =
-        index_->Search(keys.scope, vector.data(), k);
-    int other_context = 0;
-    for (const internal::VectorCandidate& c : candidates) {
-      if (c.similarity < min_similarity) {
-        return absl::NotFoundError("no near-duplicate");
-      }
-      // A wider search returns the first ones again.
-      if (!examined.insert(c.entry).second) continue;
-      if (c.context != keys.context) {
-        ++other_context;
-        continue;
-      }
-      if (c.entry == keys.exact) continue;
-      // Different numbers always fail the guard: no need to read the text.
-      if (guard.has_value() && c.numbers != guard->number_signature()) {
-        continue;
-      }
-      {
-        absl::MutexLock lock(&feedback_mu_);
-        if (wrong_pairs_.contains({keys.exact, c.entry})) continue;
-      }
-      // Guard first (one read), the answer only for a candidate that passes.
-      std::string value;
-      internal::VectorRecord record;
-      if (!db_->Get(rocksdb::ReadOptions(), vectors_cf_, c.entry.ToBytes(),
-                    &value)
-               .ok() ||
-          !internal::DecodeVector(value, &record).ok()) {
-        continue;
-      }
-      if (guard.has_value() && !guard->Check(record.text).pass) continue;
-      absl::StatusOr<Response> answer = GetExact(c.entry, nullptr);
-      if (!answer.ok()) continue;  // expired or purged meanwhile
-      const double similarity = std::min(1.0, double{c.similarity});
-      if (so.verifier &&
-          !so.verifier(request, record.text, *answer, similarity)) {
-        continue;
-      }
-      answer->similarity = similarity;
-      answer->cache_status = CacheStatus::kSemanticHit;
-      return answer;
-    }
-    if (static_cast<int>(candidates.size()) < k || k >= kMaxCandidates ||
-        other_context == 0) {
-      break;
-    }
+  if (refused != nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "no near-duplicate: best candidate ", refused->found.entry.ToHex(),
+        " refused: ", refused->decision.Explain(), " by ", rule_text));
   }
   return absl::NotFoundError("no near-duplicate");
+}
+
+absl::StatusOr<Cache::SemanticExplanation> Cache::Impl::ExplainSemantic(
+    const Request& request, std::optional<double> threshold) {
+  if (!semantic_on()) {
+    return absl::FailedPreconditionError(
+        "the semantic tier needs Options::embedder");
+  }
+  absl::StatusOr<CanonicalizedRequest> canonical =
+      Canonicalize(request, options_.canonical);
+  if (!canonical.ok()) return canonical.status();
+  const Message* last = LastUserMessage(request);
+  if (last == nullptr || last->content.empty()) {
+    return absl::InvalidArgumentError("the request has no user turn");
+  }
+  std::vector<float> vector;
+  if (absl::Status s = EmbedChecked(last->content, &vector); !s.ok()) return s;
+  Cache::SemanticExplanation out;
+  const internal::MatchRule rule = RuleFor(request, threshold, &out.rule);
+  const internal::MatchDecider decider(last->content, rule,
+                                       internal::Lexicon::Default());
+  std::vector<JudgedCandidate> judged =
+      JudgeCandidates(canonical->keys, vector, decider, /*all=*/true);
+  const auto names = internal::MatchFeatureNames();
+  for (JudgedCandidate& j : judged) {
+    Cache::SemanticCandidate c;
+    c.entry = j.found.entry;
+    c.prompt = std::move(j.text);
+    c.similarity = std::min(1.0, double{j.found.similarity});
+    c.score = j.decision.score;
+    c.cut = j.decision.cut;
+    c.veto = j.decision.veto;
+    for (size_t i = 0; i < names.size(); ++i) {
+      c.features.emplace_back(names[i], j.decision.features[i]);
+    }
+    c.other_conversation = j.other_context;
+    c.reported_wrong = j.wrong_pair;
+    c.decision = c.other_conversation ? "another conversation: never served"
+                 : c.reported_wrong   ? "reported wrong for this request"
+                                      : j.decision.Explain();
+    out.candidates.push_back(std::move(c));
+  }
+  // The one FindSemantic would serve: the best score among those served.
+  double best = -1;
+  Cache::SemanticCandidate* chosen = nullptr;
+  for (Cache::SemanticCandidate& c : out.candidates) {
+    const bool ok = !c.other_conversation && !c.reported_wrong &&
+                    c.veto.empty() && c.score >= c.cut;
+    if (ok && c.score > best) best = c.score, chosen = &c;
+  }
+  if (chosen != nullptr) chosen->served = true;
+  return out;
+}
+
+absl::StatusOr<double> Cache::Impl::ScoreOfServedPair(const std::string& query,
+                                                      const Key128& entry,
+                                                      double similarity) {
+  if (!calibration_.has_value()) return similarity;
+  std::string value;
+  internal::VectorRecord record;
+  rocksdb::Status got =
+      db_->Get(rocksdb::ReadOptions(), vectors_cf_, entry.ToBytes(), &value);
+  if (got.IsNotFound()) return similarity;  // purged: nothing to guard
+  if (!got.ok()) return FromRocks(got, "reading the entry's vector");
+  if (absl::Status s = internal::DecodeVector(value, &record); !s.ok()) {
+    return s;
+  }
+  internal::MatchRule rule;
+  rule.calibration = &*calibration_;
+  rule.cut = calibrated_cut_;
+  const internal::MatchDecider decider(query, rule,
+                                       internal::Lexicon::Default());
+  return decider.Decide(record.text, similarity).score;
+}
+
+absl::Status Cache::Impl::WriteEntryBar(const Key128& entry,
+                                        const EntryBar& bar,
+                                        rocksdb::WriteBatch* batch) {
+  return FromRocks(
+      batch->Put(feedback_cf_, absl::StrCat(kBarPrefix, entry.ToBytes()),
+                 EncodeEntryBar(bar)),
+      "writing feedback");
 }
 
 absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
@@ -401,12 +650,88 @@ absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
     return s;
   }
   delta.false_hits = 1;
+  // The entry's own bar rises above the score this pair had.
+  absl::StatusOr<double> score =
+      ScoreOfServedPair(record.query, entry_key, record.similarity);
+  if (!score.ok()) return score.status();
+  EntryBar bar;
+  {
+    absl::MutexLock feedback_lock(&feedback_mu_);
+    if (auto it = entry_bars_.find(entry_key); it != entry_bars_.end()) {
+      bar = it->second;
+    }
+  }
+  ++bar.wrong;
+  bar.raised_to =
+      std::max(bar.raised_to, *score + options_.semantic.feedback_margin);
   rocksdb::WriteBatch batch;
   batch.Put(semantic_hits_cf_, key, internal::EncodeSemanticHit(record));
   batch.Put(feedback_cf_, request_key.ToBytes() + entry_key.ToBytes(), "");
+  if (absl::Status s = WriteEntryBar(entry_key, bar, &batch); !s.ok()) {
+    return s;
+  }
   if (absl::Status s = WriteBatchWithLedger(&batch, delta); !s.ok()) return s;
   absl::MutexLock feedback_lock(&feedback_mu_);
   wrong_pairs_.insert({request_key, entry_key});
+  entry_bars_[entry_key] = bar;
+  return absl::OkStatus();
+}
+
+absl::Status Cache::Impl::ConfirmSemanticHit(const Key128& request_key,
+                                             const Key128& entry_key) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  if (absl::Status s = FlushStats(/*entry_counters_always=*/false); !s.ok()) {
+    return s;
+  }
+  absl::MutexLock lock(&write_mu_);
+  std::string value;
+  rocksdb::Status got =
+      db_->Get(rocksdb::ReadOptions(), semantic_hits_cf_,
+               entry_key.ToBytes() + request_key.ToBytes(), &value);
+  if (got.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat(
+        "entry ", entry_key.ToHex(), " never served a semantic hit to request ",
+        request_key.ToHex()));
+  }
+  if (!got.ok()) return FromRocks(got, "reading semantic hit");
+  internal::SemanticHitRecord record;
+  if (absl::Status s = internal::DecodeSemanticHit(value, &record); !s.ok()) {
+    return s;
+  }
+  if (record.reported_wrong) {
+    return absl::FailedPreconditionError(
+        "this semantic hit was reported wrong; it cannot be confirmed");
+  }
+  const std::string confirmed_key = absl::StrCat(
+      kConfirmedPrefix, entry_key.ToBytes(), request_key.ToBytes());
+  std::string ignored;
+  got = db_->Get(rocksdb::ReadOptions(), feedback_cf_, confirmed_key, &ignored);
+  if (got.ok()) return absl::OkStatus();  // counted once
+  if (!got.IsNotFound()) return FromRocks(got, "reading feedback");
+  absl::StatusOr<double> score =
+      ScoreOfServedPair(record.query, entry_key, record.similarity);
+  if (!score.ok()) return score.status();
+  EntryBar bar;
+  {
+    absl::MutexLock feedback_lock(&feedback_mu_);
+    if (auto it = entry_bars_.find(entry_key); it != entry_bars_.end()) {
+      bar = it->second;
+    }
+  }
+  ++bar.confirmed;
+  bar.lowest_confirmed = std::min(bar.lowest_confirmed, *score);
+  rocksdb::WriteBatch batch;
+  batch.Put(feedback_cf_, confirmed_key, "");
+  if (absl::Status s = WriteEntryBar(entry_key, bar, &batch); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          FromRocks(db_->Write(write_options_, &batch), "writing feedback");
+      !s.ok()) {
+    return s;
+  }
+  absl::MutexLock feedback_lock(&feedback_mu_);
+  entry_bars_[entry_key] = bar;
   return absl::OkStatus();
 }
 

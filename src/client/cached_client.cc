@@ -109,6 +109,7 @@ absl::StatusOr<Response> CachedClient::Impl::Lead(
   const Options& options = cache_.options();
   const bool semantic = options.embedder != nullptr &&
                         call.semantic.value_or(options.semantic.enabled);
+  std::string semantic_decision;
   if (semantic && !call.force_refresh) {
     absl::StatusOr<Response> near = cache_.FindSemantic(
         request, canonical.keys, call.threshold, &query_vector);
@@ -119,8 +120,10 @@ absl::StatusOr<Response> CachedClient::Impl::Lead(
       return near;
     }
     if (!absl::IsNotFound(near.status())) return near.status();
+    semantic_decision = std::string(near.status().message());
   }
   absl::StatusOr<Response> response = CallUpstream(request, upstream);
+  if (response.ok()) response->semantic_decision = std::move(semantic_decision);
   if (!response.ok()) {
     cache_.RecordUnstoredMiss(request, nullptr).IgnoreError();
     return response;

@@ -61,7 +61,10 @@ absl::Status BuiltinEmbedder::Embed(absl::Span<const std::string> texts,
 
 absl::Status BuiltinEmbedder::EmbedOne(const std::string& text,
                                        float* out) const {
-  const std::vector<internal::Word> words = internal::SplitWords(text);
+  std::vector<internal::Word> words = internal::SplitWords(text);
+  // Operators are for the conflict veto; leaving them out keeps this
+  // embedder's vectors (and so every stored one) as they were.
+  std::erase_if(words, [](const internal::Word& w) { return w.op; });
   // No words: the zero vector, similar to nothing (as Model2Vec does).
   if (words.empty()) return absl::OkStatus();
   // (feature hash, weight); repeated features get sublinear term frequency.

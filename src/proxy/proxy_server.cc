@@ -584,6 +584,15 @@ void ProxyServer::Impl::SetCacheHeaders(const Response& r,
     res.set_header("x-promptcache-request", r.request_key);
   }
   if (!r.entry_key.empty()) res.set_header("x-promptcache-entry", r.entry_key);
+  if (!r.semantic_decision.empty()) {
+    // It quotes words of prompts: printable ASCII only (no header
+    // injection), and bounded.
+    std::string value = r.semantic_decision.substr(0, 400);
+    for (char& c : value) {
+      if (c < 0x20 || c > 0x7e) c = '?';
+    }
+    res.set_header("x-promptcache-semantic-decision", value);
+  }
   if (r.cache_status == CacheStatus::kSemanticHit ||
       r.cache_status == CacheStatus::kExactHit) {
     res.set_header("x-promptcache-similarity",

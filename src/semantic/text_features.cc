@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 
 namespace promptcache::internal {
 namespace {
@@ -122,6 +123,54 @@ void AddWord(std::vector<Word>* words, std::string raw, bool sentence_start,
   words->push_back(std::move(w));
 }
 
+// Previous and next non-space bytes around [i, i + len).
+char PrevNonSpace(absl::string_view text, size_t i) {
+  while (i > 0) {
+    const char c = text[--i];
+    if (c != ' ' && c != '\t') return c;
+  }
+  return '\0';
+}
+char NextNonSpace(absl::string_view text, size_t i) {
+  for (; i < text.size(); ++i) {
+    if (text[i] != ' ' && text[i] != '\t') return text[i];
+  }
+  return '\0';
+}
+bool Operand(char c) {
+  return IsAsciiAlnum(static_cast<unsigned char>(c)) || c == ')' || c == '(' ||
+         c == '.';
+}
+
+// Length of an operator at text[i], or 0. Comparisons count wherever they
+// stand; + * / ^ only between operands ("2+3", "x * y", not "**bold**" or
+// "and/or" between words), and - only next to a digit ("5 - 3", "-5"), so
+// that dashes in prose and hyphens in words are not minus signs.
+size_t OperatorAt(absl::string_view text, size_t i) {
+  const char c = text[i];
+  const char next = i + 1 < text.size() ? text[i + 1] : '\0';
+  if ((c == '<' || c == '>' || c == '!' || c == '=') && next == '=') {
+    return 2;
+  }
+  if (c == '<' || c == '>' || c == '=') return 1;
+  if (c != '+' && c != '*' && c != '/' && c != '^' && c != '-') return 0;
+  const char before = PrevNonSpace(text, i);
+  const char after = NextNonSpace(text, i + 1);
+  if (c == '-') {
+    const auto digit = [](char x) {
+      return std::isdigit(static_cast<unsigned char>(x)) != 0;
+    };
+    // A hyphen inside a word ("e-mail", "x86-64") never reaches here:
+    // the word loop joins it.
+    return (digit(after) || digit(before)) ? 1 : 0;
+  }
+  if (c == '/' && !(std::isdigit(static_cast<unsigned char>(before)) ||
+                    std::isdigit(static_cast<unsigned char>(after)))) {
+    return 0;  // "and/or", "km/h", paths
+  }
+  return Operand(before) && Operand(after) ? 1 : 0;
+}
+
 }  // namespace
 
 std::vector<Word> SplitWords(absl::string_view text) {
@@ -142,6 +191,16 @@ std::vector<Word> SplitWords(absl::string_view text) {
       continue;
     }
     if (!IsWordByte(c)) {
+      if (const size_t len = OperatorAt(text, i); len > 0) {
+        AddWord(&words, absl::StrCat("op:", text.substr(i, len)), false,
+                in_quote);
+        words.back().op = true;
+        words.back().lower = absl::StrCat("op:", text.substr(i, len));
+        words.back().stem = words.back().lower;
+        words.back().identifier = false;
+        i += len;
+        continue;
+      }
       if (c == '"' || c == '`') in_quote = !in_quote;
       if (c == '.' || c == '?' || c == '!' || c == ':' || c == '\n') {
         sentence_start = true;
@@ -202,11 +261,26 @@ std::vector<Word> SplitWords(absl::string_view text) {
     for (size_t k = digits; k < raw.size() && unit_only; ++k) {
       unit_only = std::isalpha(static_cast<unsigned char>(raw[k])) != 0;
     }
+    // "C++", "C#", "F#": the suffix is part of the name.
+    std::string suffix;
+    if (!raw.empty() && raw.size() <= 3 &&
+        std::isalpha(static_cast<unsigned char>(raw[0])) && i < n) {
+      const size_t len = text.substr(i, 2) == "++" ? 2 : text[i] == '#' ? 1 : 0;
+      if (len > 0 && (i + len == n ||
+                      !IsWordByte(static_cast<unsigned char>(text[i + len])))) {
+        suffix = std::string(text.substr(i, len));
+        i += len;
+      }
+    }
     if (unit_only) {
       AddWord(&words, raw.substr(0, digits), sentence_start, in_quote);
       AddWord(&words, raw.substr(digits), false, in_quote);
     } else {
       AddWord(&words, raw, sentence_start, in_quote);
+      if (!suffix.empty()) {
+        words.back().suffix = std::move(suffix);
+        words.back().identifier = true;
+      }
     }
     sentence_start = false;
   }

@@ -20,6 +20,14 @@ struct Word {
   bool quoted = false;      // inside "..." or `...`
   bool symbol = false;      // a currency or percent sign, as a word
   bool phrasal = false;     // a verb merged with its particle ("login")
+  // An arithmetic or comparison operator between operands ("2+3", "x > y"):
+  // `lower` is "op:+", "op:-", "op:*", "op:/", "op:=", "op:<", "op:>",
+  // "op:<=", "op:>=", "op:!=", "op:^". Embedders skip these words.
+  bool op = false;
+  // "++" or "#" glued to a short word ("C++", "C#", "F#"): a different
+  // language than the bare letter. Kept apart from `lower` so that the
+  // built-in embedder's features (and stored vectors) do not change.
+  std::string suffix;
 };
 
 // Splits text into words. Letters, digits and any non-ASCII byte make up

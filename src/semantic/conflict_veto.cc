@@ -1,0 +1,235 @@
+#include "semantic/conflict_veto.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "semantic/lexicon.h"
+
+namespace promptcache::internal {
+namespace {
+
+// Most words a side may have for the pairwise antonym check; longer texts
+// are checked on their first words (the bound keeps a lookup's cost flat).
+constexpr size_t kMaxPairwiseWords = 48;
+
+// The hard tokens of `a` (hard on either side), numbers left out, sorted:
+// names, units and dates may move ("weather in Berlin today" / "today's
+// weather in Berlin"), numbers may not (compared in order).
+std::vector<std::string> HardKeys(const PromptAnalysis& a,
+                                  const PromptAnalysis& b) {
+  std::vector<std::string> out;
+  for (const std::string& key : a.keys) {
+    if ((a.hard_set.contains(key) || b.hard_set.contains(key)) &&
+        std::find(a.numbers.begin(), a.numbers.end(), key) == a.numbers.end()) {
+      out.push_back(key);
+    }
+  }
+  // A set: a rewrite may name a thing once where the original named it
+  // twice.
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// Names both sides have once, in another order: "Kate Ritchie came as Sally
+// Fletcher" / "Spencer McLaren came as ... (Kate Ritchie)", "the Hudeasa is a
+// tributary of the Bradu" / "the Bradu is a tributary of the Hudeasa".
+// Directions ("from Paris to Rome" / "to Rome from Paris") are marked on
+// the key and left out.
+std::string SwappedNames(const PromptAnalysis& a, const PromptAnalysis& b) {
+  const auto once = [](const std::vector<std::string>& names,
+                       const std::string& n) {
+    return std::count(names.begin(), names.end(), n) == 1;
+  };
+  std::vector<std::string> sa, sb;
+  for (const std::string& n : a.names) {
+    if (once(a.names, n) && once(b.names, n)) sa.push_back(n);
+  }
+  for (const std::string& n : b.names) {
+    if (once(a.names, n) && once(b.names, n)) sb.push_back(n);
+  }
+  if (sa == sb) return "";
+  return absl::StrCat("names in another order: [", absl::StrJoin(sa, " "),
+                      "] vs [", absl::StrJoin(sb, " "), "]");
+}
+
+// Words of `a` with no word of the same lemma in `b`.
+std::vector<std::string> Unshared(const std::vector<std::string>& lemmas,
+                                  const PromptAnalysis& b) {
+  std::vector<std::string> out;
+  for (const std::string& l : lemmas) {
+    if (!b.lemmas.contains(l) && out.size() < kMaxPairwiseWords) {
+      out.push_back(l);
+    }
+  }
+  return out;
+}
+
+// The time group ("next" / "last", "first" / "previous"): words on the
+// same side still name different times.
+// "next" / "last" name different times though both are "after" words;
+// "previous" / "prior" do not.
+bool SameSideDiffers(const std::string& p, const std::string& q) {
+  static const int kTimeGroup = PolarGroupOf("next") / 2;
+  return PolarGroupOf(p) / 2 == kTimeGroup &&
+         (p == "next" || p == "last" || q == "next" || q == "last");
+}
+
+std::string OppositeWords(const PromptAnalysis& a, const PromptAnalysis& b,
+                          const Lexicon& lexicon) {
+  const std::vector<std::string> pa = Unshared(a.polar, b);
+  const std::vector<std::string> pb = Unshared(b.polar, a);
+  for (const std::string& p : pa) {
+    const int gp = PolarGroupOf(p);
+    for (const std::string& q : pb) {
+      const int gq = PolarGroupOf(q);
+      if (gp / 2 != gq / 2 || lexicon.AreSynonyms(p, q)) continue;
+      if (gp != gq || SameSideDiffers(p, q)) {
+        return absl::StrCat("opposite words: '", p, "' vs '", q, "'");
+      }
+    }
+  }
+  std::vector<std::string> ca, cb;
+  for (const ContentWord& w : a.content) ca.push_back(w.lemma);
+  for (const ContentWord& w : b.content) cb.push_back(w.lemma);
+  const std::vector<std::string> ua = Unshared(ca, b);
+  const std::vector<std::string> ub = Unshared(cb, a);
+  for (const std::string& x : ua) {
+    for (const std::string& y : ub) {
+      if (lexicon.AreAntonyms(x, y)) {
+        return absl::StrCat("antonyms: '", x, "' vs '", y, "'");
+      }
+    }
+  }
+  return "";
+}
+
+// The parts of `a` and `b` that differ: without their longest common
+// prefix and suffix, cut at whitespace.
+std::pair<absl::string_view, absl::string_view> Differing(absl::string_view a,
+                                                          absl::string_view b) {
+  auto space = [](char c) {
+    return absl::ascii_isspace(static_cast<unsigned char>(c));
+  };
+  const size_t n = std::min(a.size(), b.size());
+  size_t p = 0;
+  while (p < n && a[p] == b[p]) ++p;
+  while (p > 0 && !space(a[p - 1])) --p;
+  size_t s = 0;
+  while (s < n - p && a[a.size() - 1 - s] == b[b.size() - 1 - s]) ++s;
+  while (s > 0 && !space(a[a.size() - s])) --s;
+  return {a.substr(p, a.size() - p - s), b.substr(p, b.size() - p - s)};
+}
+
+// Fraction of `a`'s content words with a counterpart in `b` (1 when none).
+double Cover(const PromptAnalysis& a, const PromptAnalysis& b,
+             const Lexicon& lexicon) {
+  if (a.content.empty()) return 1;
+  int accounted = 0;
+  bool by_synonym = false;
+  for (const ContentWord& w : a.content) {
+    accounted += Accounted(w, b, lexicon, &by_synonym);
+  }
+  return static_cast<double>(accounted) / a.content.size();
+}
+
+// Whether `acronym` is spelled out by consecutive words of `b` ("ml" by
+// "machine learning").
+bool SpelledOut(const std::string& acronym, const PromptAnalysis& b) {
+  const size_t n = acronym.size();
+  if (n < 2 || b.keys.size() < n) return false;
+  for (size_t i = 0; i + n <= b.keys.size(); ++i) {
+    bool all = true;
+    for (size_t k = 0; k < n && all; ++k) {
+      const std::string& key = b.keys[i + k];
+      // Keys may carry a direction marker ("to>machine").
+      const size_t start =
+          key.find('>') == std::string::npos ? 0 : key.find('>') + 1;
+      all = start < key.size() && key[start] == acronym[k];
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
+// Hard keys of `keys` that the other side neither has nor spells out.
+std::vector<std::string> WithoutSpelledOut(
+    std::vector<std::string> keys, const PromptAnalysis& own,
+    const PromptAnalysis& other, const std::vector<std::string>& other_keys) {
+  std::erase_if(keys, [&](const std::string& k) {
+    return own.acronyms.contains(k) &&
+           std::find(other_keys.begin(), other_keys.end(), k) ==
+               other_keys.end() &&
+           SpelledOut(k, other);
+  });
+  return keys;
+}
+
+}  // namespace
+
+std::string FindConflict(const PromptAnalysis& a, const PromptAnalysis& b,
+                         const Lexicon& lexicon) {
+  if (a.numbers != b.numbers) {
+    return absl::StrCat("numbers differ: [", absl::StrJoin(a.numbers, " "),
+                        "] vs [", absl::StrJoin(b.numbers, " "), "]");
+  }
+  // Compared when both have some: "the first step" / "the step" is for the
+  // match score.
+  if (!a.ordinals.empty() && !b.ordinals.empty() && a.ordinals != b.ordinals) {
+    return absl::StrCat("ordinals differ: [", absl::StrJoin(a.ordinals, " "),
+                        "] vs [", absl::StrJoin(b.ordinals, " "), "]");
+  }
+  if (a.operators != b.operators) {
+    return absl::StrCat("operators differ: [", absl::StrJoin(a.operators, " "),
+                        "] vs [", absl::StrJoin(b.operators, " "), "]");
+  }
+  std::vector<std::string> ha = HardKeys(a, b), hb = HardKeys(b, a);
+  if (ha != hb) {
+    const std::vector<std::string> ha2 = WithoutSpelledOut(ha, a, b, hb);
+    hb = WithoutSpelledOut(hb, b, a, ha);
+    ha = ha2;
+  }
+  if (ha != hb) {
+    return absl::StrCat("names, units, dates or identifiers differ: [",
+                        absl::StrJoin(ha, " "), "] vs [",
+                        absl::StrJoin(hb, " "), "]");
+  }
+  if (std::string swapped = SwappedNames(a, b); !swapped.empty()) {
+    return swapped;
+  }
+  if (a.negations != b.negations) {
+    return absl::StrCat("negations differ: ", a.negations, " vs ", b.negations);
+  }
+  return OppositeWords(a, b, lexicon);
+}
+
+std::string FindConflict(absl::string_view a_text, const PromptAnalysis& a,
+                         absl::string_view b_text, const PromptAnalysis& b,
+                         const Lexicon& lexicon) {
+  std::string conflict = FindConflict(a, b, lexicon);
+  if (!conflict.empty()) return conflict;
+  // A long shared passage (a retrieved document, a pasted error log) makes
+  // any two questions about it look alike to an embedder: judge the parts
+  // that differ on their own.
+  constexpr int kPassageWords = 25;
+  if (std::max(a.word_count, b.word_count) < kPassageWords) return "";
+  auto [da, db] = Differing(a_text, b_text);
+  const size_t shared = a_text.size() - da.size();
+  if (2 * shared < std::max(a_text.size(), b_text.size())) return "";
+  const PromptAnalysis pa = AnalyzePrompt(da, lexicon);
+  const PromptAnalysis pb = AnalyzePrompt(db, lexicon);
+  conflict = FindConflict(pa, pb, lexicon);
+  if (!conflict.empty()) {
+    return absl::StrCat("in the part that differs: ", conflict);
+  }
+  if (Cover(pa, pb, lexicon) < 0.5 && Cover(pb, pa, lexicon) < 0.5) {
+    return absl::StrCat("the parts that differ ask different things: '",
+                        da.substr(0, 60), "' vs '", db.substr(0, 60), "'");
+  }
+  return "";
+}
+
+}  // namespace promptcache::internal

@@ -1,0 +1,73 @@
+// The semantic tier's decision for one query against its candidates: the
+// conflict veto first (always on), then either the calibrated match score
+// against the cut for the target false-hit rate, or, when a similarity
+// threshold overrides it, the embedder's similarity against that.
+#ifndef PROMPTCACHE_SRC_SEMANTIC_MATCH_DECISION_H_
+#define PROMPTCACHE_SRC_SEMANTIC_MATCH_DECISION_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "promptcache/match_calibration.h"
+#include "semantic/match_features.h"
+#include "semantic/prompt_analysis.h"
+
+namespace promptcache::internal {
+
+class Lexicon;
+
+// How candidates are judged in one lookup.
+struct MatchRule {
+  // Calibrated: serve when score >= cut. Null: by similarity alone.
+  const MatchCalibration* calibration = nullptr;
+  double cut = 0;
+  // Without a calibration: the similarity a candidate needs.
+  double min_similarity = 1;
+};
+
+struct MatchDecision {
+  bool serve = false;
+  // The calibrated probability, or the similarity when judged by it.
+  double score = 0;
+  // What the score had to reach (the rule's cut, or an entry's own bar).
+  double cut = 0;
+  // Non-empty when the conflict veto refused the pair.
+  std::string veto;
+  MatchFeatures features{};
+  // One line: "veto: numbers differ: [10] vs [100]", "score 0.93 >= cut
+  // 0.87", "score 0.41 < cut 0.87 (cover_min 0.33)".
+  std::string Explain() const;
+};
+
+class MatchDecider {
+ public:
+  MatchDecider(absl::string_view query, const MatchRule& rule,
+               const Lexicon& lexicon);
+
+  // `entry_cut`, when given, replaces the rule's cut for this candidate (an
+  // entry's own bar, learned from feedback).
+  MatchDecision Decide(absl::string_view candidate, double similarity,
+                       std::optional<double> entry_cut = std::nullopt) const;
+
+  // Candidates below this similarity can never be served (the best lexical
+  // evidence cannot lift their score to the cut): the search stops there.
+  double similarity_floor() const { return similarity_floor_; }
+  uint64_t number_signature() const { return number_signature_; }
+
+ private:
+  std::string query_text_;
+  PromptAnalysis query_;
+  MatchRule rule_;
+  const Lexicon& lexicon_;
+  double similarity_floor_;
+  uint64_t number_signature_;
+};
+
+// The lowest similarity at which `calibration` can reach `cut` with the
+// most favourable values of the other features.
+double SimilarityFloor(const MatchCalibration& calibration, double cut);
+
+}  // namespace promptcache::internal
+
+#endif  // PROMPTCACHE_SRC_SEMANTIC_MATCH_DECISION_H_

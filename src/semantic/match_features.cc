@@ -1,0 +1,130 @@
+#include "semantic/match_features.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "semantic/lexicon.h"
+
+namespace promptcache::internal {
+namespace {
+
+// Longer texts are matched on their first words: the pairwise passes are
+// quadratic and a lookup's cost must stay flat.
+constexpr size_t kMaxWords = 64;
+
+struct SideCount {
+  int words = 0;
+  int accounted = 0;
+  int by_synonym = 0;
+  int names_unaccounted = 0;
+};
+
+SideCount CountSide(const PromptAnalysis& a, const PromptAnalysis& b,
+                    const Lexicon& lexicon) {
+  SideCount c;
+  for (size_t i = 0; i < a.content.size() && i < kMaxWords; ++i) {
+    const ContentWord& w = a.content[i];
+    ++c.words;
+    bool by_synonym = false;
+    if (Accounted(w, b, lexicon, &by_synonym)) {
+      ++c.accounted;
+      c.by_synonym += by_synonym;
+    } else if (w.capitalized) {
+      ++c.names_unaccounted;
+    }
+  }
+  return c;
+}
+
+// Kendall distance of the words both sides have once, as a fraction of
+// their pairs: "Paris to Rome" / "Rome to Paris" is 1.
+double OrderSwaps(const std::vector<std::string>& a,
+                  const std::vector<std::string>& b) {
+  absl::flat_hash_map<std::string, int> a_count, b_count;
+  for (const std::string& w : a) ++a_count[w];
+  for (const std::string& w : b) ++b_count[w];
+  absl::flat_hash_map<std::string, int> b_position;
+  int position = 0;
+  for (const std::string& w : b) {
+    if (b_count[w] == 1 && a_count[w] == 1) b_position[w] = position++;
+  }
+  std::vector<int> sequence;
+  for (const std::string& w : a) {
+    if (auto it = b_position.find(w); it != b_position.end()) {
+      sequence.push_back(it->second);
+    }
+    if (sequence.size() >= kMaxWords) break;
+  }
+  if (sequence.size() < 2) return 0;
+  int64_t swapped = 0;
+  for (size_t i = 0; i < sequence.size(); ++i) {
+    for (size_t j = i + 1; j < sequence.size(); ++j) {
+      swapped += sequence[i] > sequence[j];
+    }
+  }
+  const double pairs = sequence.size() * (sequence.size() - 1) / 2.0;
+  return swapped / pairs;
+}
+
+// Keys of hard tokens other than numbers (numbers keep their order in the
+// veto), in text order.
+std::vector<std::string> HardInOrder(const PromptAnalysis& a) {
+  std::vector<std::string> out;
+  for (const std::string& k : a.keys) {
+    if (a.hard_set.contains(k) &&
+        std::find(a.numbers.begin(), a.numbers.end(), k) == a.numbers.end()) {
+      out.push_back(k);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Span<const char* const> MatchFeatureNames() {
+  static constexpr const char* kNames[] = {
+      "cosine",        "cover_min",     "cover_mean",       "unmatched",
+      "substituted",   "order_swaps",   "hard_order_swaps", "same_order",
+      "length_ratio",  "log_length",    "question_differs", "names_unmatched",
+      "synonym_share", "cosine_x_cover"};
+  static_assert(std::size(kNames) == kNumMatchFeatures);
+  return kNames;
+}
+
+MatchFeatures ComputeMatchFeatures(const PromptAnalysis& a,
+                                   const PromptAnalysis& b, double cosine,
+                                   const Lexicon& lexicon) {
+  const SideCount ca = CountSide(a, b, lexicon);
+  const SideCount cb = CountSide(b, a, lexicon);
+  const auto cover = [](const SideCount& c) {
+    return c.words == 0 ? 1.0 : static_cast<double>(c.accounted) / c.words;
+  };
+  const int ua = ca.words - ca.accounted, ub = cb.words - cb.accounted;
+  MatchFeatures f{};
+  f[kCosine] = cosine;
+  f[kCoverMin] = std::min(cover(ca), cover(cb));
+  f[kCoverMean] = (cover(ca) + cover(cb)) / 2;
+  f[kUnmatched] = std::log1p(ua + ub);
+  f[kSubstituted] = std::min(3, std::min(ua, ub));
+  f[kOrderSwaps] = OrderSwaps(a.order, b.order);
+  f[kHardOrderSwaps] = OrderSwaps(HardInOrder(a), HardInOrder(b));
+  f[kSameOrder] =
+      ua == 0 && ub == 0 && f[kOrderSwaps] == 0 && f[kHardOrderSwaps] == 0;
+  f[kLengthRatio] = (std::min(ca.words, cb.words) + 1.0) /
+                    (std::max(ca.words, cb.words) + 1.0);
+  f[kLogLength] = std::log1p(std::max(ca.words, cb.words));
+  f[kQuestionDiffers] = QuestionKindsDiffer(a.question_kind, b.question_kind);
+  f[kNamesUnmatched] = std::min(2, ca.names_unaccounted + cb.names_unaccounted);
+  const int accounted = ca.accounted + cb.accounted;
+  f[kSynonymShare] =
+      accounted == 0
+          ? 0
+          : static_cast<double>(ca.by_synonym + cb.by_synonym) / accounted;
+  f[kCosineTimesCover] = cosine * f[kCoverMin];
+  return f;
+}
+
+}  // namespace promptcache::internal

@@ -1,0 +1,475 @@
+#include "semantic/prompt_analysis.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "semantic/lexicon.h"
+#include "semantic/text_features.h"
+#include "xxhash.h"
+
+namespace promptcache::internal {
+namespace {
+
+// Words on opposite sides of one group change the answer. Software and
+// everyday opposites that WordNet's antonym list lacks; general antonyms
+// come from WordNet (Lexicon::AreAntonyms).
+struct PolarGroup {
+  std::vector<const char*> a;
+  std::vector<const char*> b;
+};
+
+const std::vector<PolarGroup>& PolarGroups() {
+  static const auto* const kGroups = new std::vector<PolarGroup>{
+      {{"start", "begin", "launch", "boot", "resume", "restart"},
+       {"stop", "end", "halt", "terminate", "kill", "shutdown", "pause", "quit",
+        "exit", "finish", "suspend"}},
+      {{"enable", "activate", "unmute", "unhide", "turnon", "switchon",
+        "poweron", "plugin"},
+       {"disable", "deactivate", "mute", "hide", "off", "turnoff", "switchoff",
+        "poweroff", "unplug"}},
+      {{"checkin", "clockin", "cashin", "optin"},
+       {"checkout", "clockout", "cashout", "optout"}},
+      {{"scaleup", "zoomin"}, {"scaledown", "zoomout"}},
+      {{"create", "add", "insert", "append", "attach"},
+       {"delete", "remove", "drop", "erase", "destroy", "subtract", "detach",
+        "purge", "cancel", "undo"}},
+      {{"open", "unlock", "unfreeze", "unblock"},
+       {"close", "shut", "lock", "freeze", "block"}},
+      {{"increase", "raise", "grow", "expand", "more", "higher", "upgrade",
+        "maximum", "max", "most", "larger", "bigger", "above", "exceed"},
+       {"decrease", "reduce", "lower", "shrink", "less", "fewer", "downgrade",
+        "minimum", "min", "least", "smaller", "below"}},
+      {{"allow", "permit", "accept", "approve", "grant", "whitelist"},
+       {"deny", "reject", "forbid", "refuse", "decline", "prohibit",
+        "blacklist", "revoke"}},
+      {{"include"}, {"exclude"}},
+      {{"upload", "push", "send", "outgoing", "outbound", "export"},
+       {"download", "pull", "receive", "incoming", "inbound", "import"}},
+      {{"encrypt", "encode", "compress", "serialize", "zip"},
+       {"decrypt", "decode", "decompress", "deserialize", "unzip"}},
+      {{"buy", "purchase", "deposit"}, {"sell", "refund", "withdraw"}},
+      {{"install", "subscribe", "connect", "mount", "login", "signin", "logon"},
+       {"uninstall", "unsubscribe", "disconnect", "unmount", "logout",
+        "signout", "logoff", "unfollow", "unlink"}},
+      {{"before", "first", "earliest", "previous", "prior", "past", "old",
+        "older", "oldest"},
+       {"after", "last", "latest", "next", "future", "new", "newer", "newest"}},
+      {{"true", "yes", "positive", "pass", "success", "win", "valid"},
+       {"false", "negative", "fail", "failure", "lose", "invalid", "error"}},
+      {{"ascending", "asc", "north", "east", "inner"},
+       {"descending", "desc", "south", "west", "outer"}},
+      {{"public", "read", "sync", "synchronous", "hot", "cheap", "fast",
+        "early", "big", "large", "wide", "strong"},
+       {"private", "write", "async", "asynchronous", "cold", "expensive",
+        "slow", "late", "small", "narrow", "weak"}},
+      {{"celsius", "metric", "km", "kg", "cm"},
+       {"fahrenheit", "imperial", "mile", "lb", "inch"}},
+      {{"male", "man", "men", "boy", "he", "him", "his"},
+       {"female", "woman", "women", "girl", "she", "her", "hers"}},
+  };
+  return *kGroups;
+}
+
+// Listed word and its stem -> group index * 2 + side.
+const absl::flat_hash_map<std::string, int>& PolarIndex() {
+  static const auto* const kIndex = [] {
+    auto* index = new absl::flat_hash_map<std::string, int>();
+    const auto& groups = PolarGroups();
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (int side = 0; side < 2; ++side) {
+        for (const char* w : side == 0 ? groups[g].a : groups[g].b) {
+          index->emplace(w, static_cast<int>(g * 2 + side));
+          index->emplace(Stem(w), static_cast<int>(g * 2 + side));
+        }
+      }
+    }
+    return index;
+  }();
+  return *kIndex;
+}
+
+bool IsNegation(const std::string& lower) {
+  static const auto* const kNegations = new absl::flat_hash_set<std::string>{
+      "not",     "no",       "never",   "none",    "nothing", "nobody",
+      "neither", "nor",      "cannot",  "nowhere", "dont",    "doesnt",
+      "didnt",   "cant",     "wont",    "isnt",    "arent",   "wasnt",
+      "werent",  "shouldnt", "wouldnt", "couldnt", "havent",  "hasnt",
+      "hadnt",   "mustnt",   "aint",    "without"};
+  if (lower.size() > 3 && lower.compare(lower.size() - 3, 3, "n't") == 0) {
+    return true;
+  }
+  return kNegations->contains(lower);
+}
+
+bool IsDateWord(const std::string& lower) {
+  static const auto* const kDates = new absl::flat_hash_set<std::string>{
+      "january", "february",  "march",     "april",    "june",     "july",
+      "august",  "september", "october",   "november", "december", "jan",
+      "feb",     "mar",       "apr",       "jun",      "jul",      "aug",
+      "sep",     "sept",      "oct",       "nov",      "dec",      "monday",
+      "tuesday", "wednesday", "thursday",  "friday",   "saturday", "sunday",
+      "today",   "tomorrow",  "yesterday", "tonight",  "weekend",  "morning",
+      "evening", "afternoon", "night",     "am",       "pm",       "daily",
+      "weekly",  "monthly",   "yearly",    "annual",   "annually", "hourly"};
+  return kDates->contains(lower);
+}
+
+// Number words carry quantities too: "two tickets" vs "three tickets".
+const char* NumberWord(const std::string& lower) {
+  static const auto* const kNumbers =
+      new absl::flat_hash_map<std::string, const char*>{
+          {"zero", "0"},      {"one", "1"},        {"two", "2"},
+          {"three", "3"},     {"four", "4"},       {"five", "5"},
+          {"six", "6"},       {"seven", "7"},      {"eight", "8"},
+          {"nine", "9"},      {"ten", "10"},       {"eleven", "11"},
+          {"twelve", "12"},   {"twenty", "20"},    {"thirty", "30"},
+          {"fifty", "50"},    {"hundred", "100"},  {"thousand", "1000"},
+          {"million", "1e6"}, {"billion", "1e9"},  {"half", "0.5"},
+          {"once", "1x"},     {"twice", "2x"},     {"single", "1"},
+          {"thirteen", "13"}, {"fourteen", "14"},  {"fifteen", "15"},
+          {"sixteen", "16"},  {"seventeen", "17"}, {"eighteen", "18"},
+          {"nineteen", "19"}, {"forty", "40"},     {"sixty", "60"},
+          {"seventy", "70"},  {"eighty", "80"},    {"ninety", "90"},
+          {"fourth", "4th"},  {"fifth", "5th"},    {"sixth", "6th"},
+          {"seventh", "7th"}, {"eighth", "8th"},   {"ninth", "9th"},
+          {"tenth", "10th"},  {"double", "2x"},    {"triple", "3x"},
+          {"dozen", "12"},    {"first", "1st"},    {"second", "2nd"},
+          {"third", "3rd"}};
+  auto it = kNumbers->find(lower);
+  return it == kNumbers->end() ? nullptr : it->second;
+}
+
+// "log in", "sign out", "turn off": a verb and its particle act as one word
+// ("login", "signout", "turnoff"), so the opposite-word groups see them.
+std::vector<Word> MergePhrasalVerbs(std::vector<Word> words) {
+  static const auto* const kVerbs = new absl::flat_hash_set<std::string>{
+      "log",   "sign", "check", "opt",   "turn", "switch", "plug",
+      "clock", "shut", "power", "scale", "zoom", "roll",   "cash"};
+  static const auto* const kParticles = new absl::flat_hash_set<std::string>{
+      "in", "on", "out", "off", "up", "down"};
+  std::vector<Word> out;
+  out.reserve(words.size());
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (i + 1 < words.size() && kVerbs->contains(words[i].stem) &&
+        kParticles->contains(words[i + 1].lower)) {
+      Word merged = words[i];
+      merged.lower = words[i].stem + words[i + 1].lower;
+      merged.stem = Stem(merged.lower);
+      merged.phrasal = true;
+      out.push_back(std::move(merged));
+      ++i;
+      continue;
+    }
+    out.push_back(std::move(words[i]));
+  }
+  return out;
+}
+
+// Words that only frame a request ("explain", "can you tell me", "what is
+// the best way to"): a rewrite adds or drops them freely, so they are
+// neither content nor hard. Question words are read as the question's kind.
+bool IsFraming(const std::string& lower) {
+  static const auto* const kFraming = new absl::flat_hash_set<std::string>{
+      "explain", "describe", "define",  "definition", "meaning", "mean",
+      "show",    "give",     "provide", "help",       "wonder",  "wondering",
+      "curious", "possible", "able",    "idea",       "ways",    "best",
+      "who",     "whom",     "whose",   "why",        "when",    "where",
+      "whats",   "hows",     "wheres",  "whos",       "hey",     "okay",
+      "ok"};
+  return kFraming->contains(lower);
+}
+
+bool IsAuxiliary(const std::string& w) {
+  static const auto* const kAux = new absl::flat_hash_set<std::string>{
+      "can",     "could",  "do",     "does",  "did",    "is",    "are",
+      "was",     "were",   "will",   "would", "should", "may",   "am",
+      "have",    "has",    "had",    "must",  "shall",  "might", "cant",
+      "dont",    "doesnt", "isnt",   "arent", "wont",   "can't", "don't",
+      "doesn't", "isn't",  "aren't", "won't"};
+  return kAux->contains(w);
+}
+
+// The question's kind from its first question word or framing phrase:
+// "how", "how-much", "what", "why", "when", "where", "who", or "yes-no"
+// for a question that opens with an auxiliary ("can I...", "do I have
+// to...") and asks no question word soon after.
+std::string QuestionKind(const std::vector<Word>& words) {
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string& w = words[i].lower;
+    const std::string next = i + 1 < words.size() ? words[i + 1].lower : "";
+    if (w == "why") return "why";
+    if (w == "when") return "when";
+    if (w == "where") return "where";
+    if (w == "who" || w == "whom" || w == "whose") return "who";
+    if (w == "how") {
+      if (next == "much" || next == "many" || next == "long" || next == "old" ||
+          next == "far" || next == "big" || next == "often") {
+        return "how-much";
+      }
+      return "how";
+    }
+    if (w == "what" || w == "which") {
+      // "what time", "what is the reason", "what is the best way to".
+      for (size_t j = i + 1; j < std::min(words.size(), i + 5); ++j) {
+        const std::string& x = words[j].lower;
+        if (x == "time" || x == "date" || x == "year" || x == "day") {
+          return "when";
+        }
+        if (x == "reason" || x == "cause") return "why";
+        if (x == "way" || x == "steps" || x == "step") return "how";
+      }
+      return "what";
+    }
+    if (w == "explain" || w == "define" || w == "describe" || w == "meaning" ||
+        w == "definition") {
+      return "what";
+    }
+    // "can you tell me how..." asks how; "can I..." asks yes or no.
+    if (i < 6 && IsAuxiliary(w) && i == 0) {
+      for (size_t j = 1; j < std::min(words.size(), size_t{6}); ++j) {
+        const std::string& x = words[j].lower;
+        if (x == "how" || x == "what" || x == "why" || x == "when" ||
+            x == "where" || x == "who" || x == "which") {
+          return QuestionKind(
+              std::vector<Word>(words.begin() + j, words.end()));
+        }
+      }
+      return "yes-no";
+    }
+    if (i >= 6) break;
+  }
+  return "";
+}
+
+}  // namespace
+
+bool QuestionKindsDiffer(absl::string_view a, absl::string_view b) {
+  if (a == b) return false;
+  // A keyword query ("capital of Canada") asks what or how.
+  const auto generic = [](absl::string_view k) {
+    return k.empty() || k == "what" || k == "how";
+  };
+  if (a.empty() || b.empty()) return !(generic(a) && generic(b));
+  return true;
+}
+
+namespace {
+
+// "plus", "minus", "divided by", "greater than": operators written as words.
+// Ambiguous ones ("times", "over") only between numbers.
+std::string WordOperator(const std::vector<Word>& words, size_t i) {
+  const std::string& w = words[i].lower;
+  const std::string next = i + 1 < words.size() ? words[i + 1].lower : "";
+  const auto number_at = [&](size_t k) {
+    return k < words.size() &&
+           (words[k].is_number || NumberWord(words[k].lower) != nullptr);
+  };
+  if (w == "plus") return "op:+";
+  if (w == "minus") return "op:-";
+  if (w == "multiplied" || w == "multiply") return "op:*";
+  if (w == "divided" || w == "divide") return "op:/";
+  if (w == "modulo" || w == "mod") return "op:%";
+  if (w == "squared" || w == "cubed" || (w == "power" && i > 0)) return "op:^";
+  if ((w == "times" || w == "x") && i > 0 && number_at(i - 1) &&
+      number_at(i + 1)) {
+    return "op:*";
+  }
+  if (w == "over" && i > 0 && number_at(i - 1) && number_at(i + 1)) {
+    return "op:/";
+  }
+  // Comparisons as words only between numbers ("is 5 greater than 3"):
+  // in prose, "more than 50k models" is said as often as "over 50k".
+  if (w == "equals" || (w == "equal" && next == "to")) return "op:=";
+  if (next == "than" && i > 0 && number_at(i - 1) && number_at(i + 2)) {
+    if (w == "greater" || w == "more" || w == "larger" || w == "bigger" ||
+        w == "higher") {
+      return "op:>";
+    }
+    if (w == "less" || w == "fewer" || w == "smaller" || w == "lower") {
+      return "op:<";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+int PolarGroupOf(absl::string_view lemma) {
+  const auto& index = PolarIndex();
+  if (auto it = index.find(lemma); it != index.end()) return it->second;
+  if (auto it = index.find(Stem(lemma)); it != index.end()) return it->second;
+  return -1;
+}
+
+PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
+  PromptAnalysis a;
+  const std::vector<Word> words = MergePhrasalVerbs(SplitWords(text));
+  a.word_count = static_cast<int>(words.size());
+  a.question_kind = QuestionKind(words);
+  bool after_number = false;
+  std::string direction;  // "to>"/"from>" just before this word
+  for (size_t i = 0; i < words.size(); ++i) {
+    const Word& w = words[i];
+    if (w.op) {
+      a.operators.push_back(w.lower);
+      after_number = false;
+      continue;
+    }
+    if (std::string op = WordOperator(words, i); !op.empty()) {
+      a.operators.push_back(std::move(op));
+      if (i + 1 < words.size() &&
+          (words[i + 1].lower == "than" || words[i + 1].lower == "by" ||
+           words[i + 1].lower == "to")) {
+        ++i;  // "greater than", "divided by", "equal to"
+      }
+      after_number = false;
+      continue;
+    }
+    const char* number_word = NumberWord(w.lower);
+    const bool is_number = w.is_number || number_word != nullptr;
+    std::string lemma = w.is_number || w.identifier
+                            ? w.lower + w.suffix
+                            : lexicon.Lemma(w.lower) + w.suffix;
+    std::string key = is_number && number_word ? number_word : lemma;
+    const std::string marker = std::move(direction);
+    direction.clear();
+    // Direction marks every word it governs, so that a name written in
+    // lower case on one side still meets the marked name of the other.
+    if (!marker.empty() && !w.is_number && !number_word) key = marker + key;
+    if (w.lower == "to" || w.lower == "into" || w.lower == "towards") {
+      direction = "to>";
+    } else if (w.lower == "from") {
+      direction = "from>";
+    }
+    const bool stop = IsStopWord(w.lower) || IsFraming(w.lower);
+    const bool name = (w.capitalized && !w.sentence_start) || w.all_caps;
+    const bool hard = is_number || w.symbol || w.identifier || w.quoted ||
+                      w.phrasal || name || IsDateWord(w.lower) ||
+                      (after_number && !stop);
+    // "10 mg", "two adults": a cardinal's next word is its unit; an
+    // ordinal's ("the first step") is not.
+    after_number =
+        is_number && !(number_word != nullptr && std::strlen(number_word) > 2 &&
+                       std::isalpha(static_cast<unsigned char>(
+                           number_word[std::strlen(number_word) - 1])));
+    a.keys.push_back(key);
+    if (IsNegation(w.lower)) {
+      ++a.negations;
+      continue;
+    }
+    // Before stop words: "he" / "she" are both.
+    if (PolarGroupOf(lemma) >= 0 || PolarGroupOf(w.lower) >= 0) {
+      a.polar.push_back(PolarGroupOf(lemma) >= 0 ? lemma : w.lower);
+      a.order.push_back(a.polar.back());
+      a.lemmas.insert(a.polar.back());
+      // "first ... second" / "second ... first": an ordinal in the order of
+      // the numbers too (kept out of the signature, which index files hold).
+      if (number_word != nullptr) a.ordinals.push_back(key);
+      // Also content: "sort ascending" / "sort" leaves a word unmatched.
+      a.content.push_back({a.polar.back(), w.stem, w.capitalized});
+      continue;
+    }
+    if (number_word != nullptr && key.size() > 2 &&
+        (absl::EndsWith(key, "st") || absl::EndsWith(key, "nd") ||
+         absl::EndsWith(key, "rd") || absl::EndsWith(key, "th"))) {
+      a.ordinals.push_back(key);
+    }
+    if (stop) continue;
+    a.order.push_back(key);
+    a.lemmas.insert(lemma);
+    if (hard) {
+      // Direction belongs to the token: "from Paris to Rome" is not "to
+      // Paris from Rome".
+      if (is_number) a.numbers.push_back(key);
+      if (name && marker.empty() && !is_number && !IsDateWord(w.lower)) {
+        a.names.push_back(key);
+      }
+      if (w.all_caps && w.lower.size() <= 6 && !w.identifier) {
+        a.acronyms.insert(key);
+      }
+      a.hard_set.insert(key);
+      continue;
+    }
+    a.content.push_back({std::move(lemma), w.stem, w.capitalized});
+  }
+  std::sort(a.operators.begin(), a.operators.end());
+  return a;
+}
+
+namespace {
+
+bool OneEditApart(const std::string& x, const std::string& y) {
+  if (x.size() < 5 || y.size() < 5) return false;
+  const size_t m = x.size(), n = y.size();
+  if (m > n + 1 || n > m + 1) return false;
+  size_t i = 0, j = 0;
+  int edits = 0;
+  while (i < m && j < n) {
+    if (x[i] == y[j]) {
+      ++i, ++j;
+      continue;
+    }
+    if (++edits > 1) return false;
+    if (m > n) {
+      ++i;
+    } else if (n > m) {
+      ++j;
+    } else if (i + 1 < m && x[i] == y[j + 1] && x[i + 1] == y[j]) {
+      i += 2, j += 2;  // a swap of neighbours
+    } else {
+      ++i, ++j;
+    }
+  }
+  return edits + static_cast<int>((m - i) + (n - j)) <= 1;
+}
+
+}  // namespace
+
+bool Accounted(const ContentWord& word, const PromptAnalysis& other,
+               const Lexicon& lexicon, bool* by_synonym) {
+  *by_synonym = false;
+  if (other.lemmas.contains(word.lemma)) return true;
+  for (const ContentWord& o : other.content) {
+    if (o.stem == word.stem) return true;
+    // "config" / "configuration"; a shared start alone is not enough:
+    // "transpose" is not "transform".
+    const std::string& shorter =
+        o.stem.size() < word.stem.size() ? o.stem : word.stem;
+    const std::string& longer =
+        o.stem.size() < word.stem.size() ? word.stem : o.stem;
+    if (shorter.size() >= 5 &&
+        longer.compare(0, shorter.size(), shorter) == 0) {
+      return true;
+    }
+    if (OneEditApart(o.lemma, word.lemma)) return true;
+  }
+  for (const ContentWord& o : other.content) {
+    if (lexicon.AreSynonyms(word.lemma, o.lemma) ||
+        lexicon.AreDerivationallyRelated(word.lemma, o.lemma)) {
+      *by_synonym = true;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Persisted in index files, so a stable hash (not absl::Hash, which is
+// seeded per process).
+uint64_t NumberSignature(const PromptAnalysis& a) {
+  std::string joined;
+  for (const std::string& n : a.numbers) {
+    joined.append(n);
+    joined.push_back('\x1f');
+  }
+  return XXH3_64bits(joined.data(), joined.size());
+}
+
+uint64_t NumberSignature(absl::string_view text) {
+  return NumberSignature(AnalyzePrompt(text, Lexicon::Default()));
+}
+
+}  // namespace promptcache::internal

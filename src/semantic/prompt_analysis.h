@@ -1,0 +1,95 @@
+// What the match decision reads of one prompt: its answer-determining
+// ("hard") tokens, negations, opposite words, operators, content words as
+// lemmas, and question form. Computed once per text; compared pairwise by
+// the conflict veto (conflict_veto.h) and the match features
+// (match_features.h).
+#ifndef PROMPTCACHE_SRC_SEMANTIC_PROMPT_ANALYSIS_H_
+#define PROMPTCACHE_SRC_SEMANTIC_PROMPT_ANALYSIS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
+
+namespace promptcache::internal {
+
+class Lexicon;
+
+struct ContentWord {
+  std::string lemma;  // WordNet base form ("went" -> "go", "colour" -> "color")
+  std::string stem;   // light suffix stripping, for typos and derivations
+  bool capitalized = false;  // written with a capital (a name, perhaps)
+};
+
+struct PromptAnalysis {
+  // Every word's comparison key in order: the number for numbers, the text
+  // of identifiers, the lemma otherwise; with a "to>"/"from>" marker on
+  // hard tokens that follow a direction word.
+  std::vector<std::string> keys;
+  // Keys of hard tokens: numbers and number words, units after a number,
+  // currencies, dates, names written with a capital inside a sentence,
+  // identifiers and code, quoted strings.
+  absl::flat_hash_set<std::string> hard_set;
+  std::vector<std::string> numbers;  // number keys, in order
+  // Ordinal words ("first", "second", "3rd" as words), in order: "the
+  // first ... the second" is not "the second ... the first".
+  std::vector<std::string> ordinals;
+  std::vector<std::string> operators;  // "op:+" ..., sorted
+  // Keys of names (capitalized inside a sentence, or all caps) without a
+  // direction marker, in order: who does what to whom.
+  std::vector<std::string> names;
+  // Keys of all-caps words of up to 6 letters ("ML", "HF"): they may stand
+  // for words the other side spells out ("machine learning").
+  absl::flat_hash_set<std::string> acronyms;
+  int negations = 0;
+  // Lemmas of words in the opposite-word groups, in order.
+  std::vector<std::string> polar;
+  // Words that are neither stop words nor hard tokens (opposite words
+  // included), in order.
+  std::vector<ContentWord> content;
+  // Keys of every non-stop word (content, polar and hard) in order: word
+  // order, as the match features read it.
+  std::vector<std::string> order;
+  // Lemmas of every non-stop word (content, polar and hard), for lookups.
+  absl::flat_hash_set<std::string> lemmas;
+  // The question's kind, normalised: "how" for "how do I", "how to", "what
+  // is the best way to"; "what" for "what is", "explain", "define";
+  // "why", "when", "where", "who", "how-much", "yes-no" ("can I...");
+  // empty for none.
+  std::string question_kind;
+  int word_count = 0;
+};
+
+// Analyzes `text` with `lexicon` (Lexicon::Default() in the library).
+PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon);
+
+// Whether two question kinds ask different things: different kinds, or a
+// specific kind ("why", "when", "yes-no"...) against none. A keyword query
+// (no kind) matches "what" and "how".
+bool QuestionKindsDiffer(absl::string_view a, absl::string_view b);
+
+// Whether `word` has a counterpart among `other`'s words: the same lemma,
+// the same stem, one a prefix (5+ letters) of the other, one typo apart,
+// WordNet synonyms (sets *by_synonym) or derivationally related words.
+bool Accounted(const ContentWord& word, const PromptAnalysis& other,
+               const Lexicon& lexicon, bool* by_synonym);
+
+// A stable hash of the text's numbers in order ("2 tickets", "two tickets"
+// -> same). Texts whose signatures differ always meet a conflict, so a
+// candidate can be refused from its index slot alone. Stored in index
+// files: keep it stable.
+uint64_t NumberSignature(absl::string_view text);
+uint64_t NumberSignature(const PromptAnalysis& analysis);
+
+// Words in one group of opposites: "start"/"stop", "enable"/"disable",
+// "ascending"/"descending". Returns the group index * 2 + side, or -1.
+// WordNet's antonyms (Lexicon::AreAntonyms) cover general English; these
+// groups add the software and everyday opposites WordNet does not list
+// ("login"/"logout", "upload"/"download", "mute"/"unmute").
+int PolarGroupOf(absl::string_view lemma);
+
+}  // namespace promptcache::internal
+
+#endif  // PROMPTCACHE_SRC_SEMANTIC_PROMPT_ANALYSIS_H_

@@ -1,0 +1,289 @@
+// The match decision: the conflict veto, the match features, the logistic
+// fit and the shipped calibration.
+#include "semantic/match_decision.h"
+
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "promptcache/builtin_embedder.h"
+#include "promptcache/match_calibration.h"
+#include "semantic/conflict_veto.h"
+#include "semantic/lexicon.h"
+#include "semantic/logistic_fit.h"
+#include "semantic/match_features.h"
+#include "semantic/prompt_analysis.h"
+
+namespace promptcache {
+namespace {
+
+using internal::Lexicon;
+
+std::string Conflict(const std::string& a, const std::string& b) {
+  const Lexicon& lexicon = Lexicon::Default();
+  const internal::PromptAnalysis pa = internal::AnalyzePrompt(a, lexicon);
+  const internal::PromptAnalysis pb = internal::AnalyzePrompt(b, lexicon);
+  return internal::FindConflict(a, pa, b, pb, lexicon);
+}
+
+TEST(ConflictVetoTest, HardDifferencesAreVetoedBothWays) {
+  const std::pair<const char*, const char*> conflicts[] = {
+      {"Find flights to Rome next week", "Find flights to Milan next week"},
+      {"Is 10 mg of melatonin safe?", "Is 100 mg of melatonin safe?"},
+      {"How do I start the nginx service?", "How do I stop the nginx service?"},
+      {"convert 20 GBP to JPY", "convert 20 JPY to GBP"},
+      {"What's new in Python 3.11?", "What's new in Python 3.12?"},
+      {"Can I cancel my order?", "Can't I cancel my order?"},
+      {"How do I enable two-factor auth?", "How do I disable two-factor auth?"},
+      {"Call `fetch_user` with id 3", "Call `fetch_users` with id 3"},
+      {"Send $50 to Alice", "Send $50 to Bob"},
+      {"Meeting on Monday at 5pm", "Meeting on Tuesday at 5pm"},
+      {"Is it safe to take ibuprofen with alcohol?",
+       "Is it safe to take ibuprofen without alcohol?"},
+      {"Sort the list in ascending order", "Sort the list in descending order"},
+      {"I want to upload a file", "I want to download a file"},
+      {"I forgot my password, how can I log in?",
+       "I forgot my password, how can I log out?"},
+      {"How do I turn on dark mode?", "How do I turn off dark mode?"},
+      {"What's the weather next Friday?", "What's the weather last Friday?"},
+      {"cheapest flights from Paris to Rome",
+       "cheapest flights to Paris from Rome"},
+      {"I need forty tickets for the concert",
+       "I need sixty tickets for the concert"},
+      // Operators, as symbols and as words.
+      {"What is 12 + 7?", "What is 12 - 7?"},
+      {"what is 12 plus 7", "what is 12 minus 7"},
+      {"compute 6 * 4", "compute 6 / 4"},
+      {"is x > y in this case", "is x < y in this case"},
+      {"Is 5 greater than 3?", "Is 5 less than 3?"},
+      // WordNet antonyms.
+      {"How do I increase the font size?", "How do I decrease the font size?"},
+      {"advantages of remote work", "disadvantages of remote work"},
+      {"Is the store open on holidays?", "Is the store closed on holidays?"},
+      // Languages whose names differ by a suffix.
+      {"best IDE for C++", "best IDE for C#"},
+      // A shared passage must not outvote the question that differs.
+      {"Context: Webhooks are signed with HMAC-SHA256 using your signing "
+       "secret; endpoints must answer within 10 seconds or the delivery is "
+       "retried with backoff for up to three days, and every delivery is "
+       "listed in the audit log with its status.\nQuestion: how do i verify "
+       "webhook signatures",
+       "Context: Webhooks are signed with HMAC-SHA256 using your signing "
+       "secret; endpoints must answer within 10 seconds or the delivery is "
+       "retried with backoff for up to three days, and every delivery is "
+       "listed in the audit log with its status.\nQuestion: What timeout do "
+       "webhook endpoints have?"},
+  };
+  for (const auto& [a, b] : conflicts) {
+    EXPECT_NE(Conflict(a, b), "") << a << " | " << b;
+    EXPECT_NE(Conflict(b, a), "") << "symmetric: " << b << " | " << a;
+  }
+}
+
+TEST(ConflictVetoTest, RewordingsAreNotVetoed) {
+  const std::pair<const char*, const char*> rewrites[] = {
+      {"Capital of Canada", "What is the capital city of Canada?"},
+      {"python sort list ascending", "how to sort a list in python ascending"},
+      {"weather in Berlin today", "today's weather in Berlin"},
+      {"book a hotel in Paris for two adults",
+       "reserve a hotel room in Paris for 2 adults"},
+      {"How do I change my email address",
+       "How can I change my e-mail address?"},
+      {"convert 20 GBP to JPY", "Convert 20 GBP into JPY please"},
+      {"cheapest flights from Paris to Rome",
+       "cheapest flights to Rome from Paris"},
+      {"What is 12 + 7?", "what is 12 plus 7"},
+      {"Is 10 mg of melatonin safe?", "is 10mg of melatonin safe"},
+      {"What colour is the sky", "what color is the sky"},
+      {"I can't log in", "I cannot log in"},
+      {"How can I login to the dashboard?",
+       "how do i log in to the dashboard?"},
+  };
+  for (const auto& [a, b] : rewrites) {
+    EXPECT_EQ(Conflict(a, b), "") << a << " | " << b;
+  }
+}
+
+TEST(PromptAnalysisTest, NumberSignatureReadsNumbersInOrder) {
+  using internal::NumberSignature;
+  EXPECT_EQ(NumberSignature("2 tickets to Rome"),
+            NumberSignature("two tickets to Rome please"));
+  EXPECT_NE(NumberSignature("10 mg"), NumberSignature("100 mg"));
+  EXPECT_NE(NumberSignature("20 to 30"), NumberSignature("30 to 20"));
+  EXPECT_EQ(NumberSignature("no numbers"), NumberSignature("none here"));
+}
+
+TEST(PromptAnalysisTest, QuestionFormsAreNormalised) {
+  const Lexicon& lexicon = Lexicon::Default();
+  const auto kind = [&](const char* text) {
+    return internal::AnalyzePrompt(text, lexicon).question_kind;
+  };
+  EXPECT_EQ(kind("how do I sort a list"), "how");
+  EXPECT_EQ(kind("What is the best way to sort a list?"), "how");
+  EXPECT_EQ(kind("explain recursion"), "what");
+  EXPECT_EQ(kind("What is recursion?"), "what");
+  EXPECT_EQ(kind("why is the sky blue"), "why");
+  EXPECT_EQ(kind("what is the reason the sky is blue"), "why");
+  EXPECT_EQ(kind("when was Rome founded"), "when");
+  EXPECT_EQ(kind("reset my password"), "");
+}
+
+TEST(MatchFeaturesTest, SymmetricAndBounded) {
+  const Lexicon& lexicon = Lexicon::Default();
+  const std::pair<const char*, const char*> pairs[] = {
+      {"book a hotel in Paris", "reserve a hotel room in Paris"},
+      {"how to cook rice", "how to cook pasta quickly"},
+      {"the cat sat on the mat", "on the mat sat the cat"},
+  };
+  for (const auto& [a, b] : pairs) {
+    const auto pa = internal::AnalyzePrompt(a, lexicon);
+    const auto pb = internal::AnalyzePrompt(b, lexicon);
+    const internal::MatchFeatures ab =
+        internal::ComputeMatchFeatures(pa, pb, 0.7, lexicon);
+    const internal::MatchFeatures ba =
+        internal::ComputeMatchFeatures(pb, pa, 0.7, lexicon);
+    for (int i = 0; i < internal::kNumMatchFeatures; ++i) {
+      EXPECT_NEAR(ab[i], ba[i], 1e-12)
+          << internal::MatchFeatureNames()[i] << ": " << a << " | " << b;
+      EXPECT_TRUE(std::isfinite(ab[i]));
+    }
+    EXPECT_GE(ab[internal::kCoverMin], 0);
+    EXPECT_LE(ab[internal::kCoverMin], 1);
+  }
+  // Synonyms count as covered: "car" ~ "automobile" (WordNet).
+  const auto pa = internal::AnalyzePrompt("wash a car", lexicon);
+  const auto pb = internal::AnalyzePrompt("wash an automobile", lexicon);
+  const internal::MatchFeatures f =
+      internal::ComputeMatchFeatures(pa, pb, 0.5, lexicon);
+  EXPECT_EQ(f[internal::kCoverMin], 1);
+  EXPECT_GT(f[internal::kSynonymShare], 0);
+  // A substitution is not covered.
+  const auto pc = internal::AnalyzePrompt("how to cook rice", lexicon);
+  const auto pd = internal::AnalyzePrompt("how to cook pasta", lexicon);
+  const internal::MatchFeatures g =
+      internal::ComputeMatchFeatures(pc, pd, 0.5, lexicon);
+  EXPECT_EQ(g[internal::kSubstituted], 1);
+  EXPECT_LT(g[internal::kCoverMin], 1);
+}
+
+TEST(LogisticFitTest, RecoversASeparatingDirectionDeterministically) {
+  std::vector<internal::FitExample> examples;
+  for (int i = 0; i < 400; ++i) {
+    const double x = (i % 100) / 100.0;
+    const double noise = ((i * 7919) % 13) / 130.0;
+    examples.push_back({{x, noise}, x + noise / 2 > 0.55, 1.0});
+  }
+  absl::StatusOr<internal::LogisticModel> a = internal::FitLogistic(examples);
+  absl::StatusOr<internal::LogisticModel> b = internal::FitLogistic(examples);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(a->weights, b->weights);
+  EXPECT_EQ(a->bias, b->bias);
+  EXPECT_GT(a->weights[0], 0);
+  // The decision boundary lands near x = 0.55 for no noise.
+  const double p_lo = 1 / (1 + std::exp(-(a->bias + a->weights[0] * 0.3)));
+  const double p_hi = 1 / (1 + std::exp(-(a->bias + a->weights[0] * 0.8)));
+  EXPECT_LT(p_lo, 0.2);
+  EXPECT_GT(p_hi, 0.8);
+
+  EXPECT_FALSE(internal::FitLogistic({}).ok());
+  EXPECT_FALSE(internal::FitLogistic({{{1.0}, true, 1.0}}).ok());
+  EXPECT_FALSE(
+      internal::FitLogistic({{{NAN}, true, 1.0}, {{0.0}, false, 1.0}}).ok());
+}
+
+TEST(MatchCalibrationTest, ParsesValidatesAndInterpolates) {
+  MatchCalibration c;
+  c.embedder = "e";
+  c.features = MatchFeatureNameList();
+  c.weights.assign(c.features.size(), 0.5);
+  c.bias = -1;
+  c.cuts = {{0.001, 0.99}, {0.01, 0.9}, {0.1, 0.7}};
+  absl::StatusOr<MatchCalibration> back =
+      MatchCalibration::FromJson(c.ToJson());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->weights, c.weights);
+  EXPECT_NEAR(*back->CutFor(0.01), 0.9, 1e-12);
+  EXPECT_GT(*back->CutFor(0.005), 0.9);
+  EXPECT_LT(*back->CutFor(0.005), 0.99);
+  EXPECT_NEAR(*back->CutFor(0.3), 0.7, 1e-12);
+  EXPECT_FALSE(back->CutFor(0.0001).ok());
+  EXPECT_FALSE(back->CutFor(0).ok());
+  EXPECT_FALSE(back->CutFor(NAN).ok());
+
+  EXPECT_FALSE(MatchCalibration::FromJson("{").ok());
+  EXPECT_FALSE(MatchCalibration::FromJson("[]").ok());
+  std::string wrong = c.ToJson();
+  wrong.replace(wrong.find("cosine"), 6, "cosinX");
+  EXPECT_FALSE(MatchCalibration::FromJson(wrong).ok());
+  MatchCalibration unordered = c;
+  std::swap(unordered.cuts[0], unordered.cuts[1]);
+  EXPECT_FALSE(MatchCalibration::FromJson(unordered.ToJson()).ok());
+  EXPECT_FALSE(MatchCalibration::FromFile("/nonexistent/cal.json").ok());
+  EXPECT_EQ(MatchCalibration::Shipped("no-such-embedder").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(MatchDecisionTest, ShippedCalibrationServesRewritesAndRefusesLookAlikes) {
+  BuiltinEmbedder embedder;
+  absl::StatusOr<MatchCalibration> c =
+      MatchCalibration::Shipped(embedder.name());
+  ASSERT_TRUE(c.ok()) << c.status();
+  absl::StatusOr<double> cut = c->CutFor(0.01);
+  ASSERT_TRUE(cut.ok());
+  internal::MatchRule rule;
+  rule.calibration = &*c;
+  rule.cut = *cut;
+  const auto decide = [&](const std::string& a, const std::string& b) {
+    std::vector<float> v;
+    EXPECT_TRUE(embedder.Embed({a, b}, &v).ok());
+    double cosine = 0;
+    for (int i = 0; i < embedder.dimension(); ++i) {
+      cosine += double{v[i]} * v[i + embedder.dimension()];
+    }
+    internal::MatchDecider decider(a, rule, Lexicon::Default());
+    return decider.Decide(b, cosine);
+  };
+  // Served at the default with a margin (bench/README.md lists where the
+  // shipped calibration puts common rewrites).
+  const std::pair<const char*, const char*> rewrites[] = {
+      {"Explain recursion", "What is recursion?"},
+      {"What is the difference between a list and a tuple in Python?",
+       "difference between list and tuple python"},
+      {"symptoms of the flu", "What are the symptoms of flu?"},
+  };
+  for (const auto& [a, b] : rewrites) {
+    const internal::MatchDecision d = decide(a, b);
+    EXPECT_TRUE(d.serve) << a << " | " << b << ": " << d.Explain();
+  }
+  const std::pair<const char*, const char*> look_alikes[] = {
+      {"flights to rome", "flights to milan"},
+      {"how to cook rice", "how to cook pasta"},
+      {"What is 12 + 7?", "What is 12 - 7?"},
+      {"How do I start the nginx service?", "How do I stop the nginx service?"},
+  };
+  for (const auto& [a, b] : look_alikes) {
+    const internal::MatchDecision d = decide(a, b);
+    EXPECT_FALSE(d.serve) << a << " | " << b << ": " << d.Explain();
+    EXPECT_FALSE(d.Explain().empty());
+  }
+}
+
+TEST(MatchDecisionTest, SimilarityFloorIsWhereTheBestCaseMeetsTheCut) {
+  MatchCalibration c;
+  c.embedder = "e";
+  c.features = MatchFeatureNameList();
+  c.weights.assign(c.features.size(), 0);
+  c.weights[internal::kCosine] = 10;
+  c.bias = -8;  // score 0.5 at cosine 0.8
+  c.cuts = {{0.01, 0.5}};
+  EXPECT_NEAR(internal::SimilarityFloor(c, 0.5), 0.8, 1e-6);
+  c.weights[internal::kCoverMin] = 2;  // full cover lifts it: floor 0.6
+  EXPECT_NEAR(internal::SimilarityFloor(c, 0.5), 0.6, 1e-6);
+  EXPECT_EQ(internal::SimilarityFloor(c, 0.99999), 1.0);
+}
+
+}  // namespace
+}  // namespace promptcache
