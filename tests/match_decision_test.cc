@@ -236,6 +236,9 @@ TEST(MatchDecisionTest, ShippedCalibrationServesRewritesAndRefusesLookAlikes) {
   internal::MatchRule rule;
   rule.calibration = &*c;
   rule.cut = *cut;
+  rule.similarity_floor = internal::SimilarityFloor(*c, *cut);
+  EXPECT_GT(rule.similarity_floor, -1);
+  EXPECT_LT(rule.similarity_floor, 0.9);
   const auto decide = [&](const std::string& a, const std::string& b) {
     std::vector<float> v;
     EXPECT_TRUE(embedder.Embed({a, b}, &v).ok());

@@ -52,10 +52,11 @@ struct SemanticOptions {
   // reported false hit is never served again for that pair, and raises the
   // entry's own cut above the reported pair's score (plus this margin).
   double feedback_margin = 0.02;
-  // Confirmed hits lower an entry's cut (down to the lowest confirmed score,
-  // at most this far below the global cut) once enough were confirmed
-  // without a reported false hit that the 95% upper bound on its error rate
-  // is below target_false_hit_rate (3 / n, the rule of three).
+  // Confirmed hits lower an entry's cut by this much once enough were
+  // confirmed without a reported false hit that the 95% upper bound on its
+  // error rate is below target_false_hit_rate (3 / n, the rule of three:
+  // 300 confirmations at 1%). A false hit reported after that raises it
+  // above the reported pair's score again.
   double feedback_max_lowering = 0.05;
 
   // Candidates examined per lookup.

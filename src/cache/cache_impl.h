@@ -289,6 +289,8 @@ class Cache::Impl {
   // SemanticOptions::target_false_hit_rate.
   std::optional<MatchCalibration> calibration_;
   double calibrated_cut_ = 1;
+  // Below this similarity no candidate can reach any entry's cut.
+  double calibrated_floor_ = 1;
 
   // Drops a deleted entry's bucket position (the map would otherwise grow
   // with every bucketed key ever stored).

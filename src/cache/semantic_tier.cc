@@ -189,6 +189,8 @@ absl::Status Cache::Impl::OpenSemantic() {
           "SemanticOptions::target_false_hit_rate: ", cut.status().message()));
     }
     calibrated_cut_ = *cut;
+    calibrated_floor_ = internal::SimilarityFloor(
+        *calibration_, std::max(0.0, *cut - so.feedback_max_lowering));
   } else if (!(so.target_false_hit_rate > 0 &&
                so.target_false_hit_rate <= 0.5)) {
     return absl::InvalidArgumentError(
@@ -383,6 +385,7 @@ internal::MatchRule Cache::Impl::RuleFor(const Request& request,
   } else if (calibration_.has_value()) {
     rule.calibration = &*calibration_;
     rule.cut = calibrated_cut_;
+    rule.similarity_floor = calibrated_floor_;
     *description = absl::StrFormat("calibrated (%s, target %g, cut %.4f)",
                                    calibration_->embedder,
                                    so.target_false_hit_rate, calibrated_cut_);
@@ -405,8 +408,10 @@ double Cache::Impl::EntryCut(const Key128& entry, double rule_cut) {
   const SemanticOptions& so = options_.semantic;
   if (bar.confirmed > 0 &&
       3.0 / static_cast<double>(bar.confirmed) <= so.target_false_hit_rate) {
-    return std::max(rule_cut - so.feedback_max_lowering,
-                    std::min(rule_cut, bar.lowest_confirmed));
+    // Served pairs all scored above the cut, so what lies below is
+    // unknown: step down by the bounded amount; a false hit reported there
+    // raises the bar again (wrong > 0 above).
+    return rule_cut - so.feedback_max_lowering;
   }
   return rule_cut;
 }
@@ -606,6 +611,7 @@ absl::StatusOr<double> Cache::Impl::ScoreOfServedPair(const std::string& query,
   internal::MatchRule rule;
   rule.calibration = &*calibration_;
   rule.cut = calibrated_cut_;
+  rule.similarity_floor = calibrated_floor_;
   const internal::MatchDecider decider(query, rule,
                                        internal::Lexicon::Default());
   return decider.Decide(record.text, similarity).score;

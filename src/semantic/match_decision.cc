@@ -38,9 +38,8 @@ MatchDecider::MatchDecider(absl::string_view query, const MatchRule& rule,
       query_(AnalyzePrompt(query, lexicon)),
       rule_(rule),
       lexicon_(lexicon),
-      similarity_floor_(rule.calibration != nullptr
-                            ? SimilarityFloor(*rule.calibration, rule.cut)
-                            : rule.min_similarity),
+      similarity_floor_(rule.calibration != nullptr ? rule.similarity_floor
+                                                    : rule.min_similarity),
       number_signature_(NumberSignature(query_)) {}
 
 MatchDecision MatchDecider::Decide(absl::string_view candidate,

@@ -24,6 +24,9 @@ struct MatchRule {
   double cut = 0;
   // Without a calibration: the similarity a candidate needs.
   double min_similarity = 1;
+  // Calibrated: where the search may stop (SimilarityFloor of the lowest
+  // cut any entry can have). Computed once per cache: it walks every tree.
+  double similarity_floor = -1;
 };
 
 struct MatchDecision {

@@ -362,8 +362,11 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       continue;
     }
     // Before stop words: "he" / "she" are both.
-    if (PolarGroupOf(lemma) >= 0 || PolarGroupOf(w.lower) >= 0) {
-      a.polar.push_back(PolarGroupOf(lemma) >= 0 ? lemma : w.lower);
+    const auto& polar_index = PolarIndex();
+    const bool polar_lemma = polar_index.contains(lemma);
+    if (polar_lemma || polar_index.contains(w.lower) ||
+        polar_index.contains(w.stem)) {
+      a.polar.push_back(polar_lemma ? lemma : w.lower);
       a.order.push_back(a.polar.back());
       a.lemmas.insert(a.polar.back());
       // "first ... second" / "second ... first": an ordinal in the order of
