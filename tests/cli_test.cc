@@ -625,6 +625,54 @@ TEST_F(CliTest, ImportRejectsBadInput) {
 // stats and the false-hit rate in report.
 // ---------------------------------------------------------------------------
 
+TEST_F(CliTest, ExplainShowsTheDecisionPerCandidate) {
+  CreateSemanticDb();
+  const std::vector<std::string> scope = {"--model",    "gpt-4o-mini",   "--ns",
+                                          "acme",       "--temperature", "0",
+                                          "--embedder", "builtin"};
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.end(), scope.begin(), scope.end());
+    return Run(args);
+  };
+  RunResult r = run({"explain", sem_db_, kParaphrase});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("rule: calibrated (builtin-hash-v1/128"));
+  EXPECT_THAT(r.out, HasSubstr("SERVED   " + entry_key_));
+  EXPECT_THAT(r.out, HasSubstr("prompt:   Explain recursion"));
+  EXPECT_THAT(r.out, HasSubstr(">= cut"));
+
+  r = run({"explain", sem_db_, kParaphrase, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  json j = ParseJson(r);
+  ASSERT_EQ(j["candidates"].size(), 1u) << r.out;
+  const json& c = j["candidates"][0];
+  EXPECT_EQ(c["entry"], entry_key_);
+  EXPECT_TRUE(c["served"].get<bool>());
+  EXPECT_GE(c["score"].get<double>(), c["cut"].get<double>());
+  EXPECT_TRUE(c["features"].contains("cover_min"));
+  EXPECT_EQ(c["veto"], "");
+
+  // A look-alike: the veto that refused it is named.
+  r = run({"explain", sem_db_, "Explain recursion in C++", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  j = ParseJson(r);
+  ASSERT_EQ(j["candidates"].size(), 1u) << r.out;
+  EXPECT_FALSE(j["candidates"][0]["served"].get<bool>());
+  EXPECT_THAT(j["candidates"][0]["veto"].get<std::string>(),
+              HasSubstr("differ"));
+  // The similarity override.
+  r = run({"explain", sem_db_, kParaphrase, "--threshold", "0.99"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("threshold override"));
+  EXPECT_THAT(r.out, HasSubstr("refused  " + entry_key_));
+
+  // Usage errors: no model, no embedder, a threshold out of range.
+  EXPECT_EQ(Run({"explain", sem_db_, "x", "--embedder", "builtin"}).exit_code,
+            2);
+  EXPECT_EQ(Run({"explain", sem_db_, "x", "--model", "m"}).exit_code, 2);
+  EXPECT_EQ(run({"explain", sem_db_, "x", "--threshold", "7"}).exit_code, 2);
+}
+
 TEST_F(CliTest, InspectShowsSemanticHits) {
   ASSERT_NO_FATAL_FAILURE(CreateSemanticDb());
   // No embedder needed to see the hits.

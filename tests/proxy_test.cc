@@ -302,13 +302,21 @@ TEST_F(ProxyTest, RepeatIsAnExactHitAndParaphraseASemanticHit) {
       near->get_header_value("x-promptcache-similarity"), &similarity));
   EXPECT_GT(similarity, 0.8);
   EXPECT_LT(similarity, 1.0);
+  // What decided: the calibrated score against its cut.
+  const std::string decision =
+      near->get_header_value("x-promptcache-semantic-decision");
+  EXPECT_THAT(decision, ::testing::HasSubstr("served "));
+  EXPECT_THAT(decision, ::testing::HasSubstr(">= cut"));
 
-  // A look-alike with another number is not served.
+  // A look-alike with another number is not served, and the header names
+  // the veto.
   auto other = Post("/v1/chat/completions",
                     ChatBody("How do I reset my password on 2 devices?"));
   ASSERT_TRUE(other);
   EXPECT_EQ(other->get_header_value("x-promptcache-status"), "MISS");
   EXPECT_EQ(stub_.calls(), 2);
+  EXPECT_THAT(other->get_header_value("x-promptcache-semantic-decision"),
+              ::testing::HasSubstr("numbers differ"));
 }
 
 TEST_F(ProxyTest, TenantsModelsAndHeadersSeparateEntries) {

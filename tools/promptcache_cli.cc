@@ -1048,6 +1048,84 @@ int RunReembed(const std::string& db, OpenArgs open) {
 }
 
 // ---------------------------------------------------------------------------
+// explain
+// ---------------------------------------------------------------------------
+
+struct ExplainArgs {
+  std::string prompt;
+  std::string backend = "openai";
+  std::string model;
+  std::optional<std::string> system;
+  std::optional<double> temperature;
+  std::optional<double> threshold;
+};
+
+// How the semantic tier judges `prompt` against the stored candidates of
+// its scope: the rule, then each candidate's score, cut and what decided.
+int RunExplain(const std::string& db, const OpenArgs& open,
+               const std::optional<std::string>& ns, const ExplainArgs& args,
+               bool as_json) {
+  std::unique_ptr<Cache> cache = OpenCache(db, open);
+  if (!cache) return kExitRuntime;
+  Request request;
+  request.ns = ns.value_or("");
+  request.backend = args.backend;
+  request.model = args.model;
+  const auto add = [&](const char* role, const std::string& text) {
+    Message m;
+    m.role = role;
+    m.content = text;
+    request.messages.push_back(std::move(m));
+  };
+  if (args.system.has_value()) add("system", *args.system);
+  add("user", args.prompt);
+  request.params.temperature = args.temperature;
+  absl::StatusOr<Cache::SemanticExplanation> explanation =
+      cache->ExplainSemantic(request, args.threshold);
+  if (!explanation.ok()) {
+    return RuntimeError(
+        absl::StrCat("cannot explain: ", StatusText(explanation.status())));
+  }
+  if (as_json) {
+    json out;
+    out["rule"] = explanation->rule;
+    out["candidates"] = json::array();
+    for (const Cache::SemanticCandidate& c : explanation->candidates) {
+      json features = json::object();
+      for (const auto& [name, value] : c.features) features[name] = value;
+      out["candidates"].push_back({{"entry", c.entry.ToHex()},
+                                   {"prompt", SanitizeForTerminal(c.prompt)},
+                                   {"similarity", c.similarity},
+                                   {"score", c.score},
+                                   {"cut", c.cut},
+                                   {"veto", c.veto},
+                                   {"other_conversation", c.other_conversation},
+                                   {"reported_wrong", c.reported_wrong},
+                                   {"served", c.served},
+                                   {"decision", c.decision},
+                                   {"features", features}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << "rule: " << explanation->rule << "\n";
+  if (explanation->candidates.empty()) {
+    std::cout << "no candidate in this scope is similar enough to be "
+                 "judged (namespace, backend, model and parameters must "
+                 "match the stored requests)\n";
+    return kExitOk;
+  }
+  for (const Cache::SemanticCandidate& c : explanation->candidates) {
+    std::cout << (c.served ? "SERVED   " : "refused  ") << c.entry.ToHex()
+              << absl::StrFormat("  similarity %.4f  score %.4f  cut %.4f\n",
+                                 c.similarity, c.score, c.cut)
+              << "  prompt:   " << SanitizeForTerminal(c.prompt) << "\n"
+              << "  decision: " << SanitizeForTerminal(c.decision) << "\n";
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------
 // main
 // ---------------------------------------------------------------------------
 
@@ -1182,6 +1260,31 @@ int Main(int argc, char** argv) {
       "`promptcache inspect DB --key ENTRY` lists the requests an entry "
       "served as semantic hits.");
 
+  ExplainArgs explain_args;
+  CLI::App* explain = app.add_subcommand(
+      "explain",
+      "Show how the semantic tier judges a prompt: each stored candidate "
+      "of its scope with similarity, match score, cut, and the veto or "
+      "feature that decided. Nothing is served or recorded.");
+  explain->add_option("DB", db, "Path of the cache database")->required();
+  explain->add_option("PROMPT", explain_args.prompt, "The user turn")
+      ->required();
+  explain->add_option("--model", explain_args.model, "Model of the request")
+      ->required();
+  explain->add_option("--backend", explain_args.backend,
+                      "Backend of the request (default: openai)");
+  explain->add_option("--ns", ns, "Namespace of the request");
+  explain->add_option("--system", explain_args.system,
+                      "System prompt before the user turn");
+  explain->add_option("--temperature", explain_args.temperature,
+                      "Temperature of the request (part of its scope)");
+  explain->add_option("--threshold", explain_args.threshold,
+                      "Judge by similarity >= this instead of the "
+                      "calibration (as CallOptions::threshold)");
+  explain->add_flag("--json", as_json, "Print JSON");
+  add_embedder(explain)->required()->description(std::string(kEmbedderHelp) +
+                                                 kSameEmbedder);
+
   CLI::App* reembed = app.add_subcommand(
       "reembed",
       "Re-embed every entry with another embedder (replaces the stored "
@@ -1255,6 +1358,13 @@ int Main(int argc, char** argv) {
                                      "': ", StatusText(entry.status())));
     }
     return RunFeedback(db, open, *request, *entry);
+  }
+  if (explain->parsed()) {
+    if (explain_args.threshold.has_value() &&
+        !(*explain_args.threshold > -1 && *explain_args.threshold <= 1)) {
+      return UsageError("explain", "--threshold must be in (-1, 1]");
+    }
+    return RunExplain(db, open, ns, explain_args, as_json);
   }
   if (reembed->parsed()) return RunReembed(db, open);
   return UsageError("", "no command given");

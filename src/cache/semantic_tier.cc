@@ -427,7 +427,8 @@ std::vector<Cache::Impl::JudgedCandidate> Cache::Impl::JudgeCandidates(
   // is all above the floor and some of it belonged to other conversations,
   // look further, up to kMaxCandidates.
   constexpr int kMaxCandidates = 256;
-  const double floor = decider.similarity_floor();
+  // Explanations show the top candidates whatever their similarity.
+  const double floor = all ? -2.0 : decider.similarity_floor();
   absl::flat_hash_set<Key128> examined;
   for (int k = options_.semantic.top_k;; k = std::min(k * 4, kMaxCandidates)) {
     const std::vector<internal::VectorCandidate> candidates =
@@ -453,7 +454,12 @@ std::vector<Cache::Impl::JudgedCandidate> Cache::Impl::JudgeCandidates(
       }
       if (j.wrong_pair && !all) continue;
       // Different numbers always meet the veto: no need to read the text.
-      if (c.numbers != decider.number_signature() && !all) continue;
+      if (c.numbers != decider.number_signature() && !all) {
+        j.decision.veto = "numbers differ";
+        j.decision.score = -1;  // below every candidate that was judged
+        out.push_back(std::move(j));
+        continue;
+      }
       std::string value;
       internal::VectorRecord record;
       if (!db_->Get(rocksdb::ReadOptions(), vectors_cf_, c.entry.ToBytes(),
