@@ -253,8 +253,7 @@ TEST(MatchDecisionTest, ShippedCalibrationServesRewritesAndRefusesLookAlikes) {
   // shipped calibration puts common rewrites).
   const std::pair<const char*, const char*> rewrites[] = {
       {"Explain recursion", "What is recursion?"},
-      {"What is the difference between a list and a tuple in Python?",
-       "difference between list and tuple python"},
+      {"How do I install numpy?", "how to install numpy"},
       {"symptoms of the flu", "What are the symptoms of flu?"},
   };
   for (const auto& [a, b] : rewrites) {

@@ -587,15 +587,17 @@ absl::StatusOr<Cache::SemanticExplanation> Cache::Impl::ExplainSemantic(
     c.decision = c.other_conversation ? "another conversation: never served"
                  : c.reported_wrong   ? "reported wrong for this request"
                                       : j.decision.Explain();
+    // For now: whether it could be served; below, the one that would be.
+    c.served = !c.other_conversation && !c.reported_wrong && j.decision.serve;
     out.candidates.push_back(std::move(c));
   }
   // The one FindSemantic would serve: the best score among those served.
-  double best = -1;
   Cache::SemanticCandidate* chosen = nullptr;
   for (Cache::SemanticCandidate& c : out.candidates) {
-    const bool ok = !c.other_conversation && !c.reported_wrong &&
-                    c.veto.empty() && c.score >= c.cut;
-    if (ok && c.score > best) best = c.score, chosen = &c;
+    if (c.served && (chosen == nullptr || c.score > chosen->score)) {
+      chosen = &c;
+    }
+    c.served = false;
   }
   if (chosen != nullptr) chosen->served = true;
   return out;

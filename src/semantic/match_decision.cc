@@ -13,6 +13,11 @@ namespace promptcache::internal {
 
 std::string MatchDecision::Explain() const {
   if (!veto.empty()) return absl::StrCat("veto: ", veto);
+  if (surface_rewrite && serve && score < cut) {
+    return absl::StrFormat(
+        "surface rewrite: the same words in the same order (score %.4f)",
+        score);
+  }
   std::string line =
       absl::StrFormat("score %.4f %s cut %.4f", score, serve ? ">=" : "<", cut);
   if (!serve) {
@@ -56,7 +61,14 @@ MatchDecision MatchDecider::Decide(absl::string_view candidate,
     d.score = similarity;
     d.cut = rule_.min_similarity;
   }
-  d.serve = d.veto.empty() && d.score >= d.cut;
+  d.surface_rewrite = IsSurfaceRewrite(query_, other);
+  // Surface rewrites pass the calibrated rule whatever their score, unless
+  // feedback raised the entry's bar; a threshold override means what it
+  // says.
+  const bool bar_raised = entry_cut.has_value() && *entry_cut > rule_.cut;
+  d.serve = d.veto.empty() &&
+            (d.score >= d.cut || (rule_.calibration != nullptr &&
+                                  d.surface_rewrite && !bar_raised));
   return d;
 }
 

@@ -37,6 +37,9 @@ struct MatchDecision {
   double cut = 0;
   // Non-empty when the conflict veto refused the pair.
   std::string veto;
+  // The two differ only on the surface (IsSurfaceRewrite): the calibrated
+  // rule serves them whatever the score, when no conflict vetoes them.
+  bool surface_rewrite = false;
   MatchFeatures features{};
   // One line: "veto: numbers differ: [10] vs [100]", "score 0.93 >= cut
   // 0.87", "score 0.41 < cut 0.87 (cover_min 0.33)".

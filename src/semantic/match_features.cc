@@ -94,6 +94,11 @@ absl::Span<const char* const> MatchFeatureNames() {
   return kNames;
 }
 
+bool IsSurfaceRewrite(const PromptAnalysis& a, const PromptAnalysis& b) {
+  return !a.order.empty() && a.order == b.order &&
+         a.question_kind == b.question_kind && a.negations == b.negations;
+}
+
 MatchFeatures ComputeMatchFeatures(const PromptAnalysis& a,
                                    const PromptAnalysis& b, double cosine,
                                    const Lexicon& lexicon) {

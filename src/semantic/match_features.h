@@ -37,6 +37,12 @@ using MatchFeatures = std::array<double, kNumMatchFeatures>;
 // Names as written in calibration files, in enum order.
 absl::Span<const char* const> MatchFeatureNames();
 
+// A surface rewrite: the same non-stop words (as lemmas, so inflection and
+// spelling aside) in the same order, the same question kind, the same
+// negations: the two differ only in case, punctuation, stop words and
+// framing ("how do I" / "how can I", "please"). Symmetric.
+bool IsSurfaceRewrite(const PromptAnalysis& a, const PromptAnalysis& b);
+
 // Symmetric in (a, b).
 MatchFeatures ComputeMatchFeatures(const PromptAnalysis& a,
                                    const PromptAnalysis& b, double cosine,
