@@ -207,12 +207,14 @@ absl::StatusOr<EvalSet> JudgeReplay(
 struct Rule {
   const MatchCalibration* calibration = nullptr;  // null: by similarity
   double cut = 0;
+  bool surface = true;  // calibrated: surface rewrites bypass the cut
   double Score(const Judged& j) const {
     return calibration ? calibration->Score(j.features) : j.similarity;
   }
   bool Serves(const Judged& j) const {
     return j.embedded && j.veto.empty() &&
-           (Score(j) >= cut || (calibration != nullptr && j.surface));
+           (Score(j) >= cut ||
+            (calibration != nullptr && surface && j.surface));
   }
 };
 
@@ -266,8 +268,8 @@ Outcome Apply(const EvalSet& set, const Rule& rule) {
 // (bench/README.md). Surface rewrites are served
 // whatever the cut, so their false hits count against the allowance too.
 double CutForTarget(const EvalSet& set, const MatchCalibration& calibration,
-                    double target) {
-  const Outcome all = Apply(set, Rule{&calibration, 0});
+                    double target, bool surface) {
+  const Outcome all = Apply(set, Rule{&calibration, 0, surface});
   const int64_t denominator = all.queries > 0 ? all.queries : all.negatives;
   const double n = static_cast<double>(std::max<int64_t>(1, denominator));
   int64_t allowed = -1;
@@ -282,11 +284,14 @@ double CutForTarget(const EvalSet& set, const MatchCalibration& calibration,
   }
   // Bisection on the cut: false hits fall as it rises.
   double lo = 0, hi = 1.0 + 1e-9;
-  if (Apply(set, Rule{&calibration, hi}).served_wrong > allowed) return hi;
+  if (Apply(set, Rule{&calibration, hi, surface}).served_wrong > allowed) {
+    return hi;
+  }
   for (int i = 0; i < 30; ++i) {
     const double mid = (lo + hi) / 2;
-    (Apply(set, Rule{&calibration, mid}).served_wrong <= allowed ? hi : lo) =
-        mid;
+    (Apply(set, Rule{&calibration, mid, surface}).served_wrong <= allowed
+         ? hi
+         : lo) = mid;
   }
   return hi;
 }
@@ -605,15 +610,20 @@ int main(int argc, char** argv) {
     }
     c.fitted_on = absl::StrCat(on, " (split ", split, ")");
     for (double t : kFitTargets) {
+      // Surface rewrites bypass the cut only where their false hits alone
+      // fit the target on every set (a cut above 1 serves nothing else).
+      bool surface = true;
+      for (const EvalSet& set : sets) {
+        surface = surface && CutForTarget(set, c, t, true) <= 1.0;
+      }
       double cut = 0.5;  // never serve what the model finds less likely
       for (const EvalSet& set : sets) {
-        const double set_cut = CutForTarget(set, c, t);
-        std::printf("target %.3f: %s needs cut %.4f\n", t, set.name.c_str(),
-                    set_cut);
+        const double set_cut = CutForTarget(set, c, t, surface);
+        std::printf("target %.3f: %s needs cut %.4f%s\n", t, set.name.c_str(),
+                    set_cut, surface ? "" : " (no surface rewrites)");
         cut = std::max(cut, set_cut);
       }
-      if (!c.cuts.empty()) cut = std::min(cut, c.cuts.back().score);
-      c.cuts.push_back({t, std::min(cut, 1.0)});
+      c.cuts.push_back({t, std::min(cut, 1.0), surface});
     }
     std::ofstream out(fit_out);
     out << c.ToJson() << "\n";
@@ -639,7 +649,8 @@ int main(int argc, char** argv) {
     }
     absl::StatusOr<double> cut = calibration->CutFor(target);
     if (!cut.ok()) return Fail(1, std::string(cut.status().message()));
-    calibrated = Rule{&*calibration, *cut};
+    calibrated =
+        Rule{&*calibration, *cut, calibration->SurfaceRewritesAt(target)};
     std::printf("calibration: %s; target %.4f -> cut %.4f\n",
                 calibration->fitted_on.c_str(), target, *cut);
   } else {
@@ -665,8 +676,9 @@ int main(int argc, char** argv) {
         absl::StatusOr<double> cut = calibration->CutFor(t);
         if (!cut.ok()) continue;
         PrintRow(set, absl::StrFormat("%.3f:%.4f", t, *cut),
-                 Apply(set, Rule{&*calibration, *cut}), t == default_target,
-                 &rows);
+                 Apply(set, Rule{&*calibration, *cut,
+                                 calibration->SurfaceRewritesAt(t)}),
+                 t == default_target, &rows);
       }
     }
     if (threshold_sweep || !calibrated.has_value()) {

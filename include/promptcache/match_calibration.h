@@ -53,6 +53,10 @@ struct MatchCalibration {
   struct Cut {
     double target_false_hit_rate = 0;
     double score = 0;
+    // Whether surface rewrites (the same words in the same order) are
+    // served whatever their score at this target: only where their false
+    // hits alone stayed within it on the calibration data.
+    bool surface_rewrites = true;
   };
   std::vector<Cut> cuts;
   // What it was fitted on and when (free text, shown by tools).
@@ -76,6 +80,10 @@ struct MatchCalibration {
   // vouch for it); a target above the largest fitted one uses that one's
   // cut.
   absl::StatusOr<double> CutFor(double target_false_hit_rate) const;
+
+  // Whether surface rewrites bypass the cut at this target: the flag of
+  // the largest fitted target not above it (false below them all).
+  bool SurfaceRewritesAt(double target_false_hit_rate) const;
 
   // The probability that a pair with these feature values is the same
   // request. `values` has features.size() entries.

@@ -289,6 +289,7 @@ class Cache::Impl {
   // SemanticOptions::target_false_hit_rate.
   std::optional<MatchCalibration> calibration_;
   double calibrated_cut_ = 1;
+  bool surface_rewrites_ = false;
   // Below this similarity no candidate can reach any entry's cut.
   double calibrated_floor_ = 1;
 

@@ -189,6 +189,8 @@ absl::Status Cache::Impl::OpenSemantic() {
           "SemanticOptions::target_false_hit_rate: ", cut.status().message()));
     }
     calibrated_cut_ = *cut;
+    surface_rewrites_ =
+        calibration_->SurfaceRewritesAt(so.target_false_hit_rate);
     calibrated_floor_ = internal::SimilarityFloor(
         *calibration_, std::max(0.0, *cut - so.feedback_max_lowering));
   } else if (!(so.target_false_hit_rate > 0 &&
@@ -386,6 +388,7 @@ internal::MatchRule Cache::Impl::RuleFor(const Request& request,
     rule.calibration = &*calibration_;
     rule.cut = calibrated_cut_;
     rule.similarity_floor = calibrated_floor_;
+    rule.surface_rewrites = surface_rewrites_;
     *description = absl::StrFormat("calibrated (%s, target %g, cut %.4f)",
                                    calibration_->embedder,
                                    so.target_false_hit_rate, calibrated_cut_);
@@ -620,6 +623,7 @@ absl::StatusOr<double> Cache::Impl::ScoreOfServedPair(const std::string& query,
   rule.calibration = &*calibration_;
   rule.cut = calibrated_cut_;
   rule.similarity_floor = calibrated_floor_;
+  rule.surface_rewrites = surface_rewrites_;
   const internal::MatchDecider decider(query, rule,
                                        internal::Lexicon::Default());
   return decider.Decide(record.text, similarity).score;

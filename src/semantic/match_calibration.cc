@@ -120,7 +120,13 @@ absl::StatusOr<MatchCalibration> FromParsed(const nlohmann::json& j) {
           "'score'");
     }
     MatchCalibration::Cut one{cut["target_false_hit_rate"].get<double>(),
-                              cut["score"].get<double>()};
+                              cut["score"].get<double>(), true};
+    if (cut.contains("surface_rewrites")) {
+      if (!cut["surface_rewrites"].is_boolean()) {
+        return Invalid("'surface_rewrites' of a cut must be true or false");
+      }
+      one.surface_rewrites = cut["surface_rewrites"].get<bool>();
+    }
     if (!(one.target_false_hit_rate > 0 && one.target_false_hit_rate < 1) ||
         !(one.score >= 0 && one.score <= 1)) {
       return Invalid("cut targets must be in (0, 1) and scores in [0, 1]");
@@ -206,7 +212,8 @@ std::string MatchCalibration::ToJson() const {
   j["cuts"] = nlohmann::json::array();
   for (const Cut& c : cuts) {
     j["cuts"].push_back({{"target_false_hit_rate", c.target_false_hit_rate},
-                         {"score", c.score}});
+                         {"score", c.score},
+                         {"surface_rewrites", c.surface_rewrites}});
   }
   return j.dump(2);
 }
@@ -236,6 +243,16 @@ absl::StatusOr<double> MatchCalibration::CutFor(double target) const {
     }
   }
   return cuts.back().score;
+}
+
+bool MatchCalibration::SurfaceRewritesAt(double target) const {
+  bool flag = false;
+  for (const Cut& c : cuts) {
+    if (c.target_false_hit_rate <= target * (1 + 1e-9)) {
+      flag = c.surface_rewrites;
+    }
+  }
+  return flag;
 }
 
 double MatchCalibration::Score(absl::Span<const double> values) const {

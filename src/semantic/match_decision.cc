@@ -67,8 +67,9 @@ MatchDecision MatchDecider::Decide(absl::string_view candidate,
   // says.
   const bool bar_raised = entry_cut.has_value() && *entry_cut > rule_.cut;
   d.serve = d.veto.empty() &&
-            (d.score >= d.cut || (rule_.calibration != nullptr &&
-                                  d.surface_rewrite && !bar_raised));
+            (d.score >= d.cut ||
+             (rule_.calibration != nullptr && rule_.surface_rewrites &&
+              d.surface_rewrite && !bar_raised));
   return d;
 }
 

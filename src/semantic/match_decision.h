@@ -22,6 +22,9 @@ struct MatchRule {
   // Calibrated: serve when score >= cut. Null: by similarity alone.
   const MatchCalibration* calibration = nullptr;
   double cut = 0;
+  // Calibrated: surface rewrites pass whatever their score
+  // (MatchCalibration::SurfaceRewritesAt).
+  bool surface_rewrites = false;
   // Without a calibration: the similarity a candidate needs.
   double min_similarity = 1;
   // Calibrated: where the search may stop (SimilarityFloor of the lowest
