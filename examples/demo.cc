@@ -887,7 +887,7 @@ bool PrintSemanticCheck(const Workload& w, const std::vector<Outcome>& outcomes,
     return out;
   };
   if (!c.caught.empty()) {
-    std::printf("\n  Rewordings served by similarity, for example:\n");
+    std::printf("\n  Rewordings served, for example:\n");
   }
   for (size_t i : examples(c.caught, true)) {
     std::printf("    %s\n      got the answer to %s (%.2f)\n",
