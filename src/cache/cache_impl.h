@@ -190,6 +190,12 @@ class Cache::Impl {
                                            double similarity);
   absl::Status WriteEntryBar(const Key128& entry, const EntryBar& bar,
                              rocksdb::WriteBatch* batch);
+  // A copy of the entry's bar (default when it has none).
+  EntryBar BarOf(const Key128& entry);
+  // The semantic hit `entry_key` served `request_key`, or NotFound (as
+  // written by the last FlushStats).
+  absl::StatusOr<internal::SemanticHitRecord> ReadSemanticHit(
+      const Key128& request_key, const Key128& entry_key);
 
   // Shared answer bodies: identical long answers of many prompts are
   // stored once, with a reference count, in the "bodies" family.

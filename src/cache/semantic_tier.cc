@@ -638,18 +638,18 @@ absl::Status Cache::Impl::WriteEntryBar(const Key128& entry,
       "writing feedback");
 }
 
-absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
-                                         const Key128& entry_key) {
-  if (absl::Status s = CheckWritable(); !s.ok()) return s;
-  // The semantic hit log; entry counters keep their interval.
-  if (absl::Status s = FlushStats(/*entry_counters_always=*/false); !s.ok()) {
-    return s;
-  }
-  absl::MutexLock lock(&write_mu_);
-  const std::string key = entry_key.ToBytes() + request_key.ToBytes();
+Cache::Impl::EntryBar Cache::Impl::BarOf(const Key128& entry) {
+  absl::MutexLock lock(&feedback_mu_);
+  auto it = entry_bars_.find(entry);
+  return it == entry_bars_.end() ? EntryBar{} : it->second;
+}
+
+absl::StatusOr<internal::SemanticHitRecord> Cache::Impl::ReadSemanticHit(
+    const Key128& request_key, const Key128& entry_key) {
   std::string value;
   rocksdb::Status got =
-      db_->Get(rocksdb::ReadOptions(), semantic_hits_cf_, key, &value);
+      db_->Get(rocksdb::ReadOptions(), semantic_hits_cf_,
+               entry_key.ToBytes() + request_key.ToBytes(), &value);
   if (got.IsNotFound()) {
     return absl::NotFoundError(absl::StrCat(
         "entry ", entry_key.ToHex(), " never served a semantic hit to request ",
@@ -660,6 +660,23 @@ absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
   if (absl::Status s = internal::DecodeSemanticHit(value, &record); !s.ok()) {
     return s;
   }
+  return record;
+}
+
+absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
+                                         const Key128& entry_key) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  // The semantic hit log (before write_mu_, which the flush takes); entry
+  // counters keep their interval.
+  if (absl::Status s = FlushStats(/*entry_counters_always=*/false); !s.ok()) {
+    return s;
+  }
+  absl::MutexLock lock(&write_mu_);
+  const std::string key = entry_key.ToBytes() + request_key.ToBytes();
+  absl::StatusOr<internal::SemanticHitRecord> hit =
+      ReadSemanticHit(request_key, entry_key);
+  if (!hit.ok()) return hit.status();
+  internal::SemanticHitRecord& record = *hit;
   if (record.reported_wrong) return absl::OkStatus();  // counted once
   record.reported_wrong = true;
   LedgerRow delta;
@@ -672,13 +689,7 @@ absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
   absl::StatusOr<double> score =
       ScoreOfServedPair(record.query, entry_key, record.similarity);
   if (!score.ok()) return score.status();
-  EntryBar bar;
-  {
-    absl::MutexLock feedback_lock(&feedback_mu_);
-    if (auto it = entry_bars_.find(entry_key); it != entry_bars_.end()) {
-      bar = it->second;
-    }
-  }
+  EntryBar bar = BarOf(entry_key);
   ++bar.wrong;
   bar.raised_to =
       std::max(bar.raised_to, *score + options_.semantic.feedback_margin);
@@ -698,24 +709,16 @@ absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
 absl::Status Cache::Impl::ConfirmSemanticHit(const Key128& request_key,
                                              const Key128& entry_key) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  // The semantic hit log (before write_mu_, which the flush takes); entry
+  // counters keep their interval.
   if (absl::Status s = FlushStats(/*entry_counters_always=*/false); !s.ok()) {
     return s;
   }
   absl::MutexLock lock(&write_mu_);
-  std::string value;
-  rocksdb::Status got =
-      db_->Get(rocksdb::ReadOptions(), semantic_hits_cf_,
-               entry_key.ToBytes() + request_key.ToBytes(), &value);
-  if (got.IsNotFound()) {
-    return absl::NotFoundError(absl::StrCat(
-        "entry ", entry_key.ToHex(), " never served a semantic hit to request ",
-        request_key.ToHex()));
-  }
-  if (!got.ok()) return FromRocks(got, "reading semantic hit");
-  internal::SemanticHitRecord record;
-  if (absl::Status s = internal::DecodeSemanticHit(value, &record); !s.ok()) {
-    return s;
-  }
+  absl::StatusOr<internal::SemanticHitRecord> hit =
+      ReadSemanticHit(request_key, entry_key);
+  if (!hit.ok()) return hit.status();
+  const internal::SemanticHitRecord& record = *hit;
   if (record.reported_wrong) {
     return absl::FailedPreconditionError(
         "this semantic hit was reported wrong; it cannot be confirmed");
@@ -723,19 +726,14 @@ absl::Status Cache::Impl::ConfirmSemanticHit(const Key128& request_key,
   const std::string confirmed_key = absl::StrCat(
       kConfirmedPrefix, entry_key.ToBytes(), request_key.ToBytes());
   std::string ignored;
-  got = db_->Get(rocksdb::ReadOptions(), feedback_cf_, confirmed_key, &ignored);
+  rocksdb::Status got =
+      db_->Get(rocksdb::ReadOptions(), feedback_cf_, confirmed_key, &ignored);
   if (got.ok()) return absl::OkStatus();  // counted once
   if (!got.IsNotFound()) return FromRocks(got, "reading feedback");
   absl::StatusOr<double> score =
       ScoreOfServedPair(record.query, entry_key, record.similarity);
   if (!score.ok()) return score.status();
-  EntryBar bar;
-  {
-    absl::MutexLock feedback_lock(&feedback_mu_);
-    if (auto it = entry_bars_.find(entry_key); it != entry_bars_.end()) {
-      bar = it->second;
-    }
-  }
+  EntryBar bar = BarOf(entry_key);
   ++bar.confirmed;
   bar.lowest_confirmed = std::min(bar.lowest_confirmed, *score);
   rocksdb::WriteBatch batch;

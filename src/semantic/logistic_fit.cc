@@ -38,11 +38,12 @@ bool SolveSpd(std::vector<std::vector<double>> a, std::vector<double> b,
 
 }  // namespace
 
-absl::StatusOr<LogisticModel> FitLogistic(
-    const std::vector<FitExample>& examples, double l2) {
+absl::Status ValidateFitExamples(const std::vector<FitExample>& examples,
+                                 double* positive_weight,
+                                 double* negative_weight) {
+  *positive_weight = *negative_weight = 0;
   if (examples.empty()) return absl::InvalidArgumentError("no examples");
   const size_t d = examples[0].x.size();
-  bool seen[2] = {false, false};
   for (const FitExample& e : examples) {
     if (e.x.size() != d) {
       return absl::InvalidArgumentError("examples have different lengths");
@@ -55,12 +56,23 @@ absl::StatusOr<LogisticModel> FitLogistic(
     if (!(e.weight > 0)) {
       return absl::InvalidArgumentError("example weights must be positive");
     }
-    seen[e.label] = true;
+    (e.label ? *positive_weight : *negative_weight) += e.weight;
   }
-  if (!seen[0] || !seen[1]) {
+  if (*positive_weight == 0 || *negative_weight == 0) {
     return absl::InvalidArgumentError(
         "the examples need both labels (positives and negatives)");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LogisticModel> FitLogistic(
+    const std::vector<FitExample>& examples, double l2) {
+  double positive = 0, negative = 0;
+  if (absl::Status s = ValidateFitExamples(examples, &positive, &negative);
+      !s.ok()) {
+    return s;
+  }
+  const size_t d = examples[0].x.size();
   // Standardize, so that one L2 strength suits every feature.
   std::vector<double> mean(d, 0), scale(d, 0);
   double total = 0;

@@ -24,6 +24,12 @@ struct LogisticModel {
   int iterations = 0;
 };
 
+// Checks what both fits need: examples, of one length, finite, with
+// positive weights and both labels. Fills the total weight of each label.
+absl::Status ValidateFitExamples(const std::vector<FitExample>& examples,
+                                 double* positive_weight,
+                                 double* negative_weight);
+
 // InvalidArgument for no examples, one class only, ragged or non-finite
 // features.
 absl::StatusOr<LogisticModel> FitLogistic(

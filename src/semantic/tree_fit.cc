@@ -96,7 +96,11 @@ double TreeValue(const std::vector<Node>& tree, const std::vector<double>& x) {
 
 absl::StatusOr<BoostedTrees> FitBoostedTrees(
     const std::vector<FitExample>& examples, const TreeFitOptions& options) {
-  if (examples.empty()) return absl::InvalidArgumentError("no examples");
+  double positive = 0, negative = 0;
+  if (absl::Status s = ValidateFitExamples(examples, &positive, &negative);
+      !s.ok()) {
+    return s;
+  }
   const size_t d = examples[0].x.size();
   if (options.monotone.size() != d) {
     return absl::InvalidArgumentError("monotone: one entry per feature");
@@ -104,25 +108,6 @@ absl::StatusOr<BoostedTrees> FitBoostedTrees(
   if (options.trees <= 0 || options.depth <= 0 || options.bins < 2 ||
       !(options.learning_rate > 0) || !(options.l2 >= 0)) {
     return absl::InvalidArgumentError("tree fit options out of range");
-  }
-  double positive = 0, negative = 0;
-  for (const FitExample& e : examples) {
-    if (e.x.size() != d) {
-      return absl::InvalidArgumentError("examples have different lengths");
-    }
-    for (double v : e.x) {
-      if (!std::isfinite(v)) {
-        return absl::InvalidArgumentError("a feature value is not finite");
-      }
-    }
-    if (!(e.weight > 0)) {
-      return absl::InvalidArgumentError("example weights must be positive");
-    }
-    (e.label ? positive : negative) += e.weight;
-  }
-  if (positive == 0 || negative == 0) {
-    return absl::InvalidArgumentError(
-        "the examples need both labels (positives and negatives)");
   }
   const int n = static_cast<int>(examples.size());
   Builder b{examples, options, {}, {}, {}, {}, 0};
