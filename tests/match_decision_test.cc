@@ -64,6 +64,12 @@ TEST(ConflictVetoTest, HardDifferencesAreVetoedBothWays) {
       {"Is the store open on holidays?", "Is the store closed on holidays?"},
       // Languages whose names differ by a suffix.
       {"best IDE for C++", "best IDE for C#"},
+      // Tense, persons, direction past "the", units of one group.
+      {"when did the war end", "when will the war end"},
+      {"how much do I owe you", "how much do you owe me"},
+      {"how do I get from the airport to the city",
+       "how do I get to the airport from the city"},
+      {"convert 10 km to miles", "convert 10 cm to miles"},
       // A shared passage must not outvote the question that differs.
       {"Context: Webhooks are signed with HMAC-SHA256 using your signing "
        "secret; endpoints must answer within 10 seconds or the delivery is "
@@ -159,6 +165,18 @@ TEST(MatchFeaturesTest, SymmetricAndBounded) {
       internal::ComputeMatchFeatures(pa, pb, 0.5, lexicon);
   EXPECT_EQ(f[internal::kCoverMin], 1);
   EXPECT_GT(f[internal::kSynonymShare], 0);
+  // Two real words one letter apart are two words, not a typo.
+  {
+    const auto pm = internal::AnalyzePrompt("clean my mouse", lexicon);
+    const auto ph = internal::AnalyzePrompt("clean my house", lexicon);
+    EXPECT_LT(internal::ComputeMatchFeatures(pm, ph, 0.7,
+                                             lexicon)[internal::kCoverMin],
+              1);
+    const auto pt = internal::AnalyzePrompt("clean my mosue", lexicon);
+    EXPECT_EQ(internal::ComputeMatchFeatures(pm, pt, 0.7,
+                                             lexicon)[internal::kCoverMin],
+              1);
+  }
   // A substitution is not covered.
   const auto pc = internal::AnalyzePrompt("how to cook rice", lexicon);
   const auto pd = internal::AnalyzePrompt("how to cook pasta", lexicon);
@@ -262,6 +280,9 @@ TEST(MatchDecisionTest, ShippedCalibrationServesRewritesAndRefusesLookAlikes) {
   }
   const std::pair<const char*, const char*> look_alikes[] = {
       {"flights to rome", "flights to milan"},
+      // No content words to compare: similarity must carry it.
+      {"can you help me", "can you tell me"},
+      {"how do I clean my mouse", "how do I clean my house"},
       {"how to cook rice", "how to cook pasta"},
       {"What is 12 + 7?", "What is 12 - 7?"},
       {"How do I start the nginx service?", "How do I stop the nginx service?"},

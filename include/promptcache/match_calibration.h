@@ -74,6 +74,12 @@ struct MatchCalibration {
 
   std::string ToJson() const;
 
+  // The checks FromJson makes, for a calibration built in code: the
+  // library's features in order, finite weights, trees whose nodes name a
+  // feature and point forward within the tree, cuts in [0, 1] in ascending
+  // order of target. Open refuses an invalid SemanticOptions::calibration.
+  absl::Status Validate() const;
+
   // The score cut for a target false-hit rate, interpolated between the
   // fitted targets (in log scale). InvalidArgument when the target is not
   // in (0, 0.5] or is below the smallest fitted target (the data cannot

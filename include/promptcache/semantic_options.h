@@ -33,8 +33,11 @@ struct SemanticOptions {
   //      same request given the embedder's similarity and lexical evidence,
   //      reaches the cut that held the false-hit rate to this target on the
   //      calibration data (match_calibration.h, bench/README.md).
-  // Default 0.01; must be within the calibration's fitted range
-  // (0.001..0.5 for the shipped one).
+  // Default 0.01; in (0, 0.5] and not below the calibration's smallest
+  // fitted target (0.001 for the shipped one; above its largest, 0.1, that
+  // one's cut applies). Surface rewrites pass only at targets where the
+  // calibration allows them (1% and up for the shipped one). The
+  // calibrated rule never serves a similarity below 0.5.
   double target_false_hit_rate = 0.01;
   // The model; default: the one shipped for Options::embedder (the built-in
   // embedder at 128 dimensions). Fit your own with `semantic_eval --fit`.
@@ -49,8 +52,10 @@ struct SemanticOptions {
   double uncalibrated_threshold = 0.90;
 
   // Learning from feedback (Cache::ReportFalseHit / ConfirmSemanticHit): a
-  // reported false hit is never served again for that pair, and raises the
-  // entry's own cut above the reported pair's score (plus this margin).
+  // reported false hit is never served again for that pair; under the
+  // calibrated rule it also raises the entry's own cut above the reported
+  // pair's score (plus this margin) and stops surface rewrites of it
+  // passing on their own. Threshold overrides read no bars.
   double feedback_margin = 0.02;
   // Confirmed hits lower an entry's cut by this much once enough were
   // confirmed without a reported false hit that the 95% upper bound on its

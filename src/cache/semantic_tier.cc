@@ -171,6 +171,10 @@ absl::Status Cache::Impl::OpenSemantic() {
   // The calibration: given, or shipped for this embedder, or none (then
   // judged by similarity).
   if (so.calibration.has_value()) {
+    if (absl::Status s = so.calibration->Validate(); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("SemanticOptions::calibration: ", s.message()));
+    }
     calibration_ = so.calibration;
     if (calibration_->embedder != embedder.name()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -228,6 +232,8 @@ absl::Status Cache::Impl::OpenSemantic() {
             bar;
       }
     }
+    // A read error must not silently forget reported pairs.
+    if (!it->status().ok()) return FromRocks(it->status(), "reading feedback");
   }
 
   absl::MutexLock lock(&write_mu_);
@@ -472,15 +478,17 @@ std::vector<Cache::Impl::JudgedCandidate> Cache::Impl::JudgeCandidates(
         continue;  // purged meanwhile
       }
       std::optional<double> entry_cut;
+      bool reported_wrong = false;
       {
         absl::MutexLock lock(&feedback_mu_);
-        if (entry_bars_.contains(c.entry)) {
+        if (auto it = entry_bars_.find(c.entry); it != entry_bars_.end()) {
           entry_cut = EntryCut(c.entry, calibrated_cut_);
+          reported_wrong = it->second.wrong > 0;
         }
       }
       j.text = std::move(record.text);
       j.decision = decider.Decide(j.text, std::min(1.0, double{c.similarity}),
-                                  entry_cut);
+                                  entry_cut, reported_wrong);
       out.push_back(std::move(j));
     }
     if (below_floor || static_cast<int>(candidates.size()) < k ||
@@ -539,15 +547,16 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
     }
     answer->similarity = similarity;
     answer->cache_status = CacheStatus::kSemanticHit;
-    answer->semantic_decision =
-        absl::StrCat("served ", j.found.entry.ToHex(), ": ",
-                     j.decision.Explain(), " by ", rule_text);
+    answer->semantic_decision = absl::StrCat(
+        "served ", j.found.entry.ToHex(), ": ",
+        j.decision.Explain(/*with_words=*/false), " by ", rule_text);
     return answer;
   }
   if (refused != nullptr) {
     return absl::NotFoundError(absl::StrCat(
         "no near-duplicate: best candidate ", refused->found.entry.ToHex(),
-        " refused: ", refused->decision.Explain(), " by ", rule_text));
+        " refused: ", refused->decision.Explain(/*with_words=*/false), " by ",
+        rule_text));
   }
   return absl::NotFoundError("no near-duplicate");
 }
@@ -609,12 +618,14 @@ absl::StatusOr<Cache::SemanticExplanation> Cache::Impl::ExplainSemantic(
 absl::StatusOr<double> Cache::Impl::ScoreOfServedPair(const std::string& query,
                                                       const Key128& entry,
                                                       double similarity) {
-  if (!calibration_.has_value()) return similarity;
+  // Bars are in calibrated-score units; without a calibration they are
+  // never read (only the reported pair is blocked), so any value will do.
+  if (!calibration_.has_value()) return 0.0;
   std::string value;
   internal::VectorRecord record;
   rocksdb::Status got =
       db_->Get(rocksdb::ReadOptions(), vectors_cf_, entry.ToBytes(), &value);
-  if (got.IsNotFound()) return similarity;  // purged: nothing to guard
+  if (got.IsNotFound()) return 1.0;  // purged: nothing left to serve
   if (!got.ok()) return FromRocks(got, "reading the entry's vector");
   if (absl::Status s = internal::DecodeVector(value, &record); !s.ok()) {
     return s;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -20,10 +22,12 @@ constexpr size_t kMaxPairwiseWords = 48;
 // weather in Berlin"), numbers may not (compared in order).
 std::vector<std::string> HardKeys(const PromptAnalysis& a,
                                   const PromptAnalysis& b) {
+  const absl::flat_hash_set<std::string> numbers(a.numbers.begin(),
+                                                 a.numbers.end());
   std::vector<std::string> out;
   for (const std::string& key : a.keys) {
     if ((a.hard_set.contains(key) || b.hard_set.contains(key)) &&
-        std::find(a.numbers.begin(), a.numbers.end(), key) == a.numbers.end()) {
+        !numbers.contains(key)) {
       out.push_back(key);
     }
   }
@@ -40,20 +44,48 @@ std::vector<std::string> HardKeys(const PromptAnalysis& a,
 // Directions ("from Paris to Rome" / "to Rome from Paris") are marked on
 // the key and left out.
 std::string SwappedNames(const PromptAnalysis& a, const PromptAnalysis& b) {
-  const auto once = [](const std::vector<std::string>& names,
-                       const std::string& n) {
-    return std::count(names.begin(), names.end(), n) == 1;
+  absl::flat_hash_map<std::string, int> count_a, count_b;
+  for (const std::string& n : a.names) ++count_a[n];
+  for (const std::string& n : b.names) ++count_b[n];
+  const auto once = [&](const std::string& n) {
+    auto ia = count_a.find(n), ib = count_b.find(n);
+    return ia != count_a.end() && ia->second == 1 && ib != count_b.end() &&
+           ib->second == 1;
   };
   std::vector<std::string> sa, sb;
   for (const std::string& n : a.names) {
-    if (once(a.names, n) && once(b.names, n)) sa.push_back(n);
+    if (once(n)) sa.push_back(n);
   }
   for (const std::string& n : b.names) {
-    if (once(a.names, n) && once(b.names, n)) sb.push_back(n);
+    if (once(n)) sb.push_back(n);
   }
   if (sa == sb) return "";
   return absl::StrCat("names in another order: [", absl::StrJoin(sa, " "),
                       "] vs [", absl::StrJoin(sb, " "), "]");
+}
+
+// A word one side goes to and the other comes from: "from the airport to
+// the city" / "to the airport from the city", whatever the words' case.
+std::string OppositeDirections(const PromptAnalysis& a,
+                               const PromptAnalysis& b) {
+  const auto directions = [](const PromptAnalysis& p) {
+    absl::flat_hash_map<std::string, std::string> out;  // word -> "to"/"from"
+    for (const std::string& key : p.keys) {
+      const size_t at = key.find('>');
+      if (at == std::string::npos || at + 1 >= key.size()) continue;
+      out[key.substr(at + 1)] = key.substr(0, at);
+    }
+    return out;
+  };
+  const auto da = directions(a), db = directions(b);
+  for (const auto& [word, way] : da) {
+    auto it = db.find(word);
+    if (it != db.end() && it->second != way) {
+      return absl::StrCat("directions differ: ", way, " '", word, "' vs ",
+                          it->second, " '", word, "'");
+    }
+  }
+  return "";
 }
 
 // Words of `a` with no word of the same lemma in `b`.
@@ -128,12 +160,13 @@ std::pair<absl::string_view, absl::string_view> Differing(absl::string_view a,
 double Cover(const PromptAnalysis& a, const PromptAnalysis& b,
              const Lexicon& lexicon) {
   if (a.content.empty()) return 1;
+  const size_t n = std::min(a.content.size(), kMaxPairwiseWords);
   int accounted = 0;
   bool by_synonym = false;
-  for (const ContentWord& w : a.content) {
-    accounted += Accounted(w, b, lexicon, &by_synonym);
+  for (size_t i = 0; i < n; ++i) {
+    accounted += Accounted(a.content[i], b, lexicon, &by_synonym);
   }
-  return static_cast<double>(accounted) / a.content.size();
+  return static_cast<double>(accounted) / n;
 }
 
 // Whether `acronym` is spelled out by consecutive words of `b` ("ml" by
@@ -197,8 +230,21 @@ std::string FindConflict(const PromptAnalysis& a, const PromptAnalysis& b,
                         absl::StrJoin(ha, " "), "] vs [",
                         absl::StrJoin(hb, " "), "]");
   }
+  if (std::string direction = OppositeDirections(a, b); !direction.empty()) {
+    return direction;
+  }
   if (std::string swapped = SwappedNames(a, b); !swapped.empty()) {
     return swapped;
+  }
+  // Who does what to whom: the same persons in another order.
+  if (a.persons.size() >= 2 && a.persons != b.persons) {
+    std::vector<std::string> sa = a.persons, sb = b.persons;
+    std::sort(sa.begin(), sa.end());
+    std::sort(sb.begin(), sb.end());
+    if (sa == sb) return "persons in another order (who does what to whom)";
+  }
+  if (!a.tense.empty() && !b.tense.empty() && a.tense != b.tense) {
+    return absl::StrCat("tense differs: ", a.tense, " vs ", b.tense);
   }
   if (a.negations != b.negations) {
     return absl::StrCat("negations differ: ", a.negations, " vs ", b.negations);

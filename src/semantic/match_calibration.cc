@@ -137,10 +137,54 @@ absl::StatusOr<MatchCalibration> FromParsed(const nlohmann::json& j) {
     }
     c.cuts.push_back(one);
   }
+  if (absl::Status s = c.Validate(); !s.ok()) return s;
   return c;
 }
 
 }  // namespace
+
+absl::Status MatchCalibration::Validate() const {
+  if (features != MatchFeatureNameList()) {
+    return Invalid(
+        "its features are not this library's (fitted by another version? "
+        "re-fit with semantic_eval --fit)");
+  }
+  if (weights.size() != features.size()) {
+    return Invalid("one weight per feature");
+  }
+  for (double w : weights) {
+    if (!std::isfinite(w)) return Invalid("a weight is not finite");
+  }
+  if (!std::isfinite(bias)) return Invalid("the bias is not finite");
+  const int d = static_cast<int>(features.size());
+  for (size_t t = 0; t < trees.size(); ++t) {
+    const int n = static_cast<int>(trees[t].size());
+    if (n == 0) return Invalid(absl::StrCat("tree ", t, " is empty"));
+    for (int i = 0; i < n; ++i) {
+      const TreeNode& node = trees[t][i];
+      // Children after their parent: no cycles, every walk ends.
+      if (!std::isfinite(node.threshold) || !std::isfinite(node.value) ||
+          node.feature >= d ||
+          (node.feature >= 0 && (node.left <= i || node.left >= n ||
+                                 node.right <= i || node.right >= n))) {
+        return Invalid(
+            absl::StrCat("tree ", t, " node ", i, " is out of range"));
+      }
+    }
+  }
+  if (cuts.empty()) return Invalid("no cuts");
+  for (size_t i = 0; i < cuts.size(); ++i) {
+    const Cut& c = cuts[i];
+    if (!(c.target_false_hit_rate > 0 && c.target_false_hit_rate < 1) ||
+        !(c.score >= 0 && c.score <= 1)) {
+      return Invalid("cut targets must be in (0, 1) and scores in [0, 1]");
+    }
+    if (i > 0 && c.target_false_hit_rate <= cuts[i - 1].target_false_hit_rate) {
+      return Invalid("cuts must be in ascending order of target");
+    }
+  }
+  return absl::OkStatus();
+}
 
 std::vector<std::string> MatchFeatureNameList() {
   std::vector<std::string> out;

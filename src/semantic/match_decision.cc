@@ -11,8 +11,15 @@
 
 namespace promptcache::internal {
 
-std::string MatchDecision::Explain() const {
-  if (!veto.empty()) return absl::StrCat("veto: ", veto);
+std::string MatchDecision::Explain(bool with_words) const {
+  if (!veto.empty()) {
+    return absl::StrCat("veto: ",
+                        with_words ? veto : veto.substr(0, veto.find(':')));
+  }
+  if (too_dissimilar) {
+    return absl::StrFormat("similarity %.4f < %.2f", features[kCosine],
+                           kMinCalibratedSimilarity);
+  }
   if (surface_rewrite && serve && score < cut) {
     return absl::StrFormat(
         "surface rewrite: the same words in the same order (score %.4f)",
@@ -43,13 +50,16 @@ MatchDecider::MatchDecider(absl::string_view query, const MatchRule& rule,
       query_(AnalyzePrompt(query, lexicon)),
       rule_(rule),
       lexicon_(lexicon),
-      similarity_floor_(rule.calibration != nullptr ? rule.similarity_floor
-                                                    : rule.min_similarity),
+      similarity_floor_(
+          rule.calibration != nullptr
+              ? std::max(rule.similarity_floor, kMinCalibratedSimilarity)
+              : rule.min_similarity),
       number_signature_(NumberSignature(query_)) {}
 
 MatchDecision MatchDecider::Decide(absl::string_view candidate,
                                    double similarity,
-                                   std::optional<double> entry_cut) const {
+                                   std::optional<double> entry_cut,
+                                   bool entry_reported_wrong) const {
   MatchDecision d;
   const PromptAnalysis other = AnalyzePrompt(candidate, lexicon_);
   d.veto = FindConflict(query_text_, query_, candidate, other, lexicon_);
@@ -63,13 +73,17 @@ MatchDecision MatchDecider::Decide(absl::string_view candidate,
   }
   d.surface_rewrite = IsSurfaceRewrite(query_, other);
   // Surface rewrites pass the calibrated rule whatever their score, unless
-  // feedback raised the entry's bar; a threshold override means what it
-  // says.
-  const bool bar_raised = entry_cut.has_value() && *entry_cut > rule_.cut;
-  d.serve = d.veto.empty() &&
-            (d.score >= d.cut ||
-             (rule_.calibration != nullptr && rule_.surface_rewrites &&
-              d.surface_rewrite && !bar_raised));
+  // feedback reported a false hit of the entry; a threshold override means
+  // what it says. A cut of 1 serves nothing by score.
+  if (rule_.calibration != nullptr) {
+    d.too_dissimilar = similarity < kMinCalibratedSimilarity;
+    d.serve = d.veto.empty() && !d.too_dissimilar &&
+              ((d.cut < 1 && d.score >= d.cut) ||
+               (rule_.surface_rewrites && d.surface_rewrite &&
+                similarity >= kMinSurfaceSimilarity && !entry_reported_wrong));
+  } else {
+    d.serve = d.veto.empty() && d.score >= d.cut;
+  }
   return d;
 }
 
@@ -100,7 +114,6 @@ Box FeasibleBox(double cosine) {
   set(kQuestionDiffers, 0, 1);
   set(kNamesUnmatched, 0, 2);
   set(kSynonymShare, 0, 1);
-  set(kCosineTimesCover, std::min(0.0, cosine), std::max(0.0, cosine));
   return b;
 }
 
@@ -123,9 +136,10 @@ double MaxLeaf(const std::vector<MatchCalibration::TreeNode>& tree, int i,
 
 double SimilarityFloor(const MatchCalibration& calibration, double cut) {
   // The best score reachable at a cosine: every other feature at its most
-  // favourable feasible value (per term, so an upper bound). The score
-  // rises with the cosine (its weight and trees are fitted monotone), so
-  // bisection finds where the best case meets the cut.
+  // favourable feasible value (per term, so an upper bound). Bisection
+  // assumes the score rises with the cosine (the trees are fitted monotone
+  // in it; a negative linear weight makes the floor lower, never higher,
+  // than exact: only less pruning).
   const auto best = [&](double cosine) {
     const Box box = FeasibleBox(cosine);
     double z = calibration.bias;

@@ -17,6 +17,14 @@ namespace promptcache::internal {
 
 class Lexicon;
 
+// The calibrated rule never serves a pair its embedder finds less similar
+// than this, whatever the lexical evidence: words alone ("can you help me"
+// / "can you tell me") do not make two requests the same.
+inline constexpr double kMinCalibratedSimilarity = 0.5;
+// A surface rewrite passes on its own only this similar: the words it
+// drops or adds are stop words, and a low similarity says there are many.
+inline constexpr double kMinSurfaceSimilarity = 0.8;
+
 // How candidates are judged in one lookup.
 struct MatchRule {
   // Calibrated: serve when score >= cut. Null: by similarity alone.
@@ -27,9 +35,10 @@ struct MatchRule {
   bool surface_rewrites = false;
   // Without a calibration: the similarity a candidate needs.
   double min_similarity = 1;
-  // Calibrated: where the search may stop (SimilarityFloor of the lowest
-  // cut any entry can have). Computed once per cache: it walks every tree.
-  double similarity_floor = -1;
+  // Calibrated: where the search may stop, at least kMinCalibratedSimilarity
+  // (SimilarityFloor of the lowest cut any entry can have, when higher).
+  // Computed once per cache: it walks every tree.
+  double similarity_floor = kMinCalibratedSimilarity;
 };
 
 struct MatchDecision {
@@ -43,10 +52,14 @@ struct MatchDecision {
   // The two differ only on the surface (IsSurfaceRewrite): the calibrated
   // rule serves them whatever the score, when no conflict vetoes them.
   bool surface_rewrite = false;
+  // Calibrated: refused for a similarity below kMinCalibratedSimilarity.
+  bool too_dissimilar = false;
   MatchFeatures features{};
   // One line: "veto: numbers differ: [10] vs [100]", "score 0.93 >= cut
-  // 0.87", "score 0.41 < cut 0.87 (cover_min 0.33)".
-  std::string Explain() const;
+  // 0.87", "score 0.41 < cut 0.87 (cover_min 0.33)". Without `with_words`,
+  // a veto is named by its kind only ("veto: numbers differ"): for lines
+  // that reach other clients, which must not read another user's words.
+  std::string Explain(bool with_words = true) const;
 };
 
 class MatchDecider {
@@ -55,12 +68,15 @@ class MatchDecider {
                const Lexicon& lexicon);
 
   // `entry_cut`, when given, replaces the rule's cut for this candidate (an
-  // entry's own bar, learned from feedback).
+  // entry's own bar, learned from feedback); `entry_reported_wrong` turns
+  // the surface-rewrite pass off for it.
   MatchDecision Decide(absl::string_view candidate, double similarity,
-                       std::optional<double> entry_cut = std::nullopt) const;
+                       std::optional<double> entry_cut = std::nullopt,
+                       bool entry_reported_wrong = false) const;
 
-  // Candidates below this similarity can never be served (the best lexical
-  // evidence cannot lift their score to the cut): the search stops there.
+  // Candidates below this similarity are not served (calibrated: below
+  // kMinCalibratedSimilarity, or where even the best lexical evidence
+  // cannot lift the score to the lowest cut): the search stops there.
   double similarity_floor() const { return similarity_floor_; }
   uint64_t number_signature() const { return number_signature_; }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "semantic/lexicon.h"
 
 namespace promptcache::internal {
@@ -72,12 +73,11 @@ double OrderSwaps(const std::vector<std::string>& a,
 // Keys of hard tokens other than numbers (numbers keep their order in the
 // veto), in text order.
 std::vector<std::string> HardInOrder(const PromptAnalysis& a) {
+  const absl::flat_hash_set<std::string> numbers(a.numbers.begin(),
+                                                 a.numbers.end());
   std::vector<std::string> out;
   for (const std::string& k : a.keys) {
-    if (a.hard_set.contains(k) &&
-        std::find(a.numbers.begin(), a.numbers.end(), k) == a.numbers.end()) {
-      out.push_back(k);
-    }
+    if (a.hard_set.contains(k) && !numbers.contains(k)) out.push_back(k);
   }
   return out;
 }
@@ -86,17 +86,18 @@ std::vector<std::string> HardInOrder(const PromptAnalysis& a) {
 
 absl::Span<const char* const> MatchFeatureNames() {
   static constexpr const char* kNames[] = {
-      "cosine",        "cover_min",     "cover_mean",       "unmatched",
-      "substituted",   "order_swaps",   "hard_order_swaps", "same_order",
-      "length_ratio",  "log_length",    "question_differs", "names_unmatched",
-      "synonym_share", "cosine_x_cover"};
+      "cosine",       "cover_min",   "cover_mean",       "unmatched",
+      "substituted",  "order_swaps", "hard_order_swaps", "same_order",
+      "length_ratio", "log_length",  "question_differs", "names_unmatched",
+      "synonym_share"};
   static_assert(std::size(kNames) == kNumMatchFeatures);
   return kNames;
 }
 
 bool IsSurfaceRewrite(const PromptAnalysis& a, const PromptAnalysis& b) {
   return !a.order.empty() && a.order == b.order &&
-         a.question_kind == b.question_kind && a.negations == b.negations;
+         a.question_kind == b.question_kind && a.negations == b.negations &&
+         a.persons == b.persons && a.tense == b.tense;
 }
 
 MatchFeatures ComputeMatchFeatures(const PromptAnalysis& a,
@@ -128,7 +129,6 @@ MatchFeatures ComputeMatchFeatures(const PromptAnalysis& a,
       accounted == 0
           ? 0
           : static_cast<double>(ca.by_synonym + cb.by_synonym) / accounted;
-  f[kCosineTimesCover] = cosine * f[kCoverMin];
   return f;
 }
 

@@ -15,20 +15,19 @@ namespace promptcache::internal {
 class Lexicon;
 
 enum MatchFeature {
-  kCosine,            // the embedder's cosine similarity
-  kCoverMin,          // least fraction of one side's content words accounted
-  kCoverMean,         // mean of both sides' fractions
-  kUnmatched,         // log(1 + content words unaccounted on both sides)
-  kSubstituted,       // min of the two sides' unaccounted counts (<= 3)
-  kOrderSwaps,        // fraction of shared non-stop word pairs swapped
-  kHardOrderSwaps,    // the same for names, dates, units and identifiers
-  kSameOrder,         // 1: every word accounted for, nothing swapped
-  kLengthRatio,       // (shorter + 1) / (longer + 1), in content words
-  kLogLength,         // log(1 + the longer side's content words)
-  kQuestionDiffers,   // the question kinds differ (QuestionKindsDiffer)
-  kNamesUnmatched,    // capitalized words unaccounted (<= 2)
-  kSynonymShare,      // fraction of accounted words matched by synonym
-  kCosineTimesCover,  // kCosine * kCoverMin
+  kCosine,           // the embedder's cosine similarity
+  kCoverMin,         // least fraction of one side's content words accounted
+  kCoverMean,        // mean of both sides' fractions
+  kUnmatched,        // log(1 + content words unaccounted on both sides)
+  kSubstituted,      // min of the two sides' unaccounted counts (<= 3)
+  kOrderSwaps,       // fraction of shared non-stop word pairs swapped
+  kHardOrderSwaps,   // the same for names, dates, units and identifiers
+  kSameOrder,        // 1: every word accounted for, nothing swapped
+  kLengthRatio,      // (shorter + 1) / (longer + 1), in content words
+  kLogLength,        // log(1 + the longer side's content words)
+  kQuestionDiffers,  // the question kinds differ (QuestionKindsDiffer)
+  kNamesUnmatched,   // capitalized words unaccounted (<= 2)
+  kSynonymShare,     // fraction of accounted words matched by synonym
   kNumMatchFeatures,
 };
 
@@ -39,8 +38,8 @@ absl::Span<const char* const> MatchFeatureNames();
 
 // A surface rewrite: the same non-stop words (as lemmas, so inflection and
 // spelling aside) in the same order, the same question kind, the same
-// negations: the two differ only in case, punctuation, stop words and
-// framing ("how do I" / "how can I", "please"). Symmetric.
+// negations, persons and tense: the two differ only in case, punctuation,
+// stop words and framing ("how do I" / "how can I", "please"). Symmetric.
 bool IsSurfaceRewrite(const PromptAnalysis& a, const PromptAnalysis& b);
 
 // Symmetric in (a, b).

@@ -259,6 +259,32 @@ bool QuestionKindsDiffer(absl::string_view a, absl::string_view b) {
 
 namespace {
 
+// Grammatical person of a pronoun: who does what to whom.
+const char* PersonOf(const std::string& w) {
+  if (w == "i" || w == "me" || w == "my" || w == "mine" || w == "myself") {
+    return "1";
+  }
+  if (w == "we" || w == "us" || w == "our" || w == "ours") return "1pl";
+  if (w == "you" || w == "your" || w == "yours" || w == "yourself") return "2";
+  if (w == "they" || w == "them" || w == "their" || w == "theirs") {
+    return "3pl";
+  }
+  return nullptr;
+}
+
+// The tense an auxiliary marks: "past", "future", or empty.
+std::string TenseOf(const std::string& w) {
+  if (w == "was" || w == "were" || w == "did" || w == "had" || w == "didnt" ||
+      w == "didn't" || w == "wasnt" || w == "wasn't" || w == "werent" ||
+      w == "weren't") {
+    return "past";
+  }
+  if (w == "will" || w == "shall" || w == "wont" || w == "won't") {
+    return "future";
+  }
+  return "";
+}
+
 // "plus", "minus", "divided by", "greater than": operators written as words.
 // Ambiguous ones ("times", "over") only between numbers.
 std::string WordOperator(const std::vector<Word>& words, size_t i) {
@@ -335,17 +361,25 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
                             ? w.lower + w.suffix
                             : lexicon.Lemma(w.lower) + w.suffix;
     std::string key = is_number && number_word ? number_word : lemma;
+    const bool stop = IsStopWord(w.lower) || IsFraming(w.lower);
     const std::string marker = std::move(direction);
     direction.clear();
-    // Direction marks every word it governs, so that a name written in
-    // lower case on one side still meets the marked name of the other.
-    if (!marker.empty() && !w.is_number && !number_word) key = marker + key;
-    if (w.lower == "to" || w.lower == "into" || w.lower == "towards") {
-      direction = "to>";
-    } else if (w.lower == "from") {
-      direction = "from>";
+    const bool direction_word = w.lower == "to" || w.lower == "into" ||
+                                w.lower == "towards" || w.lower == "from";
+    if (direction_word) {
+      direction = w.lower == "from" ? "from>" : "to>";
+    } else if (stop && !marker.empty() &&
+               PolarIndex().find(w.lower) == PolarIndex().end()) {
+      // "from the airport to the city": the marker goes past "the" to the
+      // word it governs.
+      direction = marker;
+    } else if (!marker.empty() && !w.is_number && !number_word) {
+      // Direction marks every word it governs, so that a name written in
+      // lower case on one side still meets the marked name of the other.
+      key = marker + key;
     }
-    const bool stop = IsStopWord(w.lower) || IsFraming(w.lower);
+    if (const char* person = PersonOf(w.lower)) a.persons.push_back(person);
+    if (a.tense.empty()) a.tense = TenseOf(w.lower);
     const bool name = (w.capitalized && !w.sentence_start) || w.all_caps;
     const bool hard = is_number || w.symbol || w.identifier || w.quoted ||
                       w.phrasal || name || IsDateWord(w.lower) ||
@@ -374,6 +408,8 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       if (number_word != nullptr) a.ordinals.push_back(key);
       // Also content: "sort ascending" / "sort" leaves a word unmatched.
       a.content.push_back({a.polar.back(), w.stem, w.capitalized});
+      // A unit after a number stays hard: "10 km" / "10 cm".
+      if (hard) a.hard_set.insert(key);
       continue;
     }
     if (number_word != nullptr && key.size() > 2 &&
@@ -436,8 +472,17 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
                const Lexicon& lexicon, bool* by_synonym) {
   *by_synonym = false;
   if (other.lemmas.contains(word.lemma)) return true;
-  for (const ContentWord& o : other.content) {
+  // A typo or a prefix needs one side that is no word of its own: "mouse"
+  // / "house" and "organ" / "organization" are different words.
+  const bool known = lexicon.IsLemma(word.lemma);
+  // The other side's first words only: a pasted log of thousands of words
+  // must not make each lookup quadratic.
+  constexpr size_t kMaxScan = 256;
+  const size_t scan = std::min(other.content.size(), kMaxScan);
+  for (size_t k = 0; k < scan; ++k) {
+    const ContentWord& o = other.content[k];
     if (o.stem == word.stem) return true;
+    if (known && lexicon.IsLemma(o.lemma)) continue;
     // "config" / "configuration"; a shared start alone is not enough:
     // "transpose" is not "transform".
     const std::string& shorter =
@@ -450,7 +495,8 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
     }
     if (OneEditApart(o.lemma, word.lemma)) return true;
   }
-  for (const ContentWord& o : other.content) {
+  for (size_t k = 0; k < scan; ++k) {
+    const ContentWord& o = other.content[k];
     if (lexicon.AreSynonyms(word.lemma, o.lemma) ||
         lexicon.AreDerivationallyRelated(word.lemma, o.lemma)) {
       *by_synonym = true;

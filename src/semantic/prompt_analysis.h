@@ -44,6 +44,12 @@ struct PromptAnalysis {
   // for words the other side spells out ("machine learning").
   absl::flat_hash_set<std::string> acronyms;
   int negations = 0;
+  // Pronouns' persons in order ("1", "1pl", "2", "3pl"): "do I owe you" is
+  // not "do you owe me".
+  std::vector<std::string> persons;
+  // "past" (was, did, had), "future" (will, shall) or empty: the first
+  // auxiliary that marks one.
+  std::string tense;
   // Lemmas of words in the opposite-word groups, in order.
   std::vector<std::string> polar;
   // Words that are neither stop words nor hard tokens (opposite words
