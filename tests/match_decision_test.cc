@@ -134,6 +134,9 @@ TEST(PromptAnalysisTest, QuestionFormsAreNormalised) {
   EXPECT_EQ(kind("what is the reason the sky is blue"), "why");
   EXPECT_EQ(kind("when was Rome founded"), "when");
   EXPECT_EQ(kind("reset my password"), "");
+  EXPECT_EQ(kind("Can I get a refund?"), "yes-no");
+  EXPECT_EQ(kind("please, can I get a refund"), "yes-no");
+  EXPECT_EQ(kind("can you tell me how to get a refund"), "how");
 }
 
 TEST(MatchFeaturesTest, SymmetricAndBounded) {

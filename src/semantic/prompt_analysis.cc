@@ -198,7 +198,17 @@ bool IsAuxiliary(const std::string& w) {
 // for a question that opens with an auxiliary ("can I...", "do I have
 // to...") and asks no question word soon after.
 std::string QuestionKind(const std::vector<Word>& words) {
-  for (size_t i = 0; i < words.size(); ++i) {
+  // Greetings and politeness before the question do not change its kind:
+  // "please, can I..." opens with "can" as much as "Can I...".
+  static const auto* const kOpeners = new absl::flat_hash_set<std::string>{
+      "please", "hey", "hi",     "hello", "ok",       "okay",
+      "so",     "and", "also",   "quick", "question", "thanks",
+      "pls",    "plz", "kindly", "um",    "well"};
+  size_t first = 0;
+  while (first < words.size() && kOpeners->contains(words[first].lower)) {
+    ++first;
+  }
+  for (size_t i = first; i < words.size(); ++i) {
     const std::string& w = words[i].lower;
     const std::string next = i + 1 < words.size() ? words[i + 1].lower : "";
     if (w == "why") return "why";
@@ -229,8 +239,8 @@ std::string QuestionKind(const std::vector<Word>& words) {
       return "what";
     }
     // "can you tell me how..." asks how; "can I..." asks yes or no.
-    if (i < 6 && IsAuxiliary(w) && i == 0) {
-      for (size_t j = 1; j < std::min(words.size(), size_t{6}); ++j) {
+    if (IsAuxiliary(w) && i == first) {
+      for (size_t j = i + 1; j < std::min(words.size(), i + 6); ++j) {
         const std::string& x = words[j].lower;
         if (x == "how" || x == "what" || x == "why" || x == "when" ||
             x == "where" || x == "who" || x == "which") {
@@ -240,7 +250,7 @@ std::string QuestionKind(const std::vector<Word>& words) {
       }
       return "yes-no";
     }
-    if (i >= 6) break;
+    if (i >= first + 6) break;
   }
   return "";
 }
