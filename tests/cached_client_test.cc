@@ -205,6 +205,12 @@ TEST_F(CachedClientTest, BadInputsAreClearErrorsAndLeaveTheDbIntact) {
   r = MakeRequest("x");
   r.model = "";
   bad.push_back(r);
+  // A NUL in a name: refused before the upstream is called or a ledger row
+  // is written (it once merged two rows and made the next open fail).
+  r = MakeRequest("x");
+  r.model = std::string("m\0x", 3);
+  bad.push_back(r);
+  const int64_t ledger_rows = cache_->Report()->rows.size();
   for (const Request& b : bad) {
     absl::StatusOr<Response> result = client_->Complete(b);
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
@@ -212,6 +218,7 @@ TEST_F(CachedClientTest, BadInputsAreClearErrorsAndLeaveTheDbIntact) {
   }
   EXPECT_EQ(upstream_.calls(), 1);
   EXPECT_EQ(cache_->Stats()->entries, entries);
+  EXPECT_EQ(cache_->Report()->rows.size(), ledger_rows);
   EXPECT_EQ(client_->Complete(MakeRequest("keep me"))->cache_status,
             CacheStatus::kExactHit);
 }

@@ -98,11 +98,17 @@ TEST(KeysTest, AnyChangeChangesTheKey) {
     return s;
   };
   (void)alphabet;
+  // Names take no control characters (they are refused).
+  auto random_name = [&](size_t n) {
+    std::string s = random_text(n);
+    std::erase_if(s, [](char c) { return c == '\n' || c == '\t'; });
+    return s.empty() ? std::string("n") : s;
+  };
   for (int trial = 0; trial < 300; ++trial) {
     Request base;
-    base.ns = random_text(1 + rng() % 8);
+    base.ns = random_name(1 + rng() % 8);
     base.backend = "openai";
-    base.model = "gpt-" + random_text(1 + rng() % 5);
+    base.model = "gpt-" + random_name(1 + rng() % 5);
     const int turns = 1 + rng() % 4;
     for (int t = 0; t < turns; ++t) {
       base.messages.push_back({t % 2 == 0 ? "user" : "assistant",
@@ -243,6 +249,21 @@ TEST(KeysTest, BadInputsAreClearErrors) {
   r = MakeRequest("hi");
   r.backend = "";
   EXPECT_NE(error_of(r).find("backend is empty"), std::string::npos);
+  // Control characters in names would end up in stored keys and ledger
+  // rows ("m\0x" once merged rows and bricked an open): refused, named.
+  r = MakeRequest("hi");
+  r.model = std::string("bad-\0x", 6);
+  EXPECT_NE(error_of(r).find("request.model contains a control character"),
+            std::string::npos);
+  r = MakeRequest("hi");
+  r.ns = "a\topenai";
+  EXPECT_NE(error_of(r).find("request.ns contains a control character"),
+            std::string::npos);
+  r = MakeRequest("hi");
+  r.backend =
+      "open\x7f"
+      "ai";
+  EXPECT_NE(error_of(r).find("request.backend"), std::string::npos);
   r = MakeRequest("bad \xC3\x28 utf8");
   EXPECT_NE(error_of(r).find("messages[1].content is not valid UTF-8"),
             std::string::npos);

@@ -53,6 +53,25 @@ absl::Status CheckText(absl::string_view text, absl::string_view field) {
   return absl::OkStatus();
 }
 
+// Names (namespace, backend, model) become parts of stored keys and of
+// ledger rows: a control character (U+0000 above all) has no place there.
+bool HasControlCharacter(absl::string_view name) {
+  for (char c : name) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b == 0x7f) return true;
+  }
+  return false;
+}
+
+absl::Status CheckName(absl::string_view text, absl::string_view field) {
+  if (absl::Status s = CheckText(text, field); !s.ok()) return s;
+  if (HasControlCharacter(text)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " contains a control character (U+0000-U+001F or U+007F)"));
+  }
+  return absl::OkStatus();
+}
+
 size_t ApproximateSize(const Request& r) {
   size_t size = r.ns.size() + r.backend.size() + r.model.size();
   for (const Message& m : r.messages) {
@@ -232,6 +251,10 @@ absl::Status WriteCanonical(const Request& r, const CanonicalOptions& options,
   if (r.backend.empty() || r.model.empty() || r.messages.empty()) {
     return absl::InvalidArgumentError("request is missing a field");
   }
+  if (HasControlCharacter(r.ns) || HasControlCharacter(r.backend) ||
+      HasControlCharacter(r.model)) {
+    return absl::InvalidArgumentError("a name has a control character");
+  }
   const size_t size = ApproximateSize(r);
   if (size > options.max_request_bytes) {
     return absl::InvalidArgumentError("request is too large");
@@ -313,7 +336,7 @@ absl::Status ValidateRequest(const Request& r,
        {std::pair<absl::string_view, absl::string_view>{r.ns, "request.ns"},
         {r.backend, "request.backend"},
         {r.model, "request.model"}}) {
-    if (absl::Status s = CheckText(text, field); !s.ok()) return s;
+    if (absl::Status s = CheckName(text, field); !s.ok()) return s;
   }
   for (size_t i = 0; i < r.messages.size(); ++i) {
     const Message& m = r.messages[i];
