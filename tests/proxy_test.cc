@@ -399,6 +399,26 @@ TEST_F(ProxyTest, BadRequestsGetProviderErrors) {
   EXPECT_EQ(stub_.calls(), 1);
 }
 
+TEST_F(ProxyTest, ByDefaultClientsKeysGoUpstreamWhateverTheEnvironment) {
+  // Issue 14, defect 2: the operator's key in the environment must not be
+  // used unless the proxy is told to.
+  setenv("OPENAI_API_KEY", "sk-operator-key-in-env", 1);
+  setenv("ANTHROPIC_API_KEY", "sk-ant-operator-key-in-env", 1);
+  StartProxy([](ProxyOptions& o) {
+    const ProxyOptions defaults;
+    o.openai.api_key_env = defaults.openai.api_key_env;
+    o.anthropic.api_key_env = defaults.anthropic.api_key_env;
+  });
+  unsetenv("OPENAI_API_KEY");
+  unsetenv("ANTHROPIC_API_KEY");
+  EXPECT_EQ(ProxyOptions{}.openai.api_key_env, "");
+  EXPECT_EQ(ProxyOptions{}.anthropic.api_key_env, "");
+  auto ok = Post("/v1/chat/completions", ChatBody("Whose key is this now?"));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(stub_.last_auth(), "Bearer sk-tenant-a-secret");
+}
+
 TEST_F(ProxyTest, TheProxysOwnKeyReplacesClientsKeysAndIsNeverRelayed) {
   setenv("PROMPTCACHE_TEST_PROXY_KEY", "sk-proxy-own-key", 1);
   StartProxy([](ProxyOptions& o) {

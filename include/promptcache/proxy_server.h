@@ -66,9 +66,11 @@ struct ProxyOptions {
   std::string host = "127.0.0.1";
   // 0 picks a free port (see ProxyServer::port()).
   int port = 8080;
-  ProxyUpstream openai = {"https://api.openai.com", "OPENAI_API_KEY", "openai"};
-  ProxyUpstream anthropic = {"https://api.anthropic.com", "ANTHROPIC_API_KEY",
-                             "anthropic"};
+  // No key of the proxy's own by default: with OPENAI_API_KEY merely set in
+  // its environment, a proxy would otherwise serve anyone, with any or no
+  // key, on the operator's account.
+  ProxyUpstream openai = {"https://api.openai.com", "", "openai"};
+  ProxyUpstream anthropic = {"https://api.anthropic.com", "", "anthropic"};
   NamespaceMode namespace_mode = NamespaceMode::kApiKey;
   // Larger request bodies get 413 in the provider's error format. Keep the
   // cache's Options::canonical.max_request_bytes at least this large, or
