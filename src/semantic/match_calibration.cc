@@ -301,18 +301,28 @@ bool MatchCalibration::SurfaceRewritesAt(double target) const {
 
 double MatchCalibration::Score(absl::Span<const double> values) const {
   double z = bias;
-  for (size_t i = 0; i < weights.size() && i < values.size(); ++i) {
-    z += weights[i] * values[i];
-  }
+  const size_t n = std::min(weights.size(), values.size());
+  for (size_t i = 0; i < n; ++i) z += weights[i] * values[i];
+  // Valid trees name features below features.size(): with that many values
+  // the walk needs no bounds check (this loop is a third of a decision).
+  const bool all_values = values.size() >= features.size();
   for (const std::vector<TreeNode>& tree : trees) {
+    const TreeNode* nodes = tree.data();
     int i = 0;
-    while (tree[i].feature >= 0) {
-      const double x = static_cast<size_t>(tree[i].feature) < values.size()
-                           ? values[tree[i].feature]
-                           : 0;
-      i = x < tree[i].threshold ? tree[i].left : tree[i].right;
+    if (all_values) {
+      while (nodes[i].feature >= 0) {
+        i = values[nodes[i].feature] < nodes[i].threshold ? nodes[i].left
+                                                          : nodes[i].right;
+      }
+    } else {
+      while (nodes[i].feature >= 0) {
+        const double x = static_cast<size_t>(nodes[i].feature) < values.size()
+                             ? values[nodes[i].feature]
+                             : 0;
+        i = x < nodes[i].threshold ? nodes[i].left : nodes[i].right;
+      }
     }
-    z += tree[i].value;
+    z += nodes[i].value;
   }
   return 1.0 / (1.0 + std::exp(-z));
 }
