@@ -537,6 +537,7 @@ int RunStats(const std::string& db, const OpenArgs& open, bool as_json) {
     out["disk_bytes"] = stats->disk_bytes;
     out["hits_recorded"] = stats->hits_recorded;
     out["schema_version"] = stats->schema_version;
+    out["unreadable_ledger_rows"] = stats->unreadable_ledger_rows;
     if (semantic.has_value()) {
       out["semantic"] = {{"embedder", semantic->embedder},
                          {"vectors", semantic->vectors},
@@ -560,6 +561,11 @@ int RunStats(const std::string& db, const OpenArgs& open, bool as_json) {
       FormatBytes(stats->entry_bytes), stats->entry_bytes,
       FormatBytes(stats->disk_bytes), stats->disk_bytes, stats->hits_recorded,
       stats->schema_version);
+  if (stats->unreadable_ledger_rows > 0) {
+    std::cout << "unreadable ledger rows: " << stats->unreadable_ledger_rows
+              << " (left on disk, not in reports: written by an older "
+                 "build that let a control character into a name)\n";
+  }
   if (!semantic.has_value()) {
     std::cout << "semantic tier:    not loaded (give --embedder for its "
                  "statistics)\n";

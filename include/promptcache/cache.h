@@ -65,6 +65,10 @@ struct CacheStats {
   int64_t shared_bodies = 0;
   int64_t shared_body_bytes = 0;
   int64_t shared_body_refs = 0;
+  // Ledger rows found at open that could not be read (left on disk, kept
+  // out of reports): written by an older build that let a control
+  // character into a name.
+  int64_t unreadable_ledger_rows = 0;
 };
 
 // Which entries Purge() deletes: those matching every given condition.

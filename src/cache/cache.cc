@@ -351,13 +351,13 @@ absl::Status Cache::Impl::Open() {
         db_->NewIterator(rocksdb::ReadOptions(), ledger_cf_));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       LedgerRow row;
-      if (absl::Status st = internal::SplitLedgerKey(View(it->key()), &row);
-          !st.ok()) {
-        return st;
-      }
-      if (absl::Status st = internal::DecodeLedgerRow(View(it->value()), &row);
-          !st.ok()) {
-        return st;
+      // One unreadable row (an older build let a NUL into a model name) must
+      // not stop the cache: it is left as it is on disk, counted
+      // (CacheStats::unreadable_ledger_rows) and kept out of reports.
+      if (!internal::SplitLedgerKey(View(it->key()), &row).ok() ||
+          !internal::DecodeLedgerRow(View(it->value()), &row).ok()) {
+        ++unreadable_ledger_rows_;
+        continue;
       }
       ledger_[it->key().ToString()] = std::move(row);
     }
@@ -1344,6 +1344,7 @@ Cache::MemoryStats Cache::Impl::GetMemoryStats() {
 
 absl::StatusOr<CacheStats> Cache::Impl::Stats() {
   CacheStats stats;
+  stats.unreadable_ledger_rows = unreadable_ledger_rows_;
   const int64_t now = NowMicros();
   absl::Status s = ForEachEntry([&](const EntryInfo& e) {
     stats.entries += 1;

@@ -270,6 +270,8 @@ class Cache::Impl {
       ABSL_GUARDED_BY(write_mu_);
   int64_t evicted_ ABSL_GUARDED_BY(write_mu_) = 0;
   std::atomic<int64_t> not_admitted_{0};
+  // Ledger rows Open could not read (CacheStats::unreadable_ledger_rows).
+  int64_t unreadable_ledger_rows_ = 0;
 
   // The one memory budget: blocks, memtables and hot answers charge it.
   std::shared_ptr<rocksdb::Cache> block_cache_;
