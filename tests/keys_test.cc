@@ -249,6 +249,23 @@ TEST(KeysTest, BadInputsAreClearErrors) {
   r = MakeRequest("hi");
   r.backend = "";
   EXPECT_NE(error_of(r).find("backend is empty"), std::string::npos);
+  // JSON nested 100,000 deep once overflowed the stack (issue 14, defect
+  // 5): refused, named; 64 levels are accepted.
+  r = MakeRequest("hi");
+  r.params.extra_json =
+      "{\"x\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_NE(error_of(r).find("params.extra_json is nested deeper than 64"),
+            std::string::npos);
+  r = MakeRequest("hi");
+  r.params.tools_json = std::string(65, '[') + std::string(65, ']');
+  EXPECT_NE(error_of(r).find("params.tools_json is nested deeper"),
+            std::string::npos);
+  r = MakeRequest("hi");
+  r.params.tools_json = std::string(64, '[') + std::string(64, ']');
+  EXPECT_TRUE(ComputeKeys(r).ok());
+  // Brackets inside strings are text, not nesting.
+  r.params.tools_json = "[\"" + std::string(1000, '[') + "\"]";
+  EXPECT_TRUE(ComputeKeys(r).ok());
   // Control characters in names would end up in stored keys and ledger
   // rows ("m\0x" once merged rows and bricked an open): refused, named.
   r = MakeRequest("hi");

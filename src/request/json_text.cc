@@ -1,5 +1,6 @@
 #include "request/json_text.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -271,8 +272,45 @@ void AppendCanonicalJson(std::string* out, const nlohmann::json& value) {
   }
 }
 
+namespace {
+
+// The deepest nesting of arrays and objects in `text` (brackets inside
+// strings not counted). A scan, not a parse: it stops at `limit + 1`.
+int JsonNesting(absl::string_view text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+}  // namespace
+
 absl::StatusOr<nlohmann::json> ParseJsonField(absl::string_view text,
                                               absl::string_view field) {
+  // The canonical form is written recursively: a 100,000-deep array would
+  // overflow the stack. Real tool schemas nest a handful of levels.
+  if (JsonNesting(text, kMaxJsonNesting) > kMaxJsonNesting) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " is nested deeper than ", kMaxJsonNesting, " levels"));
+  }
   nlohmann::json parsed =
       nlohmann::json::parse(text, /*cb=*/nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {

@@ -36,6 +36,9 @@ void AppendJsonNumber(std::string* out, double value);
 // as AppendJsonNumber.
 void AppendCanonicalJson(std::string* out, const nlohmann::json& value);
 
+// Deepest nesting of arrays and objects ParseJsonField accepts.
+inline constexpr int kMaxJsonNesting = 64;
+
 // Parses `text`; InvalidArgument naming `field` when it is not JSON.
 absl::StatusOr<nlohmann::json> ParseJsonField(absl::string_view text,
                                               absl::string_view field);
