@@ -4,6 +4,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -390,6 +391,49 @@ TEST_F(SemanticCacheTest, BrokenEmbeddersAreClearErrors) {
               absl::string_view::npos)
         << r.status();
   }
+}
+
+// An embedder that throws (issue 14: it escaped Complete()).
+class ThrowingEmbedder : public Embedder {
+ public:
+  std::string name() const override { return "throwing"; }
+  int dimension() const override { return 8; }
+  absl::Status Embed(absl::Span<const std::string>,
+                     std::vector<float>*) const override {
+    throw std::runtime_error("model server exploded");
+  }
+};
+
+TEST_F(SemanticCacheTest, AThrowingEmbedderIsAnErrorAndBadIndexOptionsFail) {
+  TempDir dir;
+  Options o;
+  o.embedder = std::make_shared<ThrowingEmbedder>();
+  auto cache = *Cache::Open(dir.path(), o);
+  CachedClient client(*cache, [](const Request&) -> absl::StatusOr<Response> {
+    return MakeAnswer("x");
+  });
+  absl::StatusOr<Response> r = client.Complete(MakeRequest("hello there"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal);
+  EXPECT_NE(r.status().message().find("model server exploded"),
+            absl::string_view::npos);
+  cache.reset();
+  // hnsw_m = 0 once passed Open and crashed in FAISS.
+  TempDir other;
+  Options bad;
+  bad.embedder = std::make_shared<BuiltinEmbedder>();
+  for (int m : {0, 1, 100000}) {
+    bad.semantic.hnsw_m = m;
+    absl::StatusOr<std::unique_ptr<Cache>> c = Cache::Open(other.path(), bad);
+    ASSERT_FALSE(c.ok()) << m;
+    EXPECT_NE(c.status().message().find("hnsw_m"), absl::string_view::npos);
+  }
+  bad.semantic.hnsw_m = 16;
+  bad.semantic.hnsw_ef_search = 0;
+  EXPECT_FALSE(Cache::Open(other.path(), bad).ok());
+  bad.semantic.hnsw_ef_search = 32;
+  bad.semantic.threshold = std::nan("");
+  EXPECT_FALSE(Cache::Open(other.path(), bad).ok());
 }
 
 TEST_F(SemanticCacheTest, WordlessPromptsUseTheExactTierOnly) {

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <stdexcept>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -62,7 +63,18 @@ absl::Status Cache::Impl::EmbedChecked(const std::string& text,
 absl::Status Cache::Impl::EmbedUnchecked(const std::string& text,
                                          std::vector<float>* vector) const {
   const Embedder& embedder = *options_.embedder;
-  absl::Status s = embedder.Embed(absl::MakeConstSpan(&text, 1), vector);
+  absl::Status s;
+  // A user's embedder may throw: an error of the call, never an exception
+  // out of the cache.
+  try {
+    s = embedder.Embed(absl::MakeConstSpan(&text, 1), vector);
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("embedder ", embedder.name(), " threw: ", e.what()));
+  } catch (...) {
+    return absl::InternalError(
+        absl::StrCat("embedder ", embedder.name(), " threw"));
+  }
   if (!s.ok()) return s;
   const size_t dim = static_cast<size_t>(embedder.dimension());
   if (vector->size() != dim) {
@@ -161,6 +173,15 @@ absl::Status Cache::Impl::OpenSemantic() {
   }
   if (so.top_k <= 0) {
     return absl::InvalidArgumentError("SemanticOptions::top_k must be > 0");
+  }
+  // FAISS aborts on these rather than returning an error.
+  if (so.hnsw_m < 2 || so.hnsw_m > 256 || so.hnsw_ef_construction < 1 ||
+      so.hnsw_ef_search < 1 || so.hnsw_min_vectors < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SemanticOptions: hnsw_m must be in [2, 256] (got ", so.hnsw_m,
+        "), hnsw_ef_construction and hnsw_ef_search >= 1 (got ",
+        so.hnsw_ef_construction, ", ", so.hnsw_ef_search,
+        "), hnsw_min_vectors >= 0 (got ", so.hnsw_min_vectors, ")"));
   }
   if (!(so.feedback_margin >= 0 && so.feedback_margin <= 1) ||
       !(so.feedback_max_lowering >= 0 && so.feedback_max_lowering <= 1)) {
