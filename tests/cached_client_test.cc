@@ -223,6 +223,18 @@ TEST_F(CachedClientTest, BadInputsAreClearErrorsAndLeaveTheDbIntact) {
             CacheStatus::kExactHit);
 }
 
+TEST_F(CachedClientTest, ANonPositiveTtlIsRefusedBeforePayingTheUpstream) {
+  for (absl::Duration ttl : {absl::ZeroDuration(), absl::Seconds(-5)}) {
+    CallOptions call;
+    call.ttl = ttl;
+    absl::StatusOr<Response> r =
+        client_->Complete(MakeRequest("short-lived question"), call);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("ttl"), absl::string_view::npos);
+  }
+  EXPECT_EQ(upstream_.calls(), 0);
+}
+
 TEST_F(CachedClientTest, ThrowingUpstreamIsAnErrorNotACrash) {
   CachedClient throwing(*cache_,
                         [](const Request&) -> absl::StatusOr<Response> {

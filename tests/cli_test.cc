@@ -673,6 +673,29 @@ TEST_F(CliTest, ExplainShowsTheDecisionPerCandidate) {
   EXPECT_EQ(run({"explain", sem_db_, "x", "--threshold", "7"}).exit_code, 2);
 }
 
+TEST_F(CliTest, InspectJsonShowsAnAnswerWithInvalidUtf8) {
+  // An upstream's bytes are stored as they came; --json once failed on
+  // them (issue 14).
+  const std::string db = (dir_ / "utf8-db").string();
+  {
+    auto cache = Cache::Open(db, TestOptions());
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    CachedClient client(**cache, [](const Request&) {
+      Response r;
+      r.text = "broken \xC3\x28 bytes";
+      r.finish_reason = "stop";
+      r.usage.input_tokens = 10;
+      r.usage.output_tokens = 10;
+      return absl::StatusOr<Response>(r);
+    });
+    ASSERT_TRUE(client.Complete(UserRequest("give me bytes")).ok());
+  }
+  RunResult r = Run({"inspect", db, "--prompt", "bytes", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  json j = ParseJson(r);
+  ASSERT_EQ(j["entries"].size(), 1u) << r.out;
+}
+
 TEST_F(CliTest, InspectShowsSemanticHits) {
   ASSERT_NO_FATAL_FAILURE(CreateSemanticDb());
   // No embedder needed to see the hits.

@@ -468,7 +468,8 @@ int RunReport(const std::string& db, const OpenArgs& open, bool as_json,
       out["rows"].push_back(RowJson(row, /*with_names=*/true));
     }
     out["total"] = RowJson(total, /*with_names=*/false);
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace)
+              << "\n";
     return kExitOk;
   }
 
@@ -546,7 +547,8 @@ int RunStats(const std::string& db, const OpenArgs& open, bool as_json) {
     } else {
       out["semantic"] = nullptr;  // not loaded: no --embedder
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace)
+              << "\n";
     return kExitOk;
   }
   std::cout << absl::StrFormat(
@@ -770,7 +772,9 @@ int RunInspectKey(Cache& cache, const Key128& key,
   if (!hits.ok()) return RuntimeError(StatusText(hits.status()));
   const absl::Time now = absl::Now();
   if (as_json) {
-    std::cout << EntryJson(*entry, *hits, now).dump(2) << "\n";
+    std::cout << EntryJson(*entry, *hits, now)
+                     .dump(2, ' ', false, json::error_handler_t::replace)
+              << "\n";
   } else {
     PrintEntry(std::cout, *entry, *hits, now);
   }
@@ -823,7 +827,8 @@ int RunInspectPrompt(Cache& cache, const std::string& text,
     for (size_t i = 0; i < shown.size(); ++i) {
       out["entries"].push_back(EntryJson(shown[i], hits[i], now));
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace)
+              << "\n";
     return kExitOk;
   }
   if (matches == 0) {
@@ -1111,7 +1116,8 @@ int RunExplain(const std::string& db, const OpenArgs& open,
                                    {"decision", c.decision},
                                    {"features", features}});
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace)
+              << "\n";
     return kExitOk;
   }
   std::cout << "rule: " << explanation->rule << "\n";

@@ -147,6 +147,13 @@ absl::StatusOr<Response> CachedClient::Impl::Lead(
 absl::StatusOr<Response> CachedClient::Impl::Complete(
     const Request& request, const CallOptions& call,
     const ModelClient& upstream) {
+  // Checked before anything is paid for: a TTL that cannot store the
+  // answer was once noticed only after the upstream call.
+  if (call.ttl.has_value() && *call.ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CallOptions::ttl must be positive; got ",
+                     absl::FormatDuration(*call.ttl)));
+  }
   // An exact hit needs only the exact key: the canonical string, the scope
   // and context keys wait for a miss.
   bool looked_up = false;
