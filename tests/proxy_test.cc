@@ -399,6 +399,25 @@ TEST_F(ProxyTest, BadRequestsGetProviderErrors) {
   EXPECT_EQ(stub_.calls(), 1);
 }
 
+TEST_F(ProxyTest, ASecondProxyCannotShareThePort) {
+  // Issue 14, defect 3: with SO_REUSEPORT both bound and split the traffic.
+  Options o;
+  auto other_cache = *Cache::Open(dir_.Sub("db2"), o);
+  ProxyOptions options;
+  options.port = server_->port();
+  options.openai.base_url = absl::StrCat("http://127.0.0.1:", stub_.port());
+  options.anthropic.base_url = options.openai.base_url;
+  absl::StatusOr<std::unique_ptr<ProxyServer>> second =
+      ProxyServer::Create(*other_cache, options);
+  ASSERT_TRUE(second.ok()) << second.status();
+  absl::Status started = (*second)->Start();
+  EXPECT_EQ(started.code(), absl::StatusCode::kUnavailable) << started;
+  // The first one still answers.
+  auto ok = Post("/v1/chat/completions", ChatBody("still here?"));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+}
+
 TEST_F(ProxyTest, ByDefaultClientsKeysGoUpstreamWhateverTheEnvironment) {
   // Issue 14, defect 2: the operator's key in the environment must not be
   // used unless the proxy is told to.

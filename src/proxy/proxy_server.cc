@@ -990,6 +990,13 @@ void ProxyServer::Impl::HandlePassthrough(const Upstream& up,
 }
 
 absl::Status ProxyServer::Impl::Start() {
+  // cpp-httplib's default sets SO_REUSEPORT: a second proxy on the same
+  // port would bind too and take half the traffic to another database.
+  // SO_REUSEADDR alone allows a restart over TIME_WAIT, not two listeners.
+  server_.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   const int bound =
       options_.port == 0
           ? server_.bind_to_any_port(options_.host)
