@@ -273,6 +273,14 @@ TEST(KeysTest, BadInputsAreClearErrors) {
   EXPECT_NE(error_of(r).find("request.model contains a control character"),
             std::string::npos);
   r = MakeRequest("hi");
+  r.model = std::string(100 * 1024, 'm');
+  EXPECT_NE(error_of(r).find("request.model is 102400 bytes; names are at "
+                             "most 256"),
+            std::string::npos);
+  r = MakeRequest("hi");
+  r.model = std::string(256, 'm');
+  EXPECT_TRUE(ComputeKeys(r).ok());
+  r = MakeRequest("hi");
   r.ns = "a\topenai";
   EXPECT_NE(error_of(r).find("request.ns contains a control character"),
             std::string::npos);
