@@ -2,6 +2,8 @@
 // name, which split its key into four parts) must not stop the cache from
 // opening: it is counted, left on disk and kept out of reports, and every
 // entry and every other row stays readable. Issue 14, defect 1.
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -100,6 +102,53 @@ TEST(LedgerRecoveryTest, UnreadableRowsAreCountedNotFatal) {
   cache = Cache::Open(dir.path(), options);
   ASSERT_TRUE(cache.ok()) << cache.status();
   EXPECT_EQ((*cache)->Stats()->unreadable_ledger_rows, 2);
+}
+
+TEST(LedgerRecoveryTest, AMissingCurrentFileIsAnErrorNotAWipe) {
+  // Issue 14, defect 6: Open used to create a new database over the files
+  // (RocksDB then deleted them).
+  TempDir dir;
+  Options options;
+  {
+    auto cache = *Cache::Open(dir.path(), options);
+    CachedClient client(*cache, [](const Request& r) {
+      return absl::StatusOr<Response>(
+          MakeAnswer("answer to " + r.messages.back().content));
+    });
+    ASSERT_TRUE(client.Complete(MakeRequest("keep me")).ok());
+  }
+  const std::filesystem::path current =
+      std::filesystem::path(dir.path()) / "CURRENT";
+  std::string saved;
+  {
+    std::ifstream in(current);
+    std::getline(in, saved);
+  }
+  ASSERT_FALSE(saved.empty());
+  std::filesystem::remove(current);
+  size_t files_before = 0;
+  for (auto& f : std::filesystem::directory_iterator(dir.path())) {
+    (void)f;
+    ++files_before;
+  }
+  absl::StatusOr<std::unique_ptr<Cache>> cache =
+      Cache::Open(dir.path(), options);
+  ASSERT_FALSE(cache.ok());
+  EXPECT_EQ(cache.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(cache.status().message().find("no CURRENT"), std::string::npos);
+  size_t files_after = 0;
+  for (auto& f : std::filesystem::directory_iterator(dir.path())) {
+    (void)f;
+    ++files_after;
+  }
+  EXPECT_EQ(files_after, files_before);
+  // Restored, the cache is whole again.
+  std::ofstream(current) << saved << "\n";
+  cache = Cache::Open(dir.path(), options);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  CachedClient client(**cache, nullptr);
+  EXPECT_EQ(client.Complete(MakeRequest("keep me"))->cache_status,
+            CacheStatus::kExactHit);
 }
 
 }  // namespace

@@ -215,6 +215,26 @@ absl::Status Cache::Impl::Open() {
       return absl::NotFoundError(
           absl::StrCat("no promptcache database at '", path_, "'"));
     }
+    // Files of a database without its CURRENT: creating a new database
+    // there would make RocksDB delete them (issue 14, defect 6).
+    if (std::filesystem::is_directory(dir, ec)) {
+      for (const auto& file : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = file.path().filename().string();
+        // RocksDB's own names: MANIFEST-N, N.sst, N.log.
+        const size_t dot = name.find('.');
+        const bool numbered =
+            dot != std::string::npos && dot > 0 &&
+            name.find_first_not_of("0123456789") == dot &&
+            (name.substr(dot) == ".sst" || name.substr(dot) == ".log");
+        if (name.rfind("MANIFEST-", 0) == 0 || numbered) {
+          return absl::DataLossError(absl::StrCat(
+              "'", path_, "' holds database files (", name,
+              ") but no CURRENT file: not opened, so that nothing is "
+              "deleted; restore CURRENT (it names the newest MANIFEST) or "
+              "move the files away"));
+        }
+      }
+    }
     std::filesystem::create_directories(dir, ec);
     if (ec) {
       return absl::FailedPreconditionError(absl::StrCat(
