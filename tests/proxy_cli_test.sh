@@ -58,5 +58,7 @@ expect_usage_error "listen" --db "$work/db2" --listen nonsense
 expect_usage_error "base_url" --db "$work/db2" --listen 127.0.0.1:0 --openai-base-url ftp://x
 expect_usage_error "embedder" --db "$work/db2" --listen 127.0.0.1:0 --embedder wordvec
 expect_usage_error "namespace-mode" --db "$work/db2" --namespace-mode everyone
+printf 'db = "%s"\nlisten = "127.0.0.1:0"\nmax-body-byts = 10\n' "$work/db3" >"$work/typo.toml"
+expect_usage_error "max-body-byts\|max_body_byts\|extra" --config "$work/typo.toml"
 expect_usage_error "eviction" --db "$work/db2" --eviction random
 echo "proxy_cli_test: ok"

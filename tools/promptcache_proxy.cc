@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
       "OpenAI- and Anthropic-compatible caching proxy: exact and semantic "
       "hits, coalescing, savings per backend and model."};
   app.set_config("--config", "", "Config file (TOML/INI; keys are flag names)");
+  // A misspelled key in the file is an error, not a setting silently left
+  // at its default (issue 14).
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.set_version_flag("--version", PROMPTCACHE_VERSION);
 
   std::string db;
@@ -143,7 +146,14 @@ int main(int argc, char** argv) {
                  "JSON-lines access log file, or - for stderr");
   app.add_flag("--reject-unpriced-models", options.reject_unpriced_models,
                "404 for models without a price instead of forwarding");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints help, version or the error; its own codes (100+) fold
+    // into the conventional 2 for a usage error.
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
 
   if (!ParseListen(listen, &options.host, &options.port)) {
     return Fail(absl::StrCat("invalid --listen '", listen,
