@@ -77,7 +77,6 @@ class Cache::Impl {
     double raised_to = 0;  // > 0 once a false hit was reported
     int64_t confirmed = 0;
     int64_t wrong = 0;
-    double lowest_confirmed = 1;
   };
 
  private:
@@ -181,9 +180,10 @@ class Cache::Impl {
   std::vector<JudgedCandidate> JudgeCandidates(
       const RequestKeys& keys, const std::vector<float>& vector,
       const internal::MatchDecider& decider, bool all);
-  // An entry's own cut after feedback (entry_bars_), given the rule's.
-  double EntryCut(const Key128& entry, double rule_cut)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(feedback_mu_);
+  // The rule of the calibration in force (calibration_ must be set).
+  internal::MatchRule CalibratedRule() const;
+  // An entry's own cut after feedback, given the rule's.
+  double EntryCut(const EntryBar& bar, double rule_cut) const;
   // The score the served pair (request's text, entry) had, re-judged.
   absl::StatusOr<double> ScoreOfServedPair(const std::string& query,
                                            const Key128& entry,

@@ -39,16 +39,15 @@ constexpr char kBarPrefix[] = "bar:";
 constexpr char kConfirmedPrefix[] = "ok";
 
 std::string EncodeEntryBar(const Cache::Impl::EntryBar& bar) {
-  return absl::StrFormat("%.17g %d %d %.17g", bar.raised_to, bar.confirmed,
-                         bar.wrong, bar.lowest_confirmed);
+  return absl::StrFormat("%.17g %d %d", bar.raised_to, bar.confirmed,
+                         bar.wrong);
 }
 
 bool DecodeEntryBar(absl::string_view text, Cache::Impl::EntryBar* bar) {
   const std::vector<absl::string_view> f = absl::StrSplit(text, ' ');
-  return f.size() == 4 && absl::SimpleAtod(f[0], &bar->raised_to) &&
+  return f.size() == 3 && absl::SimpleAtod(f[0], &bar->raised_to) &&
          absl::SimpleAtoi(f[1], &bar->confirmed) &&
-         absl::SimpleAtoi(f[2], &bar->wrong) &&
-         absl::SimpleAtod(f[3], &bar->lowest_confirmed);
+         absl::SimpleAtoi(f[2], &bar->wrong);
 }
 
 }  // namespace
@@ -412,10 +411,7 @@ internal::MatchRule Cache::Impl::RuleFor(const Request& request,
     *description =
         absl::StrFormat("similarity >= %.4f (threshold override)", *override);
   } else if (calibration_.has_value()) {
-    rule.calibration = &*calibration_;
-    rule.cut = calibrated_cut_;
-    rule.similarity_floor = calibrated_floor_;
-    rule.surface_rewrites = surface_rewrites_;
+    rule = CalibratedRule();
     *description = absl::StrFormat("calibrated (%s, target %g, cut %.4f)",
                                    calibration_->embedder,
                                    so.target_false_hit_rate, calibrated_cut_);
@@ -428,10 +424,16 @@ internal::MatchRule Cache::Impl::RuleFor(const Request& request,
   return rule;
 }
 
-double Cache::Impl::EntryCut(const Key128& entry, double rule_cut) {
-  auto it = entry_bars_.find(entry);
-  if (it == entry_bars_.end()) return rule_cut;
-  const EntryBar& bar = it->second;
+internal::MatchRule Cache::Impl::CalibratedRule() const {
+  internal::MatchRule rule;
+  rule.calibration = &*calibration_;
+  rule.cut = calibrated_cut_;
+  rule.similarity_floor = calibrated_floor_;
+  rule.surface_rewrites = surface_rewrites_;
+  return rule;
+}
+
+double Cache::Impl::EntryCut(const EntryBar& bar, double rule_cut) const {
   if (bar.wrong > 0) return std::max(rule_cut, bar.raised_to);
   // Rule of three: with n confirmations and no error, the error rate's
   // 95% upper bound is about 3 / n.
@@ -478,9 +480,14 @@ std::vector<Cache::Impl::JudgedCandidate> Cache::Impl::JudgeCandidates(
       j.other_context = c.context != keys.context;
       other_context += j.other_context;
       if (j.other_context && !all) continue;
+      // The pair's and the entry's feedback, under one lock.
+      std::optional<EntryBar> bar;
       {
         absl::MutexLock lock(&feedback_mu_);
         j.wrong_pair = wrong_pairs_.contains({keys.exact, c.entry});
+        if (auto it = entry_bars_.find(c.entry); it != entry_bars_.end()) {
+          bar = it->second;
+        }
       }
       if (j.wrong_pair && !all) continue;
       // Different numbers always meet the veto: no need to read the text.
@@ -499,17 +506,10 @@ std::vector<Cache::Impl::JudgedCandidate> Cache::Impl::JudgeCandidates(
         continue;  // purged meanwhile
       }
       std::optional<double> entry_cut;
-      bool reported_wrong = false;
-      {
-        absl::MutexLock lock(&feedback_mu_);
-        if (auto it = entry_bars_.find(c.entry); it != entry_bars_.end()) {
-          entry_cut = EntryCut(c.entry, calibrated_cut_);
-          reported_wrong = it->second.wrong > 0;
-        }
-      }
+      if (bar.has_value()) entry_cut = EntryCut(*bar, calibrated_cut_);
       j.text = std::move(record.text);
       j.decision = decider.Decide(j.text, std::min(1.0, double{c.similarity}),
-                                  entry_cut, reported_wrong);
+                                  entry_cut, bar.has_value() && bar->wrong > 0);
       out.push_back(std::move(j));
     }
     if (below_floor || static_cast<int>(candidates.size()) < k ||
@@ -651,12 +651,7 @@ absl::StatusOr<double> Cache::Impl::ScoreOfServedPair(const std::string& query,
   if (absl::Status s = internal::DecodeVector(value, &record); !s.ok()) {
     return s;
   }
-  internal::MatchRule rule;
-  rule.calibration = &*calibration_;
-  rule.cut = calibrated_cut_;
-  rule.similarity_floor = calibrated_floor_;
-  rule.surface_rewrites = surface_rewrites_;
-  const internal::MatchDecider decider(query, rule,
+  const internal::MatchDecider decider(query, CalibratedRule(),
                                        internal::Lexicon::Default());
   return decider.Decide(record.text, similarity).score;
 }
@@ -762,12 +757,8 @@ absl::Status Cache::Impl::ConfirmSemanticHit(const Key128& request_key,
       db_->Get(rocksdb::ReadOptions(), feedback_cf_, confirmed_key, &ignored);
   if (got.ok()) return absl::OkStatus();  // counted once
   if (!got.IsNotFound()) return FromRocks(got, "reading feedback");
-  absl::StatusOr<double> score =
-      ScoreOfServedPair(record.query, entry_key, record.similarity);
-  if (!score.ok()) return score.status();
   EntryBar bar = BarOf(entry_key);
   ++bar.confirmed;
-  bar.lowest_confirmed = std::min(bar.lowest_confirmed, *score);
   rocksdb::WriteBatch batch;
   batch.Put(feedback_cf_, confirmed_key, "");
   if (absl::Status s = WriteEntryBar(entry_key, bar, &batch); !s.ok()) {
