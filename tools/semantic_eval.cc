@@ -63,6 +63,11 @@ int Fail(int code, const std::string& message) {
   return code;
 }
 
+// A failed read, embedding or fit: exit 1 with its message.
+int Fail(const absl::Status& status) {
+  return Fail(1, std::string(status.message()));
+}
+
 // Embeds texts one by one (as the cache does); a text the embedder cannot
 // embed (no words) gets the zero vector and `ok` false.
 absl::StatusOr<std::vector<float>> EmbedAll(
@@ -214,11 +219,8 @@ struct Rule {
   bool Serves(const Judged& j) const {
     if (!j.embedded || !j.veto.empty()) return false;
     if (calibration == nullptr) return Score(j) >= cut;
-    // As MatchDecider::Decide.
-    return j.similarity >= promptcache::internal::kMinCalibratedSimilarity &&
-           ((cut < 1 && Score(j) >= cut) ||
-            (surface && j.surface &&
-             j.similarity >= promptcache::internal::kMinSurfaceSimilarity));
+    return promptcache::internal::CalibratedRuleServes(j.similarity, Score(j),
+                                                       cut, surface, j.surface);
   }
 };
 
@@ -485,7 +487,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::shared_ptr<const Embedder>> embedder =
       promptcache::tools::LoadEmbedder(spec);
   if (!embedder.ok()) {
-    return Fail(1, std::string(embedder.status().message()));
+    return Fail(embedder.status());
   }
   std::printf("embedder %s\n", (*embedder)->name().c_str());
 
@@ -504,34 +506,34 @@ int main(int argc, char** argv) {
   };
   if (!pairs_tsv.empty()) {
     absl::StatusOr<PairSet> s = promptcache::eval::ReadPairsTsv(pairs_tsv);
-    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    if (!s.ok()) return Fail(s.status());
     report(pairs_tsv, s->report);
     pair_inputs.emplace_back("pairs:" + pairs_tsv, *std::move(s));
   }
   if (!pairs_jsonl.empty()) {
     absl::StatusOr<PairSet> s =
         promptcache::eval::ReadPairsJsonl(pairs_jsonl, label_key);
-    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    if (!s.ok()) return Fail(s.status());
     report(pairs_jsonl, s->report);
     pair_inputs.emplace_back("pairs:" + pairs_jsonl, *std::move(s));
   }
   std::optional<PairSet> mock;
   if (!gptcache.empty()) {
     absl::StatusOr<PairSet> s = promptcache::eval::ReadGptCacheMock(gptcache);
-    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    if (!s.ok()) return Fail(s.status());
     report(gptcache, s->report);
     mock = *std::move(s);
   }
   std::vector<std::pair<std::string, IntentSet>> intent_inputs;
   if (!banking77.empty()) {
     absl::StatusOr<IntentSet> s = promptcache::eval::ReadBanking77(banking77);
-    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    if (!s.ok()) return Fail(s.status());
     report(banking77, s->report);
     intent_inputs.emplace_back("banking77", *std::move(s));
   }
   if (!clinc150.empty()) {
     absl::StatusOr<IntentSet> s = promptcache::eval::ReadClinc150(clinc150);
-    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    if (!s.ok()) return Fail(s.status());
     report(clinc150, s->report);
     intent_inputs.emplace_back("clinc150", *std::move(s));
   }
@@ -541,7 +543,7 @@ int main(int argc, char** argv) {
   for (auto& [name, pairs] : pair_inputs) {
     absl::StatusOr<EvalSet> s = JudgePairs(
         name, parity < 0 ? pairs.pairs : Half(pairs, parity).pairs, **embedder);
-    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    if (!s.ok()) return Fail(s.status());
     sets.push_back(*std::move(s));
   }
   if (mock.has_value()) {
@@ -552,7 +554,7 @@ int main(int argc, char** argv) {
     // "negatives" are often paraphrases: label noise, not hard negatives.
     absl::StatusOr<EvalSet> s =
         JudgePairs("gptcache_mock", used.pairs, **embedder);
-    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    if (!s.ok()) return Fail(s.status());
     sets.push_back(*std::move(s));
   }
   for (auto& [name, intents] : intent_inputs) {
@@ -571,7 +573,7 @@ int main(int argc, char** argv) {
     } else {
       s = JudgeReplay(name, intents.stored, intents.queries, **embedder);
     }
-    if (!s.ok()) return Fail(1, std::string(s.status().message()));
+    if (!s.ok()) return Fail(s.status());
     sets.push_back(*std::move(s));
   }
 
@@ -587,7 +589,7 @@ int main(int argc, char** argv) {
     if (model_kind == "logistic") {
       absl::StatusOr<promptcache::internal::LogisticModel> model =
           promptcache::internal::FitLogistic(examples);
-      if (!model.ok()) return Fail(1, std::string(model.status().message()));
+      if (!model.ok()) return Fail(model.status());
       c.weights = model->weights;
       c.bias = model->bias;
     } else {
@@ -595,14 +597,14 @@ int main(int argc, char** argv) {
       // are flat, so a cut can fall between any two pairs.
       absl::StatusOr<promptcache::internal::LogisticModel> linear =
           promptcache::internal::FitLogistic(examples);
-      if (!linear.ok()) return Fail(1, std::string(linear.status().message()));
+      if (!linear.ok()) return Fail(linear.status());
       promptcache::internal::TreeFitOptions tree_options;
       tree_options.linear_weights = linear->weights;
       tree_options.linear_bias = linear->bias;
       tree_options.monotone = MonotoneConstraints();
       absl::StatusOr<promptcache::internal::BoostedTrees> model =
           promptcache::internal::FitBoostedTrees(examples, tree_options);
-      if (!model.ok()) return Fail(1, std::string(model.status().message()));
+      if (!model.ok()) return Fail(model.status());
       c.weights = linear->weights;
       c.bias = model->bias;
       c.trees = std::move(model->trees);
@@ -641,7 +643,7 @@ int main(int argc, char** argv) {
       calibration_file.empty() ? MatchCalibration::Shipped((*embedder)->name())
                                : MatchCalibration::FromFile(calibration_file);
   if (!calibration.ok() && !calibration_file.empty()) {
-    return Fail(1, std::string(calibration.status().message()));
+    return Fail(calibration.status());
   }
   std::optional<Rule> calibrated;
   if (calibration.ok()) {
@@ -651,7 +653,7 @@ int main(int argc, char** argv) {
                                   (*embedder)->name(), "'"));
     }
     absl::StatusOr<double> cut = calibration->CutFor(target);
-    if (!cut.ok()) return Fail(1, std::string(cut.status().message()));
+    if (!cut.ok()) return Fail(cut.status());
     calibrated =
         Rule{&*calibration, *cut, calibration->SurfaceRewritesAt(target)};
     std::printf("calibration: %s; target %.4f -> cut %.4f\n",

@@ -44,6 +44,14 @@ std::string MatchDecision::Explain(bool with_words) const {
   return line;
 }
 
+bool CalibratedRuleServes(double similarity, double score, double cut,
+                          bool surface_rewrites, bool is_surface_rewrite) {
+  return similarity >= kMinCalibratedSimilarity &&
+         ((cut < 1 && score >= cut) ||
+          (surface_rewrites && is_surface_rewrite &&
+           similarity >= kMinSurfaceSimilarity));
+}
+
 MatchDecider::MatchDecider(absl::string_view query, const MatchRule& rule,
                            const Lexicon& lexicon)
     : query_text_(query),
@@ -77,10 +85,10 @@ MatchDecision MatchDecider::Decide(absl::string_view candidate,
   // what it says. A cut of 1 serves nothing by score.
   if (rule_.calibration != nullptr) {
     d.too_dissimilar = similarity < kMinCalibratedSimilarity;
-    d.serve = d.veto.empty() && !d.too_dissimilar &&
-              ((d.cut < 1 && d.score >= d.cut) ||
-               (rule_.surface_rewrites && d.surface_rewrite &&
-                similarity >= kMinSurfaceSimilarity && !entry_reported_wrong));
+    d.serve = d.veto.empty() && CalibratedRuleServes(similarity, d.score, d.cut,
+                                                     rule_.surface_rewrites &&
+                                                         !entry_reported_wrong,
+                                                     d.surface_rewrite);
   } else {
     d.serve = d.veto.empty() && d.score >= d.cut;
   }

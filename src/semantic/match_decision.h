@@ -25,6 +25,14 @@ inline constexpr double kMinCalibratedSimilarity = 0.5;
 // drops or adds are stop words, and a low similarity says there are many.
 inline constexpr double kMinSurfaceSimilarity = 0.8;
 
+// The calibrated rule's verdict on a pair the veto let through: similarity
+// >= kMinCalibratedSimilarity, and either the score reaches the cut (a cut
+// of 1 serves nothing by score) or, where `surface_rewrites` allows it, a
+// surface rewrite with similarity >= kMinSurfaceSimilarity. Shared by the
+// cache and semantic_eval, so that what is measured is what is served.
+bool CalibratedRuleServes(double similarity, double score, double cut,
+                          bool surface_rewrites, bool is_surface_rewrite);
+
 // How candidates are judged in one lookup.
 struct MatchRule {
   // Calibrated: serve when score >= cut. Null: by similarity alone.
