@@ -224,6 +224,9 @@ absl::Status Cache::Impl::OpenSemantic() {
                      "0.5]; got ",
                      so.target_false_hit_rate));
   }
+  // The lexicon is parsed on first use (~30 ms): here, at open, rather than
+  // in the first lookup.
+  internal::Lexicon::Default();
   internal::VectorIndexOptions index_options;
   index_options.dimension = embedder.dimension();
   index_options.hnsw_min_vectors = so.hnsw_min_vectors;
