@@ -6,11 +6,14 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "promptcache/cached_client.h"
 #include "rocksdb/db.h"
+#include "store/entry_codec.h"
 #include "store/entry_stats_merge.h"
 #include "test_util.h"
 
@@ -21,10 +24,10 @@ using testing::MakeAnswer;
 using testing::MakeRequest;
 using testing::TempDir;
 
-// Writes `extra` rows straight into the ledger family, as an older build
-// could have: each value a copy of a real row's.
-void AddRawLedgerRows(const std::string& path,
-                      const std::vector<std::string>& keys, bool valid_values) {
+// Opens the cache's RocksDB directly (as an older build would) and hands
+// `edit` the database with its "ledger" and "meta" families.
+template <typename Edit>
+void EditRaw(const std::string& path, Edit edit) {
   rocksdb::DBOptions db_options;
   std::vector<std::string> families;
   ASSERT_TRUE(
@@ -44,25 +47,52 @@ void AddRawLedgerRows(const std::string& path,
       rocksdb::DB::Open(db_options, path, descriptors, &handles, &raw).ok());
   std::unique_ptr<rocksdb::DB> db(raw);
   rocksdb::ColumnFamilyHandle* ledger = nullptr;
+  rocksdb::ColumnFamilyHandle* meta = nullptr;
   for (size_t i = 0; i < families.size(); ++i) {
     if (families[i] == "ledger") ledger = handles[i];
+    if (families[i] == "default") meta = handles[i];
   }
   ASSERT_NE(ledger, nullptr);
-  std::string value;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db->NewIterator(rocksdb::ReadOptions(), ledger));
-    it->SeekToFirst();
-    ASSERT_TRUE(it->Valid());
-    value = valid_values ? it->value().ToString() : "not a ledger row";
-  }
-  for (const std::string& key : keys) {
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), ledger, key, value).ok());
-  }
+  ASSERT_NE(meta, nullptr);
+  edit(db.get(), ledger, meta);
   for (rocksdb::ColumnFamilyHandle* h : handles) {
     ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
   }
   ASSERT_TRUE(db->Close().ok());
+}
+
+// Every ledger key as stored.
+std::vector<std::string> RawLedgerKeys(const std::string& path) {
+  std::vector<std::string> keys;
+  EditRaw(path, [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* ledger,
+                    rocksdb::ColumnFamilyHandle*) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions(), ledger));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      keys.push_back(it->key().ToString());
+    }
+  });
+  return keys;
+}
+
+// Writes `keys` straight into the ledger family, as an older build could
+// have: each value a copy of a real row's, or garbage.
+void AddRawLedgerRows(const std::string& path,
+                      const std::vector<std::string>& keys, bool valid_values) {
+  EditRaw(path, [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* ledger,
+                    rocksdb::ColumnFamilyHandle*) {
+    std::string value;
+    {
+      std::unique_ptr<rocksdb::Iterator> it(
+          db->NewIterator(rocksdb::ReadOptions(), ledger));
+      it->SeekToFirst();
+      ASSERT_TRUE(it->Valid());
+      value = valid_values ? it->value().ToString() : "not a ledger row";
+    }
+    for (const std::string& key : keys) {
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), ledger, key, value).ok());
+    }
+  });
 }
 
 TEST(LedgerRecoveryTest, UnreadableRowsAreCountedNotFatal) {
@@ -149,6 +179,128 @@ TEST(LedgerRecoveryTest, AMissingCurrentFileIsAnErrorNotAWipe) {
   CachedClient client(**cache, nullptr);
   EXPECT_EQ(client.Complete(MakeRequest("keep me"))->cache_status,
             CacheStatus::kExactHit);
+}
+
+TEST(LedgerKeyTest, FieldsWithAnyBytesNeverMerge) {
+  // Schema 1 joined the fields with NUL: these two triples had one key.
+  const std::string a =
+      internal::LedgerKey("a", "openai", std::string("m\0x", 3));
+  const std::string b =
+      internal::LedgerKey(std::string("a\0openai", 8), "m", "x");
+  EXPECT_NE(a, b);
+  for (const auto& [key, ns, backend, model] : std::vector<
+           std::tuple<std::string, std::string, std::string, std::string>>{
+           {a, "a", "openai", std::string("m\0x", 3)},
+           {b, std::string("a\0openai", 8), "m", "x"},
+           {internal::LedgerKey("", "", ""), "", "", ""}}) {
+    LedgerRow row;
+    ASSERT_TRUE(internal::SplitLedgerKey(key, &row).ok());
+    EXPECT_EQ(row.ns, ns);
+    EXPECT_EQ(row.backend, backend);
+    EXPECT_EQ(row.model, model);
+    EXPECT_FALSE(internal::IsLegacyLedgerKey(key));
+  }
+  // A truncated key is an error, not a row with made-up fields.
+  LedgerRow row;
+  EXPECT_FALSE(internal::SplitLedgerKey(a.substr(0, 3), &row).ok());
+  EXPECT_FALSE(internal::SplitLedgerKey(std::string("\x01\x7f", 2), &row).ok());
+  // The old form still reads (semantic hits recorded by older builds).
+  ASSERT_TRUE(internal::SplitLedgerKey(std::string("n\0b\0m", 5), &row).ok());
+  EXPECT_EQ(row.model, "m");
+}
+
+TEST(LedgerRecoveryTest, SchemaOneLedgerKeysAreRewrittenOnOpen) {
+  TempDir dir;
+  Options options;
+  options.stats_flush_interval = absl::InfiniteDuration();
+  std::vector<LedgerRow> before;
+  {
+    auto cache = *Cache::Open(dir.path(), options);
+    CachedClient client(*cache, [](const Request& r) {
+      return absl::StatusOr<Response>(
+          MakeAnswer("answer to " + r.messages.back().content));
+    });
+    ASSERT_TRUE(client.Complete(MakeRequest("first", "a", "m1")).ok());
+    ASSERT_TRUE(client.Complete(MakeRequest("first", "a", "m1")).ok());
+    ASSERT_TRUE(client.Complete(MakeRequest("second", "b", "m2")).ok());
+    ASSERT_TRUE(cache->FlushStats().ok());
+    before = cache->Report()->rows;
+  }
+  ASSERT_EQ(before.size(), 2u);
+  // Turn the database into what a schema-1 build left.
+  EditRaw(dir.path(), [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* ledger,
+                         rocksdb::ColumnFamilyHandle* meta) {
+    std::vector<std::pair<std::string, std::string>> rows;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions(), ledger));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      rows.emplace_back(it->key().ToString(), it->value().ToString());
+    }
+    for (const auto& [key, value] : rows) {
+      LedgerRow row;
+      ASSERT_TRUE(internal::SplitLedgerKey(key, &row).ok());
+      ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), ledger, key).ok());
+      const std::string legacy = row.ns + std::string(1, '\0') + row.backend +
+                                 std::string(1, '\0') + row.model;
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), ledger, legacy, value).ok());
+    }
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), meta, "schema_version", "1").ok());
+  });
+  for (const std::string& key : RawLedgerKeys(dir.path())) {
+    ASSERT_TRUE(internal::IsLegacyLedgerKey(key));
+  }
+  // A read-only open reads the old keys as they are and writes nothing.
+  {
+    Options read_only = options;
+    read_only.read_only = true;
+    auto cache = Cache::Open(dir.path(), read_only);
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    EXPECT_EQ((*cache)->Report()->rows.size(), before.size());
+  }
+  for (const std::string& key : RawLedgerKeys(dir.path())) {
+    EXPECT_TRUE(internal::IsLegacyLedgerKey(key));
+  }
+  {
+    auto cache = Cache::Open(dir.path(), options);
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    EXPECT_EQ((*cache)->Stats()->schema_version, kSchemaVersion);
+    EXPECT_EQ((*cache)->Stats()->unreadable_ledger_rows, 0);
+    std::vector<LedgerRow> after = (*cache)->Report()->rows;
+    ASSERT_EQ(after.size(), before.size());
+    for (size_t i = 0; i < after.size(); ++i) {
+      EXPECT_EQ(after[i].model, before[i].model);
+      EXPECT_EQ(after[i].requests, before[i].requests);
+      EXPECT_EQ(after[i].exact_hits, before[i].exact_hits);
+      EXPECT_EQ(after[i].spent_nusd, before[i].spent_nusd);
+    }
+    // New traffic lands on the same rows, not beside them.
+    CachedClient client(**cache, nullptr);
+    ASSERT_EQ(client.Complete(MakeRequest("first", "a", "m1"))->cache_status,
+              CacheStatus::kExactHit);
+    ASSERT_TRUE((*cache)->FlushStats().ok());
+    EXPECT_EQ((*cache)->Report()->rows.size(), before.size());
+  }
+  const std::vector<std::string> keys = RawLedgerKeys(dir.path());
+  EXPECT_EQ(keys.size(), before.size());
+  for (const std::string& key : keys) {
+    EXPECT_FALSE(internal::IsLegacyLedgerKey(key));
+  }
+}
+
+TEST(LedgerRecoveryTest, ANewerSchemaIsRefusedByName) {
+  TempDir dir;
+  { ASSERT_TRUE(Cache::Open(dir.path(), Options()).ok()); }
+  EditRaw(dir.path(), [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle*,
+                         rocksdb::ColumnFamilyHandle* meta) {
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), meta, "schema_version", "9").ok());
+  });
+  auto cache = Cache::Open(dir.path(), Options());
+  ASSERT_FALSE(cache.ok());
+  EXPECT_EQ(cache.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(cache.status().message().find("schema version 9"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -593,6 +593,94 @@ void HangUpMidStream(int port, const std::string& body) {
   close(fd);
 }
 
+// This process's peak resident memory in KiB since the last call (the peak
+// is reset to the current figure after reading it).
+int64_t PeakRssKiBAndReset() {
+  int64_t kib = -1;
+  {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);) {
+      if (absl::StartsWith(line, "VmHWM:")) {
+        std::istringstream(line.substr(6)) >> kib;
+      }
+    }
+  }
+  std::ofstream("/proc/self/clear_refs") << "5";
+  return kib;
+}
+
+// Sends `chunks` chunks of `chunk_bytes` as one chunked upload and returns
+// the proxy's reply.
+std::string ChunkedUploadReply(int port, int chunks, size_t chunk_bytes) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "connect failed";
+  }
+  auto send_all = [fd](const std::string& data) {
+    for (size_t sent = 0; sent < data.size();) {
+      const ssize_t n =
+          send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  };
+  const std::string chunk = absl::StrCat(absl::Hex(chunk_bytes), "\r\n",
+                                         std::string(chunk_bytes, ' '), "\r\n");
+  bool sent = send_all(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: "
+      "Bearer sk-a\r\nContent-Type: application/json\r\nConnection: "
+      "close\r\nTransfer-Encoding: chunked\r\n\r\n");
+  for (int i = 0; sent && i < chunks; ++i) sent = send_all(chunk);
+  if (sent) send_all("0\r\n\r\n");
+  timeval timeout{60, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string reply;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) reply.append(buf, n);
+  close(fd);
+  return reply;
+}
+
+TEST_F(ProxyTest, AChunkedUploadKeepsNoMoreThanTheBodyLimit) {
+  // Issue 14, defect 4: the body limit held only with a Content-Length, and
+  // a chunked upload was read whole into memory.
+  StartProxy([](ProxyOptions& o) { o.max_body_bytes = 64 << 10; });
+  PeakRssKiBAndReset();
+  const int64_t before_kib = PeakRssKiBAndReset();
+  ASSERT_GT(before_kib, 0);
+  // 256 MB offered to a 64 KB limit.
+  const std::string reply = ChunkedUploadReply(server_->port(), 256, 1 << 20);
+  const int64_t peak_kib = PeakRssKiBAndReset();
+  EXPECT_TRUE(absl::StartsWith(reply, "HTTP/1.1 413")) << reply.substr(0, 200);
+  EXPECT_THAT(reply, ::testing::HasSubstr("larger than 65536 bytes"));
+  // Held whole, the body alone would add 256 MB (more with string growth).
+  EXPECT_LT(peak_kib - before_kib, 64 << 10)
+      << "peak resident memory grew by " << (peak_kib - before_kib) << " KiB";
+  EXPECT_EQ(stub_.calls(), 0);
+
+  // A chunked body under the limit is served as any other.
+  httplib::Client client("127.0.0.1", server_->port());
+  const std::string body = ChatBody("chunked but small");
+  auto small = client.Post(
+      "/v1/chat/completions", {{"Authorization", "Bearer sk-a"}},
+      [&](size_t offset, httplib::DataSink& sink) {
+        const size_t n = std::min<size_t>(7, body.size() - offset);
+        sink.write(body.data() + offset, n);
+        if (offset + n >= body.size()) sink.done();
+        return true;
+      },
+      "application/json");
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->status, 200) << small->body;
+  EXPECT_EQ(stub_.calls(), 1);
+}
+
 TEST_F(ProxyTest, ClientHangingUpMidStreamStoresNothing) {
   const std::string body =
       ChatBody("A SLOW story for a client who leaves", true);

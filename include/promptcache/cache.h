@@ -28,8 +28,9 @@
 
 namespace promptcache {
 
-// The schema version this build reads and writes.
-inline constexpr int kSchemaVersion = 1;
+// The schema version this build writes. It also opens schema 1 (ledger keys
+// joined with NUL), rewriting its ledger keys on the first writable open.
+inline constexpr int kSchemaVersion = 2;
 
 // One stored entry.
 struct EntryInfo {

@@ -46,6 +46,8 @@ constexpr char kBodiesFamily[] = "bodies";
 // not worth a second read on a hit.
 constexpr size_t kMinSharedBody = 512;
 constexpr char kSchemaKey[] = "schema_version";
+// The last schema whose ledger keys were NUL-joined; Open migrates it.
+constexpr char kLedgerKeysV1Schema[] = "1";
 constexpr char kCreatedKey[] = "created_us";
 constexpr int kPurgeBatch = 1000;
 // Hit counters written per batch by the stats flush (see FlushStatsLocked).
@@ -358,15 +360,24 @@ absl::Status Cache::Impl::Open() {
     }
   } else if (!s.ok()) {
     return FromRocks(s, "reading schema version");
-  } else if (version != std::to_string(kSchemaVersion)) {
+  } else if (version != std::to_string(kSchemaVersion) &&
+             version != kLedgerKeysV1Schema) {
     return absl::FailedPreconditionError(
         absl::StrCat("cache at '", path_, "' has schema version ", version,
-                     "; this build reads version ", kSchemaVersion));
+                     "; this build reads versions ", kLedgerKeysV1Schema,
+                     " and ", kSchemaVersion));
   }
+  // Schema 1 joined ledger key fields with NUL, which names could contain;
+  // its rows are rewritten with length-prefixed keys (in the same batch as
+  // the new version number, so a crash leaves either form whole). A
+  // read-only open reads them as they are.
+  const bool migrate_ledger_keys =
+      version == kLedgerKeysV1Schema && !options_.read_only;
 
   // Load the ledger.
   {
     absl::MutexLock lock(&write_mu_);
+    rocksdb::WriteBatch migration;
     std::unique_ptr<rocksdb::Iterator> it(
         db_->NewIterator(rocksdb::ReadOptions(), ledger_cf_));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -379,9 +390,24 @@ absl::Status Cache::Impl::Open() {
         ++unreadable_ledger_rows_;
         continue;
       }
-      ledger_[it->key().ToString()] = std::move(row);
+      const std::string key =
+          internal::LedgerKey(row.ns, row.backend, row.model);
+      LedgerRow& kept = NamedRow(ledger_, key, row.ns, row.backend, row.model);
+      kept.Add(row);
+      if (migrate_ledger_keys && internal::IsLegacyLedgerKey(View(it->key()))) {
+        migration.Delete(ledger_cf_, it->key());
+        migration.Put(ledger_cf_, key, internal::EncodeLedgerRow(kept));
+      }
     }
     if (!it->status().ok()) return FromRocks(it->status(), "reading ledger");
+    if (migrate_ledger_keys) {
+      migration.Put(meta_cf_, kSchemaKey, std::to_string(kSchemaVersion));
+      if (absl::Status w = FromRocks(db_->Write(write_options_, &migration),
+                                     "rewriting schema-1 ledger keys");
+          !w.ok()) {
+        return w;
+      }
+    }
   }
   if (options_.hot_cache_bytes > 0) {
     hot_ = std::make_unique<internal::HotAnswers>(

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -246,6 +247,15 @@ class ProxyServer::Impl {
   std::string NamespaceFor(const httplib::Request& req,
                            const std::optional<std::string>& header_ns) const;
 
+  // Debian's cpp-httplib 0.11 applies payload_max_length only to bodies
+  // with a Content-Length: a chunked upload would be read whole into memory.
+  // Every route that takes a body reads it through this, which keeps at most
+  // max_body_bytes (413 past that).
+  using BodyHandler =
+      std::function<void(const httplib::Request&, httplib::Response&)>;
+  httplib::Server::HandlerWithContentReader WithBoundedBody(
+      BodyHandler handler);
+
   void HandleModelCall(Api api, const httplib::Request& req,
                        httplib::Response& res);
   std::optional<Response> ServeBuffered(Api api, const Upstream& up,
@@ -366,9 +376,10 @@ absl::Status ProxyServer::Impl::Init() {
   server_.set_tcp_nodelay(true);
 
   auto model_route = [this](Api api) {
-    return [this, api](const httplib::Request& req, httplib::Response& res) {
-      HandleModelCall(api, req, res);
-    };
+    return WithBoundedBody(
+        [this, api](const httplib::Request& req, httplib::Response& res) {
+          HandleModelCall(api, req, res);
+        });
   };
   server_.Post("/v1/chat/completions", model_route(Api::kOpenAiChat));
   server_.Post("/v1/completions", model_route(Api::kOpenAiCompletions));
@@ -414,10 +425,10 @@ absl::Status ProxyServer::Impl::Init() {
   };
   const char* kAnyV1 = R"(/v1/.*)";
   server_.Get(kAnyV1, passthrough);
-  server_.Post(kAnyV1, passthrough);
-  server_.Put(kAnyV1, passthrough);
-  server_.Patch(kAnyV1, passthrough);
-  server_.Delete(kAnyV1, passthrough);
+  server_.Post(kAnyV1, WithBoundedBody(passthrough));
+  server_.Put(kAnyV1, WithBoundedBody(passthrough));
+  server_.Patch(kAnyV1, WithBoundedBody(passthrough));
+  server_.Delete(kAnyV1, WithBoundedBody(passthrough));
 
   // Errors httplib raises itself (413, 404, 400) in the provider's format.
   server_.set_error_handler(httplib::Server::HandlerWithResponse(
@@ -628,6 +639,40 @@ void ProxyServer::Impl::Finish(proxy::AccessRecord& record, absl::Time start,
   }
   metrics_.Record(o);
   if (access_log_ != nullptr) access_log_->Write(record);
+}
+
+httplib::Server::HandlerWithContentReader ProxyServer::Impl::WithBoundedBody(
+    BodyHandler handler) {
+  return [this, handler = std::move(handler)](
+             const httplib::Request& req, httplib::Response& res,
+             const httplib::ContentReader& content) {
+    std::string body;
+    bool too_large = false;
+    // Past the limit the rest is read and dropped, as httplib does for a
+    // Content-Length body: the connection stays in step for the next
+    // request, and memory stays bounded. The raw bytes also for multipart
+    // bodies (a file upload is relayed as it came).
+    const bool read = content([&](const char* data, size_t size) {
+      if (too_large || size > options_.max_body_bytes - body.size()) {
+        too_large = true;
+        std::string().swap(body);
+        return true;
+      }
+      body.append(data, size);
+      return true;
+    });
+    if (too_large || res.status == 413) {
+      res.status = 413;
+      return;
+    }
+    if (!read) {
+      res.status = 400;
+      return;
+    }
+    httplib::Request with_body = req;
+    with_body.body = std::move(body);
+    handler(with_body, res);
+  };
 }
 
 void ProxyServer::Impl::HandleModelCall(Api api, const httplib::Request& req,

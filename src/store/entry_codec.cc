@@ -39,6 +39,7 @@ class Reader {
   explicit Reader(std::string_view in) : in_(in) {}
   bool ok() const { return ok_; }
   bool done() const { return in_.empty(); }
+  size_t remaining() const { return in_.size(); }
 
   uint64_t Varint() {
     uint64_t v = 0;
@@ -339,13 +340,35 @@ absl::Status DecodeSemanticHit(absl::string_view value, SemanticHitRecord* r) {
   return absl::OkStatus();
 }
 
+namespace {
+constexpr char kLedgerKeyFormat = 1;
+}  // namespace
+
 std::string LedgerKey(absl::string_view ns, absl::string_view backend,
                       absl::string_view model) {
-  const absl::string_view sep("\0", 1);
-  return absl::StrCat(ns, sep, backend, sep, model);
+  std::string out(1, kLedgerKeyFormat);
+  PutString(&out, ns);
+  PutString(&out, backend);
+  out.append(model.data(), model.size());
+  return out;
+}
+
+bool IsLegacyLedgerKey(absl::string_view key) {
+  return key.empty() || key[0] != kLedgerKeyFormat;
 }
 
 absl::Status SplitLedgerKey(absl::string_view key, LedgerRow* row) {
+  if (!IsLegacyLedgerKey(key)) {
+    Reader in(std::string_view(key.data() + 1, key.size() - 1));
+    std::string_view ns = in.String();
+    std::string_view backend = in.String();
+    if (!in.ok()) return Malformed("ledger key");
+    std::string_view model = in.Bytes(in.remaining());
+    row->ns = std::string(ns);
+    row->backend = std::string(backend);
+    row->model = std::string(model);
+    return absl::OkStatus();
+  }
   std::vector<std::string> parts =
       absl::StrSplit(key, absl::string_view("\0", 1));
   if (parts.size() != 3) return Malformed("ledger key");

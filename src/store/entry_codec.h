@@ -99,10 +99,17 @@ std::string EncodeSemanticHit(const SemanticHitRecord& record);
 absl::Status DecodeSemanticHit(absl::string_view value,
                                SemanticHitRecord* record);
 
-// Ledger keys: ns \0 backend \0 model.
+// Ledger keys: a format byte (1), then ns and backend each prefixed by its
+// varint length, then the model. Unambiguous for any bytes in the names (the
+// schema-1 form, ns \0 backend \0 model, merged "a" / "m\0x" with
+// "a\0m" / "x").
 std::string LedgerKey(absl::string_view ns, absl::string_view backend,
                       absl::string_view model);
+// Reads either form (a semantic hit recorded by a schema-1 build still holds
+// the old one). DataLoss when the key is neither.
 absl::Status SplitLedgerKey(absl::string_view key, LedgerRow* row);
+// True for a schema-1 key, which Open rewrites in the current form.
+bool IsLegacyLedgerKey(absl::string_view key);
 
 }  // namespace promptcache::internal
 
