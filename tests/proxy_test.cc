@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -438,36 +439,139 @@ TEST_F(ProxyTest, ByDefaultClientsKeysGoUpstreamWhateverTheEnvironment) {
   EXPECT_EQ(stub_.last_auth(), "Bearer sk-tenant-a-secret");
 }
 
-TEST_F(ProxyTest, TheProxysOwnKeyReplacesClientsKeysAndIsNeverRelayed) {
+TEST_F(ProxyTest, TheProxysOwnKeyNeedsClientKeys) {
+  // Issue 14, defect 2: with its own key a proxy must not serve anyone.
+  setenv("PROMPTCACHE_TEST_PROXY_KEY", "sk-proxy-own-key", 1);
+  ProxyOptions options;
+  options.port = 0;
+  options.openai.api_key_env = "PROMPTCACHE_TEST_PROXY_KEY";
+  absl::StatusOr<std::unique_ptr<ProxyServer>> refused =
+      ProxyServer::Create(*cache_, options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(),
+              ::testing::HasSubstr("clients must authenticate"));
+  // Said explicitly, an open proxy is allowed (and reported as such).
+  options.allow_unauthenticated_clients = true;
+  absl::StatusOr<std::unique_ptr<ProxyServer>> open =
+      ProxyServer::Create(*cache_, options);
+  ASSERT_TRUE(open.ok()) << open.status();
+  EXPECT_THAT((*open)->AuthenticationSummary(),
+              ::testing::HasSubstr("ANY client"));
+  options.allow_unauthenticated_clients = false;
+  options.protect_stats = true;
+  options.client_keys = {{"sk-client", ""}};
+  EXPECT_FALSE(ProxyServer::Create(*cache_, options).ok());  // empty tenant
+  options.client_keys = {{"sk-client", std::string("a\nb")}};
+  EXPECT_FALSE(ProxyServer::Create(*cache_, options).ok());  // control char
+  options.client_keys.clear();
+  options.openai.api_key_env = "";
+  EXPECT_FALSE(ProxyServer::Create(*cache_, options).ok());  // protect_stats
+  unsetenv("PROMPTCACHE_TEST_PROXY_KEY");
+}
+
+TEST_F(ProxyTest, TheProxysOwnKeyServesConfiguredClientsAsTheirTenants) {
   setenv("PROMPTCACHE_TEST_PROXY_KEY", "sk-proxy-own-key", 1);
   StartProxy([](ProxyOptions& o) {
     o.openai.api_key_env = "PROMPTCACHE_TEST_PROXY_KEY";
+    o.client_keys = {{"sk-team-a-1", "team-a"},
+                     {"sk-team-a-2", "team-a"},
+                     {"sk-team-b-1", "team-b"}};
+    o.protect_stats = true;
   });
   unsetenv("PROMPTCACHE_TEST_PROXY_KEY");
-  auto ok = Post("/v1/chat/completions", ChatBody("Whose key is this?"));
+  EXPECT_THAT(server_->AuthenticationSummary(),
+              ::testing::HasSubstr("3 configured key(s) for 2 tenant(s)"));
+  // No key, an unknown key: 401 in the provider's format, nothing upstream.
+  httplib::Client client("127.0.0.1", server_->port());
+  auto none = client.Post("/v1/chat/completions", ChatBody("Whose key?"),
+                          "application/json");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_TRUE(Json::parse(none->body)["error"]["message"].is_string());
+  auto unknown = Post("/v1/chat/completions", ChatBody("Whose key?"), {},
+                      "sk-tenant-a-secret");
+  EXPECT_EQ(unknown->status, 401);
+  auto models = client.Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_EQ(models->status, 401);
+  EXPECT_EQ(stub_.calls(), 0);
+
+  auto ok = Post("/v1/chat/completions", ChatBody("Whose key is this?"), {},
+                 "sk-team-a-1");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
   EXPECT_EQ(stub_.last_auth(), "Bearer sk-proxy-own-key");
-  // Tenants are still told apart by their own keys.
+  // Two keys of one tenant share its answers; another tenant does not.
+  auto same_tenant = Post("/v1/chat/completions",
+                          ChatBody("Whose key is this?"), {}, "sk-team-a-2");
+  EXPECT_EQ(same_tenant->get_header_value("x-promptcache-status"), "HIT");
   auto other = Post("/v1/chat/completions", ChatBody("Whose key is this?"), {},
-                    "sk-tenant-b-secret");
+                    "sk-team-b-1");
   EXPECT_EQ(other->get_header_value("x-promptcache-status"), "MISS");
+  // A call it cannot cache is still a model call, forwarded.
+  Json n2 = Json::parse(ChatBody("Two answers please"));
+  n2["n"] = 2;
+  auto bypass = Post("/v1/chat/completions", n2.dump(), {}, "sk-team-b-1");
+  EXPECT_EQ(bypass->status, 200);
+  EXPECT_EQ(bypass->get_header_value("x-promptcache-status"), "BYPASS");
   // An upstream echoing the key in an error does not hand it to clients.
   auto echoed =
-      Post("/v1/chat/completions", ChatBody("hi", false, "echo-key-model"));
+      Post("/v1/chat/completions", ChatBody("hi", false, "echo-key-model"), {},
+           "sk-team-a-1");
   ASSERT_TRUE(echoed);
   EXPECT_EQ(echoed->status, 401);
   EXPECT_THAT(echoed->body,
               ::testing::Not(::testing::HasSubstr("sk-proxy-own")));
   EXPECT_THAT(echoed->body, ::testing::HasSubstr("[redacted]"));
   // Other endpoints: reads only, never actions on the operator's account.
-  httplib::Client client("127.0.0.1", server_->port());
-  auto remove = client.Delete("/v1/files/file-abc");
+  const httplib::Headers auth = {{"Authorization", "Bearer sk-team-b-1"}};
+  auto remove = client.Delete("/v1/files/file-abc", auth);
   ASSERT_TRUE(remove);
   EXPECT_EQ(remove->status, 403);
-  auto models = client.Get("/v1/models");
+  models = client.Get("/v1/models", auth);
   ASSERT_TRUE(models);
   EXPECT_EQ(models->status, 200);
+  // Totals over all tenants only with a client key.
+  EXPECT_EQ(client.Get("/metrics")->status, 401);
+  EXPECT_EQ(client.Get("/promptcache/stats")->status, 401);
+  EXPECT_EQ(client.Get("/metrics", auth)->status, 200);
+  EXPECT_EQ(client.Get("/promptcache/stats", auth)->status, 200);
+}
+
+TEST_F(ProxyTest, TheNamespaceKeyIsTheKeyForwarded) {
+  // Issue 14: x-api-key picked the namespace while both auth headers went
+  // upstream, where OpenAI reads only Authorization.
+  auto first = Post("/v1/chat/completions", ChatBody("One key per call"),
+                    {{"x-api-key", "sk-someone-else"}}, "sk-tenant-a-secret");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(stub_.last_auth(), "Bearer sk-tenant-a-secret");
+  // The same Authorization key without the extra header is the same tenant.
+  auto again = Post("/v1/chat/completions", ChatBody("One key per call"));
+  EXPECT_EQ(again->get_header_value("x-promptcache-status"), "HIT");
+}
+
+TEST(LoadClientKeysTest, ReadsAnObjectAndNamesWhatIsWrong) {
+  TempDir dir;
+  const std::string good = dir.Sub("keys.json");
+  std::ofstream(good) << R"({"sk-1": "team-a", "sk-2": "team-b"})";
+  absl::StatusOr<std::map<std::string, std::string>> keys =
+      LoadClientKeys(good);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(keys->size(), 2u);
+  EXPECT_EQ(keys->at("sk-2"), "team-b");
+  for (const std::string& text :
+       {std::string(R"(["sk-1"])"), std::string("{}"), std::string("{"),
+        std::string(R"({"sk-1": 3})")}) {
+    const std::string path = dir.Sub("bad.json");
+    std::ofstream(path, std::ios::trunc) << text;
+    absl::StatusOr<std::map<std::string, std::string>> bad =
+        LoadClientKeys(path);
+    ASSERT_FALSE(bad.ok()) << text;
+    EXPECT_THAT(bad.status().message(), ::testing::HasSubstr("bad.json"));
+  }
+  EXPECT_FALSE(LoadClientKeys(dir.Sub("missing.json")).ok());
+  EXPECT_FALSE(LoadClientKeys(dir.path()).ok());
 }
 
 TEST_F(ProxyTest, ClientKeysEchoedByTheUpstreamAreNotLogged) {

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -86,6 +87,17 @@ int main(int argc, char** argv) {
   app.add_option("--anthropic-key-env", options.anthropic.api_key_env,
                  "Env var with the proxy's own Anthropic key")
       ->capture_default_str();
+  std::string client_keys_file;
+  app.add_option("--client-keys-file", client_keys_file,
+                 "JSON object of client key -> tenant name; required when "
+                 "the proxy uses its own key (clients then authenticate "
+                 "with these)");
+  app.add_flag("--allow-unauthenticated-clients",
+               options.allow_unauthenticated_clients,
+               "With the proxy's own key and no client keys, serve anyone "
+               "who reaches the port on that key");
+  app.add_flag("--protect-stats", options.protect_stats,
+               "/metrics and /promptcache/stats need a client key");
   app.add_option("--openai-backend", options.openai.backend,
                  "Backend name for prices and reports (e.g. self-hosted)")
       ->capture_default_str();
@@ -101,7 +113,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--no-semantic", no_semantic, "Exact hits only");
   app.add_option("--threshold", threshold,
-                 "Similarity for semantic hits (default: the library's 0.82)")
+                 "Similarity for semantic hits, overriding the calibrated "
+                 "decision (default: calibrated, 1% false-hit target)")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--ttl", ttl_seconds,
                  "Seconds a stored answer is served (default: 7 days)")
@@ -159,6 +172,12 @@ int main(int argc, char** argv) {
     return Fail(absl::StrCat("invalid --listen '", listen,
                              "': expected HOST:PORT, e.g. 127.0.0.1:8080"),
                 2);
+  }
+  if (!client_keys_file.empty()) {
+    absl::StatusOr<std::map<std::string, std::string>> keys =
+        promptcache::LoadClientKeys(client_keys_file);
+    if (!keys.ok()) return Fail(std::string(keys.status().message()), 2);
+    options.client_keys = std::move(*keys);
   }
   options.namespace_mode = namespace_mode == "header" ? NamespaceMode::kHeader
                                                       : NamespaceMode::kApiKey;
@@ -220,7 +239,8 @@ int main(int argc, char** argv) {
     return Fail(s.ToString());
   }
   std::cout << "promptcache-proxy listening on http://" << options.host << ":"
-            << (*server)->port() << std::endl;
+            << (*server)->port() << "\n"
+            << (*server)->AuthenticationSummary() << std::flush;
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

@@ -8,11 +8,14 @@
 //   any other /v1/... (e.g. GET /v1/models)     -> forwarded unchanged
 //   GET /metrics (Prometheus), /promptcache/stats (JSON), /healthz
 //
-// Tenants: the namespace of a call is a hash of the client's API key, so two
-// keys never share answers; an x-promptcache-namespace header names a
-// sub-namespace within it (or, with NamespaceMode::kHeader behind a trusted
-// gateway, the namespace itself). Keys are forwarded upstream (or replaced
-// by the proxy's own), never stored, never logged.
+// Tenants: by default each client's own API key is forwarded upstream and
+// the namespace of a call is a hash of it, so two keys never share answers.
+// An upstream that holds the proxy's own key (ProxyUpstream::api_key_env)
+// requires client authentication: clients present keys configured in
+// ProxyOptions::client_keys, each mapped to a tenant whose namespace it
+// uses, and get 401 otherwise. An x-promptcache-namespace header names a
+// sub-namespace within the tenant's (or, with NamespaceMode::kHeader behind
+// a trusted gateway, the namespace itself). Keys are never stored or logged.
 //
 // Per-call controls are x-promptcache-* request headers (see
 // src/proxy/control_headers.h); responses carry x-promptcache-status (HIT,
@@ -25,6 +28,7 @@
 #define PROMPTCACHE_PROXY_SERVER_H_
 
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -40,8 +44,10 @@ struct ProxyUpstream {
   std::string base_url;
   // Empty (default): each client's own key is forwarded. Otherwise the
   // environment variable holding the proxy's own key, sent upstream for
-  // every call instead (and then only GET requests pass through to other
-  // endpoints, so clients cannot act on the operator's account).
+  // every call instead; clients then authenticate with
+  // ProxyOptions::client_keys, and only GET requests pass through to
+  // endpoints other than model calls (clients cannot act on the operator's
+  // account).
   std::string api_key_env;
   // Backend name in cache keys, prices and reports.
   std::string backend;
@@ -72,6 +78,20 @@ struct ProxyOptions {
   ProxyUpstream openai = {"https://api.openai.com", "", "openai"};
   ProxyUpstream anthropic = {"https://api.anthropic.com", "", "anthropic"};
   NamespaceMode namespace_mode = NamespaceMode::kApiKey;
+  // Client key -> tenant name, for upstreams that use the proxy's own key:
+  // a client sends its key as `Authorization: Bearer KEY` (or `x-api-key`
+  // to the Anthropic route) and is served in its tenant's namespace; several
+  // keys may map to one tenant, which then shares its answers. Create
+  // refuses an upstream with its own key and no client keys, unless
+  // allow_unauthenticated_clients says that anyone who can reach the port
+  // may spend on that key (a private network, say).
+  std::map<std::string, std::string> client_keys;
+  bool allow_unauthenticated_clients = false;
+  // /metrics and /promptcache/stats report totals over every tenant. false
+  // (default): open to whoever reaches the port, as monitoring endpoints
+  // usually are (bind to a private address); true: they need a configured
+  // client key.
+  bool protect_stats = false;
   // Larger request bodies get 413 in the provider's error format. Keep the
   // cache's Options::canonical.max_request_bytes at least this large, or
   // larger bodies are refused (400) by the cache instead.
@@ -97,6 +117,14 @@ struct ProxyOptions {
   size_t replay_chunk_bytes = 64;
 };
 
+// Reads client keys from a JSON file: an object whose names are keys and
+// whose values are tenant names, e.g. {"sk-team-a-1": "team-a"}. A file
+// keeps keys out of command lines (ps) and config files. InvalidArgument
+// (naming the file and what is wrong) when it is unreadable, not such an
+// object, or empty.
+absl::StatusOr<std::map<std::string, std::string>> LoadClientKeys(
+    const std::string& path);
+
 class ProxyServer {
  public:
   // Checks the options; `cache` must outlive the server.
@@ -112,6 +140,9 @@ class ProxyServer {
   absl::Status Start();
   // The bound port (after Start()).
   int port() const;
+  // One line per upstream saying whose key goes upstream and how clients
+  // authenticate, for a start-up message.
+  std::string AuthenticationSummary() const;
   // Stops accepting, lets in-flight requests (streams included) finish,
   // joins all threads. Idempotent.
   void Shutdown();

@@ -1,12 +1,11 @@
 #include "promptcache/price_book.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "util/file_text.h"
 
 namespace promptcache {
 namespace internal {
@@ -174,14 +173,9 @@ absl::StatusOr<PriceBook> PriceBook::FromJson(absl::string_view json) {
 }
 
 absl::StatusOr<PriceBook> PriceBook::FromFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read price file '", path, "'"));
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  absl::StatusOr<PriceBook> book = FromJson(buffer.str());
+  absl::StatusOr<std::string> text = internal::ReadFileText(path, "price file");
+  if (!text.ok()) return text.status();
+  absl::StatusOr<PriceBook> book = FromJson(*text);
   if (!book.ok()) {
     return absl::Status(book.status().code(),
                         absl::StrCat(path, ": ", book.status().message()));

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -14,6 +12,7 @@
 #include "embed/tokenizer.h"
 #include "embed/unicode_data.h"
 #include "nlohmann/json.hpp"
+#include "util/file_text.h"
 
 namespace promptcache {
 namespace {
@@ -25,21 +24,7 @@ namespace fs = std::filesystem;
 constexpr int64_t kMaxDimension = 1 << 16;
 
 absl::StatusOr<std::string> ReadFile(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
-    return absl::NotFoundError(
-        absl::StrCat("model file ", path.string(), " does not exist"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot open ", path.string()));
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) {
-    return absl::DataLossError(absl::StrCat("error reading ", path.string()));
-  }
-  return std::move(buffer).str();
+  return internal::ReadFileText(path.string(), "model file");
 }
 
 std::string ShapeText(const std::vector<int64_t>& shape) {

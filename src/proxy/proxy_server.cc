@@ -7,12 +7,16 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <thread>
 #include <utility>
 
+#include "absl/algorithm/container.h"
 #include "absl/cleanup/cleanup.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -30,6 +34,7 @@
 #include "proxy/control_headers.h"
 #include "proxy/metrics.h"
 #include "proxy/stream_relay.h"
+#include "util/file_text.h"
 
 namespace promptcache {
 namespace {
@@ -95,6 +100,21 @@ class BoundedPool : public httplib::TaskQueue {
   bool shutdown_ = false;
   std::vector<std::thread> threads_;
 };
+
+std::string BearerToken(const httplib::Request& req) {
+  const std::string auth = req.get_header_value("authorization");
+  absl::string_view token = absl::StripAsciiWhitespace(auth);
+  if (token.size() > 7 &&
+      absl::EqualsIgnoreCase(token.substr(0, 7), "bearer ")) {
+    token = absl::StripAsciiWhitespace(token.substr(7));
+  }
+  return std::string(token);
+}
+
+// A one-way hash: keys are told apart (and looked up) without keeping them.
+std::string KeyHash(absl::string_view key) {
+  return HashBytes(absl::StrCat("promptcache-tenant:", key)).ToHex();
+}
 
 bool IsHopByHop(absl::string_view lower_name) {
   static constexpr absl::string_view kDropped[] = {"connection",
@@ -221,6 +241,7 @@ class ProxyServer::Impl {
   absl::Status Start();
   void Shutdown();
   int port() const { return port_; }
+  std::string AuthenticationSummary() const;
 
  private:
   struct Upstream {
@@ -243,9 +264,22 @@ class ProxyServer::Impl {
   http::HeaderList UpstreamHeaders(const Upstream& up,
                                    const httplib::Request& req,
                                    bool model_call) const;
-  std::string ClientKey(const httplib::Request& req) const;
-  std::string NamespaceFor(const httplib::Request& req,
+  // The client's key for `up`: the header that upstream reads
+  // (Authorization for OpenAI, x-api-key else Authorization for Anthropic).
+  // Only that header goes upstream, so the key that picks the namespace is
+  // the key the upstream checks.
+  std::string ClientKey(const Upstream& up, const httplib::Request& req) const;
+  // Every key on the call, to redact from what is relayed or logged.
+  std::vector<std::string> Secrets(const Upstream& up,
+                                   const httplib::Request& req) const;
+  // The tenant part of the namespace, or Unauthenticated when `up` uses the
+  // proxy's own key and the client presented no configured key.
+  absl::StatusOr<std::string> TenantFor(const Upstream& up,
+                                        const httplib::Request& req) const;
+  std::string NamespaceFor(const std::string& tenant,
                            const std::optional<std::string>& header_ns) const;
+  // True when `req` may read /metrics and /promptcache/stats; else sends 401.
+  bool StatsAllowed(const httplib::Request& req, httplib::Response& res) const;
 
   // Debian's cpp-httplib 0.11 applies payload_max_length only to bodies
   // with a Content-Length: a chunked upload would be read whole into memory.
@@ -299,6 +333,9 @@ class ProxyServer::Impl {
   absl::flat_hash_set<proxy::StreamRelay*> live_relays_
       ABSL_GUARDED_BY(relays_mu_);
   std::atomic<int64_t> model_calls_in_flight_{0};
+  // Client key hash -> tenant (set once in Init, read-only afterwards).
+  absl::flat_hash_map<std::string, std::string> tenant_by_key_hash_;
+  size_t tenant_count_ = 0;
   std::once_flag shutdown_once_;
 };
 
@@ -331,6 +368,45 @@ absl::Status ProxyServer::Impl::Init() {
       return s;
     }
     upstream->config = *config;
+  }
+  // Client keys: checked once, kept only as hashes.
+  for (const auto& [key, tenant] : options_.client_keys) {
+    if (key.empty() || tenant.empty()) {
+      return absl::InvalidArgumentError(
+          "proxy: client_keys holds an empty key or tenant name");
+    }
+    if (absl::Status s = http::CheckHeaderValue(key, "proxy: a client key");
+        !s.ok()) {
+      return s;
+    }
+    if (tenant.size() > 128 || absl::c_any_of(tenant, [](char c) {
+          return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+        })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("proxy: tenant name ", http::Quote(tenant),
+                       " must be 1-128 bytes without control characters"));
+    }
+    tenant_by_key_hash_[KeyHash(key)] = tenant;
+  }
+  {
+    absl::flat_hash_set<std::string> tenants;
+    for (const auto& entry : options_.client_keys) tenants.insert(entry.second);
+    tenant_count_ = tenants.size();
+  }
+  for (const Upstream* up : {&openai_, &anthropic_}) {
+    if (!up->key.empty() && options_.client_keys.empty() &&
+        !options_.allow_unauthenticated_clients) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "proxy: the ", up->config.backend,
+          " upstream uses the proxy's own key (from ", up->config.api_key_env,
+          "), so clients must authenticate: configure client keys "
+          "(--client-keys-file), or allow unauthenticated clients to let "
+          "anyone who reaches the port spend on that key"));
+    }
+  }
+  if (options_.protect_stats && options_.client_keys.empty()) {
+    return absl::InvalidArgumentError(
+        "proxy: protect_stats needs client keys (--client-keys-file)");
   }
   if (options_.max_connections < 1 || options_.max_pending_connections < 1) {
     return absl::InvalidArgumentError(
@@ -390,11 +466,13 @@ absl::Status ProxyServer::Impl::Init() {
         if (draining_) res.status = 503;
       });
   server_.Get(
-      "/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      "/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!StatsAllowed(req, res)) return;
         res.set_content(metrics_.Prometheus(), "text/plain; version=0.0.4");
       });
-  server_.Get("/promptcache/stats", [this](const httplib::Request&,
+  server_.Get("/promptcache/stats", [this](const httplib::Request& req,
                                            httplib::Response& res) {
+    if (!StatsAllowed(req, res)) return;
     Json out = {{"proxy", metrics_.Json()}};
     if (absl::StatusOr<CacheStats> stats = cache_.Stats(); stats.ok()) {
       out["cache"] = {{"entries", stats->entries},
@@ -485,34 +563,85 @@ http::TransportOptions ProxyServer::Impl::TransportFor(
   return t;
 }
 
-std::string ProxyServer::Impl::ClientKey(const httplib::Request& req) const {
-  if (req.has_header("x-api-key")) return req.get_header_value("x-api-key");
-  const std::string auth = req.get_header_value("authorization");
-  absl::string_view token = absl::StripAsciiWhitespace(auth);
-  if (token.size() > 7 &&
-      absl::EqualsIgnoreCase(token.substr(0, 7), "bearer ")) {
-    token = absl::StripAsciiWhitespace(token.substr(7));
+std::string ProxyServer::Impl::ClientKey(const Upstream& up,
+                                         const httplib::Request& req) const {
+  if (&up == &anthropic_ && req.has_header("x-api-key")) {
+    return req.get_header_value("x-api-key");
   }
-  return std::string(token);
+  return BearerToken(req);
+}
+
+std::vector<std::string> ProxyServer::Impl::Secrets(
+    const Upstream& up, const httplib::Request& req) const {
+  return {up.key, BearerToken(req), req.get_header_value("x-api-key")};
+}
+
+absl::StatusOr<std::string> ProxyServer::Impl::TenantFor(
+    const Upstream& up, const httplib::Request& req) const {
+  const std::string key = ClientKey(up, req);
+  if (!up.key.empty() && !options_.allow_unauthenticated_clients) {
+    auto tenant = tenant_by_key_hash_.find(KeyHash(key));
+    if (key.empty() || tenant == tenant_by_key_hash_.end()) {
+      return absl::UnauthenticatedError(
+          key.empty() ? "this proxy needs a client key (Authorization: "
+                        "Bearer KEY); none was sent"
+                      : "this proxy does not know the client key sent");
+    }
+    return absl::StrCat("tenant-", tenant->second);
+  }
+  if (key.empty()) return std::string("anonymous");
+  return absl::StrCat("key-", KeyHash(key).substr(0, 16));
 }
 
 std::string ProxyServer::Impl::NamespaceFor(
-    const httplib::Request& req,
+    const std::string& tenant,
     const std::optional<std::string>& header_ns) const {
   if (options_.namespace_mode == NamespaceMode::kHeader) {
     return header_ns.value_or("default");
   }
-  const std::string key = ClientKey(req);
-  // A one-way hash: tenants are told apart without keeping their keys.
-  std::string ns =
-      key.empty()
-          ? std::string("anonymous")
-          : absl::StrCat("key-",
-                         HashBytes(absl::StrCat("promptcache-tenant:", key))
-                             .ToHex()
-                             .substr(0, 16));
+  std::string ns = tenant;
   if (header_ns.has_value()) absl::StrAppend(&ns, "/", *header_ns);
   return ns;
+}
+
+bool ProxyServer::Impl::StatsAllowed(const httplib::Request& req,
+                                     httplib::Response& res) const {
+  if (!options_.protect_stats) return true;
+  const std::string key = req.has_header("x-api-key")
+                              ? req.get_header_value("x-api-key")
+                              : BearerToken(req);
+  if (!key.empty() && tenant_by_key_hash_.contains(KeyHash(key))) return true;
+  SendError(Api::kOpenAiChat, 401,
+            "this endpoint needs a client key (Authorization: Bearer KEY)", "",
+            res);
+  return false;
+}
+
+std::string ProxyServer::Impl::AuthenticationSummary() const {
+  std::string out;
+  for (const Upstream* up : {&openai_, &anthropic_}) {
+    absl::StrAppend(&out, up->config.backend, ": ");
+    if (up->key.empty()) {
+      absl::StrAppend(&out,
+                      "each client's own key is forwarded; tenants are told "
+                      "apart by their keys\n");
+    } else if (options_.allow_unauthenticated_clients) {
+      absl::StrAppend(&out, "the proxy's own key (", up->config.api_key_env,
+                      ") for ANY client, unauthenticated "
+                      "(allow_unauthenticated_clients)\n");
+    } else {
+      absl::StrAppend(&out, "the proxy's own key (", up->config.api_key_env,
+                      "); clients authenticate with ",
+                      options_.client_keys.size(), " configured key(s) for ",
+                      tenant_count_, " tenant(s)\n");
+    }
+  }
+  absl::StrAppend(&out, "stats endpoints: ",
+                  options_.protect_stats
+                      ? "need a client key"
+                      : "open to anyone who reaches the port",
+                  "\n");
+  return out;
 }
 
 http::HeaderList ProxyServer::Impl::UpstreamHeaders(const Upstream& up,
@@ -523,7 +652,11 @@ http::HeaderList ProxyServer::Impl::UpstreamHeaders(const Upstream& up,
   for (const auto& [name, value] : req.headers) {
     const std::string lower = absl::AsciiStrToLower(name);
     if (lower == "authorization" || lower == "x-api-key") {
-      if (up.key.empty()) headers.emplace_back(name, value);
+      // Only the header whose key picked the namespace (see ClientKey).
+      const bool used = lower == "x-api-key"
+                            ? anthropic && req.has_header("x-api-key")
+                            : !(anthropic && req.has_header("x-api-key"));
+      if (up.key.empty() && used) headers.emplace_back(name, value);
       continue;
     }
     if (model_call) {
@@ -721,7 +854,12 @@ void ProxyServer::Impl::HandleModelCall(Api api, const httplib::Request& req,
     fail(400, controls.status().message());
     return;
   }
-  parsed->request.ns = NamespaceFor(req, controls->ns);
+  absl::StatusOr<std::string> tenant = TenantFor(up, req);
+  if (!tenant.ok()) {
+    fail(401, tenant.status().message());
+    return;
+  }
+  parsed->request.ns = NamespaceFor(*tenant, controls->ns);
   parsed->request.backend = up.config.backend;
   record.ns = parsed->request.ns;
   if (options_.reject_unpriced_models &&
@@ -785,7 +923,7 @@ std::optional<Response> ProxyServer::Impl::ServeBuffered(
       absl::StrCat("upstream ", up.config.backend, ": POST ",
                    http::UrlForErrors(upstream_req.url));
   const http::TransportOptions transport = TransportFor(up);
-  const std::vector<std::string> secrets = {up.key, ClientKey(req)};
+  const std::vector<std::string> secrets = Secrets(up, req);
   ModelClient upstream = [&](const Request&) -> absl::StatusOr<Response> {
     outcome.called = true;
     absl::StatusOr<http::HttpReply> reply =
@@ -843,11 +981,10 @@ void ProxyServer::Impl::ServeStreamed(
   // Before upstream_req is moved into the reader.
   std::string where = absl::StrCat("upstream ", up.config.backend, ": POST ",
                                    http::UrlForErrors(upstream_req.url));
-  r->reader =
-      std::thread([this, r, api, outcome, relay_usage, request = parsed.request,
-                   call, upstream_req = std::move(upstream_req),
-                   where = std::move(where), transport = TransportFor(up),
-                   secrets = std::vector<std::string>{up.key, ClientKey(req)}] {
+  r->reader = std::thread(
+      [this, r, api, outcome, relay_usage, request = parsed.request, call,
+       upstream_req = std::move(upstream_req), where = std::move(where),
+       transport = TransportFor(up), secrets = Secrets(up, req)] {
         ModelClient upstream = [&](const Request&) -> absl::StatusOr<Response> {
           outcome->called = true;
           wire::SseAssembler assembler(api);
@@ -984,17 +1121,26 @@ void ProxyServer::Impl::HandlePassthrough(const Upstream& up,
   record.method = req.method;
   record.path = req.path;
   record.cache_status = cache_label;
-  if (!up.key.empty() && req.method != "GET") {
-    // With the proxy's own key, a client could otherwise delete files or
-    // start batches on the operator's account.
-    SendError(&up == &anthropic_ ? Api::kAnthropicMessages : Api::kOpenAiChat,
-              403,
-              absl::StrCat("the proxy forwards only GET requests to ", req.path,
-                           " when it uses its own API key"),
-              "", res);
+  const Api api =
+      &up == &anthropic_ ? Api::kAnthropicMessages : Api::kOpenAiChat;
+  auto refuse = [&](int http_status, absl::string_view message) {
+    SendError(api, http_status, message, "", res);
     record.cache_status = "ERROR";
-    record.http_status = 403;
+    record.http_status = http_status;
     Finish(record, start, nullptr, false);
+  };
+  if (absl::StatusOr<std::string> tenant = TenantFor(up, req); !tenant.ok()) {
+    refuse(401, tenant.status().message());
+    return;
+  }
+  // With the proxy's own key, a client could otherwise delete files or start
+  // batches on the operator's account. (A model call it cannot cache, "n":
+  // 2 say, is still a model call.)
+  if (!up.key.empty() && req.method != "GET" &&
+      absl::string_view(cache_label) == "PASSTHROUGH") {
+    refuse(403, absl::StrCat("the proxy forwards only GET requests to ",
+                             http::Quote(req.path),
+                             " when it uses its own API key"));
     return;
   }
   http::HttpRequest forward;
@@ -1010,8 +1156,7 @@ void ProxyServer::Impl::HandlePassthrough(const Upstream& up,
                    http::UrlForErrors(forward.url));
   absl::StatusOr<http::HttpReply> reply = http::Send(forward, transport, where);
   if (!reply.ok()) {
-    const absl::Status status =
-        http::Redact(reply.status(), {up.key, ClientKey(req)});
+    const absl::Status status = http::Redact(reply.status(), Secrets(up, req));
     SendError(&up == &anthropic_ ? Api::kAnthropicMessages : Api::kOpenAiChat,
               wire::HttpStatusFor(status), status.message(), "", res);
     record.cache_status = "ERROR_UPSTREAM";
@@ -1091,7 +1236,35 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Create(
 }
 
 absl::Status ProxyServer::Start() { return impl_->Start(); }
+absl::StatusOr<std::map<std::string, std::string>> LoadClientKeys(
+    const std::string& path) {
+  absl::StatusOr<std::string> text =
+      internal::ReadFileText(path, "client keys file");
+  if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+  Json doc = Json::parse(*text, nullptr, false);
+  if (!doc.is_object() || doc.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "client keys file '", path,
+        "' must hold a non-empty JSON object of key -> tenant name, e.g. "
+        "{\"sk-team-a-1\": \"team-a\"}"));
+  }
+  std::map<std::string, std::string> keys;
+  for (const auto& [key, tenant] : doc.items()) {
+    if (!tenant.is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("client keys file '", path,
+                       "': the tenant of a key is not a string"));
+    }
+    keys[key] = tenant.get<std::string>();
+  }
+  return keys;
+}
+
 int ProxyServer::port() const { return impl_->port(); }
+
+std::string ProxyServer::AuthenticationSummary() const {
+  return impl_->AuthenticationSummary();
+}
 void ProxyServer::Shutdown() { impl_->Shutdown(); }
 
 }  // namespace promptcache

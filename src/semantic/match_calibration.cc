@@ -2,13 +2,12 @@
 
 #include <cmath>
 #include <cstddef>
-#include <fstream>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "semantic/match_features.h"
+#include "util/file_text.h"
 
 namespace promptcache {
 namespace internal {
@@ -201,14 +200,10 @@ absl::StatusOr<MatchCalibration> MatchCalibration::FromJson(
 
 absl::StatusOr<MatchCalibration> MatchCalibration::FromFile(
     const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read match calibration '", path, "'"));
-  }
-  std::stringstream s;
-  s << in.rdbuf();
-  absl::StatusOr<MatchCalibration> c = FromJson(s.str());
+  absl::StatusOr<std::string> text =
+      internal::ReadFileText(path, "match calibration");
+  if (!text.ok()) return text.status();
+  absl::StatusOr<MatchCalibration> c = FromJson(*text);
   if (!c.ok()) {
     return absl::Status(c.status().code(),
                         absl::StrCat(path, ": ", c.status().message()));
