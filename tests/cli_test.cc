@@ -971,6 +971,34 @@ TEST_F(CliTest, CorruptDbFailsCleanly) {
   }
 }
 
+TEST_F(CliTest, VerifyAndRepair) {
+  RunResult r = Run({"verify", db_});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("ok: the cache is whole"));
+  r = Run({"verify", db_, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  json report = ParseJson(r);
+  EXPECT_TRUE(report["ok"].get<bool>());
+  EXPECT_EQ(report["entries"].get<int64_t>(), 4);
+  // Repair of a whole cache changes nothing that matters.
+  r = Run({"repair", db_});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  r = Run({"stats", db_, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(ParseJson(r)["entries"].get<int64_t>(), 4);
+  // A directory that is not a cache is left alone.
+  const fs::path junk = dir_ / "junk-for-repair";
+  fs::create_directory(junk);
+  WriteFile(junk / "000001.sst", std::string(4096, '\x5a'));
+  r = Run({"repair", junk.string()});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("does not look like a promptcache cache"));
+  EXPECT_FALSE(fs::exists(junk / "lost"));
+  r = Run({"verify", junk.string()});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("cannot verify DB"));
+}
+
 TEST_F(CliTest, UsageErrors) {
   RunResult r = Run({});
   EXPECT_EQ(r.exit_code, 2) << Describe(r);

@@ -874,6 +874,8 @@ TEST_F(ProxyTest, MetricsStatsAndAccessLogHoldNoSecrets) {
   const Json json = Json::parse(stats->body);
   EXPECT_EQ(json["ledger_total"]["exact_hits"], 1);
   EXPECT_EQ(json["cache"]["entries"], 1);
+  EXPECT_EQ(json["cache"]["lookup_errors"], 0);
+  EXPECT_EQ(json["cache"]["store_errors"], 0);
 
   server_->Shutdown();
   server_.reset();

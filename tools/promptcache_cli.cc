@@ -539,6 +539,7 @@ int RunStats(const std::string& db, const OpenArgs& open, bool as_json) {
     out["hits_recorded"] = stats->hits_recorded;
     out["schema_version"] = stats->schema_version;
     out["unreadable_ledger_rows"] = stats->unreadable_ledger_rows;
+    if (!stats->scan_error.empty()) out["scan_error"] = stats->scan_error;
     if (semantic.has_value()) {
       out["semantic"] = {{"embedder", semantic->embedder},
                          {"vectors", semantic->vectors},
@@ -563,6 +564,12 @@ int RunStats(const std::string& db, const OpenArgs& open, bool as_json) {
       FormatBytes(stats->entry_bytes), stats->entry_bytes,
       FormatBytes(stats->disk_bytes), stats->disk_bytes, stats->hits_recorded,
       stats->schema_version);
+  if (!stats->scan_error.empty()) {
+    std::cout << "DAMAGED: entries could not be read to the end (counts "
+                 "above stop there): "
+              << SanitizeForTerminal(stats->scan_error)
+              << "\n  run `promptcache verify` and `promptcache repair`\n";
+  }
   if (stats->unreadable_ledger_rows > 0) {
     std::cout << "unreadable ledger rows: " << stats->unreadable_ledger_rows
               << " (left on disk, not in reports: written by an older "
@@ -1032,6 +1039,71 @@ int RunFeedback(const std::string& db, OpenArgs open, const Key128& request,
 // reembed
 // ---------------------------------------------------------------------------
 
+// Prints a VerifyReport; exit 0 when whole, 1 when problems remain.
+int PrintVerifyReport(const VerifyReport& r, bool as_json) {
+  if (as_json) {
+    json out = {{"ok", r.ok()},
+                {"table_files", r.table_files},
+                {"entries", r.entries},
+                {"unreadable_entries", r.unreadable_entries},
+                {"ledger_rows", r.ledger_rows},
+                {"unreadable_ledger_rows", r.unreadable_ledger_rows},
+                {"vectors", r.vectors},
+                {"unreadable_vectors", r.unreadable_vectors},
+                {"orphan_vectors", r.orphan_vectors},
+                {"orphan_stats", r.orphan_stats},
+                {"problems", r.problems}};
+    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace)
+              << "\n";
+  } else {
+    std::cout << absl::StrFormat(
+        "table files:  %d\n"
+        "entries:      %d readable, %d not\n"
+        "ledger rows:  %d readable, %d not\n"
+        "vectors:      %d readable, %d not, %d of entries that are gone\n"
+        "counters of entries that are gone: %d\n",
+        r.table_files, r.entries, r.unreadable_entries, r.ledger_rows,
+        r.unreadable_ledger_rows, r.vectors, r.unreadable_vectors,
+        r.orphan_vectors, r.orphan_stats);
+    for (const std::string& problem : r.problems) {
+      std::cout << "problem: " << SanitizeForTerminal(problem) << "\n";
+    }
+    std::cout << (r.ok() ? "ok: the cache is whole\n"
+                         : "damaged: `promptcache repair DB` mends it (stop "
+                           "the processes using it first)\n");
+  }
+  return r.ok() ? kExitOk : kExitRuntime;
+}
+
+int RunVerify(const std::string& db, bool as_json) {
+  absl::StatusOr<VerifyReport> report = Cache::Verify(db);
+  if (!report.ok()) {
+    return RuntimeError(absl::StrCat("cannot verify DB '", db,
+                                     "': ", StatusText(report.status())));
+  }
+  return PrintVerifyReport(*report, as_json);
+}
+
+int RunRepair(const std::string& db, const OpenArgs& open, bool as_json) {
+  Options options;
+  if (open.embedder.has_value()) {
+    absl::StatusOr<std::shared_ptr<const Embedder>> embedder =
+        LoadEmbedder(*open.embedder);
+    if (!embedder.ok()) {
+      return RuntimeError(absl::StrCat("cannot load embedder '",
+                                       open.embedder->text,
+                                       "': ", StatusText(embedder.status())));
+    }
+    options.embedder = *std::move(embedder);
+  }
+  absl::StatusOr<VerifyReport> report = Cache::Repair(db, options);
+  if (!report.ok()) {
+    return RuntimeError(absl::StrCat("cannot repair DB '", db,
+                                     "': ", StatusText(report.status())));
+  }
+  return PrintVerifyReport(*report, as_json);
+}
+
 int RunReembed(const std::string& db, OpenArgs open) {
   open.read_only = false;
   open.create_if_missing = false;
@@ -1306,6 +1378,23 @@ int Main(int argc, char** argv) {
       std::string(kEmbedderHelp) +
       ". The embedder to switch to; entries without a vector get one too");
 
+  CLI::App* verify = app.add_subcommand(
+      "verify",
+      "Check every table file and decode every entry, ledger row and vector "
+      "(read-only: safe beside a running cache). Exit 1 when damaged.");
+  verify->add_option("DB", db, "Path of the cache database")->required();
+  verify->add_flag("--json", as_json, "Print JSON");
+
+  CLI::App* repair = app.add_subcommand(
+      "repair",
+      "Mend a damaged cache (stop the processes using it first): table "
+      "files that cannot be read move to DB/lost/ (their answers are "
+      "fetched again when next asked), records that do not decode are "
+      "removed; ledger rows are kept. Prints what verify then finds.");
+  repair->add_option("DB", db, "Path of the cache database")->required();
+  repair->add_flag("--json", as_json, "Print JSON");
+  add_embedder(repair);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -1379,6 +1468,8 @@ int Main(int argc, char** argv) {
     return RunExplain(db, open, ns, explain_args, as_json);
   }
   if (reembed->parsed()) return RunReembed(db, open);
+  if (verify->parsed()) return RunVerify(db, as_json);
+  if (repair->parsed()) return RunRepair(db, open, as_json);
   return UsageError("", "no command given");
 }
 

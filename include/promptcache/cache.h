@@ -70,6 +70,37 @@ struct CacheStats {
   // out of reports): written by an older build that let a control
   // character into a name.
   int64_t unreadable_ledger_rows = 0;
+  // Since open, the cache's own failures that calls went on without (see
+  // "Failures" on Cache): lookups that could not read the store (served as
+  // misses), embedder failures (exact tier only for that call), answers
+  // not stored because a write failed (served all the same). And the last
+  // such error's message.
+  int64_t lookup_errors = 0;
+  int64_t embedder_errors = 0;
+  int64_t store_errors = 0;
+  std::string last_error;
+  // Non-empty when the entries could not be read to the end (a corrupt
+  // block): entries, answers, bytes and hits then count those before the
+  // damage. `promptcache verify` tells more, `promptcache repair` mends.
+  std::string scan_error;
+};
+
+// What Cache::Verify found. Counts are of records read; a table that cannot
+// be read stops the walk of its family (see `problems`).
+struct VerifyReport {
+  int64_t table_files = 0;
+  int64_t entries = 0;
+  int64_t unreadable_entries = 0;  // do not decode
+  int64_t ledger_rows = 0;
+  int64_t unreadable_ledger_rows = 0;
+  int64_t vectors = 0;
+  int64_t unreadable_vectors = 0;
+  int64_t orphan_vectors = 0;  // of no entry (harmless, wasted space)
+  int64_t orphan_stats = 0;    // entry counters of no entry (over-budget)
+  // One line per problem: a checksum mismatch in a file, a family whose
+  // walk stopped, the first unreadable records. Empty: the store is whole.
+  std::vector<std::string> problems;
+  bool ok() const { return problems.empty(); }
 };
 
 // Which entries Purge() deletes: those matching every given condition.
@@ -81,6 +112,18 @@ struct PurgeFilter {
   bool expired_only = false;
 };
 
+// Failures. The cache never fails a call for its own trouble once the
+// request itself is valid:
+// - a lookup that cannot read the store (an I/O error, a corrupt block or
+//   entry) is a miss: the call goes upstream and its answer replaces the
+//   unreadable entry;
+// - an embedder that errors, throws or returns a wrong-size, NaN or
+//   infinite vector leaves that call to the exact tier;
+// - a failed write of an answer leaves the answer served but not stored.
+// Each is counted in CacheStats (lookup_errors, embedder_errors,
+// store_errors, last_error). Errors of the request (InvalidArgument), of
+// the options, and of calls made directly on the tier-level methods below
+// (GetExact, FindSemantic, StoreMiss) are returned to the caller.
 class Cache {
  public:
   // Opens (or creates) the database at `path`. Errors: NotFound when it does
@@ -243,6 +286,19 @@ class Cache {
   absl::StatusOr<SavingsReport> Report();
 
   // --- Maintenance ---
+
+  // Reads every table file (checksums) and decodes every entry, ledger row
+  // and vector of the cache at `path`, opened read-only: safe beside a
+  // running cache. Errors only when it cannot be opened at all.
+  static absl::StatusOr<VerifyReport> Verify(const std::string& path);
+  // Mends a damaged cache (it must not be open elsewhere): RocksDB's repair
+  // first, which moves table files it cannot read to `path`/lost/ (their
+  // answers are fetched again when next asked: it is a cache), then removes
+  // entries that do not decode, and vectors and counters of entries that
+  // are gone. Ledger rows are kept. Returns Verify's report afterwards.
+  // `options` as for Open (its embedder, if any, rebuilds the index).
+  static absl::StatusOr<VerifyReport> Repair(const std::string& path,
+                                             const Options& options);
 
   absl::StatusOr<CacheStats> Stats();
   // Entry by exact key; NotFound when absent (expired entries are returned,

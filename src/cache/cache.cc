@@ -32,16 +32,14 @@ using internal::KeyBytes;
 using internal::NamespaceOf;
 using internal::View;
 
-constexpr char kEntriesFamily[] = "entries";
-constexpr char kLedgerFamily[] = "ledger";
-constexpr char kVectorsFamily[] = "vectors";
-constexpr char kSemanticHitsFamily[] = "semantic_hits";
-constexpr char kFeedbackFamily[] = "feedback";
-// Hit counters live apart from entries so that counting a hit writes a few
-// bytes instead of rewriting the whole entry.
-constexpr char kEntryStatsFamily[] = "entry_stats";
-// Shared answer bodies: "b" + key -> text, "r" + key -> reference count.
-constexpr char kBodiesFamily[] = "bodies";
+using internal::kBodiesFamily;
+using internal::kEntriesFamily;
+using internal::kEntryStatsFamily;
+using internal::kFeedbackFamily;
+using internal::kLedgerFamily;
+using internal::kSemanticHitsFamily;
+using internal::kVectorsFamily;
+
 // Answers at least this long are stored as shared bodies; shorter ones are
 // not worth a second read on a hit.
 constexpr size_t kMinSharedBody = 512;
@@ -715,8 +713,33 @@ void Cache::Impl::FlushLoop() {
   }
 }
 
+void Cache::Impl::NoteFailure(Failure kind, const absl::Status& status) const {
+  switch (kind) {
+    case Failure::kLookup:
+      lookup_errors_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case Failure::kEmbedder:
+      embedder_errors_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case Failure::kStore:
+      store_errors_.fetch_add(1, std::memory_order_relaxed);
+      break;
+  }
+  absl::MutexLock lock(&last_error_mu_);
+  last_error_ = status.ToString();
+}
+
 absl::StatusOr<Response> Cache::Impl::GetExact(const Key128& key,
                                                int* answers_stored) {
+  absl::StatusOr<Response> answer = ReadExact(key, answers_stored);
+  if (!answer.ok() && !absl::IsNotFound(answer.status())) {
+    NoteFailure(Failure::kLookup, answer.status());
+  }
+  return answer;
+}
+
+absl::StatusOr<Response> Cache::Impl::ReadExact(const Key128& key,
+                                                int* answers_stored) {
   const int64_t now = NowMicros();
   Response answer;
   if (hot_ != nullptr && hot_->Get(key, now, &answer)) {
@@ -935,7 +958,13 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   std::string old_value;
   rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), entries_cf_,
                                  AsSlice(key_bytes), &old_value);
-  if (!got.ok() && !got.IsNotFound()) return FromRocks(got, "reading entry");
+  if (!got.ok() && !got.IsNotFound()) {
+    // An entry that cannot be read (a corrupt block) is replaced: refusing
+    // would leave the key failing for good. Its shared bodies, if any, keep
+    // one reference too many (kept longer, never served wrongly).
+    NoteFailure(Failure::kLookup, FromRocks(got, "reading entry to replace"));
+    got = rocksdb::Status::NotFound();
+  }
   bool appended = false;
   if (got.ok()) {
     absl::StatusOr<internal::StoredEntry> old =
@@ -992,6 +1021,7 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   if (got.ok() && !appended) bodies.UnrefEntry(old_value);
   rocksdb::WriteBatch batch;
   if (absl::Status b = ApplyBodies(bodies, &batch); !b.ok()) {
+    NoteFailure(Failure::kStore, b);
     return b;
   }
   const std::string encoded = internal::EncodeEntry(entry);
@@ -1027,7 +1057,10 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   stats.expires_us = entry.expires_us;
   batch.Put(entry_stats_cf_, AsSlice(key_bytes),
             internal::EncodeEntryStats(stats));
-  if (absl::Status s = WriteBatchWithLedger(&batch, delta); !s.ok()) return s;
+  if (absl::Status s = WriteBatchWithLedger(&batch, delta); !s.ok()) {
+    NoteFailure(Failure::kStore, s);
+    return s;
+  }
   // After the write: a reader that raced it cannot put the old answer back.
   // A single answer goes straight in (the premise of a cache is that it is
   // asked again; its first hit then needs no store read). Buckets rotate
@@ -1403,7 +1436,8 @@ absl::StatusOr<CacheStats> Cache::Impl::Stats() {
     stats.hits_recorded += e.hit_count;
     return true;
   });
-  if (!s.ok()) return s;
+  // A damaged store still reports what it can, and says so.
+  if (!s.ok()) stats.scan_error = s.ToString();
   std::error_code ec;
   for (const auto& file :
        std::filesystem::recursive_directory_iterator(path_, ec)) {
@@ -1417,6 +1451,13 @@ absl::StatusOr<CacheStats> Cache::Impl::Stats() {
     stats.evicted_entries = evicted_;
   }
   stats.not_admitted = not_admitted_.load(std::memory_order_relaxed);
+  stats.lookup_errors = lookup_errors_.load(std::memory_order_relaxed);
+  stats.embedder_errors = embedder_errors_.load(std::memory_order_relaxed);
+  stats.store_errors = store_errors_.load(std::memory_order_relaxed);
+  {
+    absl::MutexLock lock(&last_error_mu_);
+    stats.last_error = last_error_;
+  }
   if (bodies_cf_ != nullptr) {
     std::unique_ptr<rocksdb::Iterator> it(
         db_->NewIterator(rocksdb::ReadOptions(), bodies_cf_));

@@ -25,6 +25,21 @@
 #include "store/entry_codec.h"
 
 namespace promptcache {
+namespace internal {
+
+// Column families (the default one holds metadata: schema version...).
+inline constexpr char kEntriesFamily[] = "entries";
+inline constexpr char kLedgerFamily[] = "ledger";
+inline constexpr char kVectorsFamily[] = "vectors";
+inline constexpr char kSemanticHitsFamily[] = "semantic_hits";
+inline constexpr char kFeedbackFamily[] = "feedback";
+// Hit counters live apart from entries so that counting a hit writes a few
+// bytes instead of rewriting the whole entry.
+inline constexpr char kEntryStatsFamily[] = "entry_stats";
+// Shared answer bodies: "b" + key -> text, "r" + key -> reference count.
+inline constexpr char kBodiesFamily[] = "bodies";
+
+}  // namespace internal
 
 class Cache::Impl {
  public:
@@ -37,6 +52,8 @@ class Cache::Impl {
   const std::string& path() const { return path_; }
 
   absl::StatusOr<Response> GetExact(const Key128& key, int* answers_stored);
+  // GetExact without counting failures.
+  absl::StatusOr<Response> ReadExact(const Key128& key, int* answers_stored);
   void RecordHit(const Request& request, const Key128& entry_key,
                  CacheStatus how, Response* answer);
   absl::Status StoreMiss(const Request& request,
@@ -65,6 +82,9 @@ class Cache::Impl {
   absl::Status FlushStats(bool entry_counters_always = true);
   absl::StatusOr<SavingsReport> Report();
   absl::StatusOr<CacheStats> Stats();
+  // Cache::Verify's walk (verify_repair.cc); with `remove`, also deletes
+  // what it found unreadable or orphaned, and counts what it deleted.
+  absl::Status VerifyStore(bool remove, VerifyReport* report);
   Cache::MemoryStats GetMemoryStats();
   absl::StatusOr<EntryInfo> Inspect(const Key128& key);
   absl::Status ForEachEntry(const std::function<bool(const EntryInfo&)>& fn);
@@ -270,6 +290,15 @@ class Cache::Impl {
       ABSL_GUARDED_BY(write_mu_);
   int64_t evicted_ ABSL_GUARDED_BY(write_mu_) = 0;
   std::atomic<int64_t> not_admitted_{0};
+  // The cache's own failures that calls went on without (CacheStats).
+  enum class Failure { kLookup, kEmbedder, kStore };
+  // Const: reads (and the const embedding path) count too.
+  void NoteFailure(Failure kind, const absl::Status& status) const;
+  mutable std::atomic<int64_t> lookup_errors_{0};
+  mutable std::atomic<int64_t> embedder_errors_{0};
+  mutable std::atomic<int64_t> store_errors_{0};
+  mutable absl::Mutex last_error_mu_;
+  mutable std::string last_error_ ABSL_GUARDED_BY(last_error_mu_);
   // Ledger rows Open could not read (CacheStats::unreadable_ledger_rows).
   int64_t unreadable_ledger_rows_ = 0;
 

@@ -56,6 +56,10 @@ absl::Status Cache::Impl::EmbedChecked(const std::string& text,
                                        std::vector<float>* vector) const {
   absl::Status s = EmbedUnchecked(text, vector);
   if (!s.ok()) vector->clear();  // never reused by StoreMiss
+  // A zero vector (no known words) is not a failure.
+  if (!s.ok() && !absl::IsNotFound(s)) {
+    NoteFailure(Failure::kEmbedder, s);
+  }
   return s;
 }
 

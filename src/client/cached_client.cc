@@ -119,7 +119,8 @@ absl::StatusOr<Response> CachedClient::Impl::Lead(
       cache_.RecordHit(request, entry, CacheStatus::kSemanticHit, &*near);
       return near;
     }
-    if (!absl::IsNotFound(near.status())) return near.status();
+    // Any other failure (the embedder's, the store's) was counted by the
+    // cache; the call goes on as a miss (see "Failures" in cache.h).
     semantic_decision = std::string(near.status().message());
   }
   absl::StatusOr<Response> response = CallUpstream(request, upstream);
@@ -168,7 +169,7 @@ absl::StatusOr<Response> CachedClient::Impl::Complete(
       hit->similarity = 1;
       return hit;
     }
-    if (!hit.ok() && !absl::IsNotFound(hit.status())) return hit.status();
+    // A store that cannot be read makes a miss (counted by the cache).
     looked_up = true;
   }
   absl::StatusOr<CanonicalizedRequest> canonical =
@@ -209,7 +210,7 @@ absl::StatusOr<Response> CachedClient::Impl::Serve(
       cache_.RecordHit(request, key, CacheStatus::kExactHit, &*hit);
       return hit;
     }
-    if (!hit.ok() && !absl::IsNotFound(hit.status())) return hit.status();
+    // A store that cannot be read makes a miss (counted by the cache).
   }
 
   // Calls that must not take another call's result run on their own: a

@@ -478,7 +478,13 @@ absl::Status ProxyServer::Impl::Init() {
       out["cache"] = {{"entries", stats->entries},
                       {"expired_entries", stats->expired_entries},
                       {"entry_bytes", stats->entry_bytes},
-                      {"disk_bytes", stats->disk_bytes}};
+                      {"disk_bytes", stats->disk_bytes},
+                      {"lookup_errors", stats->lookup_errors},
+                      {"embedder_errors", stats->embedder_errors},
+                      {"store_errors", stats->store_errors}};
+      if (!stats->scan_error.empty()) {
+        out["cache"]["scan_error"] = stats->scan_error;
+      }
     }
     if (absl::StatusOr<SavingsReport> report = cache_.Report(); report.ok()) {
       const LedgerRow& t = report->total;
