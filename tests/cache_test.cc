@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "cache/hot_answers.h"
 #include "gtest/gtest.h"
+#include "promptcache/cached_client.h"
 #include "store/entry_codec.h"
 #include "test_util.h"
 
@@ -752,6 +753,48 @@ TEST(HotAnswersTest, ALargeAnswerDoesNotFlushTheShard) {
   for (uint64_t i = 0; i < n; ++i) kept += hot.Get(key(i), 0, &out) ? 1 : 0;
   EXPECT_GE(kept, static_cast<int>(n) - 14)
       << "one segment's worth may go, not the shard";
+}
+
+TEST(LedgerGrowthTest, UnpricedModelsCanShareOneRow) {
+  // Issue 14, defect 9: every model string a client sent made a ledger row.
+  TempDir dir;
+  Options options;
+  options.pool_unpriced_models = true;
+  options.stats_flush_interval = absl::InfiniteDuration();
+  auto cache = *Cache::Open(dir.path(), options);
+  CachedClient client(*cache, [](const Request& r) -> absl::StatusOr<Response> {
+    if (r.model.rfind("probe-", 0) == 0) {
+      return absl::NotFoundError("no such model");
+    }
+    return MakeAnswer("answer");
+  });
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_FALSE(
+        client.Complete(MakeRequest("hi", "t", "probe-" + std::to_string(i)))
+            .ok());
+  }
+  ASSERT_TRUE(client.Complete(MakeRequest("hi", "t", "my-local-model")).ok());
+  ASSERT_TRUE(client.Complete(MakeRequest("hi", "t", "my-local-model")).ok());
+  ASSERT_TRUE(client.Complete(MakeRequest("hi", "t", "gpt-4o-mini")).ok());
+  ASSERT_TRUE(cache->FlushStats().ok());
+  absl::StatusOr<SavingsReport> report = cache->Report();
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->rows.size(), 2u);
+  for (const LedgerRow& row : report->rows) {
+    if (row.model == kPooledUnpricedModel) {
+      EXPECT_EQ(row.requests, 52);
+      EXPECT_EQ(row.upstream_errors, 50);
+      EXPECT_EQ(row.exact_hits, 1);
+    } else {
+      EXPECT_EQ(row.model, "gpt-4o-mini");
+      EXPECT_EQ(row.requests, 1);
+    }
+  }
+  EXPECT_EQ(report->total.requests, 53);
+  // The stored entry keeps its real model: another model never shares it.
+  EXPECT_EQ(
+      client.Complete(MakeRequest("hi", "t", "other-local"))->cache_status,
+      CacheStatus::kMiss);
 }
 
 }  // namespace

@@ -159,6 +159,10 @@ int main(int argc, char** argv) {
                  "JSON-lines access log file, or - for stderr");
   app.add_flag("--reject-unpriced-models", options.reject_unpriced_models,
                "404 for models without a price instead of forwarding");
+  bool pool_unpriced = false;
+  app.add_flag("--pool-unpriced-models", pool_unpriced,
+               "One ledger row per tenant and backend for all models without "
+               "a price (clients' arbitrary model names cannot grow it)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -202,6 +206,7 @@ int main(int argc, char** argv) {
                                ? promptcache::EvictionPolicy::kLfu
                                : promptcache::EvictionPolicy::kGdsf;
   cache_options.min_dollars_saved_per_kib = min_usd_per_kib;
+  cache_options.pool_unpriced_models = pool_unpriced;
   if (!no_semantic) {
     promptcache::tools::EmbedderSpec spec;
     const std::string error =

@@ -28,6 +28,10 @@ enum class EvictionPolicy {
   kLfu,
 };
 
+// The ledger's model name for unpriced models with
+// Options::pool_unpriced_models.
+inline constexpr char kPooledUnpricedModel[] = "(unpriced)";
+
 struct Options {
   // Create the database when the path holds none. Default: true.
   bool create_if_missing = true;
@@ -117,6 +121,12 @@ struct Options {
   // Prices used for savings. Default: the prices shipped with the library.
   // Start from PriceBook::Default() and Set()/MergeFrom() to override.
   PriceBook prices = PriceBook::Default();
+  // Ledger rows of models without a price. false (default): one row per
+  // model name as the caller sent it. true: one row per namespace and
+  // backend, named kPooledUnpricedModel, so that callers sending arbitrary
+  // model names (typos, probes, attacks through a proxy) cannot grow the
+  // ledger without bound. Stored entries keep their real model name.
+  bool pool_unpriced_models = false;
 
   // Embeds the last user turn for the semantic tier. Default: none (exact
   // tier only). The embedder's name() is stored in the cache; opening a

@@ -799,7 +799,7 @@ void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
                             CacheStatus how, Response* answer) {
   const Usage usage = internal::EffectiveUsage(request, *answer);
   const std::string& ns = NamespaceOf(request);
-  const uint64_t row_hash = RowHash(ns, request.backend, request.model);
+  const uint64_t price_hash = RowHash(ns, request.backend, request.model);
   HitShard& shard = hit_shards_[entry_key.lo % kHitShards];
   const int64_t now = NowMicros();
   int64_t saved;
@@ -807,7 +807,7 @@ void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
     internal::LeanMutexLock lock(&shard.mu);
     // Bounded: names come from callers.
     if (shard.prices.size() > 1024) shard.prices.clear();
-    auto [known, added] = shard.prices.try_emplace(row_hash, nullptr);
+    auto [known, added] = shard.prices.try_emplace(price_hash, nullptr);
     if (added) {
       known->second = options_.prices.Find(request.backend, request.model);
     }
@@ -819,8 +819,12 @@ void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
     answer->dollars_spent = 0;
     answer->stored = false;
 
-    LedgerRow& row =
-        NamedRow(shard.ledger, row_hash, ns, request.backend, request.model);
+    const bool pooled = price == nullptr && options_.pool_unpriced_models;
+    const absl::string_view model =
+        pooled ? absl::string_view(kPooledUnpricedModel) : request.model;
+    LedgerRow& row = NamedRow(
+        shard.ledger, pooled ? RowHash(ns, request.backend, model) : price_hash,
+        ns, request.backend, model);
     row.requests += 1;
     if (how == CacheStatus::kSemanticHit) {
       absl::StatusOr<Key128> request_key = Key128::FromHex(answer->request_key);
@@ -857,17 +861,26 @@ void Cache::Impl::AddPendingHits(const Key128& key, const PendingHit& counts) {
   shard.entries[key].Add(counts);
 }
 
+absl::string_view Cache::Impl::LedgerModel(const Request& request) const {
+  if (options_.pool_unpriced_models &&
+      options_.prices.Find(request.backend, request.model) == nullptr) {
+    return kPooledUnpricedModel;
+  }
+  return request.model;
+}
+
 LedgerRow& Cache::Impl::PendingRow(HitShard& shard, const Request& request) {
   const std::string& ns = NamespaceOf(request);
-  return NamedRow(shard.ledger, RowHash(ns, request.backend, request.model), ns,
-                  request.backend, request.model);
+  const absl::string_view model = LedgerModel(request);
+  return NamedRow(shard.ledger, RowHash(ns, request.backend, model), ns,
+                  request.backend, model);
 }
 
 LedgerRow Cache::Impl::MissDelta(const Request& request, Response* answer) {
   LedgerRow delta;
   delta.ns = NamespaceOf(request);
   delta.backend = request.backend;
-  delta.model = request.model;
+  delta.model = std::string(LedgerModel(request));
   delta.requests = 1;
   delta.misses = 1;
   if (answer == nullptr) {

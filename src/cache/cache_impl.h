@@ -156,6 +156,8 @@ class Cache::Impl {
   };
   absl::Status WriteEntries(const std::vector<ImportedEntry>& items);
   void FlushLoop();
+  // The ledger's name for the request's model (Options::pool_unpriced_models).
+  absl::string_view LedgerModel(const Request& request) const;
   LedgerRow& PendingRow(HitShard& shard, const Request& request)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
