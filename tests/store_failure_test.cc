@@ -2,6 +2,9 @@
 // that cannot be read makes a miss whose answer replaces the unreadable
 // entry; a failing embedder leaves the call to the exact tier. Each is
 // counted. Issue 14, defects 7 and 10; issue 12, item 2.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -241,6 +244,69 @@ TEST(StoreFailureTest, VerifyFindsTheDamageAndRepairMendsIt) {
     EXPECT_EQ(again->text, "answer to " + q);
   }
   EXPECT_EQ((*cache)->Stats()->lookup_errors, 0);
+}
+
+TEST(StoreFailureTest, ADamagedWriteAheadLogIsReplayedToTheDamageAndReported) {
+  // Issue 14, defect 6: a damaged log silently dropped acknowledged writes.
+  TempDir dir;
+  constexpr int kCalls = 200;
+  auto question = [](int i) { return "question number " + std::to_string(i); };
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Every call acknowledged, then a crash: no close, no flush, the
+    // entries only in the write-ahead log.
+    std::atomic<int> calls{0};
+    auto cache = Cache::Open(dir.path(), Options());
+    if (!cache.ok()) _exit(2);
+    CachedClient client(**cache, Upstream(&calls));
+    for (int i = 0; i < kCalls; ++i) {
+      if (!client.Complete(MakeRequest(question(i))).ok()) _exit(3);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  int damaged = 0;
+  for (const auto& file : std::filesystem::directory_iterator(dir.path())) {
+    if (file.path().extension() != ".log") continue;
+    const auto size = std::filesystem::file_size(file.path());
+    if (size < 4096) continue;
+    std::fstream f(file.path(),
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    for (int i = 0; i < 64; ++i) f.put('\x33');
+    ++damaged;
+  }
+  ASSERT_EQ(damaged, 1);
+
+  auto cache = Cache::Open(dir.path(), Options());
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  absl::StatusOr<CacheStats> stats = (*cache)->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_GT(stats->wal_bytes_dropped, 0);
+  EXPECT_THAT(stats->wal_recovery, ::testing::HasSubstr("dropping"));
+  // A prefix of the calls survives, each entry with its ledger row.
+  EXPECT_GT(stats->entries, 0);
+  EXPECT_LT(stats->entries, kCalls);
+  absl::StatusOr<SavingsReport> report = (*cache)->Report();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->total.stored, stats->entries);
+  EXPECT_EQ(report->total.requests, stats->entries);
+  std::atomic<int> calls{0};
+  CachedClient client(**cache, Upstream(&calls));
+  for (int i = 0; i < kCalls; ++i) {
+    const bool kept = i < stats->entries;
+    EXPECT_EQ(client.Complete(MakeRequest(question(i)))->cache_status,
+              kept ? CacheStatus::kExactHit : CacheStatus::kMiss)
+        << i;
+  }
+  // A clean reopen reports nothing lost.
+  cache->reset();
+  cache = Cache::Open(dir.path(), Options());
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  EXPECT_EQ((*cache)->Stats()->wal_bytes_dropped, 0);
 }
 
 }  // namespace

@@ -540,6 +540,8 @@ int RunStats(const std::string& db, const OpenArgs& open, bool as_json) {
     out["schema_version"] = stats->schema_version;
     out["unreadable_ledger_rows"] = stats->unreadable_ledger_rows;
     if (!stats->scan_error.empty()) out["scan_error"] = stats->scan_error;
+    out["wal_bytes_dropped"] = stats->wal_bytes_dropped;
+    if (!stats->wal_recovery.empty()) out["wal_recovery"] = stats->wal_recovery;
     if (semantic.has_value()) {
       out["semantic"] = {{"embedder", semantic->embedder},
                          {"vectors", semantic->vectors},
@@ -569,6 +571,12 @@ int RunStats(const std::string& db, const OpenArgs& open, bool as_json) {
                  "above stop there): "
               << SanitizeForTerminal(stats->scan_error)
               << "\n  run `promptcache verify` and `promptcache repair`\n";
+  }
+  if (stats->wal_bytes_dropped > 0) {
+    std::cout << "write-ahead log:  " << stats->wal_bytes_dropped
+              << " damaged bytes skipped at this open (writes in and after "
+                 "them lost):\n  "
+              << SanitizeForTerminal(stats->wal_recovery) << "\n";
   }
   if (stats->unreadable_ledger_rows > 0) {
     std::cout << "unreadable ledger rows: " << stats->unreadable_ledger_rows

@@ -70,6 +70,12 @@ struct CacheStats {
   // out of reports): written by an older build that let a control
   // character into a name.
   int64_t unreadable_ledger_rows = 0;
+  // Write-ahead-log bytes that recovery at open skipped because they were
+  // damaged (a torn or corrupted log after a crash or a disk fault): the
+  // writes in them and after them are lost, every write before them is
+  // whole. RocksDB's lines saying so in `wal_recovery`. 0: nothing lost.
+  int64_t wal_bytes_dropped = 0;
+  std::string wal_recovery;
   // Since open, the cache's own failures that calls went on without (see
   // "Failures" on Cache): lookups that could not read the store (served as
   // misses), embedder failures (exact tier only for that call), answers

@@ -9,7 +9,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "cache/cache_impl.h"
+#include "cache/recovery_log.h"
 #include "cache/rocks_util.h"
 #include "cost/token_estimate.h"
 #include "request/namespace.h"
@@ -320,6 +322,20 @@ absl::Status Cache::Impl::Open() {
                   families.end();
   }
   if (with_bodies) descriptors.push_back({kBodiesFamily, cf_options});
+  // Write-ahead-log recovery: RocksDB's point-in-time mode (its default,
+  // chosen on purpose). A damaged log is replayed up to the damage: every
+  // write batch before it whole (an entry with its ledger row), everything
+  // after it dropped, the database still opens. What was dropped is kept
+  // from RocksDB's log and reported (CacheStats::wal_bytes_dropped): refusing
+  // to open would lose the whole cache to save a suffix of it.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  {
+    std::shared_ptr<rocksdb::Logger> file_log;
+    if (rocksdb::CreateLoggerFromOptions(path_, db_options, &file_log).ok()) {
+      recovery_log_ = std::make_shared<internal::RecoveryLog>(file_log);
+      db_options.info_log = recovery_log_;
+    }
+  }
   rocksdb::Status s =
       options_.read_only
           ? rocksdb::DB::OpenForReadOnly(db_options, path_, descriptors,
@@ -328,6 +344,10 @@ absl::Status Cache::Impl::Open() {
   if (!s.ok()) {
     db_ = nullptr;
     return FromRocks(s, absl::StrCat("cannot open cache at '", path_, "'"));
+  }
+  if (recovery_log_ != nullptr) {
+    wal_bytes_dropped_ = recovery_log_->dropped_bytes();
+    wal_recovery_ = absl::StrJoin(recovery_log_->dropped_lines(), "\n");
   }
   meta_cf_ = handles_[0];
   entries_cf_ = handles_[1];
@@ -1464,6 +1484,8 @@ absl::StatusOr<CacheStats> Cache::Impl::Stats() {
     stats.evicted_entries = evicted_;
   }
   stats.not_admitted = not_admitted_.load(std::memory_order_relaxed);
+  stats.wal_bytes_dropped = wal_bytes_dropped_;
+  stats.wal_recovery = wal_recovery_;
   stats.lookup_errors = lookup_errors_.load(std::memory_order_relaxed);
   stats.embedder_errors = embedder_errors_.load(std::memory_order_relaxed);
   stats.store_errors = store_errors_.load(std::memory_order_relaxed);

@@ -16,6 +16,7 @@
 #include "cache/hot_answers.h"
 #include "cache/huge_page_allocator.h"
 #include "cache/lean_mutex.h"
+#include "cache/recovery_log.h"
 #include "promptcache/cache.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
@@ -301,6 +302,10 @@ class Cache::Impl {
   mutable std::atomic<int64_t> store_errors_{0};
   mutable absl::Mutex last_error_mu_;
   mutable std::string last_error_ ABSL_GUARDED_BY(last_error_mu_);
+  // What write-ahead-log recovery dropped at open (CacheStats).
+  std::shared_ptr<internal::RecoveryLog> recovery_log_;
+  int64_t wal_bytes_dropped_ = 0;
+  std::string wal_recovery_;
   // Ledger rows Open could not read (CacheStats::unreadable_ledger_rows).
   int64_t unreadable_ledger_rows_ = 0;
 

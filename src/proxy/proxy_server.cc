@@ -481,7 +481,8 @@ absl::Status ProxyServer::Impl::Init() {
                       {"disk_bytes", stats->disk_bytes},
                       {"lookup_errors", stats->lookup_errors},
                       {"embedder_errors", stats->embedder_errors},
-                      {"store_errors", stats->store_errors}};
+                      {"store_errors", stats->store_errors},
+                      {"wal_bytes_dropped", stats->wal_bytes_dropped}};
       if (!stats->scan_error.empty()) {
         out["cache"]["scan_error"] = stats->scan_error;
       }
