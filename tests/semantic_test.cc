@@ -323,12 +323,51 @@ TEST_F(SemanticCacheTest, RestartKeepsSemanticHitsWithOrWithoutIndexFiles) {
       }
     }
     if (round > 0) Open();  // reopen after damaging the files
+    // Rebuilt in the background (issue 14, defect 8): exact hits meanwhile.
+    cache_->WaitForSemanticIndex();
+    EXPECT_FALSE(cache_->GetSemanticStats().rebuilding);
+    EXPECT_EQ(cache_->GetSemanticStats().vectors, 21);
     absl::StatusOr<Response> r = Ask(para);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->cache_status, CacheStatus::kSemanticHit) << "round " << round;
     EXPECT_EQ(r->entry_key, expected);
   }
   EXPECT_EQ(calls_, 21);
+}
+
+TEST_F(SemanticCacheTest, ABackgroundRebuildIsNeverSavedHalfDone) {
+  // After a crash the index files are stale: Open rebuilds in the
+  // background. A close during the rebuild must not save a partial index
+  // that a later open would trust.
+  Open();
+  constexpr int kEntries = 3000;
+  for (int i = 0; i < kEntries; ++i) {
+    ASSERT_TRUE(Ask(MakeRequest("How do I export invoice number " +
+                                std::to_string(100000 + i) + " to PDF"))
+                    .ok());
+  }
+  client_.reset();
+  cache_.reset();
+  const std::string index_dir = dir_.path() + "/semantic-index";
+  std::filesystem::remove_all(index_dir);
+  for (int round = 0; round < 3; ++round) {
+    Open();
+    // Closed at once, mid-rebuild or not (the test holds either way).
+    client_.reset();
+    cache_.reset();
+  }
+  Open();
+  cache_->WaitForSemanticIndex();
+  EXPECT_EQ(cache_->GetSemanticStats().vectors, kEntries);
+  EXPECT_EQ(cache_->GetSemanticStats().unreadable_vectors, 0);
+  absl::StatusOr<Response> r =
+      Ask(MakeRequest("how do i export invoice number 102999 to pdf?"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->cache_status, CacheStatus::kMiss);
+  // Ended, it is saved at close: the next open needs no rebuild.
+  Open();
+  EXPECT_FALSE(cache_->GetSemanticStats().rebuilding);
+  EXPECT_EQ(cache_->GetSemanticStats().vectors, kEntries);
 }
 
 // A paid embedder: the built-in one with a price, to see the cost of

@@ -99,6 +99,8 @@ std::unique_ptr<Cache> OpenCache(const std::string& path,
   options.read_only = args.read_only;
   options.create_if_missing = args.create_if_missing;
   options.reembed_on_open = args.reembed;
+  // A command reads the index right after opening: build it first.
+  options.semantic.rebuild_index_in_background = false;
   if (args.embedder.has_value()) {
     absl::StatusOr<std::shared_ptr<const Embedder>> embedder =
         LoadEmbedder(*args.embedder);

@@ -262,8 +262,16 @@ class Cache {
     int64_t vectors = 0;
     int64_t scopes = 0;
     int64_t index_memory_bytes = 0;
+    // The index is still being rebuilt in the background (see
+    // SemanticOptions::rebuild_index_in_background); `vectors` so far.
+    bool rebuilding = false;
+    // Stored vectors the rebuild skipped because they did not decode.
+    int64_t unreadable_vectors = 0;
   };
   SemanticStats GetSemanticStats();
+  // Blocks until a background rebuild of the index has ended (at once when
+  // there is none).
+  void WaitForSemanticIndex();
 
   // Memory held to serve lookups, all within Options::block_cache_bytes
   // (the budget): RocksDB's block cache and the hot answers; of that, the

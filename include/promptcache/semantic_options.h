@@ -75,6 +75,14 @@ struct SemanticOptions {
   int hnsw_m = 16;
   int hnsw_ef_construction = 64;
   int hnsw_ef_search = 32;
+
+  // When index files saved at close are missing or stale (after a crash),
+  // Open rebuilds those scopes from the stored vectors. true (default): on
+  // a background thread, so that Open returns at once and exact hits are
+  // served meanwhile; semantic lookups see the vectors added so far (fewer
+  // hits, never a wrong one) until it ends (Cache::WaitForSemanticIndex).
+  // false: inside Open.
+  bool rebuild_index_in_background = true;
 };
 
 }  // namespace promptcache

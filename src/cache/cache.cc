@@ -136,6 +136,7 @@ Cache::Impl::~Impl() {
     stop_ = true;
   }
   if (warmer_.joinable()) warmer_.join();
+  if (indexer_.joinable()) indexer_.join();
   if (flusher_.joinable()) flusher_.join();
   if (db_ != nullptr) {
     if (!options_.read_only) {
@@ -1709,6 +1710,7 @@ absl::StatusOr<std::vector<Cache::SemanticHitInfo>> Cache::SemanticHitsOf(
     const Key128& entry_key) {
   return impl_->SemanticHitsOf(entry_key);
 }
+void Cache::WaitForSemanticIndex() { impl_->WaitForSemanticIndex(); }
 Cache::SemanticStats Cache::GetSemanticStats() {
   return impl_->GetSemanticStats();
 }

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "cache/eviction.h"
 #include "cache/hot_answers.h"
 #include "cache/huge_page_allocator.h"
@@ -75,6 +76,7 @@ class Cache::Impl {
   absl::StatusOr<std::vector<Cache::SemanticHitInfo>> SemanticHitsOf(
       const Key128& entry_key);
   Cache::SemanticStats GetSemanticStats();
+  void WaitForSemanticIndex();
   absl::Status RecordUnstoredMiss(const Request& request, Response* answer,
                                   bool coalesced);
   // Writes the ledger and semantic hit log, and the entries' hit counters
@@ -166,7 +168,11 @@ class Cache::Impl {
   bool semantic_on() const { return options_.embedder != nullptr; }
   absl::Status OpenSemantic();
   absl::Status Reembed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  absl::Status RebuildScopes(const absl::flat_hash_set<Key128>& scopes);
+  // Adds the stored vectors of `scopes` to the index, in chunks under
+  // write_mu_ so that stores and deletions interleave correctly with it;
+  // until it ends those scopes are not saved at close (a partial index
+  // must never be loaded as whole).
+  void RebuildScopes(absl::flat_hash_set<Key128> scopes);
   void SaveIndexes();
   // Embeds one text, checking the embedder's output.
   absl::Status EmbedChecked(const std::string& text,
@@ -323,6 +329,8 @@ class Cache::Impl {
   // Per-scope generation of stored vectors; stamps saved index files.
   absl::flat_hash_map<Key128, uint64_t> generations_ ABSL_GUARDED_BY(write_mu_);
   absl::flat_hash_set<Key128> dirty_scopes_ ABSL_GUARDED_BY(write_mu_);
+  // Scopes a rebuild has not finished: never saved.
+  absl::flat_hash_set<Key128> rebuilding_scopes_ ABSL_GUARDED_BY(write_mu_);
   // (request key, entry key) pairs reported wrong.
   absl::Mutex feedback_mu_;
   absl::flat_hash_set<std::pair<Key128, Key128>> wrong_pairs_
@@ -352,6 +360,9 @@ class Cache::Impl {
   bool stop_ ABSL_GUARDED_BY(stop_mu_) = false;
   std::thread flusher_;
   std::thread warmer_;
+  std::thread indexer_;  // a background index rebuild
+  absl::Notification index_ready_;
+  std::atomic<int64_t> unreadable_vectors_{0};
   std::atomic<bool> warming_{false};
 };
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -263,6 +264,12 @@ absl::Status Cache::Impl::OpenSemantic() {
     if (!it->status().ok()) return FromRocks(it->status(), "reading feedback");
   }
 
+  // The index is ready when this returns, unless a background rebuild was
+  // started (which says so when it ends).
+  bool rebuilding_in_background = false;
+  absl::Cleanup ready = [&] {
+    if (!rebuilding_in_background) index_ready_.Notify();
+  };
   absl::MutexLock lock(&write_mu_);
   std::string stored_name;
   rocksdb::Status s =
@@ -311,35 +318,74 @@ absl::Status Cache::Impl::OpenSemantic() {
   for (const auto& [scope, generation] : generations_) {
     if (!index_->LoadScope(scope, dir, generation).ok()) rebuild.insert(scope);
   }
-  return RebuildScopes(rebuild);
+  if (rebuild.empty()) return absl::OkStatus();
+  rebuilding_scopes_ = rebuild;
+  if (options_.semantic.rebuild_index_in_background) {
+    rebuilding_in_background = true;
+    indexer_ = std::thread([this, rebuild = std::move(rebuild)]() mutable {
+      RebuildScopes(std::move(rebuild));
+      index_ready_.Notify();
+    });
+    return absl::OkStatus();
+  }
+  write_mu_.Unlock();
+  RebuildScopes(std::move(rebuild));
+  write_mu_.Lock();
+  return absl::OkStatus();
 }
 
-absl::Status Cache::Impl::RebuildScopes(
-    const absl::flat_hash_set<Key128>& scopes) {
-  if (scopes.empty()) return absl::OkStatus();
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), vectors_cf_));
-  internal::VectorRecord record;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (!internal::DecodeVector(View(it->value()), &record).ok()) {
-      return absl::DataLossError(absl::StrCat(
-          "malformed stored vector for entry ",
-          Key128::FromBytes(View(it->key())).value_or(Key128{}).ToHex()));
+void Cache::Impl::RebuildScopes(absl::flat_hash_set<Key128> scopes) {
+  // Chunks small enough that a store waits little for one (~64 HNSW adds).
+  constexpr int kChunk = 64;
+  std::string resume;
+  bool done = false;
+  while (!done && !Stopping()) {
+    absl::MutexLock lock(&write_mu_);
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), vectors_cf_));
+    // `resume`: the first key not yet read.
+    if (resume.empty()) {
+      it->SeekToFirst();
+    } else {
+      it->Seek(resume);
     }
-    const Key128 scope{record.scope_hi, record.scope_lo};
-    if (!scopes.contains(scope)) continue;
-    if (record.vector.size() !=
-        static_cast<size_t>(options_.embedder->dimension())) {
-      return absl::DataLossError("stored vector of the wrong dimension");
+    internal::VectorRecord record;
+    for (int n = 0; it->Valid() && n < kChunk; it->Next(), ++n) {
+      absl::StatusOr<Key128> entry = Key128::FromBytes(View(it->key()));
+      // A vector that cannot be read only loses that entry's semantic hits
+      // (`promptcache repair` removes it).
+      if (!entry.ok() ||
+          !internal::DecodeVector(View(it->value()), &record).ok() ||
+          record.vector.size() !=
+              static_cast<size_t>(options_.embedder->dimension())) {
+        unreadable_vectors_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      const Key128 scope{record.scope_hi, record.scope_lo};
+      if (!scopes.contains(scope)) continue;
+      index_->Add(scope, *entry, Key128{record.context_hi, record.context_lo},
+                  internal::NumberSignature(record.text), record.vector.data());
     }
-    absl::StatusOr<Key128> entry = Key128::FromBytes(View(it->key()));
-    if (!entry.ok()) return entry.status();
-    index_->Add(scope, *entry, Key128{record.context_hi, record.context_lo},
-                internal::NumberSignature(record.text), record.vector.data());
+    if (it->Valid()) {
+      resume = it->key().ToString();
+      continue;
+    }
+    done = true;
+    if (!it->status().ok()) {
+      NoteFailure(Failure::kLookup,
+                  FromRocks(it->status(), "rebuilding the semantic index"));
+    } else {
+      // Whole now: saved at close like any other.
+      for (const Key128& scope : scopes) {
+        rebuilding_scopes_.erase(scope);
+        dirty_scopes_.insert(scope);
+      }
+    }
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading vectors");
-  for (const Key128& scope : scopes) dirty_scopes_.insert(scope);
-  return absl::OkStatus();
+}
+
+void Cache::Impl::WaitForSemanticIndex() {
+  if (semantic_on()) index_ready_.WaitForNotification();
 }
 
 absl::Status Cache::Impl::Reembed() {
@@ -396,6 +442,7 @@ void Cache::Impl::SaveIndexes() {
   absl::MutexLock lock(&write_mu_);
   const std::string dir = absl::StrCat(path_, "/", kIndexDir);
   for (const Key128& scope : dirty_scopes_) {
+    if (rebuilding_scopes_.contains(scope)) continue;
     // A failed save only costs a rebuild at the next open.
     index_->SaveScope(scope, dir, generations_[scope]).IgnoreError();
   }
@@ -820,6 +867,8 @@ Cache::SemanticStats Cache::Impl::GetSemanticStats() {
   stats.vectors = index_->live_vectors();
   stats.scopes = static_cast<int64_t>(index_->Scopes().size());
   stats.index_memory_bytes = index_->memory_bytes();
+  stats.rebuilding = !index_ready_.HasBeenNotified();
+  stats.unreadable_vectors = unreadable_vectors_.load();
   return stats;
 }
 
