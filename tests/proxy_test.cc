@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -923,6 +924,46 @@ TEST_F(ProxyTest, ConnectionsBeyondTheLimitWaitForAWorker) {
   caller.join();
   EXPECT_TRUE(served.load());
   EXPECT_EQ(status, 200);
+}
+
+TEST_F(ProxyTest, TheKernelQueuesManyConnectionsBeforeTheyAreAccepted) {
+  // Issue 14, defect 3: cpp-httplib listens with a backlog of 5.
+  StartProxy([](ProxyOptions& o) {
+    o.max_connections = 1;
+    o.max_pending_connections = 1;
+    o.keep_alive_timeout = absl::Seconds(30);
+  });
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  // Idle connections take the worker and the queue; the accept loop then
+  // waits for room, and the kernel's backlog holds what comes next.
+  std::vector<int> sockets;
+  for (int i = 0; i < 3; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    sockets.push_back(fd);
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  constexpr int kWaiting = 40;
+  int connected = 0;
+  for (int i = 0; i < kWaiting; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockets.push_back(fd);
+    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    pollfd p{fd, POLLOUT, 0};
+    // A handshake on loopback takes microseconds; a full backlog drops the
+    // SYN and the connect waits a second or more to retry.
+    if (poll(&p, 1, 500) == 1) {
+      int error = 0;
+      socklen_t len = sizeof(error);
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);
+      if (error == 0) ++connected;
+    }
+  }
+  EXPECT_EQ(connected, kWaiting);
+  for (int fd : sockets) close(fd);
 }
 
 TEST_F(ProxyTest, ShutdownLetsAStreamInFlightFinish) {

@@ -155,6 +155,10 @@ int main(int argc, char** argv) {
                  "Accepted connections waiting for a worker")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--listen-backlog", options.listen_backlog,
+                 "Connections the kernel queues before they are accepted")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--access-log", options.access_log,
                  "JSON-lines access log file, or - for stderr");
   app.add_flag("--reject-unpriced-models", options.reject_unpriced_models,

@@ -101,6 +101,9 @@ struct ProxyOptions {
   // that in the kernel's backlog.
   int max_connections = 64;
   int max_pending_connections = 1024;
+  // Connections the kernel queues before the proxy accepts them (capped by
+  // net.core.somaxconn). cpp-httplib alone would leave it at 5.
+  int listen_backlog = 1024;
   // An idle keep-alive connection is closed after this long.
   absl::Duration keep_alive_timeout = absl::Seconds(5);
   // Requests per keep-alive connection before it is closed.

@@ -1,10 +1,12 @@
 #include "promptcache/proxy_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <fstream>
@@ -408,9 +410,11 @@ absl::Status ProxyServer::Impl::Init() {
     return absl::InvalidArgumentError(
         "proxy: protect_stats needs client keys (--client-keys-file)");
   }
-  if (options_.max_connections < 1 || options_.max_pending_connections < 1) {
+  if (options_.max_connections < 1 || options_.max_pending_connections < 1 ||
+      options_.listen_backlog < 1) {
     return absl::InvalidArgumentError(
-        "proxy: max_connections and max_pending_connections must be >= 1");
+        "proxy: max_connections, max_pending_connections and listen_backlog "
+        "must be >= 1");
   }
   if (options_.max_body_bytes < 1024) {
     return absl::InvalidArgumentError("proxy: max_body_bytes must be >= 1024");
@@ -1190,9 +1194,13 @@ absl::Status ProxyServer::Impl::Start() {
   // cpp-httplib's default sets SO_REUSEPORT: a second proxy on the same
   // port would bind too and take half the traffic to another database.
   // SO_REUSEADDR alone allows a restart over TIME_WAIT, not two listeners.
-  server_.set_socket_options([](socket_t sock) {
+  // The last socket httplib set up is the one it bound (failed attempts
+  // are closed).
+  socket_t listening = INVALID_SOCKET;
+  server_.set_socket_options([&listening](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listening = sock;
   });
   const int bound =
       options_.port == 0
@@ -1204,6 +1212,14 @@ absl::Status ProxyServer::Impl::Start() {
         "proxy: cannot listen on ", options_.host, ":", options_.port));
   }
   port_ = bound;
+  // httplib listens with a backlog of 5; listen() again sets ours (Linux
+  // updates the backlog of a listening socket).
+  if (listening != INVALID_SOCKET &&
+      ::listen(listening, options_.listen_backlog) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("proxy: cannot set the listen backlog to ",
+                     options_.listen_backlog, ": ", std::strerror(errno)));
+  }
   listener_ = std::thread([this] { server_.listen_after_bind(); });
   // The socket is bound (connections queue in the backlog); wait until
   // the accept loop runs so that callers can rely on a started server.
