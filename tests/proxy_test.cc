@@ -96,6 +96,13 @@ class StubUpstream {
           "application/json");
       return;
     }
+    if (model == "html-error-model") {
+      // A gateway in front of the provider, failing.
+      res.status = 502;
+      res.set_content("<html><body><h1>502 Bad Gateway</h1></body></html>",
+                      "text/html");
+      return;
+    }
     if (model == "array-content-model") {
       // Some OpenAI-compatible servers answer with content parts.
       res.set_content(
@@ -392,13 +399,30 @@ TEST_F(ProxyTest, BadRequestsGetProviderErrors) {
   EXPECT_EQ(Json::parse(unknown_model->body)["error"]["code"],
             "model_not_found");
   EXPECT_EQ(stub_.calls(), 1);  // Only the unknown model went upstream.
+  EXPECT_EQ(unknown_model->get_header_value("x-promptcache-status"), "ERROR");
+
+  // Issue 14: an HTML error page was relayed as it came, with no
+  // x-promptcache-status; and every 404 said model_not_found.
+  auto html = Post("/v1/chat/completions",
+                   ChatBody("hello", false, "html-error-model"));
+  ASSERT_TRUE(html);
+  EXPECT_EQ(html->status, 502);
+  EXPECT_EQ(html->get_header_value("x-promptcache-status"), "ERROR");
+  EXPECT_THAT(Json::parse(html->body)["error"]["message"].get<std::string>(),
+              ::testing::HasSubstr("not JSON (text/html"));
+  httplib::Client client("127.0.0.1", server_->port());
+  auto no_endpoint = client.Get("/not-an-endpoint");
+  ASSERT_TRUE(no_endpoint);
+  EXPECT_EQ(no_endpoint->status, 404);
+  EXPECT_EQ(Json::parse(no_endpoint->body)["error"]["code"], "not_found");
+  const int calls_before_huge = stub_.calls();
 
   const std::string huge(9 << 20, 'x');
   auto too_big = Post("/v1/chat/completions", ChatBody(huge));
   ASSERT_TRUE(too_big);
   EXPECT_EQ(too_big->status, 413);
   EXPECT_TRUE(Json::parse(too_big->body)["error"]["message"].is_string());
-  EXPECT_EQ(stub_.calls(), 1);
+  EXPECT_EQ(stub_.calls(), calls_before_huge);
 }
 
 TEST_F(ProxyTest, ASecondProxyCannotShareThePort) {

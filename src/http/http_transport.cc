@@ -405,9 +405,17 @@ absl::StatusOr<HttpReply> SendWithRetries(const HttpRequest& request,
                                           const TransportOptions& options,
                                           absl::string_view where,
                                           const BodySink* sink) {
+  // `timeout` bounds the whole call, retries included: no attempt starts,
+  // and no backoff waits, past it. (A hanging stream once took 3 attempts
+  // of `timeout` each, plus backoff.)
+  const absl::Time deadline = absl::Now() + options.timeout;
+  TransportOptions attempt_options = options;
   absl::Duration backoff = options.initial_backoff;
   for (int attempt = 0;; ++attempt) {
-    absl::StatusOr<HttpReply> reply = Send(request, options, where, sink);
+    attempt_options.timeout =
+        std::max(absl::Milliseconds(1), deadline - absl::Now());
+    absl::StatusOr<HttpReply> reply =
+        Send(request, attempt_options, where, sink);
     bool retryable = false;
     std::optional<absl::Duration> server_wait;
     if (!reply.ok()) {
@@ -424,22 +432,32 @@ absl::StatusOr<HttpReply> SendWithRetries(const HttpRequest& request,
         }
       }
     }
-    if (!retryable || attempt >= options.max_retries) {
+    const absl::Duration wait =
+        std::min(server_wait.value_or(Jittered(backoff)), options.max_backoff);
+    const bool out_of_time = absl::Now() + wait >= deadline;
+    if (!retryable || attempt >= options.max_retries || out_of_time) {
       if (!reply.ok()) {
         absl::Status s = reply.status();
         s.ErasePayload("promptcache.retryable");
-        if (attempt > 0) {
-          s = absl::Status(s.code(),
-                           absl::StrCat(s.message(), " (gave up after ",
-                                        attempt + 1, " attempts)"));
+        if (attempt > 0 || (retryable && out_of_time)) {
+          s = absl::Status(
+              s.code(),
+              absl::StrCat(
+                  s.message(), " (gave up after ", attempt + 1,
+                  attempt == 0 ? " attempt" : " attempts",
+                  retryable && out_of_time
+                      ? absl::StrCat(": the call's timeout of ",
+                                     absl::FormatDuration(options.timeout),
+                                     " was reached")
+                      : "",
+                  ")"));
         }
         return s;
       }
       reply->attempts = attempt + 1;
       return reply;
     }
-    const absl::Duration wait = server_wait.value_or(Jittered(backoff));
-    absl::SleepFor(std::min(wait, options.max_backoff));
+    absl::SleepFor(wait);
     backoff = std::min(backoff * 2, options.max_backoff);
   }
 }

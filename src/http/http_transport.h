@@ -21,8 +21,9 @@ namespace promptcache::http {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct TransportOptions {
-  // Whole exchange limit for a buffered answer. A streamed answer is limited
-  // by idle_timeout instead, since generations may run for minutes.
+  // Whole exchange limit for a buffered answer, retries included. A streamed
+  // answer is limited by idle_timeout instead once bytes flow, since
+  // generations may run for minutes; retries still never start past it.
   absl::Duration timeout = absl::Seconds(600);
   absl::Duration connect_timeout = absl::Seconds(10);
   // A streamed answer that sends no byte for this long is aborted.

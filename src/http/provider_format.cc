@@ -6,6 +6,7 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "http/format_internal.h"
 #include "request/json_text.h"
@@ -560,8 +561,10 @@ std::string RenderErrorBody(Api api, int http_status, absl::string_view message,
       type = "permission_error";
       break;
     case 404:
+      // OpenAI's code for an unknown model (a 404 about the `model`
+      // parameter); other 404s (no such endpoint) are plain not-found.
       type = "invalid_request_error";
-      code = "model_not_found";
+      code = param == "model" ? Json("model_not_found") : Json("not_found");
       break;
     case 413:
       type = "invalid_request_error";

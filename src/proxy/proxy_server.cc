@@ -713,23 +713,58 @@ std::string ProxyServer::Impl::WithoutProxyKeys(std::string body) const {
 void ProxyServer::Impl::SendFailure(Api api, const absl::Status& status,
                                     const Outcome& outcome,
                                     httplib::Response& res) const {
+  // Clients can always tell an error of the proxy's making from a hit or a
+  // miss; the access log keeps the whole message.
+  res.set_header("x-promptcache-status", "ERROR");
   if (outcome.reply.has_value()) {
-    // The provider's own answer as it came: its error as the SDK expects
-    // it, or a 2xx answer promptcache could not read (relayed, not cached).
-    res.status = static_cast<int>(outcome.reply->status);
-    std::string type = outcome.reply->Header("content-type").value_or(kJson);
-    res.set_content(WithoutProxyKeys(outcome.reply->body), type);
+    const http::HttpReply& reply = *outcome.reply;
+    const int http_status = static_cast<int>(reply.status);
+    const std::string type = reply.Header("content-type").value_or("");
+    const bool json = absl::StrContains(absl::AsciiStrToLower(type), "json") &&
+                      Json::accept(reply.body);
+    if (!json) {
+      // A gateway's HTML page or plain text: SDKs parse the provider's JSON
+      // error format, so the reply is described in it instead.
+      SendError(api, http_status >= 400 ? http_status : 502,
+                absl::StrCat("the upstream answered HTTP ", http_status,
+                             " with a body that is not JSON (",
+                             type.empty() ? "no content type" : type, ", ",
+                             reply.body.size(), " bytes)"),
+                "", res);
+    } else {
+      // The provider's own error as the SDK expects it, or a 2xx answer
+      // promptcache could not read (relayed, not cached).
+      res.status = http_status;
+      res.set_content(WithoutProxyKeys(reply.body), type);
+    }
     for (const char* name :
          {"retry-after", "retry-after-ms", "x-request-id", "request-id"}) {
-      if (auto v = outcome.reply->Header(name)) res.set_header(name, *v);
+      if (auto v = reply.Header(name)) res.set_header(name, *v);
     }
     return;
   }
   int http_status = wire::HttpStatusFor(status);
-  // After the upstream was called, a failure is the upstream's, not the
-  // client's request's (a 4xx would tell SDKs not to retry).
-  if (outcome.called && http_status < 500) http_status = 502;
-  SendError(api, http_status, status.message(), "", res);
+  if (outcome.called) {
+    // After the upstream was called, a failure is the upstream's, not the
+    // client's request's (a 4xx would tell SDKs not to retry). Its message
+    // names the upstream's address, which is the operator's business.
+    if (http_status < 500) http_status = 502;
+    SendError(api, http_status,
+              absl::StrCat("the upstream call failed (",
+                           absl::StatusCodeToString(status.code()),
+                           "); the proxy's access log has the details"),
+              "", res);
+    return;
+  }
+  // The cache's own messages name C++ options; clients see the limit only.
+  std::string message(status.message());
+  for (size_t at;
+       (at = message.find(" (CanonicalOptions::")) != std::string::npos;) {
+    const size_t end = message.find(')', at);
+    message.erase(at,
+                  end == std::string::npos ? std::string::npos : end + 1 - at);
+  }
+  SendError(api, http_status, message, "", res);
 }
 
 void ProxyServer::Impl::SetCacheHeaders(const Response& r,
