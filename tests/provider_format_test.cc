@@ -1286,8 +1286,12 @@ TEST(ErrorBody, OpenAiShape) {
   EXPECT_EQ(body["error"]["param"], "messages[0].role");
   body = Json::parse(RenderErrorBody(Api::kOpenAiChat, 429, "slow down"));
   EXPECT_EQ(body["error"]["type"], "rate_limit_error");
-  body = Json::parse(RenderErrorBody(Api::kOpenAiChat, 404, "no model"));
+  // Only a 404 about the model is model_not_found (issue 14).
+  body =
+      Json::parse(RenderErrorBody(Api::kOpenAiChat, 404, "no model", "model"));
   EXPECT_EQ(body["error"]["code"], "model_not_found");
+  body = Json::parse(RenderErrorBody(Api::kOpenAiChat, 404, "no such page"));
+  EXPECT_EQ(body["error"]["code"], "not_found");
   body = Json::parse(RenderErrorBody(Api::kOpenAiChat, 502, "upstream"));
   EXPECT_EQ(body["error"]["type"], "server_error");
 }

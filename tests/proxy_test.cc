@@ -96,6 +96,14 @@ class StubUpstream {
           "application/json");
       return;
     }
+    if (model == "hanging-model") {
+      // Longer than a stream's idle limit, which curl counts in whole
+      // seconds (at least 1).
+      std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+      res.set_content(R"({"error":{"message":"too late"}})",
+                      "application/json");
+      return;
+    }
     if (model == "html-error-model") {
       // A gateway in front of the provider, failing.
       res.status = 502;
@@ -423,6 +431,24 @@ TEST_F(ProxyTest, BadRequestsGetProviderErrors) {
   EXPECT_EQ(too_big->status, 413);
   EXPECT_TRUE(Json::parse(too_big->body)["error"]["message"].is_string());
   EXPECT_EQ(stub_.calls(), calls_before_huge);
+}
+
+TEST_F(ProxyTest, TheUpstreamTimeoutBoundsRetriesToo) {
+  // Issue 14: a hanging upstream took every retry's full timeout (17.8 s for
+  // --upstream-timeout 3). No retry starts past the timeout now.
+  StartProxy([](ProxyOptions& o) {
+    o.openai.timeout = absl::Milliseconds(300);
+    o.openai.max_retries = 2;
+  });
+  for (bool stream : {false, true}) {
+    const int before = stub_.calls();
+    auto r = Post("/v1/chat/completions",
+                  ChatBody("Are you there?", stream, "hanging-model"));
+    ASSERT_TRUE(r) << httplib::to_string(r.error()) << " stream " << stream;
+    EXPECT_EQ(r->status, 504) << r->body;
+    EXPECT_EQ(r->get_header_value("x-promptcache-status"), "ERROR");
+    EXPECT_EQ(stub_.calls() - before, 1) << (stream ? "stream" : "buffered");
+  }
 }
 
 TEST_F(ProxyTest, ASecondProxyCannotShareThePort) {

@@ -136,8 +136,10 @@ int main(int argc, char** argv) {
   app.add_option("--min-usd-per-kib", min_usd_per_kib,
                  "Do not store answers whose hit would save less per KiB")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--upstream-timeout", upstream_timeout,
-                 "Seconds per upstream attempt")
+  app.add_option(
+         "--upstream-timeout", upstream_timeout,
+         "Seconds for an upstream call, retries included (a stream: also the "
+         "longest silence between chunks)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--upstream-retries", upstream_retries,

@@ -51,6 +51,8 @@ struct ProxyUpstream {
   std::string api_key_env;
   // Backend name in cache keys, prices and reports.
   std::string backend;
+  // An upstream call, retries included (a stream: also the longest silence
+  // between two of its chunks).
   absl::Duration timeout = absl::Seconds(600);
   absl::Duration connect_timeout = absl::Seconds(10);
   // Retries of a failed upstream call (429, 5xx, connection errors) before

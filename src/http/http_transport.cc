@@ -133,11 +133,19 @@ struct Exchange {
   bool too_large = false;
   bool sink_stopped = false;
   bool headers_done = false;
+  // A stream's idle limit, checked by OnProgress (curl's own low-speed
+  // check let a silent stream run far past it), and the caller's cancel.
+  const std::atomic<bool>* cancel = nullptr;
+  absl::Duration idle_limit = absl::InfiniteDuration();
+  absl::Time last_activity = absl::Now();
+  bool idle_expired = false;
 };
 
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* ex = static_cast<Exchange*>(user);
   const size_t n = size * count;
+  if (ex->idle_limit != absl::InfiniteDuration())
+    ex->last_activity = absl::Now();
   HttpReply& reply = *ex->reply;
   if (ex->sink != nullptr && reply.status >= 200 && reply.status < 300) {
     if (!(*ex->sink)(absl::string_view(data, n))) {
@@ -158,6 +166,8 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   const size_t n = size * count;
   auto* ex = static_cast<Exchange*>(user);
+  if (ex->idle_limit != absl::InfiniteDuration())
+    ex->last_activity = absl::Now();
   absl::string_view line(data, n);
   if (absl::StartsWith(line, "HTTP/")) {
     // A new response (after 100 Continue or a redirect): start over.
@@ -180,9 +190,17 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
+// Called about once a second while idle, more often while data flows.
 int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  const auto* cancel = static_cast<const std::atomic<bool>*>(user);
-  return cancel->load(std::memory_order_relaxed) ? 1 : 0;
+  auto* ex = static_cast<Exchange*>(user);
+  if (ex->cancel != nullptr && ex->cancel->load(std::memory_order_relaxed)) {
+    return 1;
+  }
+  if (absl::Now() - ex->last_activity > ex->idle_limit) {
+    ex->idle_expired = true;
+    return 1;
+  }
+  return 0;
 }
 
 long Millis(absl::Duration d) {
@@ -358,22 +376,18 @@ absl::StatusOr<HttpReply> Send(const HttpRequest& request,
     curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, Millis(options.timeout));
   } else {
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(
-        curl, CURLOPT_LOW_SPEED_TIME,
-        std::max<long>(
-            1, static_cast<long>(absl::ToInt64Seconds(options.idle_timeout))));
+    ex.idle_limit = options.idle_timeout;
   }
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ex);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &ex);
 
-  if (request.cancel != nullptr) {
+  ex.cancel = request.cancel;
+  if (ex.cancel != nullptr || ex.idle_limit != absl::InfiniteDuration()) {
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
-    curl_easy_setopt(curl, CURLOPT_XFERINFODATA,
-                     const_cast<std::atomic<bool>*>(request.cancel));
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &ex);
   }
   const CURLcode code = curl_easy_perform(curl);
   if (code == CURLE_OK) {
@@ -382,6 +396,14 @@ absl::StatusOr<HttpReply> Send(const HttpRequest& request,
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   if (code == CURLE_OK) return reply;
+  if (ex.idle_expired) {
+    absl::Status status = absl::DeadlineExceededError(absl::StrCat(
+        where, ": no data for ", absl::FormatDuration(options.idle_timeout)));
+    if (reply.streamed_bytes == 0) {
+      status.SetPayload("promptcache.retryable", absl::Cord("1"));
+    }
+    return status;
+  }
   if (ex.sink_stopped || code == CURLE_ABORTED_BY_CALLBACK) {
     return absl::CancelledError(
         absl::StrCat(where, ": the receiver stopped the stream"));
@@ -405,15 +427,15 @@ absl::StatusOr<HttpReply> SendWithRetries(const HttpRequest& request,
                                           const TransportOptions& options,
                                           absl::string_view where,
                                           const BodySink* sink) {
-  // `timeout` bounds the whole call, retries included: no attempt starts,
-  // and no backoff waits, past it. (A hanging stream once took 3 attempts
-  // of `timeout` each, plus backoff.)
-  const absl::Time deadline = absl::Now() + options.timeout;
+  // No attempt starts, and no backoff waits, past total_timeout. (Through
+  // the proxy a hanging stream took 3 attempts plus backoff.)
+  const absl::Time deadline = absl::Now() + options.total_timeout;
   TransportOptions attempt_options = options;
   absl::Duration backoff = options.initial_backoff;
   for (int attempt = 0;; ++attempt) {
     attempt_options.timeout =
-        std::max(absl::Milliseconds(1), deadline - absl::Now());
+        std::max(absl::Milliseconds(1),
+                 std::min(options.timeout, deadline - absl::Now()));
     absl::StatusOr<HttpReply> reply =
         Send(request, attempt_options, where, sink);
     bool retryable = false;
@@ -434,7 +456,10 @@ absl::StatusOr<HttpReply> SendWithRetries(const HttpRequest& request,
     }
     const absl::Duration wait =
         std::min(server_wait.value_or(Jittered(backoff)), options.max_backoff);
-    const bool out_of_time = absl::Now() + wait >= deadline;
+    // An attempt with less than a tenth of the time left is not worth it.
+    const bool out_of_time =
+        options.total_timeout != absl::InfiniteDuration() &&
+        absl::Now() + wait + options.total_timeout / 10 >= deadline;
     if (!retryable || attempt >= options.max_retries || out_of_time) {
       if (!reply.ok()) {
         absl::Status s = reply.status();

@@ -21,10 +21,13 @@ namespace promptcache::http {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct TransportOptions {
-  // Whole exchange limit for a buffered answer, retries included. A streamed
-  // answer is limited by idle_timeout instead once bytes flow, since
-  // generations may run for minutes; retries still never start past it.
+  // Whole exchange limit of one attempt for a buffered answer. A streamed
+  // answer is limited by idle_timeout instead, since generations may run
+  // for minutes.
   absl::Duration timeout = absl::Seconds(600);
+  // No attempt starts (and no backoff waits) this long after the call
+  // began; an attempt gets at most what is left of it.
+  absl::Duration total_timeout = absl::InfiniteDuration();
   absl::Duration connect_timeout = absl::Seconds(10);
   // A streamed answer that sends no byte for this long is aborted.
   absl::Duration idle_timeout = absl::Seconds(120);

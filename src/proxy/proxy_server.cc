@@ -567,6 +567,8 @@ http::TransportOptions ProxyServer::Impl::TransportFor(
   t.timeout = up.config.timeout;
   t.connect_timeout = up.config.connect_timeout;
   t.idle_timeout = up.config.timeout;
+  // The proxy's timeout is the client's: retries included.
+  t.total_timeout = up.config.timeout;
   t.max_retries = up.config.max_retries;
   t.initial_backoff = up.config.initial_backoff;
   t.max_backoff = up.config.max_backoff;
