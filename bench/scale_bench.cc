@@ -462,6 +462,7 @@ struct Config {
   std::string dir = "/tmp";
   bool no_redis = false;
   bool no_warm = false;       // --no-warm: hits start with cold hot answers
+  bool sync_writes = false;   // --sync-writes: fsync every store
   bool semantic_all = false;  // --semantic: also above the limit
   int64_t semantic_up_to = 100000;  // semantic tier on up to this size
   int64_t hot_cache_mb = -1;        // -1: library default
@@ -482,6 +483,7 @@ class BenchCache {
                    promptcache::BlockCacheBytesFor(options_.hot_cache_bytes));
     }
     options_.warm_hot_cache_on_open = !config.no_warm;
+    options_.sync_writes = config.sync_writes;
     if (config.block_cache_mb >= 0) {
       options_.block_cache_bytes = static_cast<size_t>(config.block_cache_mb)
                                    << 20;
@@ -1170,6 +1172,8 @@ int RunReplayer(int argc, char** argv) {
                  "timed semantic lookups");
   app.add_option("--dir", config.dir, "where the temp directories go");
   app.add_flag("--no-redis", config.no_redis, "skip the Redis comparison");
+  app.add_flag("--sync-writes", config.sync_writes,
+               "Options::sync_writes: fsync every store (its cost)");
   app.add_flag("--no-warm", config.no_warm,
                "do not warm the hot answers on open (hits start cold)");
   app.add_flag("--semantic", config.semantic_all,

@@ -1391,7 +1391,8 @@ int Main(int argc, char** argv) {
   CLI::App* verify = app.add_subcommand(
       "verify",
       "Check every table file and decode every entry, ledger row and vector "
-      "(read-only: safe beside a running cache). Exit 1 when damaged.");
+      "(read-only; stop writers first: their compactions delete files it "
+      "reads). Exit 1 when damaged.");
   verify->add_option("DB", db, "Path of the cache database")->required();
   verify->add_flag("--json", as_json, "Print JSON");
 

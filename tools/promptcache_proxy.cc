@@ -165,6 +165,10 @@ int main(int argc, char** argv) {
                  "JSON-lines access log file, or - for stderr");
   app.add_flag("--reject-unpriced-models", options.reject_unpriced_models,
                "404 for models without a price instead of forwarding");
+  bool sync_writes = false;
+  app.add_flag("--sync-writes", sync_writes,
+               "fsync every store: stored answers survive a machine crash, "
+               "not only a process crash (costs store throughput)");
   bool pool_unpriced = false;
   app.add_flag("--pool-unpriced-models", pool_unpriced,
                "One ledger row per tenant and backend for all models without "
@@ -213,6 +217,7 @@ int main(int argc, char** argv) {
                                : promptcache::EvictionPolicy::kGdsf;
   cache_options.min_dollars_saved_per_kib = min_usd_per_kib;
   cache_options.pool_unpriced_models = pool_unpriced;
+  cache_options.sync_writes = sync_writes;
   if (!no_semantic) {
     promptcache::tools::EmbedderSpec spec;
     const std::string error =

@@ -71,9 +71,11 @@ struct CacheStats {
   // character into a name.
   int64_t unreadable_ledger_rows = 0;
   // Write-ahead-log bytes that recovery at open skipped because they were
-  // damaged (a torn or corrupted log after a crash or a disk fault): the
-  // writes in them and after them are lost, every write before them is
-  // whole. RocksDB's lines saying so in `wal_recovery`. 0: nothing lost.
+  // damaged: the writes in them and after them are lost, every write before
+  // them is whole. After a process crash this is usually the torn last
+  // record of a write that was in progress (never acknowledged); damage
+  // further in (a disk fault) loses acknowledged writes. RocksDB's lines
+  // saying so in `wal_recovery`. 0: nothing lost.
   int64_t wal_bytes_dropped = 0;
   std::string wal_recovery;
   // Since open, the cache's own failures that calls went on without (see
@@ -302,8 +304,9 @@ class Cache {
   // --- Maintenance ---
 
   // Reads every table file (checksums) and decodes every entry, ledger row
-  // and vector of the cache at `path`, opened read-only: safe beside a
-  // running cache. Errors only when it cannot be opened at all.
+  // and vector of the cache at `path`, opened read-only. Run it on a cache
+  // no process is writing to: a writer's compactions delete files a
+  // read-only reader may still want. Errors only when it cannot be opened.
   static absl::StatusOr<VerifyReport> Verify(const std::string& path);
   // Mends a damaged cache (it must not be open elsewhere): RocksDB's repair
   // first, which moves table files it cannot read to `path`/lost/ (their

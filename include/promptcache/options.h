@@ -91,7 +91,10 @@ struct Options {
   // random: ~400k writes a second at 1 s, a third of two cores) a longer
   // interval writes far fewer: each entry once for all its hits in it. A
   // crash loses at most one interval of per-entry counts; the ledger's
-  // totals keep stats_flush_interval. Must be positive. Default: 10 s.
+  // totals keep stats_flush_interval. Set no longer than that (and with
+  // fewer than 4096 entries hit between flushes), every flush writes the
+  // ledger and the entries' counters in one batch: they then agree exactly
+  // after a crash too. Must be positive. Default: 10 s.
   absl::Duration entry_stats_flush_interval = absl::Seconds(10);
 
   // How many distinct answers to keep per exact key for requests with

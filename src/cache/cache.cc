@@ -362,11 +362,26 @@ absl::Status Cache::Impl::Open() {
   std::string version;
   s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kSchemaKey, &version);
   if (s.IsNotFound()) {
-    if (exists) {
+    // A create cut short by a crash (the families exist, the version was
+    // not written yet) is finished, never left to fail every open; a
+    // database with data but no version is not ours to take over.
+    bool empty = true;
+    for (rocksdb::ColumnFamilyHandle* family : handles_) {
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), family));
+      it->SeekToFirst();
+      if (it->Valid() || !it->status().ok()) empty = false;
+    }
+    if (exists && !empty) {
       return absl::FailedPreconditionError(
           absl::StrCat("cache at '", path_,
-                       "' has no schema version; not a promptcache "
-                       "database or an unfinished create"));
+                       "' has data but no schema version: not a promptcache "
+                       "database"));
+    }
+    if (options_.read_only) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cache at '", path_,
+          "' was never finished (a create cut short): open it writable once"));
     }
     rocksdb::WriteBatch batch;
     batch.Put(meta_cf_, kSchemaKey, std::to_string(kSchemaVersion));
