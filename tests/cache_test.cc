@@ -356,6 +356,32 @@ TEST(CacheTest, UnknownSchemaVersionAndForeignDatabasesAreClearErrors) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(CacheTest, AbsurdTtlsAndASecondWriterAreClearNotWrong) {
+  TempDir dir;
+  auto cache = OpenOrDie(dir.path(), TestOptions());
+  // A TTL of ten billion years is forever, not an overflow into the past.
+  const Request q = MakeRequest("Keep this for a very long time");
+  Store(*cache, q, MakeAnswer("kept"), absl::Hours(24.0 * 365 * 1e10));
+  ASSERT_TRUE(Get(*cache, q).ok());
+  EXPECT_EQ(cache->Inspect(ComputeKeys(q)->exact)->expires,
+            absl::InfiniteFuture());
+  // A second writer of the same directory is refused by name; a reader is
+  // not.
+  absl::StatusOr<std::unique_ptr<Cache>> second =
+      Cache::Open(dir.path(), TestOptions());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("another process"),
+            absl::string_view::npos)
+      << second.status();
+  Options read_only = TestOptions();
+  read_only.read_only = true;
+  absl::StatusOr<std::unique_ptr<Cache>> reader =
+      Cache::Open(dir.path(), read_only);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_TRUE(Get(**reader, q).ok());
+}
+
 TEST(CacheTest, BucketKeepsDistinctAnswersAndServesRoundRobin) {
   TempDir dir;
   Options o = TestOptions();

@@ -1037,9 +1037,14 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   }
   if (!appended) {
     entry.created_us = now;
-    entry.expires_us = lifetime == absl::InfiniteDuration()
-                           ? 0
-                           : now + absl::ToInt64Microseconds(lifetime);
+    // A lifetime past year 292,277 (int64 microseconds) is forever, not an
+    // overflow into the past.
+    const int64_t lifetime_us = absl::ToInt64Microseconds(lifetime);
+    entry.expires_us =
+        lifetime == absl::InfiniteDuration() ||
+                lifetime_us >= std::numeric_limits<int64_t>::max() - now
+            ? 0
+            : now + lifetime_us;
     entry.ns = NamespaceOf(request);
     entry.backend = request.backend;
     entry.model = request.model;

@@ -463,8 +463,10 @@ void SplitSpans(Pieces* pieces, Classify classify) {
   std::vector<Span> out;
   out.reserve(pieces->spans.size() * 2);
   const std::string& buf = pieces->buffer;
-  for (const auto& [offset, length] : pieces->spans) {
-    const absl::string_view text(buf.data() + offset, length);
+  for (const auto& span : pieces->spans) {
+    // Not a structured binding: clang 14 cannot capture one in the lambda.
+    const auto offset = span.first;
+    const absl::string_view text(buf.data() + offset, span.second);
     size_t start = 0;
     int run_class = -1;
     auto flush = [&](size_t end) {

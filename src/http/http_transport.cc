@@ -174,8 +174,10 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
     ex->reply->headers.clear();
     const size_t space = line.find(' ');
     long status = 0;
-    if (space != absl::string_view::npos) {
-      absl::SimpleAtoi(line.substr(space + 1, 3), &status);
+    // An unreadable status line leaves 0, which no caller takes for success.
+    if (space != absl::string_view::npos &&
+        !absl::SimpleAtoi(line.substr(space + 1, 3), &status)) {
+      status = 0;
     }
     ex->reply->status = status;
     return n;
