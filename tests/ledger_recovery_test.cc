@@ -181,6 +181,18 @@ TEST(LedgerRecoveryTest, AMissingCurrentFileIsAnErrorNotAWipe) {
             CacheStatus::kExactHit);
 }
 
+// Inputs the fuzzers (fuzz/) found to crash a decoder, kept as tests.
+TEST(StoreCodecFuzzRegressionTest, ZeroDimensionVector) {
+  // store_codecs_fuzzer: memcpy from a null pointer for a 0-float vector.
+  const std::string input("\x01\x4c\x00\x00\x00\x00\x00\x00\x00", 9);
+  internal::VectorRecord record;
+  EXPECT_FALSE(internal::DecodeVector(input, &record).ok());
+  internal::VectorRecord empty;
+  ASSERT_TRUE(
+      internal::DecodeVector(internal::EncodeVector(empty), &record).ok());
+  EXPECT_TRUE(record.vector.empty());
+}
+
 TEST(LedgerKeyTest, FieldsWithAnyBytesNeverMerge) {
   // Schema 1 joined the fields with NUL: these two triples had one key.
   const std::string a =

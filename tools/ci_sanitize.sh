@@ -38,6 +38,11 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd "$build" && ctest --output-on-failure --parallel "$(nproc)" --timeout 900 \
   -E '^install_consumer$')
 
+# Inputs that once crashed a fuzzer must stay harmless.
+for found in fuzz/regressions/*/*; do
+  "$build/fuzz/$(basename "$(dirname "$found")")" "$found"
+done
+
 seconds=${FUZZ_SECONDS:-20}
 mkdir -p "$build/fuzz-findings"
 for seeds in fuzz/corpus/*/; do

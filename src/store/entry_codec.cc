@@ -306,7 +306,8 @@ absl::Status DecodeVector(absl::string_view value, VectorRecord* r) {
   std::string_view bytes = in.Bytes(dim * sizeof(float));
   if (!in.ok()) return Malformed("vector");
   r->vector.resize(dim);
-  std::memcpy(r->vector.data(), bytes.data(), bytes.size());
+  // A zero-length vector has no data pointer to copy to (found by fuzzing).
+  if (dim > 0) std::memcpy(r->vector.data(), bytes.data(), bytes.size());
   r->text = in.String();
   if (!in.ok() || !in.done()) return Malformed("vector");
   return absl::OkStatus();
