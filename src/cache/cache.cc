@@ -26,6 +26,13 @@
 #include "xxhash.h"
 
 namespace promptcache {
+namespace internal {
+namespace {
+std::atomic<rocksdb::Env*> env_for_testing{nullptr};
+}  // namespace
+void SetEnvForTesting(rocksdb::Env* env) { env_for_testing.store(env); }
+}  // namespace internal
+
 namespace {
 
 using internal::AsSlice;
@@ -246,6 +253,9 @@ absl::Status Cache::Impl::Open() {
   }
 
   rocksdb::Options db_options;
+  if (rocksdb::Env* env = internal::env_for_testing.load(); env != nullptr) {
+    db_options.env = env;  // fault injection (tests/fault_injection_test.cc)
+  }
   db_options.create_if_missing = !exists;
   db_options.create_missing_column_families = !options_.read_only;
   db_options.IncreaseParallelism(2);
@@ -603,8 +613,7 @@ absl::Status Cache::Impl::EvictToBudgetLocked() {
       restore_from(i);
       return b;
     }
-    if (absl::Status w =
-            FromRocks(db_->Write(write_options_, &batch), "evicting entries");
+    if (absl::Status w = FromRocks(WriteResuming(&batch), "evicting entries");
         !w.ok()) {
       restore_from(i);
       return w;
@@ -763,6 +772,13 @@ void Cache::Impl::NoteFailure(Failure kind, const absl::Status& status) const {
   }
   absl::MutexLock lock(&last_error_mu_);
   last_error_ = status.ToString();
+}
+
+rocksdb::Status Cache::Impl::WriteResuming(rocksdb::WriteBatch* batch) {
+  rocksdb::Status s = db_->Write(write_options_, batch);
+  if (s.ok() || s.IsInvalidArgument() || s.IsNotSupported()) return s;
+  if (db_->Resume().ok()) s = db_->Write(write_options_, batch);
+  return s;
 }
 
 absl::StatusOr<Response> Cache::Impl::GetExact(const Key128& key,
@@ -951,7 +967,7 @@ absl::Status Cache::Impl::WriteBatchWithLedger(rocksdb::WriteBatch* batch,
   if (auto it = ledger_.find(key); it != ledger_.end()) row = it->second;
   row.Add(delta);
   batch->Put(ledger_cf_, key, internal::EncodeLedgerRow(row));
-  absl::Status s = FromRocks(db_->Write(write_options_, batch), "write");
+  absl::Status s = FromRocks(WriteResuming(batch), "write");
   if (s.ok()) AddLedgerDelta(delta);
   return s;
 }
@@ -1299,8 +1315,7 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
                   internal::EncodeEntryStatsDelta(
                       {hit.hits, hit.last_hit_us, hit.saved_nusd}));
     }
-    absl::Status s =
-        FromRocks(db_->Write(write_options_, &batch), "writing hit statistics");
+    absl::Status s = FromRocks(WriteResuming(&batch), "writing hit statistics");
     if (!s.ok()) {
       // Put the unwritten counts back so that a later flush retries them.
       for (size_t i = next; i < hits.size(); ++i) {
@@ -1598,8 +1613,7 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
     if (absl::Status b = ApplyBodies(bodies, &batch); !b.ok()) {
       return b;
     }
-    if (absl::Status w =
-            FromRocks(db_->Write(write_options_, &batch), "deleting entries");
+    if (absl::Status w = FromRocks(WriteResuming(&batch), "deleting entries");
         !w.ok()) {
       return w;
     }
@@ -1658,8 +1672,7 @@ absl::Status Cache::Impl::WriteEntries(
   if (absl::Status b = ApplyBodies(bodies, &batch); !b.ok()) {
     return b;
   }
-  absl::Status s =
-      FromRocks(db_->Write(write_options_, &batch), "writing entries");
+  absl::Status s = FromRocks(WriteResuming(&batch), "writing entries");
   if (!s.ok()) return s;
   for (const ImportedEntry& item : items) {
     ForgetHitCounts(item.keys.exact);  // the import reset its counters

@@ -41,6 +41,10 @@ inline constexpr char kEntryStatsFamily[] = "entry_stats";
 // Shared answer bodies: "b" + key -> text, "r" + key -> reference count.
 inline constexpr char kBodiesFamily[] = "bodies";
 
+// Tests only: every cache opened from now on uses `env` (nullptr: the
+// default), e.g. one whose files fail on cue.
+void SetEnvForTesting(rocksdb::Env* env);
+
 }  // namespace internal
 
 class Cache::Impl {
@@ -301,6 +305,11 @@ class Cache::Impl {
   std::atomic<int64_t> not_admitted_{0};
   // The cache's own failures that calls went on without (CacheStats).
   enum class Failure { kLookup, kEmbedder, kStore };
+  // db_->Write, and after a failure RocksDB's Resume() and one more try: a
+  // failed write (full disk, EIO) leaves RocksDB refusing every write until
+  // resumed, so without it the cache would stay read-only after the fault
+  // is gone.
+  rocksdb::Status WriteResuming(rocksdb::WriteBatch* batch);
   // Const: reads (and the const embedding path) count too.
   void NoteFailure(Failure kind, const absl::Status& status) const;
   mutable std::atomic<int64_t> lookup_errors_{0};

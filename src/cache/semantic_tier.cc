@@ -818,8 +818,7 @@ absl::Status Cache::Impl::ConfirmSemanticHit(const Key128& request_key,
   if (absl::Status s = WriteEntryBar(entry_key, bar, &batch); !s.ok()) {
     return s;
   }
-  if (absl::Status s =
-          FromRocks(db_->Write(write_options_, &batch), "writing feedback");
+  if (absl::Status s = FromRocks(WriteResuming(&batch), "writing feedback");
       !s.ok()) {
     return s;
   }
