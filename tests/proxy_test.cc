@@ -515,6 +515,14 @@ TEST_F(ProxyTest, TheProxysOwnKeyNeedsClientKeys) {
   EXPECT_FALSE(ProxyServer::Create(*cache_, options).ok());  // empty tenant
   options.client_keys = {{"sk-client", std::string("a\nb")}};
   EXPECT_FALSE(ProxyServer::Create(*cache_, options).ok());  // control char
+  // "acme" with the header "prod" would be tenant "acme/prod"'s namespace.
+  options.client_keys = {{"sk-client", "acme/prod"}};
+  EXPECT_FALSE(ProxyServer::Create(*cache_, options).ok());
+  // The header namespace mode would let any key name any tenant.
+  options.client_keys = {{"sk-client", "acme"}};
+  options.namespace_mode = NamespaceMode::kHeader;
+  EXPECT_FALSE(ProxyServer::Create(*cache_, options).ok());
+  options.namespace_mode = NamespaceMode::kApiKey;
   options.client_keys.clear();
   options.openai.api_key_env = "";
   EXPECT_FALSE(ProxyServer::Create(*cache_, options).ok());  // protect_stats
@@ -600,6 +608,26 @@ TEST_F(ProxyTest, TheNamespaceKeyIsTheKeyForwarded) {
   // The same Authorization key without the extra header is the same tenant.
   auto again = Post("/v1/chat/completions", ChatBody("One key per call"));
   EXPECT_EQ(again->get_header_value("x-promptcache-status"), "HIT");
+}
+
+TEST_F(ProxyTest, MultipartUploadsAreRefusedAndTheConnectionStaysInStep) {
+  // httplib 0.11 threw on a multipart body read as raw bytes (a 500), and
+  // left the rest of it to be parsed as the next request.
+  httplib::Client client("127.0.0.1", server_->port());
+  httplib::MultipartFormDataItems items = {
+      {"purpose", "fine-tune", "", ""},
+      {"file", std::string(100000, 'x'), "data.jsonl", "application/jsonl"}};
+  auto upload =
+      client.Post("/v1/files", {{"Authorization", "Bearer sk-a"}}, items);
+  ASSERT_TRUE(upload);
+  EXPECT_EQ(upload->status, 415);
+  EXPECT_EQ(upload->get_header_value("x-promptcache-status"), "ERROR");
+  // The same connection serves the next request.
+  auto next =
+      client.Post("/v1/chat/completions", {{"Authorization", "Bearer sk-a"}},
+                  ChatBody("after an upload"), "application/json");
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
 }
 
 TEST(LoadClientKeysTest, ReadsAnObjectAndNamesWhatIsWrong) {
@@ -766,7 +794,9 @@ int64_t PeakRssKiBAndReset() {
 
 // Sends `chunks` chunks of `chunk_bytes` as one chunked upload and returns
 // the proxy's reply.
-std::string ChunkedUploadReply(int port, int chunks, size_t chunk_bytes) {
+std::string ChunkedUploadReply(
+    int port, int chunks, size_t chunk_bytes,
+    const std::string& path = "/v1/chat/completions") {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -787,10 +817,11 @@ std::string ChunkedUploadReply(int port, int chunks, size_t chunk_bytes) {
   };
   const std::string chunk = absl::StrCat(absl::Hex(chunk_bytes), "\r\n",
                                          std::string(chunk_bytes, ' '), "\r\n");
-  bool sent = send_all(
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: "
-      "Bearer sk-a\r\nContent-Type: application/json\r\nConnection: "
-      "close\r\nTransfer-Encoding: chunked\r\n\r\n");
+  bool sent =
+      send_all("POST " + path +
+               " HTTP/1.1\r\nHost: x\r\nAuthorization: "
+               "Bearer sk-a\r\nContent-Type: application/json\r\nConnection: "
+               "close\r\nTransfer-Encoding: chunked\r\n\r\n");
   for (int i = 0; sent && i < chunks; ++i) sent = send_all(chunk);
   if (sent) send_all("0\r\n\r\n");
   timeval timeout{60, 0};
@@ -818,6 +849,13 @@ TEST_F(ProxyTest, AChunkedUploadKeepsNoMoreThanTheBodyLimit) {
   EXPECT_LT(peak_kib - before_kib, 64 << 10)
       << "peak resident memory grew by " << (peak_kib - before_kib) << " KiB";
   EXPECT_EQ(stub_.calls(), 0);
+  // Any path: httplib alone read a chunked body to an unknown path whole.
+  PeakRssKiBAndReset();
+  const std::string elsewhere =
+      ChunkedUploadReply(server_->port(), 256, 1 << 20, "/not/an/endpoint");
+  EXPECT_TRUE(absl::StartsWith(elsewhere, "HTTP/1.1 413"))
+      << elsewhere.substr(0, 200);
+  EXPECT_LT(PeakRssKiBAndReset() - before_kib, 64 << 10);
 
   // A chunked body under the limit is served as any other.
   httplib::Client client("127.0.0.1", server_->port());

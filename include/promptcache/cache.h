@@ -174,7 +174,9 @@ class Cache {
   // incomplete answer (see IsCompleteFinishReason).
   // `replace` (force refresh) replaces a bucket instead of appending.
   // With a semantic tier, the last user turn's vector is stored in the same
-  // write; `query_vector` (from FindSemantic) saves embedding it again.
+  // write; `query_vector` (from FindSemantic) saves embedding it again, and
+  // an empty one (FindSemantic could not embed) stores no vector rather
+  // than asking a failing embedder twice.
   absl::Status StoreMiss(const Request& request,
                          const CanonicalizedRequest& canonical,
                          std::optional<absl::Duration> ttl, Response* answer,

@@ -172,6 +172,51 @@ absl::Status Cache::Impl::CheckWritable() const {
   return absl::OkStatus();
 }
 
+bool Cache::Impl::OnlyEmptyFamiliesOfOurs(
+    const std::vector<std::string>& families) const {
+  static const char* const kOurs[] = {rocksdb::kDefaultColumnFamilyName.c_str(),
+                                      kEntriesFamily,
+                                      kLedgerFamily,
+                                      kVectorsFamily,
+                                      kSemanticHitsFamily,
+                                      kFeedbackFamily,
+                                      kEntryStatsFamily,
+                                      kBodiesFamily};
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : families) {
+    if (std::find_if(std::begin(kOurs), std::end(kOurs), [&](const char* ours) {
+          return name == ours;
+        }) == std::end(kOurs)) {
+      return false;
+    }
+    rocksdb::ColumnFamilyOptions cf;
+    if (name == kEntryStatsFamily) {
+      cf.merge_operator = internal::NewEntryStatsMergeOperator();
+    }
+    descriptors.push_back({name, cf});
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path_, descriptors,
+                                    &handles, &raw)
+           .ok()) {
+    return false;
+  }
+  bool empty = true;
+  for (rocksdb::ColumnFamilyHandle* family : handles) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        raw->NewIterator(rocksdb::ReadOptions(), family));
+    it->SeekToFirst();
+    if (it->Valid() || !it->status().ok()) empty = false;
+  }
+  for (rocksdb::ColumnFamilyHandle* family : handles) {
+    raw->DestroyColumnFamilyHandle(family).PermitUncheckedError();
+  }
+  raw->Close().PermitUncheckedError();
+  delete raw;
+  return empty;
+}
+
 absl::Status Cache::Impl::Open() {
   if (options_.max_answers_per_key < 1) {
     return absl::InvalidArgumentError(
@@ -230,13 +275,17 @@ absl::Status Cache::Impl::Open() {
     if (std::filesystem::is_directory(dir, ec)) {
       for (const auto& file : std::filesystem::directory_iterator(dir, ec)) {
         const std::string name = file.path().filename().string();
-        // RocksDB's own names: MANIFEST-N, N.sst, N.log.
+        // Data in RocksDB's own files: N.sst, or a non-empty N.log. (A
+        // MANIFEST alone is a create cut short before its CURRENT was
+        // written: nothing to lose, the create is done again.)
         const size_t dot = name.find('.');
-        const bool numbered =
-            dot != std::string::npos && dot > 0 &&
-            name.find_first_not_of("0123456789") == dot &&
-            (name.substr(dot) == ".sst" || name.substr(dot) == ".log");
-        if (name.rfind("MANIFEST-", 0) == 0 || numbered) {
+        const bool numbered = dot != std::string::npos && dot > 0 &&
+                              name.find_first_not_of("0123456789") == dot;
+        const bool data =
+            numbered && (name.substr(dot) == ".sst" ||
+                         (name.substr(dot) == ".log" &&
+                          std::filesystem::file_size(file.path(), ec) > 0));
+        if (data) {
           return absl::DataLossError(absl::StrCat(
               "'", path_, "' holds database files (", name,
               ") but no CURRENT file: not opened, so that nothing is "
@@ -306,7 +355,10 @@ absl::Status Cache::Impl::Open() {
                                 kEntriesFamily) != families.end() &&
                       std::find(families.begin(), families.end(),
                                 kLedgerFamily) != families.end();
-    if (!ours) {
+    if (!ours && !options_.read_only && OnlyEmptyFamiliesOfOurs(families)) {
+      // A create cut short while RocksDB added the families one by one:
+      // finished below (create_missing_column_families).
+    } else if (!ours) {
       return absl::FailedPreconditionError(absl::StrCat(
           "'", path_,
           "' is a RocksDB database without promptcache's column families: "
@@ -340,7 +392,9 @@ absl::Status Cache::Impl::Open() {
   // from RocksDB's log and reported (CacheStats::wal_bytes_dropped): refusing
   // to open would lose the whole cache to save a suffix of it.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-  {
+  // Not for read-only opens: creating the logger renames a running
+  // writer's LOG file (and a read-only open writes nothing to lose).
+  if (!options_.read_only) {
     std::shared_ptr<rocksdb::Logger> file_log;
     if (rocksdb::CreateLoggerFromOptions(path_, db_options, &file_log).ok()) {
       recovery_log_ = std::make_shared<internal::RecoveryLog>(file_log);
@@ -1009,7 +1063,8 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   const Message* last = LastUserMessage(request);
   const bool with_vector =
       semantic_on() && last != nullptr && !last->content.empty() &&
-      (query_vector != nullptr || EmbedChecked(last->content, &vector).ok());
+      (query_vector != nullptr ? !query_vector->empty()
+                               : EmbedChecked(last->content, &vector).ok());
   if (with_vector && query_vector != nullptr) vector = *query_vector;
   if (with_vector && query_vector == nullptr) {
     ChargeEmbedding(request, last->content);

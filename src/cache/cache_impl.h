@@ -305,6 +305,9 @@ class Cache::Impl {
   std::atomic<int64_t> not_admitted_{0};
   // The cache's own failures that calls went on without (CacheStats).
   enum class Failure { kLookup, kEmbedder, kStore };
+  // A database holding only (some of) our families, all empty: a create
+  // that a crash cut short.
+  bool OnlyEmptyFamiliesOfOurs(const std::vector<std::string>& families) const;
   // db_->Write, and after a failure RocksDB's Resume() and one more try: a
   // failed write (full disk, EIO) leaves RocksDB refusing every write until
   // resumed, so without it the cache would stay read-only after the fault

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/algorithm/container.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cache/cache_impl.h"
@@ -117,6 +118,8 @@ absl::Status Cache::Impl::VerifyStore(bool remove, VerifyReport* report) {
     return db_->Get(read, entries_cf_, key, &value).IsNotFound();
   };
 
+  absl::flat_hash_set<std::string> removed_entries;
+  std::vector<Key128> removed_vectors;
   Unreadable bad_entries("entries");
   walk(entries_cf_, "entries",
        [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
@@ -126,7 +129,8 @@ absl::Status Cache::Impl::VerifyStore(bool remove, VerifyReport* report) {
            if (remove) {
              removal.Delete(entries_cf_, key);
              removal.Delete(entry_stats_cf_, key);
-             removal.Delete(vectors_cf_, key);
+             // Its vector goes in the vectors' walk below, with its scope.
+             removed_entries.insert(key.ToString());
            }
            return;
          }
@@ -158,11 +162,17 @@ absl::Status Cache::Impl::VerifyStore(bool remove, VerifyReport* report) {
              internal::DecodeVector(View(value), &record).ok();
          if (!readable) bad_vectors.Add(key, &report->unreadable_vectors);
          if (readable && !Key128::FromBytes(View(key)).ok()) return;
-         const bool orphan = readable && entry_gone(key);
+         const bool orphan =
+             readable &&
+             (removed_entries.contains(key.ToString()) || entry_gone(key));
          if (orphan) ++orphan_vectors;
          if (readable && !orphan) ++report->vectors;
          if (remove && (!readable || orphan)) {
            removal.Delete(vectors_cf_, key);
+           if (absl::StatusOr<Key128> entry = Key128::FromBytes(View(key));
+               entry.ok()) {
+             removed_vectors.push_back(*entry);
+           }
            // A saved index holding it is then rebuilt, not trusted.
            if (readable) {
              BumpGeneration(&removal, Key128{record.scope_hi, record.scope_lo});
@@ -187,8 +197,15 @@ absl::Status Cache::Impl::VerifyStore(bool remove, VerifyReport* report) {
         report->orphan_stats, " entry counters of entries that are gone"));
   }
   if (remove && removal.Count() > 0) {
-    return FromRocks(db_->Write(write_options_, &removal),
-                     "removing unreadable records");
+    if (absl::Status s = FromRocks(db_->Write(write_options_, &removal),
+                                   "removing unreadable records");
+        !s.ok()) {
+      return s;
+    }
+    // The index in memory (saved at close) must not keep them either.
+    if (index_ != nullptr) {
+      for (const Key128& entry : removed_vectors) index_->Remove(entry);
+    }
   }
   return absl::OkStatus();
 }
@@ -235,6 +252,31 @@ absl::StatusOr<VerifyReport> Cache::Repair(const std::string& path,
   if (rocksdb::Status s = rocksdb::RepairDB(path, db_options, families);
       !s.ok()) {
     return FromRocks(s, absl::StrCat("repairing '", path, "'"));
+  }
+  // A metadata table moved to lost/ takes the schema version with it: this
+  // is a promptcache cache (checked above), of this build's schema now.
+  {
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::DBOptions reopen = db_options;
+    reopen.create_missing_column_families = true;
+    if (rocksdb::Status s =
+            rocksdb::DB::Open(reopen, path, families, &handles, &raw);
+        !s.ok()) {
+      return FromRocks(s, absl::StrCat("opening '", path, "' after repair"));
+    }
+    std::string version;
+    if (raw->Get(rocksdb::ReadOptions(), handles[0], "schema_version", &version)
+            .IsNotFound()) {
+      raw->Put(rocksdb::WriteOptions(), handles[0], "schema_version",
+               std::to_string(kSchemaVersion))
+          .PermitUncheckedError();
+    }
+    for (rocksdb::ColumnFamilyHandle* h : handles) {
+      raw->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    raw->Close().PermitUncheckedError();
+    delete raw;
   }
   {
     absl::StatusOr<std::unique_ptr<Cache>> cache = Open(path, options);

@@ -132,9 +132,11 @@ absl::StatusOr<Response> CachedClient::Impl::Lead(
   response->cache_status =
       call.force_refresh ? CacheStatus::kRefresh : CacheStatus::kMiss;
   if (!call.no_store && IsCompleteFinishReason(response->finish_reason)) {
+    // After a semantic lookup its vector (or its failure: empty) is reused.
+    const bool looked_up_semantic = semantic && !call.force_refresh;
     absl::Status stored = cache_.StoreMiss(
         request, canonical, call.ttl, &*response, call.force_refresh,
-        query_vector.empty() ? nullptr : &query_vector);
+        looked_up_semantic ? &query_vector : nullptr);
     if (!stored.ok()) {
       // The answer is good even when storing failed; count it as unstored.
       cache_.RecordUnstoredMiss(request, &*response).IgnoreError();

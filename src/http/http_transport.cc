@@ -435,9 +435,12 @@ absl::StatusOr<HttpReply> SendWithRetries(const HttpRequest& request,
   TransportOptions attempt_options = options;
   absl::Duration backoff = options.initial_backoff;
   for (int attempt = 0;; ++attempt) {
+    const absl::Duration left = deadline - absl::Now();
     attempt_options.timeout =
-        std::max(absl::Milliseconds(1),
-                 std::min(options.timeout, deadline - absl::Now()));
+        std::max(absl::Milliseconds(1), std::min(options.timeout, left));
+    // A stream's silence is bounded by what is left of the call too.
+    attempt_options.idle_timeout =
+        std::max(absl::Milliseconds(1), std::min(options.idle_timeout, left));
     absl::StatusOr<HttpReply> reply =
         Send(request, attempt_options, where, sink);
     bool retryable = false;

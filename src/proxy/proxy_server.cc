@@ -21,6 +21,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -102,6 +103,25 @@ class BoundedPool : public httplib::TaskQueue {
   bool shutdown_ = false;
   std::vector<std::thread> threads_;
 };
+
+// Marks a status as the upstream's failure, which clients see without its
+// message (it names the upstream's address); coalesced waiters get the
+// same status, mark included.
+constexpr char kUpstreamFailure[] = "promptcache.upstream_failure";
+absl::Status UpstreamFailure(absl::Status status) {
+  status.SetPayload(kUpstreamFailure, absl::Cord("1"));
+  return status;
+}
+
+// Tenant names become namespace prefixes: the header's characters only, so
+// that "acme" + header "prod" can never equal tenant "acme/prod".
+bool IsTenantName(absl::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  return absl::c_all_of(name, [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+           c == '_' || c == ':' || c == '-';
+  });
+}
 
 std::string BearerToken(const httplib::Request& req) {
   const std::string auth = req.get_header_value("authorization");
@@ -338,6 +358,7 @@ class ProxyServer::Impl {
   // Client key hash -> tenant (set once in Init, read-only afterwards).
   absl::flat_hash_map<std::string, std::string> tenant_by_key_hash_;
   size_t tenant_count_ = 0;
+  size_t client_key_count_ = 0;
   std::once_flag shutdown_once_;
 };
 
@@ -381,22 +402,31 @@ absl::Status ProxyServer::Impl::Init() {
         !s.ok()) {
       return s;
     }
-    if (tenant.size() > 128 || absl::c_any_of(tenant, [](char c) {
-          return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-        })) {
+    if (!IsTenantName(tenant)) {
       return absl::InvalidArgumentError(
           absl::StrCat("proxy: tenant name ", http::Quote(tenant),
-                       " must be 1-128 bytes without control characters"));
+                       " must be 1-128 of A-Z a-z 0-9 . _ : -"));
     }
     tenant_by_key_hash_[KeyHash(key)] = tenant;
+  }
+  if (!options_.client_keys.empty() &&
+      options_.namespace_mode == NamespaceMode::kHeader) {
+    // The header alone would let any authenticated client name any
+    // tenant's namespace.
+    return absl::InvalidArgumentError(
+        "proxy: client keys and the header namespace mode exclude each "
+        "other (tenants come from the keys)");
   }
   {
     absl::flat_hash_set<std::string> tenants;
     for (const auto& entry : options_.client_keys) tenants.insert(entry.second);
     tenant_count_ = tenants.size();
   }
+  // Kept as hashes only from here on.
+  client_key_count_ = options_.client_keys.size();
+  options_.client_keys.clear();
   for (const Upstream* up : {&openai_, &anthropic_}) {
-    if (!up->key.empty() && options_.client_keys.empty() &&
+    if (!up->key.empty() && client_key_count_ == 0 &&
         !options_.allow_unauthenticated_clients) {
       return absl::InvalidArgumentError(absl::StrCat(
           "proxy: the ", up->config.backend,
@@ -406,7 +436,7 @@ absl::Status ProxyServer::Impl::Init() {
           "anyone who reaches the port spend on that key"));
     }
   }
-  if (options_.protect_stats && options_.client_keys.empty()) {
+  if (options_.protect_stats && client_key_count_ == 0) {
     return absl::InvalidArgumentError(
         "proxy: protect_stats needs client keys (--client-keys-file)");
   }
@@ -518,6 +548,16 @@ absl::Status ProxyServer::Impl::Init() {
   server_.Put(kAnyV1, WithBoundedBody(passthrough));
   server_.Patch(kAnyV1, WithBoundedBody(passthrough));
   server_.Delete(kAnyV1, WithBoundedBody(passthrough));
+  // Any other path: 404, its body read through the same limit (httplib
+  // alone would read a chunked one whole).
+  auto not_found =
+      WithBoundedBody([](const httplib::Request&, httplib::Response& res) {
+        res.status = 404;
+      });
+  server_.Post(".*", not_found);
+  server_.Put(".*", not_found);
+  server_.Patch(".*", not_found);
+  server_.Delete(".*", not_found);
 
   // Errors httplib raises itself (413, 404, 400) in the provider's format.
   server_.set_error_handler(httplib::Server::HandlerWithResponse(
@@ -644,9 +684,8 @@ std::string ProxyServer::Impl::AuthenticationSummary() const {
                       "(allow_unauthenticated_clients)\n");
     } else {
       absl::StrAppend(&out, "the proxy's own key (", up->config.api_key_env,
-                      "); clients authenticate with ",
-                      options_.client_keys.size(), " configured key(s) for ",
-                      tenant_count_, " tenant(s)\n");
+                      "); clients authenticate with ", client_key_count_,
+                      " configured key(s) for ", tenant_count_, " tenant(s)\n");
     }
   }
   absl::StrAppend(&out, "stats endpoints: ",
@@ -699,6 +738,8 @@ void ProxyServer::Impl::SendError(Api api, int http_status,
                                   absl::string_view param,
                                   httplib::Response& res) const {
   res.status = http_status;
+  // Every error, of the proxy's making or the upstream's, says so.
+  res.set_header("x-promptcache-status", "ERROR");
   res.set_content(wire::RenderErrorBody(api, http_status, message, param),
                   kJson);
 }
@@ -746,7 +787,8 @@ void ProxyServer::Impl::SendFailure(Api api, const absl::Status& status,
     return;
   }
   int http_status = wire::HttpStatusFor(status);
-  if (outcome.called) {
+  // Also a coalesced waiter's: it got the leading call's upstream failure.
+  if (outcome.called || status.GetPayload(kUpstreamFailure).has_value()) {
     // After the upstream was called, a failure is the upstream's, not the
     // client's request's (a 4xx would tell SDKs not to retry). Its message
     // names the upstream's address, which is the operator's business.
@@ -827,6 +869,18 @@ httplib::Server::HandlerWithContentReader ProxyServer::Impl::WithBoundedBody(
   return [this, handler = std::move(handler)](
              const httplib::Request& req, httplib::Response& res,
              const httplib::ContentReader& content) {
+    if (req.is_multipart_form_data()) {
+      // httplib 0.11 cannot hand over a multipart body's raw bytes (its
+      // plain reader throws on one): read and drop it, keeping the
+      // connection in step, and refuse it.
+      content([](const httplib::MultipartFormData&) { return true; },
+              [](const char*, size_t) { return true; });
+      SendError(Api::kOpenAiChat, 415,
+                "multipart bodies (file uploads) are not relayed by this "
+                "proxy; send them to the provider directly",
+                "", res);
+      return;
+    }
     std::string body;
     bool too_large = false;
     // Past the limit the rest is read and dropped, as httplib does for a
@@ -976,7 +1030,9 @@ std::optional<Response> ProxyServer::Impl::ServeBuffered(
     outcome.called = true;
     absl::StatusOr<http::HttpReply> reply =
         http::SendWithRetries(upstream_req, transport, where);
-    if (!reply.ok()) return http::Redact(reply.status(), secrets);
+    if (!reply.ok()) {
+      return UpstreamFailure(http::Redact(reply.status(), secrets));
+    }
     outcome.reply = std::move(*reply);
     if (outcome.reply->status < 200 || outcome.reply->status >= 300) {
       return http::StatusForReply(*outcome.reply, where, secrets);
@@ -1056,7 +1112,9 @@ void ProxyServer::Impl::ServeStreamed(
           };
           absl::StatusOr<http::HttpReply> reply =
               http::SendWithRetries(upstream_req, transport, where, &sink);
-          if (!reply.ok()) return http::Redact(reply.status(), secrets);
+          if (!reply.ok()) {
+            return UpstreamFailure(http::Redact(reply.status(), secrets));
+          }
           if (reply->status < 200 || reply->status >= 300) {
             outcome->reply = std::move(*reply);
             return http::StatusForReply(*outcome->reply, where, secrets);
@@ -1205,8 +1263,13 @@ void ProxyServer::Impl::HandlePassthrough(const Upstream& up,
   absl::StatusOr<http::HttpReply> reply = http::Send(forward, transport, where);
   if (!reply.ok()) {
     const absl::Status status = http::Redact(reply.status(), Secrets(up, req));
+    // Its message names the upstream's address: the access log keeps it.
     SendError(&up == &anthropic_ ? Api::kAnthropicMessages : Api::kOpenAiChat,
-              wire::HttpStatusFor(status), status.message(), "", res);
+              std::max(502, wire::HttpStatusFor(status)),
+              absl::StrCat("the upstream call failed (",
+                           absl::StatusCodeToString(status.code()),
+                           "); the proxy's access log has the details"),
+              "", res);
     record.cache_status = "ERROR_UPSTREAM";
     record.error = std::string(status.message());
   } else {
@@ -1249,6 +1312,11 @@ absl::Status ProxyServer::Impl::Start() {
         "proxy: cannot listen on ", options_.host, ":", options_.port));
   }
   port_ = bound;
+  // The lambda above refers to this frame: replace it before returning.
+  server_.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   // httplib listens with a backlog of 5; listen() again sets ours (Linux
   // updates the backlog of a listening socket).
   if (listening != INVALID_SOCKET &&
