@@ -134,6 +134,50 @@ TEST(LedgerRecoveryTest, UnreadableRowsAreCountedNotFatal) {
   EXPECT_EQ((*cache)->Stats()->unreadable_ledger_rows, 2);
 }
 
+TEST(LedgerRecoveryTest, ACreateCutShortIsFinishedNotRefused) {
+  // A kill while RocksDB creates the database: only its default family (it
+  // adds ours one by one), or a MANIFEST without CURRENT. Both used to fail
+  // every open. A database with data stays refused.
+  for (bool without_current : {false, true}) {
+    TempDir dir;
+    {
+      rocksdb::Options options;
+      options.create_if_missing = true;
+      rocksdb::DB* raw = nullptr;
+      ASSERT_TRUE(rocksdb::DB::Open(options, dir.path(), &raw).ok());
+      ASSERT_TRUE(raw->Close().ok());
+      delete raw;
+    }
+    if (without_current) {
+      std::filesystem::remove(std::filesystem::path(dir.path()) / "CURRENT");
+    }
+    absl::StatusOr<std::unique_ptr<Cache>> cache =
+        Cache::Open(dir.path(), Options());
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    CachedClient client(**cache, [](const Request& r) {
+      return absl::StatusOr<Response>(
+          MakeAnswer("answer to " + r.messages.back().content));
+    });
+    ASSERT_TRUE(client.Complete(MakeRequest("works now")).ok());
+    EXPECT_EQ(client.Complete(MakeRequest("works now"))->cache_status,
+              CacheStatus::kExactHit);
+  }
+  TempDir foreign;
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, foreign.path(), &raw).ok());
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), "someone's", "data").ok());
+    ASSERT_TRUE(raw->Close().ok());
+    delete raw;
+  }
+  absl::StatusOr<std::unique_ptr<Cache>> refused =
+      Cache::Open(foreign.path(), Options());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(LedgerRecoveryTest, AMissingCurrentFileIsAnErrorNotAWipe) {
   // Issue 14, defect 6: Open used to create a new database over the files
   // (RocksDB then deleted them).

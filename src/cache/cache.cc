@@ -272,6 +272,9 @@ absl::Status Cache::Impl::Open() {
     }
     // Files of a database without its CURRENT: creating a new database
     // there would make RocksDB delete them (issue 14, defect 6).
+    // Empty logs of a create cut short: RocksDB refuses to create a
+    // database beside them, and they hold nothing.
+    std::vector<std::filesystem::path> empty_logs;
     if (std::filesystem::is_directory(dir, ec)) {
       for (const auto& file : std::filesystem::directory_iterator(dir, ec)) {
         const std::string name = file.path().filename().string();
@@ -281,10 +284,12 @@ absl::Status Cache::Impl::Open() {
         const size_t dot = name.find('.');
         const bool numbered = dot != std::string::npos && dot > 0 &&
                               name.find_first_not_of("0123456789") == dot;
+        const bool log = numbered && name.substr(dot) == ".log";
+        const bool empty_log =
+            log && std::filesystem::file_size(file.path(), ec) == 0 && !ec;
+        if (empty_log) empty_logs.push_back(file.path());
         const bool data =
-            numbered && (name.substr(dot) == ".sst" ||
-                         (name.substr(dot) == ".log" &&
-                          std::filesystem::file_size(file.path(), ec) > 0));
+            numbered && (name.substr(dot) == ".sst" || (log && !empty_log));
         if (data) {
           return absl::DataLossError(absl::StrCat(
               "'", path_, "' holds database files (", name,
@@ -293,6 +298,9 @@ absl::Status Cache::Impl::Open() {
               "move the files away"));
         }
       }
+    }
+    for (const std::filesystem::path& log : empty_logs) {
+      std::filesystem::remove(log, ec);
     }
     std::filesystem::create_directories(dir, ec);
     if (ec) {
