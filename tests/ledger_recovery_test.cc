@@ -12,9 +12,9 @@
 
 #include "gtest/gtest.h"
 #include "promptcache/cached_client.h"
+#include "raw_store.h"
 #include "rocksdb/db.h"
 #include "store/entry_codec.h"
-#include "store/entry_stats_merge.h"
 #include "test_util.h"
 
 namespace promptcache {
@@ -29,18 +29,9 @@ using testing::TempDir;
 template <typename Edit>
 void EditRaw(const std::string& path, Edit edit) {
   rocksdb::DBOptions db_options;
-  std::vector<std::string> families;
-  ASSERT_TRUE(
-      rocksdb::DB::ListColumnFamilies(db_options, path, &families).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const std::string& name : families) {
-    rocksdb::ColumnFamilyOptions cf;
-    // The counters' family holds merge operands: keep its operator.
-    if (name == "entry_stats") {
-      cf.merge_operator = internal::NewEntryStatsMergeOperator();
-    }
-    descriptors.push_back({name, cf});
-  }
+  const std::vector<rocksdb::ColumnFamilyDescriptor> descriptors =
+      testing::RawFamilies(path);
+  ASSERT_FALSE(descriptors.empty());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   ASSERT_TRUE(
@@ -48,9 +39,9 @@ void EditRaw(const std::string& path, Edit edit) {
   std::unique_ptr<rocksdb::DB> db(raw);
   rocksdb::ColumnFamilyHandle* ledger = nullptr;
   rocksdb::ColumnFamilyHandle* meta = nullptr;
-  for (size_t i = 0; i < families.size(); ++i) {
-    if (families[i] == "ledger") ledger = handles[i];
-    if (families[i] == "default") meta = handles[i];
+  for (size_t i = 0; i < descriptors.size(); ++i) {
+    if (descriptors[i].name == "ledger") ledger = handles[i];
+    if (descriptors[i].name == "default") meta = handles[i];
   }
   ASSERT_NE(ledger, nullptr);
   ASSERT_NE(meta, nullptr);

@@ -18,9 +18,9 @@
 #include "gtest/gtest.h"
 #include "promptcache/builtin_embedder.h"
 #include "promptcache/cached_client.h"
+#include "raw_store.h"
 #include "rocksdb/db.h"
 #include "rocksdb/metadata.h"
-#include "store/entry_stats_merge.h"
 #include "test_util.h"
 
 namespace promptcache {
@@ -114,18 +114,9 @@ TEST(StoreFailureTest, AFailingEmbedderLeavesCallsToTheExactTier) {
 
 // Flips bytes in the data blocks of the "entries" family's table files.
 void CorruptEntryTables(const std::string& path) {
-  std::vector<std::string> families;
-  ASSERT_TRUE(
-      rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &families)
-          .ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const std::string& name : families) {
-    rocksdb::ColumnFamilyOptions cf;
-    if (name == "entry_stats") {
-      cf.merge_operator = internal::NewEntryStatsMergeOperator();
-    }
-    descriptors.push_back({name, cf});
-  }
+  const std::vector<rocksdb::ColumnFamilyDescriptor> descriptors =
+      testing::RawFamilies(path);
+  ASSERT_FALSE(descriptors.empty());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path,
