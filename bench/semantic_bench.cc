@@ -1,9 +1,12 @@
-// semantic_bench: latency of a semantic lookup (embed the last user turn,
-// search the scope's index, check candidates with the guard) through
-// Cache::FindSemantic, with N entries in one scope, and the index's memory.
+// semantic_bench: store rate with the semantic tier on, latency of a
+// semantic lookup (embed the last user turn, search the scope's index, judge
+// the candidates) through Cache::FindSemantic with N entries in one scope,
+// the index's memory, and its recall against an exact (flat) search over the
+// same stored vectors.
 //
 //   semantic_bench --entries 100000 [--queries 5000] [--dimension 256]
-//                  [--hnsw-min 4096] [--ef-search 64]
+//                  [--index ivf|hnsw|flat] [--probes 16] [--list-size 512]
+//                  [--hnsw-min 4096] [--ef-search 64] [--recall-queries 1000]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -97,6 +100,10 @@ int main(int argc, char** argv) {
   int hnsw_min = 4096;
   int ef_search = 32;
   int hnsw_m = 16;
+  int probes = 16;
+  int list_size = 512;
+  int recall_queries = 1000;
+  std::string index = "ivf";
   std::string db;
   app.add_option("--entries", entries, "entries in the scope");
   app.add_option("--queries", queries, "lookups to time");
@@ -104,6 +111,12 @@ int main(int argc, char** argv) {
   app.add_option("--hnsw-min", hnsw_min, "exact search below this size");
   app.add_option("--ef-search", ef_search, "HNSW efSearch");
   app.add_option("--hnsw-m", hnsw_m, "HNSW M (links per node)");
+  app.add_option("--index", index, "ivf (default), hnsw or flat")
+      ->check(CLI::IsMember({"ivf", "hnsw", "flat"}));
+  app.add_option("--probes", probes, "IVF lists scanned per lookup");
+  app.add_option("--list-size", list_size, "IVF list size before a split");
+  app.add_option("--recall-queries", recall_queries,
+                 "rewordings compared with a flat search (0: skip)");
   app.add_option("--db", db, "cache path (default: a temp dir, removed)");
   CLI11_PARSE(app, argc, argv);
   const bool temp = db.empty();
@@ -119,6 +132,12 @@ int main(int argc, char** argv) {
   options.semantic.hnsw_min_vectors = hnsw_min;
   options.semantic.hnsw_ef_search = ef_search;
   options.semantic.hnsw_m = hnsw_m;
+  options.semantic.ivf_probes = probes;
+  options.semantic.ivf_max_list_size = list_size;
+  options.semantic.index =
+      index == "hnsw"   ? promptcache::SemanticOptions::IndexKind::kHnsw
+      : index == "flat" ? promptcache::SemanticOptions::IndexKind::kFlat
+                        : promptcache::SemanticOptions::IndexKind::kIvf;
   auto cache = promptcache::Cache::Open(db, options);
   if (!cache.ok()) {
     std::fprintf(stderr, "%s\n", std::string(cache.status().message()).c_str());
@@ -147,6 +166,10 @@ int main(int argc, char** argv) {
     if (i < queries) stored.push_back(q);
   }
   const double fill_s =
+      std::chrono::duration<double>(Clock::now() - fill_start).count();
+  // Stores queue their vectors; the fill is done when all are indexed.
+  (*cache)->WaitForSemanticIndex();
+  const double indexed_s =
       std::chrono::duration<double>(Clock::now() - fill_start).count();
   // Close (flushes memtables, saves the index) and reopen, so lookups are
   // timed on a settled cache, not against background flushes; this also
@@ -198,10 +221,10 @@ int main(int argc, char** argv) {
   const auto stats = (*cache)->GetSemanticStats();
   const double raw_mb = entries * dimension * 4.0 / 1e6;
   std::printf(
-      "entries %lld, dimension %d, %s, fill %.1f s (%.0f stores/s), "
-      "reopen %.2f s\n",
-      static_cast<long long>(entries), dimension,
-      entries >= hnsw_min ? "HNSW" : "flat", fill_s, entries / fill_s, open_s);
+      "entries %lld, dimension %d, index %s, fill %.1f s (%.0f stores/s), "
+      "all indexed after %.1f s (%.0f/s), reopen %.2f s\n",
+      static_cast<long long>(entries), dimension, index.c_str(), fill_s,
+      entries / fill_s, indexed_s, entries / indexed_s, open_s);
   std::printf("embed (builtin, ~%zu chars): p50 %.1f us  p99 %.1f us\n",
               stored.empty() ? size_t{0} : stored[0].size(),
               Percentile(embed_us, 0.5), Percentile(embed_us, 0.99));
@@ -223,6 +246,54 @@ int main(int argc, char** argv) {
       stats.index_memory_bytes / 1e6, raw_mb,
       stats.index_memory_bytes / 1e6 / raw_mb, MaxRssKb() / 1024.0,
       rss_before / 1024.0);
+
+  // Recall: the best candidates of `recall_queries` rewordings by this
+  // index, then by an exact search over the same stored vectors (the cache
+  // reopened with a flat index rebuilds it from them).
+  auto best_candidates = [&](promptcache::Cache& c) {
+    std::vector<std::vector<promptcache::Key128>> out;
+    for (int i = 0; i < recall_queries; ++i) {
+      std::string q = stored[(static_cast<size_t>(i) * 7919) % stored.size()];
+      q[0] = static_cast<char>(std::tolower(q[0]));
+      q.back() = '.';
+      q.insert(0, "please, ");
+      auto explained = c.ExplainSemantic(MakeRequest(q));
+      out.emplace_back();
+      if (!explained.ok()) continue;
+      for (const auto& candidate : explained->candidates) {
+        out.back().push_back(candidate.entry);
+      }
+    }
+    return out;
+  };
+  if (recall_queries > 0 && index != "flat") {
+    const auto approximate = best_candidates(**cache);
+    cache->reset();
+    promptcache::Options exact = options;
+    exact.semantic.index = promptcache::SemanticOptions::IndexKind::kFlat;
+    exact.semantic.rebuild_index_in_background = false;
+    cache = promptcache::Cache::Open(db, exact);
+    if (!cache.ok()) {
+      std::fprintf(stderr, "%s\n",
+                   std::string(cache.status().message()).c_str());
+      return 1;
+    }
+    const auto truth = best_candidates(**cache);
+    int top1 = 0, in_top_k = 0, asked = 0;
+    for (size_t i = 0; i < truth.size(); ++i) {
+      if (truth[i].empty()) continue;
+      ++asked;
+      top1 += !approximate[i].empty() && approximate[i][0] == truth[i][0];
+      in_top_k += std::find(approximate[i].begin(), approximate[i].end(),
+                            truth[i][0]) != approximate[i].end();
+    }
+    std::printf(
+        "recall against a flat search, %d rewordings: best match found "
+        "first %.1f%%, among the top %d %.1f%%\n",
+        asked, 100.0 * top1 / std::max(1, asked), options.semantic.top_k,
+        100.0 * in_top_k / std::max(1, asked));
+    // Back to the index under test (its files were replaced: rebuilt).
+  }
   cache->reset();
 
   // Restart without index files, as after a crash (they are saved only at

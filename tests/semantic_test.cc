@@ -67,12 +67,21 @@ std::vector<float> RandomUnit(std::mt19937& rng, int dim) {
   return v;
 }
 
-class VectorIndexTest : public ::testing::TestWithParam<int> {};
+// Each kind of index: IVF with small lists (so that it splits), flat, and
+// HNSW above 50 vectors.
+struct IndexParam {
+  internal::VectorIndexKind kind;
+  int hnsw_min_vectors;
+};
+class VectorIndexTest : public ::testing::TestWithParam<IndexParam> {};
 
 TEST_P(VectorIndexTest, FindsNearestRemovesAndPersists) {
   internal::VectorIndexOptions o;
   o.dimension = 32;
-  o.hnsw_min_vectors = GetParam();
+  o.kind = GetParam().kind;
+  o.hnsw_min_vectors = GetParam().hnsw_min_vectors;
+  o.ivf_max_list_size = 16;
+  o.ivf_probes = 4;
   internal::VectorIndex index(o);
   std::mt19937 rng(7);
   const Key128 scope{1, 2}, other{3, 4};
@@ -83,7 +92,10 @@ TEST_P(VectorIndexTest, FindsNearestRemovesAndPersists) {
               static_cast<uint64_t>(i), vectors.back().data());
   }
   index.Add(other, Key128{1, 0}, Key128{9, 9}, 0, vectors[5].data());
-  EXPECT_EQ(index.IsHnsw(scope), GetParam() <= 300);
+  EXPECT_EQ(index.IsHnsw(scope), o.kind == internal::VectorIndexKind::kHnsw);
+  if (o.kind == internal::VectorIndexKind::kIvf) {
+    EXPECT_GE(index.IvfLists(scope), 300 / 16);
+  }
   std::vector<internal::VectorCandidate> found =
       index.Search(scope, vectors[42].data(), 3);
   ASSERT_FALSE(found.empty());
@@ -108,15 +120,160 @@ TEST_P(VectorIndexTest, FindsNearestRemovesAndPersists) {
   EXPECT_EQ(loaded.Search(scope, vectors[7].data(), 1).at(0).numbers, 7u);
   EXPECT_TRUE(loaded.Search(scope, vectors[42].data(), 1).at(0).entry !=
               (Key128{0, 42}));
+  // Files of another kind are not loaded (the cache rebuilds the scope).
+  internal::VectorIndexOptions other_kind = o;
+  other_kind.kind = o.kind == internal::VectorIndexKind::kIvf
+                        ? internal::VectorIndexKind::kFlat
+                        : internal::VectorIndexKind::kIvf;
+  internal::VectorIndex wrong_kind(other_kind);
+  EXPECT_FALSE(wrong_kind.LoadScope(scope, dir.path(), 17).ok());
   // A corrupt file is an error, not a crash.
-  std::ofstream(dir.path() + "/" + scope.ToHex() + ".faiss", std::ios::trunc)
-      << "garbage";
+  for (const char* ext : {".faiss", ".ivf"}) {
+    std::ofstream(dir.path() + "/" + scope.ToHex() + ext, std::ios::trunc)
+        << "garbage";
+  }
   internal::VectorIndex corrupt(o);
   EXPECT_FALSE(corrupt.LoadScope(scope, dir.path(), 17).ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(FlatAndHnsw, VectorIndexTest,
-                         ::testing::Values(100000, 50));
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, VectorIndexTest,
+    ::testing::Values(IndexParam{internal::VectorIndexKind::kIvf, 0},
+                      IndexParam{internal::VectorIndexKind::kFlat, 50},
+                      IndexParam{internal::VectorIndexKind::kHnsw, 50}));
+
+// The IVF index against an exact search over the same vectors: clusters
+// of near-identical vectors (templates that differ in one detail) plus
+// noise, many splits, removals and compaction, a save and a load.
+TEST(IvfIndexTest, FindsWhatAnExactSearchFinds) {
+  constexpr int kDim = 24;
+  internal::VectorIndexOptions o;
+  o.dimension = kDim;
+  o.ivf_max_list_size = 32;
+  o.ivf_probes = 8;
+  internal::VectorIndex ivf(o);
+  o.kind = internal::VectorIndexKind::kFlat;
+  internal::VectorIndex flat(o);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> noise(0, 0.05f);
+  std::vector<std::vector<float>> centers, vectors;
+  for (int c = 0; c < 61; ++c) centers.push_back(RandomUnit(rng, kDim));
+  const Key128 scope{4, 4};
+  for (int i = 0; i < 6000; ++i) {
+    std::vector<float> v = centers[i % centers.size()];
+    double norm = 0;
+    for (float& x : v) {
+      x += noise(rng);
+      norm += double{x} * x;
+    }
+    for (float& x : v) x /= static_cast<float>(std::sqrt(norm));
+    vectors.push_back(v);
+    for (internal::VectorIndex* index : {&ivf, &flat}) {
+      index->Add(scope, Key128{0, static_cast<uint64_t>(i)}, Key128{}, 0,
+                 v.data());
+    }
+  }
+  // A third removed (a third of each cluster).
+  for (int i = 0; i < 6000; i += 3) {
+    ivf.Remove(Key128{0, static_cast<uint64_t>(i)});
+    flat.Remove(Key128{0, static_cast<uint64_t>(i)});
+  }
+  EXPECT_EQ(ivf.live_vectors(), 4000);
+  EXPECT_GT(ivf.IvfLists(scope), 4000 / 32);
+  TempDir dir;
+  ASSERT_TRUE(ivf.SaveScope(scope, dir.path(), 1).ok());
+  internal::VectorIndex loaded([&] {
+    internal::VectorIndexOptions l = o;
+    l.kind = internal::VectorIndexKind::kIvf;
+    return l;
+  }());
+  ASSERT_TRUE(loaded.LoadScope(scope, dir.path(), 1).ok());
+  for (internal::VectorIndex* index : {&ivf, &loaded}) {
+    int same_best = 0;
+    for (int q = 0; q < 500; ++q) {
+      // Near a live vector (a removed one's neighbours can all be removed
+      // too, and the flat search only looks a little past removed ones).
+      const int near = (q * 37) % 6000;
+      std::vector<float> query = vectors[near % 3 == 0 ? near + 1 : near];
+      for (float& x : query) x += noise(rng);
+      const auto want = flat.Search(scope, query.data(), 1);
+      const auto got = index->Search(scope, query.data(), 5);
+      ASSERT_FALSE(got.empty());
+      ASSERT_FALSE(want.empty());
+      EXPECT_EQ(got[0].entry.lo % 3 == 0, false) << "a removed vector";
+      for (size_t r = 1; r < got.size(); ++r) {
+        EXPECT_LE(got[r].similarity, got[r - 1].similarity);
+      }
+      same_best += got[0].entry == want[0].entry;
+    }
+    // Near-duplicates share a list: the probed lists hold the best match.
+    EXPECT_GE(same_best, 490);
+  }
+}
+
+// Vectors added through the queue are found at once, are replaced and
+// removed like the others, and a saved scope never misses a queued one.
+TEST(VectorIndexQueueTest, QueuedVectorsAreSearchedAndLandInTheIndex) {
+  internal::VectorIndexOptions o;
+  o.dimension = 16;
+  o.max_queued_vectors = 64;  // stores wait for room
+  internal::VectorIndex index(o);
+  std::mt19937 rng(3);
+  const Key128 scope{1, 1};
+  std::vector<std::vector<float>> vectors;
+  for (int i = 0; i < 3000; ++i) {
+    vectors.push_back(RandomUnit(rng, 16));
+    index.AddLater(scope, Key128{0, static_cast<uint64_t>(i)}, Key128{}, 0,
+                   vectors.back().data());
+    // Found at once, queued or not.
+    const auto found = index.Search(scope, vectors.back().data(), 1);
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(found[0].entry, (Key128{0, static_cast<uint64_t>(i)}));
+    EXPECT_LE(index.queued_vectors(), 64);
+  }
+  // Entry 7 queued again with another vector: only the new one is found.
+  index.AddLater(scope, Key128{0, 7}, Key128{}, 0, vectors[8].data());
+  index.Remove(Key128{0, 9});
+  index.AddLater(scope, Key128{0, 10}, Key128{}, 0, vectors[10].data());
+  index.Remove(Key128{0, 10});  // removed while queued
+  index.WaitForQueue();
+  EXPECT_EQ(index.queued_vectors(), 0);
+  EXPECT_EQ(index.live_vectors(), 2998);
+  for (int i : {9, 10}) {
+    for (const auto& c : index.Search(scope, vectors[i].data(), 3)) {
+      EXPECT_NE(c.entry, (Key128{0, static_cast<uint64_t>(i)}));
+    }
+  }
+  const auto seven = index.Search(scope, vectors[8].data(), 2);
+  ASSERT_EQ(seven.size(), 2u);
+  EXPECT_NEAR(seven[0].similarity, 1.0, 1e-4);
+  EXPECT_NEAR(seven[1].similarity, 1.0, 1e-4);  // 7 and 8 alike now
+  EXPECT_NE(index.Search(scope, vectors[7].data(), 1).at(0).entry,
+            (Key128{0, 7}));
+  TempDir dir;
+  ASSERT_TRUE(index.SaveScope(scope, dir.path(), 2).ok());
+  // Two threads store while a third searches: every stored vector ends up
+  // findable.
+  std::thread a([&] {
+    for (int i = 0; i < 500; ++i) {
+      index.AddLater(scope, Key128{1, static_cast<uint64_t>(i)}, Key128{}, 0,
+                     vectors[i].data());
+    }
+  });
+  std::thread b([&] {
+    for (int i = 500; i < 1000; ++i) {
+      index.AddLater(scope, Key128{1, static_cast<uint64_t>(i)}, Key128{}, 0,
+                     vectors[i].data());
+    }
+  });
+  for (int n = 0; n < 300; ++n) {
+    EXPECT_FALSE(index.Search(scope, vectors[n].data(), 2).empty());
+  }
+  a.join();
+  b.join();
+  index.WaitForQueue();
+  EXPECT_EQ(index.live_vectors(), 3998);
+}
 
 // HNSW search runs on the calling thread with a reused per-thread visited
 // table: scopes of different sizes searched alternately, from two threads,
@@ -124,6 +281,7 @@ INSTANTIATE_TEST_SUITE_P(FlatAndHnsw, VectorIndexTest,
 TEST(VectorIndexHnswTest, ReusedSearchStateGivesCorrectResults) {
   internal::VectorIndexOptions o;
   o.dimension = 16;
+  o.kind = internal::VectorIndexKind::kHnsw;
   o.hnsw_min_vectors = 50;
   internal::VectorIndex index(o);
   std::mt19937 rng(11);

@@ -271,10 +271,14 @@ class Cache {
     bool rebuilding = false;
     // Stored vectors the rebuild skipped because they did not decode.
     int64_t unreadable_vectors = 0;
+    // Vectors of recent stores waiting to be added to the index (searched
+    // meanwhile; SemanticOptions::max_queued_vectors).
+    int64_t queued_vectors = 0;
   };
   SemanticStats GetSemanticStats();
-  // Blocks until a background rebuild of the index has ended (at once when
-  // there is none).
+  // Blocks until a background rebuild of the index has ended and the
+  // vectors queued by stores so far are in the index (at once when there
+  // is nothing to wait for).
   void WaitForSemanticIndex();
 
   // Memory held to serve lookups, all within Options::block_cache_bytes

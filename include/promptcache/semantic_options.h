@@ -70,11 +70,28 @@ struct SemanticOptions {
   // Optional last check before a semantic hit is served.
   SemanticVerifier verifier;
 
-  // Index: exact search below this many vectors per scope, HNSW above.
+  // The vector index, one per scope (figures: bench/README.md, "Semantic
+  // tier at scale"):
+  //  - kIvf (default): inverted lists that split in two as they pass
+  //    ivf_max_list_size; a lookup scans the ivf_probes lists nearest the
+  //    query, exactly (so a scope is searched exhaustively up to ~4k
+  //    vectors). Cheap inserts, no training pass.
+  //  - kFlat: exact search; its cost grows with the scope (~1 ms at 50k).
+  //  - kHnsw: FAISS's HNSW graph from hnsw_min_vectors on, exact below.
+  enum class IndexKind { kIvf, kFlat, kHnsw };
+  IndexKind index = IndexKind::kIvf;
+  int ivf_probes = 16;          // in [1, 65536]
+  int ivf_max_list_size = 512;  // in [16, 1048576]
   int hnsw_min_vectors = 4096;
   int hnsw_m = 16;
   int hnsw_ef_construction = 64;
   int hnsw_ef_search = 32;
+
+  // A store writes its vector with the entry, then queues it for a
+  // background thread that adds vectors to the index in batches. Lookups
+  // also search the queue, so a stored entry is found by similarity at
+  // once. A store waits while this many vectors are queued (>= 1).
+  int max_queued_vectors = 16384;
 
   // When index files saved at close are missing or stale (after a crash),
   // Open rebuilds those scopes from the stored vectors. true (default): on

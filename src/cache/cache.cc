@@ -1204,7 +1204,7 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
     hot_->Erase(canonical.keys.exact);
   }
   if (add_vector) {
-    index_->Add(canonical.keys.scope, canonical.keys.exact,
+    index_->AddLater(canonical.keys.scope, canonical.keys.exact,
                 canonical.keys.context,
                 internal::NumberSignature(last->content), vector.data());
   }

@@ -187,6 +187,14 @@ absl::Status Cache::Impl::OpenSemantic() {
         so.hnsw_ef_construction, ", ", so.hnsw_ef_search,
         "), hnsw_min_vectors >= 0 (got ", so.hnsw_min_vectors, ")"));
   }
+  if (so.ivf_probes < 1 || so.ivf_probes > 65536 || so.ivf_max_list_size < 16 ||
+      so.ivf_max_list_size > (1 << 20) || so.max_queued_vectors < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SemanticOptions: ivf_probes must be in [1, 65536] (got ",
+        so.ivf_probes, "), ivf_max_list_size in [16, 1048576] (got ",
+        so.ivf_max_list_size, "), max_queued_vectors >= 1 (got ",
+        so.max_queued_vectors, ")"));
+  }
   if (!(so.feedback_margin >= 0 && so.feedback_margin <= 1) ||
       !(so.feedback_max_lowering >= 0 && so.feedback_max_lowering <= 1)) {
     return absl::InvalidArgumentError(
@@ -234,6 +242,14 @@ absl::Status Cache::Impl::OpenSemantic() {
   internal::Lexicon::Default();
   internal::VectorIndexOptions index_options;
   index_options.dimension = embedder.dimension();
+  index_options.kind = so.index == SemanticOptions::IndexKind::kFlat
+                           ? internal::VectorIndexKind::kFlat
+                       : so.index == SemanticOptions::IndexKind::kHnsw
+                           ? internal::VectorIndexKind::kHnsw
+                           : internal::VectorIndexKind::kIvf;
+  index_options.ivf_probes = so.ivf_probes;
+  index_options.ivf_max_list_size = so.ivf_max_list_size;
+  index_options.max_queued_vectors = so.max_queued_vectors;
   index_options.hnsw_min_vectors = so.hnsw_min_vectors;
   index_options.hnsw_m = so.hnsw_m;
   index_options.hnsw_ef_construction = so.hnsw_ef_construction;
@@ -385,7 +401,9 @@ void Cache::Impl::RebuildScopes(absl::flat_hash_set<Key128> scopes) {
 }
 
 void Cache::Impl::WaitForSemanticIndex() {
-  if (semantic_on()) index_ready_.WaitForNotification();
+  if (!semantic_on()) return;
+  index_ready_.WaitForNotification();
+  index_->WaitForQueue();
 }
 
 absl::Status Cache::Impl::Reembed() {
@@ -439,6 +457,8 @@ absl::Status Cache::Impl::Reembed() {
 }
 
 void Cache::Impl::SaveIndexes() {
+  if (index_ == nullptr) return;  // Open failed before making it
+  index_->WaitForQueue();         // a saved scope holds all its vectors
   absl::MutexLock lock(&write_mu_);
   const std::string dir = absl::StrCat(path_, "/", kIndexDir);
   for (const Key128& scope : dirty_scopes_) {
@@ -866,6 +886,7 @@ Cache::SemanticStats Cache::Impl::GetSemanticStats() {
   stats.vectors = index_->live_vectors();
   stats.scopes = static_cast<int64_t>(index_->Scopes().size());
   stats.index_memory_bytes = index_->memory_bytes();
+  stats.queued_vectors = index_->queued_vectors();
   stats.rebuilding = !index_ready_.HasBeenNotified();
   stats.unreadable_vectors = unreadable_vectors_.load();
   return stats;
