@@ -1,4 +1,5 @@
 // The semantic tier: embedder, guard, index, and near-duplicate serving.
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -607,6 +608,65 @@ class ThrowingEmbedder : public Embedder {
     throw std::runtime_error("model server exploded");
   }
 };
+
+// The built-in embedder, counting the texts it is asked to embed.
+class CountingEmbedder : public Embedder {
+ public:
+  std::string name() const override { return inner_.name(); }
+  int dimension() const override { return inner_.dimension(); }
+  absl::Status Embed(absl::Span<const std::string> texts,
+                     std::vector<float>* out) const override {
+    texts_ += static_cast<int>(texts.size());
+    return inner_.Embed(texts, out);
+  }
+  int texts() const { return texts_; }
+
+ private:
+  BuiltinEmbedder inner_;
+  mutable std::atomic<int> texts_{0};
+};
+
+// Issue 13: a multi-megabyte prompt costs no semantic work (it took
+// seconds), and a call with the semantic tier off does none either.
+TEST_F(SemanticCacheTest, HugePromptsAndSemanticOffCallsDoNoSemanticWork) {
+  auto embedder = std::make_shared<CountingEmbedder>();
+  Open(embedder);
+  std::string huge = "Summarize this log, please: ";
+  while (huge.size() < 3 * 1024 * 1024) huge += "GET /index.html 200 0.003s; ";
+  absl::StatusOr<Response> r = Ask(MakeRequest(huge));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->cache_status, CacheStatus::kMiss);
+  EXPECT_THAT(r->semantic_decision, ::testing::HasSubstr("max_prompt_bytes"));
+  EXPECT_EQ(embedder->texts(), 0);
+  Cache::SemanticStats stats = cache_->GetSemanticStats();
+  EXPECT_EQ(stats.long_prompts_skipped, 1);
+  EXPECT_EQ(stats.vectors + stats.queued_vectors, 0);
+  // Still an exact hit; a rewording of it is not looked up.
+  EXPECT_EQ(Ask(MakeRequest(huge))->cache_status, CacheStatus::kExactHit);
+  std::string reworded = huge;
+  reworded[0] = 's';
+  EXPECT_EQ(Ask(MakeRequest(reworded))->cache_status, CacheStatus::kMiss);
+  EXPECT_EQ(embedder->texts(), 0);
+  EXPECT_EQ(cache_->GetSemanticStats().long_prompts_skipped, 2);
+  EXPECT_FALSE(cache_->ExplainSemantic(MakeRequest(huge)).ok());
+
+  // Semantic off for one call: no embedding, no vector stored, so a
+  // rewording asked with the tier on does not find it.
+  CallOptions off;
+  off.semantic = false;
+  r = client_->Complete(MakeRequest("How do I reset my router password?"), off);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(embedder->texts(), 0);
+  cache_->WaitForSemanticIndex();
+  EXPECT_EQ(cache_->GetSemanticStats().vectors, 0);
+  r = Ask(MakeRequest("how do i reset my router password"));
+  EXPECT_EQ(r->cache_status, CacheStatus::kMiss);
+  EXPECT_EQ(embedder->texts(), 1);  // the lookup; its vector is stored
+  EXPECT_EQ(
+      Ask(MakeRequest("How do I reset my router password ?"))->cache_status,
+      CacheStatus::kSemanticHit);
+  EXPECT_EQ(cache_->GetSemanticStats().long_prompts_skipped, 2);
+}
 
 TEST_F(SemanticCacheTest, AThrowingEmbedderIsCountedAndBadIndexOptionsFail) {
   TempDir dir;

@@ -274,6 +274,9 @@ class Cache {
     // Vectors of recent stores waiting to be added to the index (searched
     // meanwhile; SemanticOptions::max_queued_vectors).
     int64_t queued_vectors = 0;
+    // Lookups and stores whose last user turn was longer than
+    // SemanticOptions::max_prompt_bytes (semantic tier skipped).
+    int64_t long_prompts_skipped = 0;
   };
   SemanticStats GetSemanticStats();
   // Blocks until a background rebuild of the index has ended and the

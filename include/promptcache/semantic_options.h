@@ -64,6 +64,14 @@ struct SemanticOptions {
   // above the reported pair's score again.
   double feedback_max_lowering = 0.05;
 
+  // A last user turn longer than this many bytes skips the semantic tier:
+  // no embedding, no lookup, no vector stored (the exact tier still serves
+  // it; counted in SemanticStats::long_prompts_skipped). Embedding and
+  // judging grow with the text (a 5 MB prompt took seconds), and a lexical
+  // comparison of two long texts says little about a short difference in
+  // them. 0: no limit. Default 32 KiB (~8k tokens).
+  size_t max_prompt_bytes = 32 * 1024;
+
   // Candidates examined per lookup.
   int top_k = 8;
 

@@ -1072,7 +1072,8 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   const bool with_vector =
       semantic_on() && last != nullptr && !last->content.empty() &&
       (query_vector != nullptr ? !query_vector->empty()
-                               : EmbedChecked(last->content, &vector).ok());
+                               : !TooLongForSemantic(*last) &&
+                                     EmbedChecked(last->content, &vector).ok());
   if (with_vector && query_vector != nullptr) vector = *query_vector;
   if (with_vector && query_vector == nullptr) {
     ChargeEmbedding(request, last->content);
@@ -1205,8 +1206,8 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   }
   if (add_vector) {
     index_->AddLater(canonical.keys.scope, canonical.keys.exact,
-                canonical.keys.context,
-                internal::NumberSignature(last->content), vector.data());
+                     canonical.keys.context,
+                     internal::NumberSignature(last->content), vector.data());
   }
   answer->stored = true;
   answer->entry_key = canonical.keys.exact.ToHex();

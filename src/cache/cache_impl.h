@@ -170,6 +170,9 @@ class Cache::Impl {
 
   // Semantic tier (semantic_tier.cc).
   bool semantic_on() const { return options_.embedder != nullptr; }
+  // Whether `last` (the last user turn) is too long for the semantic tier
+  // (SemanticOptions::max_prompt_bytes); counts it when so.
+  bool TooLongForSemantic(const Message& last);
   absl::Status OpenSemantic();
   absl::Status Reembed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Adds the stored vectors of `scopes` to the index, in chunks under
@@ -317,6 +320,7 @@ class Cache::Impl {
   void NoteFailure(Failure kind, const absl::Status& status) const;
   mutable std::atomic<int64_t> lookup_errors_{0};
   mutable std::atomic<int64_t> embedder_errors_{0};
+  std::atomic<int64_t> long_prompts_skipped_{0};
   mutable std::atomic<int64_t> store_errors_{0};
   mutable absl::Mutex last_error_mu_;
   mutable std::string last_error_ ABSL_GUARDED_BY(last_error_mu_);

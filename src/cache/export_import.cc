@@ -159,6 +159,7 @@ absl::StatusOr<int64_t> Cache::Impl::Import(std::istream& in) {
     // With a semantic tier, imported entries get vectors like stored ones.
     const Message* last = LastUserMessage(*request);
     if (semantic_on() && last != nullptr && !last->content.empty() &&
+        !TooLongForSemantic(*last) &&
         EmbedChecked(last->content, &item.vector).ok()) {
       item.text = last->content;
     }

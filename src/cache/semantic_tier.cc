@@ -53,6 +53,13 @@ bool DecodeEntryBar(absl::string_view text, Cache::Impl::EntryBar* bar) {
 
 }  // namespace
 
+bool Cache::Impl::TooLongForSemantic(const Message& last) {
+  const size_t limit = options_.semantic.max_prompt_bytes;
+  if (limit == 0 || last.content.size() <= limit) return false;
+  long_prompts_skipped_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
 absl::Status Cache::Impl::EmbedChecked(const std::string& text,
                                        std::vector<float>* vector) const {
   absl::Status s = EmbedUnchecked(text, vector);
@@ -438,7 +445,10 @@ absl::Status Cache::Impl::Reembed() {
     if (!canonical.ok()) return canonical.status();
     const Message* last = LastUserMessage(*request);
     if (last == nullptr || last->content.empty()) continue;
-    if (!EmbedChecked(last->content, &vector).ok()) continue;
+    if (TooLongForSemantic(*last) ||
+        !EmbedChecked(last->content, &vector).ok()) {
+      continue;
+    }
     absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
     if (!key.ok()) return key.status();
     PutVector(&batch, *key, canonical->keys, vector, last->content);
@@ -605,6 +615,13 @@ absl::StatusOr<Response> Cache::Impl::FindSemantic(
   if (last == nullptr || last->content.empty()) {
     return absl::NotFoundError("no user turn to compare");
   }
+  if (TooLongForSemantic(*last)) {
+    if (query_vector != nullptr) query_vector->clear();  // store none either
+    return absl::NotFoundError(absl::StrCat(
+        "semantic tier skipped: the last user turn has ", last->content.size(),
+        " bytes, over SemanticOptions::max_prompt_bytes (",
+        options_.semantic.max_prompt_bytes, ")"));
+  }
   std::vector<float> local;
   std::vector<float>& vector = query_vector ? *query_vector : local;
   if (absl::Status s = EmbedChecked(last->content, &vector); !s.ok()) return s;
@@ -668,6 +685,13 @@ absl::StatusOr<Cache::SemanticExplanation> Cache::Impl::ExplainSemantic(
   const Message* last = LastUserMessage(request);
   if (last == nullptr || last->content.empty()) {
     return absl::InvalidArgumentError("the request has no user turn");
+  }
+  if (options_.semantic.max_prompt_bytes > 0 &&
+      last->content.size() > options_.semantic.max_prompt_bytes) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the last user turn has ", last->content.size(),
+        " bytes, over SemanticOptions::max_prompt_bytes (",
+        options_.semantic.max_prompt_bytes, "): the semantic tier skips it"));
   }
   std::vector<float> vector;
   if (absl::Status s = EmbedChecked(last->content, &vector); !s.ok()) return s;
@@ -887,6 +911,7 @@ Cache::SemanticStats Cache::Impl::GetSemanticStats() {
   stats.scopes = static_cast<int64_t>(index_->Scopes().size());
   stats.index_memory_bytes = index_->memory_bytes();
   stats.queued_vectors = index_->queued_vectors();
+  stats.long_prompts_skipped = long_prompts_skipped_.load();
   stats.rebuilding = !index_ready_.HasBeenNotified();
   stats.unreadable_vectors = unreadable_vectors_.load();
   return stats;
