@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
   int probes = 16;
   int list_size = 512;
   int recall_queries = 1000;
+  double huge_prompt_mb = 5;
   std::string index = "ivf";
   std::string db;
   app.add_option("--entries", entries, "entries in the scope");
@@ -115,6 +116,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"ivf", "hnsw", "flat"}));
   app.add_option("--probes", probes, "IVF lists scanned per lookup");
   app.add_option("--list-size", list_size, "IVF list size before a split");
+  app.add_option("--huge-prompt-mb", huge_prompt_mb,
+                 "time a miss of a prompt this large (0: skip)");
   app.add_option("--recall-queries", recall_queries,
                  "rewordings compared with a flat search (0: skip)");
   app.add_option("--db", db, "cache path (default: a temp dir, removed)");
@@ -320,6 +323,56 @@ int main(int argc, char** argv) {
         background ? "in the background" : "inside Open", open_after_crash_s,
         ready_s);
     cache->reset();
+  }
+
+  // A huge prompt's miss through CachedClient (an in-process upstream that
+  // answers at once), with the default max_prompt_bytes and with no limit
+  // (what every prompt cost before it existed).
+  if (huge_prompt_mb > 0) {
+    const size_t limit_default =
+        promptcache::SemanticOptions{}.max_prompt_bytes;
+    const size_t huge_bytes = static_cast<size_t>(huge_prompt_mb * 1048576);
+    // (prompt bytes, max_prompt_bytes): huge with the default limit, with no
+    // limit, and a prompt just under the default limit.
+    const std::pair<size_t, size_t> cases[] = {
+        {huge_bytes, limit_default},
+        {huge_bytes, 0},
+        {limit_default - 64, limit_default}};
+    for (const auto& [bytes, limit] : cases) {
+      std::string huge = "Summarize this log: ";
+      PromptGenerator words(99);
+      while (huge.size() < bytes) huge += words.Next() + " ";
+      huge.resize(bytes);
+      promptcache::Options o = options;
+      o.semantic.max_prompt_bytes = limit;
+      o.canonical.max_request_bytes = 2 * bytes + 4096;  // default 4 MiB
+      const std::string path = db + "-huge";
+      auto c = promptcache::Cache::Open(path, o);
+      if (!c.ok()) return 1;
+      promptcache::CachedClient client(
+          **c,
+          [](const promptcache::Request&)
+              -> absl::StatusOr<promptcache::Response> {
+            promptcache::Response r;
+            r.text = "A summary.";
+            r.finish_reason = "stop";
+            return r;
+          });
+      for (int round = 0; round < 2; ++round) {
+        huge[0] = static_cast<char>('A' + round);  // a new prompt: a miss
+        const auto start = Clock::now();
+        auto r = client.Complete(MakeRequest(huge));
+        const double s =
+            std::chrono::duration<double>(Clock::now() - start).count();
+        std::printf(
+            "%.3f MB prompt, miss with the semantic tier on, "
+            "max_prompt_bytes %zu: %.3f s (%s)\n",
+            huge.size() / 1048576.0, limit, s,
+            r.ok() ? "ok" : std::string(r.status().message()).c_str());
+      }
+      c->reset();
+      std::filesystem::remove_all(path);
+    }
   }
   if (temp) std::filesystem::remove_all(db);
   return 0;

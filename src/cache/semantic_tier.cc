@@ -372,8 +372,10 @@ void Cache::Impl::RebuildScopes(absl::flat_hash_set<Key128> scopes) {
     } else {
       it->Seek(resume);
     }
-    internal::VectorRecord record;
+    std::vector<internal::VectorRecord> records(kChunk);
+    std::vector<internal::VectorIndex::NewVector> found;
     for (int n = 0; it->Valid() && n < kChunk; it->Next(), ++n) {
+      internal::VectorRecord& record = records[n];
       absl::StatusOr<Key128> entry = Key128::FromBytes(View(it->key()));
       // A vector that cannot be read only loses that entry's semantic hits
       // (`promptcache repair` removes it).
@@ -386,9 +388,11 @@ void Cache::Impl::RebuildScopes(absl::flat_hash_set<Key128> scopes) {
       }
       const Key128 scope{record.scope_hi, record.scope_lo};
       if (!scopes.contains(scope)) continue;
-      index_->Add(scope, *entry, Key128{record.context_hi, record.context_lo},
-                  internal::NumberSignature(record.text), record.vector.data());
+      found.push_back(
+          {scope, *entry, Key128{record.context_hi, record.context_lo},
+           internal::NumberSignature(record.text), record.vector.data()});
     }
+    index_->AddMany(found);
     if (it->Valid()) {
       resume = it->key().ToString();
       continue;

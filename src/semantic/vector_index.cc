@@ -157,6 +157,22 @@ void VectorIndex::Add(const Key128& scope, const Key128& entry,
   AddItems(scope, {Item{entry, context, numbers, vector}});
 }
 
+void VectorIndex::AddMany(const std::vector<NewVector>& vectors) {
+  absl::MutexLock add_lock(&add_mu_);
+  absl::flat_hash_map<Key128, std::vector<Item>> by_scope;
+  std::vector<Key128> scope_order;
+  {
+    absl::MutexLock lock(&queue_mu_);
+    for (const NewVector& v : vectors) {
+      latest_.erase(v.entry);
+      auto [it, fresh] = by_scope.try_emplace(v.scope);
+      if (fresh) scope_order.push_back(v.scope);
+      it->second.push_back({v.entry, v.context, v.numbers, v.vector});
+    }
+  }
+  for (const Key128& scope : scope_order) AddItems(scope, by_scope[scope]);
+}
+
 void VectorIndex::AddItems(const Key128& scope_key,
                            const std::vector<Item>& items) {
   absl::MutexLock lock(&mu_);

@@ -64,6 +64,13 @@ class VectorIndex {
   // Adds (or, for an entry already present, replaces) a vector, now.
   void Add(const Key128& scope, const Key128& entry, const Key128& context,
            uint64_t numbers, const float* vector);
+  // Several at once (fewer FAISS calls for HNSW: one per scope).
+  struct NewVector {
+    Key128 scope, entry, context;
+    uint64_t numbers = 0;
+    const float* vector = nullptr;
+  };
+  void AddMany(const std::vector<NewVector>& vectors);
   // The same, by the background thread; searches see the vector at once.
   // Waits while max_queued_vectors are queued.
   void AddLater(const Key128& scope, const Key128& entry, const Key128& context,
