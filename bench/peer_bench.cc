@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
                  const std::vector<int>& expected, bool store) {
     Phase phase;
     phase.name = name;
+    int shown_refusals = 0;
     promptcache::CallOptions call;
     call.no_store = !store;
     const auto start = Clock::now();
@@ -133,6 +134,13 @@ int main(int argc, char** argv) {
       if (!r.ok()) {
         std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str());
         std::exit(1);
+      }
+      if (!store && r->cache_status == promptcache::CacheStatus::kMiss &&
+          expected[i] >= 0 && ++shown_refusals <= 2) {
+        // Why a rewording was refused: the match decision's own words.
+        std::printf("  %s: \"%s\" / \"%s\": %s\n", name.c_str(), qs[i].c_str(),
+                    w.prompts[expected[i]].c_str(),
+                    r->semantic_decision.c_str());
       }
       if (!store && r->cache_status != promptcache::CacheStatus::kMiss) {
         ++phase.hits;
@@ -156,6 +164,16 @@ int main(int argc, char** argv) {
   run("get-exact", exact_queries, w.perturbed_of, false);
   run("get-perturbed", w.perturbed, w.perturbed_of, false);
   run("get-miss", w.unseen, std::vector<int>(w.unseen.size(), -1), false);
+  // promptcache only (the harness has no such phase): the stored prompts in
+  // lower case without their '?', no word swapped: surface rewordings.
+  std::vector<std::string> surface;
+  for (int i : w.perturbed_of) {
+    std::string q = w.prompts[i];
+    if (!q.empty() && q.back() == '?') q.pop_back();
+    for (char& c : q) c = static_cast<char>(std::tolower(c));
+    surface.push_back(q);
+  }
+  run("get-surface", surface, w.perturbed_of, false);
 
   std::string json = "{\"system\": \"promptcache\", \"n\": " +
                      std::to_string(w.prompts.size()) + ", \"phases\": [";
