@@ -65,4 +65,5 @@ expect_usage_error "namespace-mode" --db "$work/db2" --namespace-mode everyone
 printf 'db = "%s"\nlisten = "127.0.0.1:0"\nmax-body-byts = 10\n' "$work/db3" >"$work/typo.toml"
 expect_usage_error "max-body-byts\|max_body_byts\|extra" --config "$work/typo.toml"
 expect_usage_error "eviction" --db "$work/db2" --eviction random
+expect_usage_error "max-prompt-bytes" --db "$work/db2" --listen 127.0.0.1:0 --max-prompt-bytes -5
 echo "proxy_cli_test: ok"

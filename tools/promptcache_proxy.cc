@@ -63,6 +63,8 @@ int main(int argc, char** argv) {
   std::string embedder_text = "builtin";
   bool no_semantic = false;
   double threshold = 0;
+  int64_t max_prompt_bytes =
+      static_cast<int64_t>(promptcache::SemanticOptions{}.max_prompt_bytes);
   double ttl_seconds = 0;
   double upstream_timeout = 600;
   int upstream_retries = 2;
@@ -116,6 +118,11 @@ int main(int argc, char** argv) {
                  "Similarity for semantic hits, overriding the calibrated "
                  "decision (default: calibrated, 1% false-hit target)")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--max-prompt-bytes", max_prompt_bytes,
+                 "A last user turn longer than this skips the semantic tier "
+                 "(exact hits only; 0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--ttl", ttl_seconds,
                  "Seconds a stored answer is served (default: 7 days)")
       ->check(CLI::PositiveNumber);
@@ -231,6 +238,8 @@ int main(int argc, char** argv) {
     }
     cache_options.embedder = *embedder;
     if (threshold > 0) cache_options.semantic.threshold = threshold;
+    cache_options.semantic.max_prompt_bytes =
+        static_cast<size_t>(max_prompt_bytes);
   }
 
   // Signals are taken by sigwait below, never by a worker thread.
