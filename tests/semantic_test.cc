@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -698,6 +699,22 @@ TEST_F(SemanticCacheTest, AThrowingEmbedderIsCountedAndBadIndexOptionsFail) {
   bad.semantic.hnsw_ef_search = 32;
   bad.semantic.threshold = std::nan("");
   EXPECT_FALSE(Cache::Open(other.path(), bad).ok());
+  bad.semantic.threshold.reset();
+  for (auto spoil : std::vector<std::function<void(SemanticOptions&)>>{
+           [](SemanticOptions& so) { so.ivf_probes = 0; },
+           [](SemanticOptions& so) { so.ivf_max_list_size = 8; },
+           [](SemanticOptions& so) { so.max_queued_vectors = 0; }}) {
+    Options spoiled = bad;
+    spoil(spoiled.semantic);
+    absl::StatusOr<std::unique_ptr<Cache>> c =
+        Cache::Open(other.path(), spoiled);
+    ASSERT_FALSE(c.ok());
+    EXPECT_THAT(c.status().message(),
+                ::testing::AnyOf(::testing::HasSubstr("ivf_probes"),
+                                 ::testing::HasSubstr("ivf_max_list_size"),
+                                 ::testing::HasSubstr("max_queued_vectors")));
+  }
+  EXPECT_TRUE(Cache::Open(other.path(), bad).ok());
 }
 
 TEST_F(SemanticCacheTest, WordlessPromptsUseTheExactTierOnly) {
