@@ -129,6 +129,18 @@ TEST_P(VectorIndexTest, FindsNearestRemovesAndPersists) {
                         : internal::VectorIndexKind::kIvf;
   internal::VectorIndex wrong_kind(other_kind);
   EXPECT_FALSE(wrong_kind.LoadScope(scope, dir.path(), 17).ok());
+  // A slot file claiming 2^31 slots is refused before anything is
+  // allocated for them.
+  {
+    const std::string slots = dir.path() + "/" + scope.ToHex() + ".slots";
+    std::fstream f(slots, std::ios::in | std::ios::out | std::ios::binary);
+    const uint64_t huge = uint64_t{1} << 31;
+    f.seekp(8 + 3 * sizeof(uint64_t));
+    f.write(reinterpret_cast<const char*>(&huge), sizeof(huge));
+  }
+  internal::VectorIndex huge_count(o);
+  EXPECT_FALSE(huge_count.LoadScope(scope, dir.path(), 17).ok());
+  ASSERT_TRUE(index.SaveScope(scope, dir.path(), 17).ok());
   // A corrupt file is an error, not a crash.
   for (const char* ext : {".faiss", ".ivf"}) {
     std::ofstream(dir.path() + "/" + scope.ToHex() + ext, std::ios::trunc)
@@ -211,6 +223,37 @@ TEST(IvfIndexTest, FindsWhatAnExactSearchFinds) {
     // Near-duplicates share a list: the probed lists hold the best match.
     EXPECT_GE(same_best, 490);
   }
+}
+
+// A synchronous Add of an entry racing the queue's thread adding an older
+// vector of it (a background rebuild or an import beside stores) must not
+// lose the entry (review of issue 13: 2 of 200k were lost).
+TEST(VectorIndexQueueTest, AddsRacingTheQueueLoseNoEntry) {
+  internal::VectorIndexOptions o;
+  o.dimension = 8;
+  internal::VectorIndex index(o);
+  std::mt19937 rng(9);
+  constexpr int kEntries = 30000;
+  std::vector<std::vector<float>> vectors;
+  for (int i = 0; i < kEntries; ++i) vectors.push_back(RandomUnit(rng, 8));
+  std::atomic<int> queued{0};
+  std::thread storer([&] {
+    for (int i = 0; i < kEntries; ++i) {
+      index.AddLater(Key128{1, 1}, Key128{0, static_cast<uint64_t>(i)},
+                     Key128{}, 0, vectors[i].data());
+      queued.store(i + 1, std::memory_order_release);
+    }
+  });
+  for (int i = 0; i < kEntries; i += 3) {
+    while (queued.load(std::memory_order_acquire) <= i) {
+      std::this_thread::yield();
+    }
+    index.Add(Key128{1, 1}, Key128{0, static_cast<uint64_t>(i)}, Key128{}, 0,
+              vectors[i].data());
+  }
+  storer.join();
+  index.WaitForQueue();
+  EXPECT_EQ(index.live_vectors(), kEntries);
 }
 
 // Vectors added through the queue are found at once, are replaced and

@@ -22,6 +22,8 @@ using SemanticVerifier =
 
 struct SemanticOptions {
   // Serve near-duplicates at all (needs Options::embedder). Default: true.
+  // false (or CallOptions::semantic = false for one call): no semantic
+  // work at all; entries stored through CachedClient get no vector.
   bool enabled = true;
 
   // The match decision. A candidate (same scope and conversation, among the

@@ -133,10 +133,11 @@ absl::StatusOr<Response> CachedClient::Impl::Lead(
       call.force_refresh ? CacheStatus::kRefresh : CacheStatus::kMiss;
   if (!call.no_store && IsCompleteFinishReason(response->finish_reason)) {
     // After a semantic lookup its vector (or its failure: empty) is reused.
-    // A call with the semantic tier off does no semantic work at all: its
-    // entry gets no vector (an empty one says so).
+    // A call with the semantic tier off (per call or by
+    // SemanticOptions::enabled) does no semantic work at all: its entry
+    // gets no vector (an empty one says so).
     const bool looked_up_semantic = semantic && !call.force_refresh;
-    const bool semantic_off_for_call = !call.semantic.value_or(true);
+    const bool semantic_off_for_call = options.embedder != nullptr && !semantic;
     absl::Status stored = cache_.StoreMiss(
         request, canonical, call.ttl, &*response, call.force_refresh,
         looked_up_semantic || semantic_off_for_call ? &query_vector : nullptr);

@@ -140,7 +140,10 @@ void IvfIndex::Search(const float* query, int k,
   // The nearest `probes` centroids.
   std::vector<std::pair<float, int>> nearest(lists_.size());
   for (size_t l = 0; l < lists_.size(); ++l) {
-    nearest[l] = {Dot(query, centroids_.data() + l * dim_, dim_),
+    // An emptied list (until Compact) takes no probe.
+    nearest[l] = {lists_[l].labels.empty()
+                      ? -1e30f
+                      : Dot(query, centroids_.data() + l * dim_, dim_),
                   static_cast<int>(l)};
   }
   const size_t probes =

@@ -287,13 +287,10 @@ void VectorIndex::AddLater(const Key128& scope, const Key128& entry,
 
 void VectorIndex::DrainQueue() {
   // Vectors added per hold of the index's locks: a search waits at most for
-  // one chunk (~256 IVF inserts or 16 HNSW ones: a few ms).
-  const size_t chunk = options_.kind == VectorIndexKind::kHnsw ? 16 : 256;
+  // one chunk (~64 IVF inserts or 16 HNSW ones: a few ms).
+  const size_t chunk = options_.kind == VectorIndexKind::kHnsw ? 16 : 64;
   constexpr size_t kBatch = 1024;
   for (;;) {
-    // Only this thread pops, and push_back keeps references to a deque's
-    // elements valid: the batch is read without the lock.
-    std::vector<const Queued*> batch;
     {
       absl::MutexLock lock(&queue_mu_);
       queue_mu_.Await(absl::Condition(
@@ -302,6 +299,16 @@ void VectorIndex::DrainQueue() {
           },
           this));
       if (stopping_) return;
+    }
+    // add_mu_ from picking the batch to the last stale removal: no Add of
+    // the same entry can come between (it would be killed by this older
+    // vector, then removed as stale).
+    absl::MutexLock add_lock(&add_mu_);
+    // Only this thread pops, and push_back keeps references to a deque's
+    // elements valid: the batch is read without the lock.
+    std::vector<const Queued*> batch;
+    {
+      absl::MutexLock lock(&queue_mu_);
       const size_t n = std::min(queue_.size(), kBatch);
       for (size_t i = 0; i < n; ++i) {
         const Queued& item = queue_[i];
@@ -312,7 +319,6 @@ void VectorIndex::DrainQueue() {
                             : nullptr);
       }
     }
-    absl::MutexLock add_lock(&add_mu_);
     // Each scope's items in order, chunk by chunk.
     absl::flat_hash_map<Key128, std::vector<Item>> by_scope;
     std::vector<Key128> scope_order;
@@ -332,23 +338,25 @@ void VectorIndex::DrainQueue() {
       }
     }
     // An entry removed or queued again while it was being added must not
-    // stay in the index with this vector.
+    // stay in the index with this vector (no other adder ran meanwhile, so
+    // the entry's slot is the one added here). Removed before the items
+    // leave the queue, so that WaitForQueue sees the index settled.
     std::vector<Key128> stale;
     {
       absl::MutexLock lock(&queue_mu_);
       for (const Queued* item : batch) {
-        if (item != nullptr) {
-          auto it = latest_.find(item->entry);
-          if (it != latest_.end() && it->second == item->sequence) {
-            latest_.erase(it);
-          } else {
-            stale.push_back(item->entry);
-          }
+        if (item == nullptr) continue;
+        auto it = latest_.find(item->entry);
+        if (it != latest_.end() && it->second == item->sequence) {
+          latest_.erase(it);
+        } else {
+          stale.push_back(item->entry);
         }
-        queue_.pop_front();
       }
     }
     for (const Key128& entry : stale) RemoveFromIndex(entry);
+    absl::MutexLock lock(&queue_mu_);
+    for (size_t i = 0; i < batch.size(); ++i) queue_.pop_front();
   }
 }
 
@@ -551,6 +559,16 @@ absl::Status VectorIndex::LoadScope(const Key128& scope_key,
   if (!wanted) {
     return absl::FailedPreconditionError(
         absl::StrCat(slots_path, " holds another kind of index"));
+  }
+  // The file's size must match its count before anything is allocated.
+  constexpr uint64_t kSlotRecordBytes = 5 * sizeof(uint64_t) + 1;
+  std::error_code size_error;
+  const uint64_t file_bytes =
+      std::filesystem::file_size(slots_path, size_error);
+  if (size_error || file_bytes != sizeof(kSlotsMagic) + sizeof(header) +
+                                      header[3] * kSlotRecordBytes) {
+    return absl::DataLossError(
+        absl::StrCat(slots_path, " does not match its slot count"));
   }
   std::vector<Slot> slots(header[3]);
   int64_t dead = 0;
