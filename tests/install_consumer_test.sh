@@ -1,12 +1,34 @@
 #!/usr/bin/env bash
-# Installs the built tree into a temp prefix, then builds and runs a separate
-# CMake project against it with find_package(promptcache).
+# Installs the built tree into a temp prefix, then builds and runs separate
+# CMake projects against it with find_package(promptcache [COMPONENTS ...]):
+# the core alone (which must not need libcurl), the http and model2vec
+# components, and no COMPONENTS (everything).
 set -euo pipefail
 build_dir="$1"; source_dir="$2"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
-cmake -S "$source_dir/tests/install_consumer" -B "$work/build" -G Ninja \
-  -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
-cmake --build "$work/build" >/dev/null
-"$work/build/consumer" "$work/db"
-echo "installed package usable: 1 passed, 0 failed"
+passed=0
+for components in "" "http" "model2vec" "http;model2vec"; do
+  name=${components:-all}; name=${name//;/-}
+  cmake -S "$source_dir/tests/install_consumer" -B "$work/build-$name" -G Ninja \
+    -DCMAKE_PREFIX_PATH="$work/prefix" "-DPROMPTCACHE_COMPONENTS=$components" >/dev/null
+  cmake --build "$work/build-$name" >/dev/null
+  "$work/build-$name/consumer" "$work/db-$name" >/dev/null
+  passed=$((passed + 1))
+done
+# The core is usable without libcurl: its static library has no curl
+# symbols, and a core-only consumer's link line has no -lcurl.
+core_lib=$(find "$work/prefix" -name 'libpromptcache.a' | head -1)
+[ -n "$core_lib" ] || { echo "FAIL: no libpromptcache.a installed" >&2; exit 1; }
+nm -u "$core_lib" > "$work/core.syms"
+grep -q 'U .*rocksdb' "$work/core.syms" ||
+  { echo "FAIL: nm cannot read $core_lib" >&2; exit 1; }
+if grep -q ' curl_' "$work/core.syms"; then
+  echo "FAIL: libpromptcache.a refers to libcurl" >&2; exit 1
+fi
+grep -q curl "$work/build-model2vec/build.ninja" &&
+  { echo "FAIL: a core + model2vec consumer links libcurl" >&2; exit 1; }
+grep -q curl "$work/build-http/build.ninja" ||
+  { echo "FAIL: the http component does not bring libcurl" >&2; exit 1; }
+passed=$((passed + 1))
+echo "installed package usable: $passed passed, 0 failed"

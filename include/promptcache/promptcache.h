@@ -1,4 +1,6 @@
-// Umbrella header.
+// Umbrella header. HttpEmbedder and HttpModelClient live in the
+// promptcache::http target (libcurl), Model2VecEmbedder in
+// promptcache::model2vec; everything else in promptcache::promptcache.
 #ifndef PROMPTCACHE_PROMPTCACHE_H_
 #define PROMPTCACHE_PROMPTCACHE_H_
 

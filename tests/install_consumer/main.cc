@@ -1,9 +1,14 @@
 // Opens a cache, misses once, hits once: proves the installed package works.
+// With the http / model2vec components it also uses their classes (built
+// with WITH_HTTP / WITH_MODEL2VEC).
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "promptcache/promptcache.h"
+#ifdef WITH_HTTP
+#include "promptcache/http_model_client.h"
+#endif
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
@@ -34,6 +39,27 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unexpected: calls=%d\n", calls);
     return 1;
   }
+#ifdef WITH_HTTP
+  // Nothing listens on port 9: a clear error, from the http component.
+  promptcache::HttpModelClientOptions http;
+  http.base_url = "http://127.0.0.1:9";
+  http.api_key = "none";
+  http.max_retries = 0;
+  auto upstream = promptcache::HttpModelClient::Create(http);
+  if (!upstream.ok() || upstream->Complete(request).ok()) {
+    std::fprintf(stderr, "http: expected a refused connection\n");
+    return 1;
+  }
+  std::printf("http component ok\n");
+#endif
+#ifdef WITH_MODEL2VEC
+  // No model directory: a clear error, from the model2vec component.
+  if (promptcache::Model2VecEmbedder::Load(argv[1] + std::string("/none"))
+          .ok()) {
+    return 1;
+  }
+  std::printf("model2vec component ok\n");
+#endif
   std::printf("consumer ok: %s then %s\n",
               promptcache::CacheStatusName(first->cache_status),
               promptcache::CacheStatusName(second->cache_status));
