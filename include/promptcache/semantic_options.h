@@ -82,10 +82,11 @@ struct SemanticOptions {
 
   // The vector index, one per scope (figures: bench/README.md, "Semantic
   // tier at scale"):
-  //  - kIvf (default): inverted lists that split in two as they pass
-  //    ivf_max_list_size; a lookup scans the ivf_probes lists nearest the
-  //    query, exactly (so a scope is searched exhaustively up to ~4k
-  //    vectors). Cheap inserts, no training pass.
+  //  - kIvf (default): inverted lists that split in two as they grow (at
+  //    sqrt(n)/2 vectors for a scope of n, between 64 and
+  //    ivf_max_list_size); a lookup scans the ivf_probes lists nearest the
+  //    query, exactly (so a small scope, ~1k vectors, is searched
+  //    exhaustively). Cheap inserts, no training pass.
   //  - kFlat: exact search; its cost grows with the scope (~1 ms at 50k).
   //  - kHnsw: FAISS's HNSW graph from hnsw_min_vectors on, exact below.
   enum class IndexKind { kIvf, kFlat, kHnsw };

@@ -42,6 +42,14 @@ int IvfIndex::NearestList(const float* vector) const {
   return best;
 }
 
+int IvfIndex::SplitSize() const {
+  const int by_size =
+      static_cast<int>(std::sqrt(static_cast<double>(live_)) / 2);
+  return std::clamp(by_size,
+                    std::min(options_.min_list_size, options_.max_list_size),
+                    options_.max_list_size);
+}
+
 void IvfIndex::SetCentroid(int list) {
   Normalize(lists_[list].sum.data(), dim_, centroids_.data() + list * dim_);
 }
@@ -59,7 +67,8 @@ void IvfIndex::Add(const float* vector) {
   where_.emplace_back(l, static_cast<int32_t>(list.labels.size() - 1));
   for (size_t i = 0; i < dim_; ++i) list.sum[i] += vector[i];
   SetCentroid(l);
-  if (static_cast<int>(list.labels.size()) > options_.max_list_size) Split(l);
+  ++live_;
+  if (static_cast<int>(list.labels.size()) > SplitSize()) Split(l);
 }
 
 void IvfIndex::Split(int l) {
@@ -188,6 +197,7 @@ void IvfIndex::Remove(int64_t label) {
   list.labels.pop_back();
   list.vectors.resize(last * dim_);
   where_[label] = {-1, -1};
+  --live_;
   if (!list.labels.empty()) SetCentroid(l);
 }
 
@@ -218,6 +228,7 @@ void IvfIndex::Compact(const std::vector<int64_t>& new_label) {
     list.vectors.resize(w * dim_);
     kept += static_cast<int64_t>(w);
   }
+  live_ = kept;
   // Empty lists go; the rest keep their order.
   std::vector<List> lists;
   for (List& list : lists_) {

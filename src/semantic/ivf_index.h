@@ -1,7 +1,10 @@
 // An inverted-file index over unit vectors, searched by inner product, that
 // grows without training: vectors go to the list with the nearest centroid,
-// and a list that passes `max_list_size` is split in two by 2-means over its
-// own members (bisecting k-means, done incrementally). A lookup compares the
+// and a list that grows past its split size is split in two by 2-means over
+// its own members (bisecting k-means, done incrementally). The split size
+// grows with the index, sqrt(n) / 2 within [min_list_size, max_list_size],
+// so that a lookup's work (all centroids plus `probes` lists) stays near its
+// minimum at every size. A lookup compares the
 // query with every centroid, then scans the `probes` nearest lists in full.
 //
 // Why not FAISS's IVF or HNSW (bench/README.md, "Semantic tier at scale"):
@@ -29,7 +32,8 @@ namespace promptcache::internal {
 
 struct IvfOptions {
   int dimension = 0;
-  // A list holding more vectors than this is split in two.
+  // Bounds of the split size.
+  int min_list_size = 64;
   int max_list_size = 512;
   // Lists scanned per search.
   int probes = 16;
@@ -76,6 +80,7 @@ class IvfIndex {
     std::vector<float> sum;  // of the members: the centroid's direction
   };
   int NearestList(const float* vector) const;
+  int SplitSize() const;
   void SetCentroid(int list);
   void Split(int list);
 
@@ -85,6 +90,7 @@ class IvfIndex {
   std::vector<float> centroids_;  // unit vectors, lists() x dimension
   // label -> (list, position in it); list -1 once removed
   std::vector<std::pair<int32_t, int32_t>> where_;
+  int64_t live_ = 0;  // labels in a list
 };
 
 }  // namespace promptcache::internal
