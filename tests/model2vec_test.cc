@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "embed/tokenizer.h"
 #include "gmock/gmock.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "promptcache/model2vec_embedder.h"
@@ -375,22 +376,25 @@ class BadModelTest : public ::testing::Test {
  protected:
   absl::Status LoadWith(const std::vector<Tensor>& tensors) {
     return Model2VecEmbedder::Load(
-               WriteModel(tmp_.path(), "m" + std::to_string(n_++), tensors))
+               WriteModel(tmp_.path(), NextName(), tensors))
         .status();
   }
   absl::Status LoadRaw(const std::string& safetensors) {
     const std::string dir =
-        WriteModel(tmp_.path(), "m" + std::to_string(n_++), {TinyEmbeddings()});
+        WriteModel(tmp_.path(), NextName(), {TinyEmbeddings()});
     WriteText(dir + "/model.safetensors", safetensors);
     return Model2VecEmbedder::Load(dir).status();
   }
   absl::Status LoadTokenizer(const std::string& tokenizer) {
     return Model2VecEmbedder::Load(
-               WriteModel(tmp_.path(), "m" + std::to_string(n_++),
+               WriteModel(tmp_.path(), NextName(),
                           {TinyEmbeddings()}, R"({"normalize": true})",
                           tokenizer))
         .status();
   }
+  // absl::StrCat: GCC 12 at -O3 warns (-Wrestrict, a false positive) on
+  // "m" + std::to_string(n).
+  std::string NextName() { return absl::StrCat("m", n_++); }
   testing::TempDir tmp_;
   int n_ = 0;
 };

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install_deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}"
 cmake --build build --parallel "$(nproc)" --target promptcache_demo promptcache_cli \
   promptcache_proxy_bin
 db="${PROMPTCACHE_DEMO_DB:-$(mktemp -d /tmp/promptcache-demo-XXXXXX)/db}"
