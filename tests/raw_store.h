@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "cache/store_families.h"
 #include "rocksdb/db.h"
-#include "store/entry_stats_merge.h"
 
 namespace promptcache::testing {
 
@@ -16,19 +16,12 @@ namespace promptcache::testing {
 inline std::vector<rocksdb::ColumnFamilyDescriptor> RawFamilies(
     const std::string& path) {
   std::vector<std::string> names;
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   if (!rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names)
            .ok()) {
-    return descriptors;
+    return {};
   }
-  for (const std::string& name : names) {
-    rocksdb::ColumnFamilyOptions cf;
-    if (name == "entry_stats") {
-      cf.merge_operator = internal::NewEntryStatsMergeOperator();
-    }
-    descriptors.push_back({name, cf});
-  }
-  return descriptors;
+  return internal::CacheFamilyDescriptors(rocksdb::ColumnFamilyOptions(),
+                                          names);
 }
 
 }  // namespace promptcache::testing

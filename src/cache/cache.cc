@@ -174,27 +174,12 @@ absl::Status Cache::Impl::CheckWritable() const {
 
 bool Cache::Impl::OnlyEmptyFamiliesOfOurs(
     const std::vector<std::string>& families) const {
-  static const char* const kOurs[] = {rocksdb::kDefaultColumnFamilyName.c_str(),
-                                      kEntriesFamily,
-                                      kLedgerFamily,
-                                      kVectorsFamily,
-                                      kSemanticHitsFamily,
-                                      kFeedbackFamily,
-                                      kEntryStatsFamily,
-                                      kBodiesFamily};
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const std::string& name : families) {
-    if (std::find_if(std::begin(kOurs), std::end(kOurs), [&](const char* ours) {
-          return name == ours;
-        }) == std::end(kOurs)) {
-      return false;
-    }
-    rocksdb::ColumnFamilyOptions cf;
-    if (name == kEntryStatsFamily) {
-      cf.merge_operator = internal::NewEntryStatsMergeOperator();
-    }
-    descriptors.push_back({name, cf});
+    if (!internal::IsCacheFamily(name)) return false;
   }
+  const std::vector<rocksdb::ColumnFamilyDescriptor> descriptors =
+      internal::CacheFamilyDescriptors(rocksdb::ColumnFamilyOptions(),
+                                       families);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   if (!rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path_, descriptors,
@@ -373,26 +358,19 @@ absl::Status Cache::Impl::Open() {
           "not a promptcache cache, or its MANIFEST is damaged"));
     }
   }
-  rocksdb::ColumnFamilyOptions stats_options = cf_options;
-  stats_options.merge_operator = internal::NewEntryStatsMergeOperator();
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
-      {rocksdb::kDefaultColumnFamilyName, cf_options},
-      {kEntriesFamily, cf_options},
-      {kLedgerFamily, cf_options},
-      {kVectorsFamily, cf_options},
-      {kSemanticHitsFamily, cf_options},
-      {kFeedbackFamily, cf_options},
-      {kEntryStatsFamily, stats_options}};
-  // Added after the first release: a read-only open of an older database
-  // cannot create it (and needs it not: no entry refers to a body).
-  bool with_bodies = true;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors =
+      internal::CacheFamilyDescriptors(cf_options);
+  // The bodies family came after the first release: a read-only open of an
+  // older database cannot create it (and needs it not: no entry refers to
+  // a body).
   if (exists && options_.read_only) {
     std::vector<std::string> families;
     rocksdb::DB::ListColumnFamilies(db_options, path_, &families);
-    with_bodies = std::find(families.begin(), families.end(), kBodiesFamily) !=
-                  families.end();
+    if (std::find(families.begin(), families.end(), kBodiesFamily) ==
+        families.end()) {
+      descriptors.pop_back();
+    }
   }
-  if (with_bodies) descriptors.push_back({kBodiesFamily, cf_options});
   // Write-ahead-log recovery: RocksDB's point-in-time mode (its default,
   // chosen on purpose). A damaged log is replayed up to the damage: every
   // write batch before it whole (an entry with its ledger row), everything
@@ -429,7 +407,8 @@ absl::Status Cache::Impl::Open() {
   semantic_hits_cf_ = handles_[4];
   feedback_cf_ = handles_[5];
   entry_stats_cf_ = handles_[6];
-  if (with_bodies) bodies_cf_ = handles_[7];
+  // In CacheFamilyNames() order; the bodies family may be absent (above).
+  if (handles_.size() > 7) bodies_cf_ = handles_[7];
 
   std::string version;
   s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kSchemaKey, &version);

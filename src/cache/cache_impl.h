@@ -18,6 +18,7 @@
 #include "cache/huge_page_allocator.h"
 #include "cache/lean_mutex.h"
 #include "cache/recovery_log.h"
+#include "cache/store_families.h"
 #include "promptcache/cache.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
@@ -28,18 +29,6 @@
 
 namespace promptcache {
 namespace internal {
-
-// Column families (the default one holds metadata: schema version...).
-inline constexpr char kEntriesFamily[] = "entries";
-inline constexpr char kLedgerFamily[] = "ledger";
-inline constexpr char kVectorsFamily[] = "vectors";
-inline constexpr char kSemanticHitsFamily[] = "semantic_hits";
-inline constexpr char kFeedbackFamily[] = "feedback";
-// Hit counters live apart from entries so that counting a hit writes a few
-// bytes instead of rewriting the whole entry.
-inline constexpr char kEntryStatsFamily[] = "entry_stats";
-// Shared answer bodies: "b" + key -> text, "r" + key -> reference count.
-inline constexpr char kBodiesFamily[] = "bodies";
 
 // Tests only: every cache opened from now on uses `env` (nullptr: the
 // default), e.g. one whose files fail on cue.

@@ -237,18 +237,8 @@ absl::StatusOr<VerifyReport> Cache::Repair(const std::string& path,
   // RocksDB's repair, with every family under its own options (the
   // counters' family merges its operands).
   rocksdb::DBOptions db_options;
-  rocksdb::ColumnFamilyOptions plain;
-  rocksdb::ColumnFamilyOptions counters;
-  counters.merge_operator = internal::NewEntryStatsMergeOperator();
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, plain},
-      {internal::kEntriesFamily, plain},
-      {internal::kLedgerFamily, plain},
-      {internal::kVectorsFamily, plain},
-      {internal::kSemanticHitsFamily, plain},
-      {internal::kFeedbackFamily, plain},
-      {internal::kEntryStatsFamily, counters},
-      {internal::kBodiesFamily, plain}};
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families =
+      internal::CacheFamilyDescriptors(rocksdb::ColumnFamilyOptions());
   if (rocksdb::Status s = rocksdb::RepairDB(path, db_options, families);
       !s.ok()) {
     return FromRocks(s, absl::StrCat("repairing '", path, "'"));
