@@ -51,7 +51,6 @@ using internal::kVectorsFamily;
 
 // Answers at least this long are stored as shared bodies; shorter ones are
 // not worth a second read on a hit.
-constexpr size_t kMinSharedBody = 512;
 constexpr char kSchemaKey[] = "schema_version";
 // The last schema whose ledger keys were NUL-joined; Open migrates it.
 constexpr char kLedgerKeysV1Schema[] = "1";
@@ -409,6 +408,7 @@ absl::Status Cache::Impl::Open() {
   entry_stats_cf_ = handles_[6];
   // In CacheFamilyNames() order; the bodies family may be absent (above).
   if (handles_.size() > 7) bodies_cf_ = handles_[7];
+  bodies_ = std::make_unique<internal::SharedBodies>(db_, bodies_cf_);
 
   std::string version;
   s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kSchemaKey, &version);
@@ -636,7 +636,7 @@ absl::Status Cache::Impl::EvictToBudgetLocked() {
   };
   for (size_t i = 0; i < victims.size(); i += kPurgeBatch) {
     rocksdb::WriteBatch batch;
-    BodyChanges bodies;
+    internal::SharedBodies::Changes bodies;
     std::vector<Key128> removed;
     const size_t end = std::min(victims.size(), i + kPurgeBatch);
     for (size_t j = i; j < end; ++j) {
@@ -650,7 +650,7 @@ absl::Status Cache::Impl::EvictToBudgetLocked() {
       batch.Delete(entry_stats_cf_, AsSlice(bytes));
       DeleteVector(&batch, victims[j].key, &removed);
     }
-    if (absl::Status b = ApplyBodies(bodies, &batch); !b.ok()) {
+    if (absl::Status b = bodies_->Apply(bodies, &batch); !b.ok()) {
       restore_from(i);
       return b;
     }
@@ -674,54 +674,6 @@ absl::Status Cache::Impl::EvictToBudgetLocked() {
 void Cache::Impl::ForgetRoundRobin(const Key128& key) {
   absl::MutexLock lock(&round_robin_mu_);
   round_robin_.erase(key);
-}
-
-void Cache::Impl::BodyChanges::UnrefEntry(absl::string_view entry_value) {
-  absl::StatusOr<internal::StoredEntry> entry =
-      internal::DecodeEntry(entry_value);
-  if (!entry.ok()) return;
-  for (const std::string& key : entry->body_keys) {
-    if (!key.empty()) Unref(key);
-  }
-}
-
-absl::Status Cache::Impl::ApplyBodies(const BodyChanges& changes,
-                                      rocksdb::WriteBatch* batch) {
-  if (bodies_cf_ == nullptr) return absl::OkStatus();
-  for (const auto& [key, change] : changes.refs) {
-    if (change.adds == 0 && change.removes == 0) continue;
-    std::string refs_value;
-    int64_t refs = 0;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), bodies_cf_,
-                                 absl::StrCat("r", key), &refs_value);
-    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading a body");
-    if (s.ok() && !absl::SimpleAtoi(refs_value, &refs)) refs = 0;
-    // A missing body has no references left to remove: only the adds
-    // count, and they bring its text back.
-    const int64_t now_refs =
-        refs > 0 ? refs + change.adds - change.removes : change.adds;
-    if (now_refs <= 0) {
-      batch->Delete(bodies_cf_, absl::StrCat("r", key));
-      batch->Delete(bodies_cf_, absl::StrCat("b", key));
-      continue;
-    }
-    if (refs <= 0) {
-      if (change.text.empty()) continue;
-      batch->Put(bodies_cf_, absl::StrCat("b", key), change.text);
-    }
-    batch->Put(bodies_cf_, absl::StrCat("r", key), absl::StrCat(now_refs));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Cache::Impl::ResolveBody(const std::string& body_key,
-                                      Response* answer,
-                                      const rocksdb::ReadOptions& read) const {
-  if (bodies_cf_ == nullptr) return absl::DataLossError("body store missing");
-  rocksdb::Status s =
-      db_->Get(read, bodies_cf_, absl::StrCat("b", body_key), &answer->text);
-  if (s.IsNotFound()) return absl::NotFoundError("no entry");
-  return FromRocks(s, "reading an answer body");
 }
 
 bool Cache::Impl::Stopping() {
@@ -767,7 +719,7 @@ void Cache::Impl::WarmHotAnswers() {
       if (!head.ok() || head->answers != 1) continue;
       if (head->expires_us != 0 && now >= head->expires_us) continue;
       if (!head->body_key.empty() &&
-          !ResolveBody(head->body_key, &answer, read).ok()) {
+          !bodies_->Resolve(head->body_key, &answer, read).ok()) {
         continue;
       }
       if (!hot_->Fill(*key, versions[shard], head->expires_us, answer)) {
@@ -854,7 +806,7 @@ absl::StatusOr<Response> Cache::Impl::ReadExact(const Key128& key,
     return absl::NotFoundError("entry expired");
   }
   if (!head->body_key.empty()) {
-    if (absl::Status b = ResolveBody(head->body_key, &answer); !b.ok()) {
+    if (absl::Status b = bodies_->Resolve(head->body_key, &answer); !b.ok()) {
       return b;
     }
   }
@@ -871,7 +823,7 @@ absl::StatusOr<Response> Cache::Impl::ReadExact(const Key128& key,
     head = internal::DecodeAnswer(View(value), pick, &answer);
     if (!head.ok()) return head.status();
     if (!head->body_key.empty()) {
-      if (absl::Status b = ResolveBody(head->body_key, &answer); !b.ok()) {
+      if (absl::Status b = bodies_->Resolve(head->body_key, &answer); !b.ok()) {
         return b;
       }
     }
@@ -1119,21 +1071,21 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   entry.answers.push_back(std::move(stored));
   // A long answer is stored once, shared by every prompt with the same
   // answer; the entry keeps its key.
-  BodyChanges bodies;
+  internal::SharedBodies::Changes bodies;
   entry.body_keys.resize(entry.answers.size() - 1);
   std::string new_body_key;
   int64_t new_body_bytes = 0;
-  if (bodies_cf_ != nullptr &&
-      entry.answers.back().text.size() >= kMinSharedBody) {
+  if (bodies_->enabled() &&
+      entry.answers.back().text.size() >= internal::SharedBodies::kMinBytes) {
     new_body_bytes = static_cast<int64_t>(entry.answers.back().text.size());
-    new_body_key = HashBytes(entry.answers.back().text).ToBytes();
+    new_body_key = internal::SharedBodies::KeyOf(entry.answers.back().text);
     bodies.Ref(new_body_key, entry.answers.back().text);
     entry.answers.back().text.clear();
   }
   entry.body_keys.push_back(new_body_key);
   if (got.ok() && !appended) bodies.UnrefEntry(old_value);
   rocksdb::WriteBatch batch;
-  if (absl::Status b = ApplyBodies(bodies, &batch); !b.ok()) {
+  if (absl::Status b = bodies_->Apply(bodies, &batch); !b.ok()) {
     NoteFailure(Failure::kStore, b);
     return b;
   }
@@ -1430,7 +1382,7 @@ EntryInfo Cache::Impl::ToInfo(const Key128& key, internal::StoredEntry e,
   for (size_t i = 0; i < e.body_keys.size() && i < e.answers.size(); ++i) {
     // A body deleted meanwhile leaves the text empty; the entry is going.
     if (!e.body_keys[i].empty()) {
-      ResolveBody(e.body_keys[i], &e.answers[i], read).IgnoreError();
+      bodies_->Resolve(e.body_keys[i], &e.answers[i], read).IgnoreError();
     }
   }
   e.hit_count += stats.hits;
@@ -1572,23 +1524,11 @@ absl::StatusOr<CacheStats> Cache::Impl::Stats() {
     absl::MutexLock lock(&last_error_mu_);
     stats.last_error = last_error_;
   }
-  if (bodies_cf_ != nullptr) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), bodies_cf_));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const rocksdb::Slice key = it->key();
-      if (key.starts_with("b")) {
-        stats.shared_bodies += 1;
-        stats.shared_body_bytes += static_cast<int64_t>(it->value().size());
-      } else if (key.starts_with("r")) {
-        int64_t refs = 0;
-        if (absl::SimpleAtoi(View(it->value()), &refs)) {
-          stats.shared_body_refs += refs;
-        }
-      }
-    }
-    if (!it->status().ok()) return FromRocks(it->status(), "reading bodies");
-  }
+  absl::StatusOr<internal::SharedBodies::Totals> bodies = bodies_->Count();
+  if (!bodies.ok()) return bodies.status();
+  stats.shared_bodies = bodies->bodies;
+  stats.shared_body_bytes = bodies->bytes;
+  stats.shared_body_refs = bodies->refs;
   return stats;
 }
 
@@ -1630,7 +1570,7 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
   int64_t deleted = 0;
   for (size_t i = 0; i < candidates.size(); i += kPurgeBatch) {
     rocksdb::WriteBatch batch;
-    BodyChanges bodies;
+    internal::SharedBodies::Changes bodies;
     std::vector<Key128> removed, doomed;
     for (size_t j = i; j < std::min(candidates.size(), i + kPurgeBatch); ++j) {
       // Decide again under the write lock: the entry may have been stored
@@ -1653,7 +1593,7 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
       DeleteVector(&batch, key, &removed);
       doomed.push_back(key);
     }
-    if (absl::Status b = ApplyBodies(bodies, &batch); !b.ok()) {
+    if (absl::Status b = bodies_->Apply(bodies, &batch); !b.ok()) {
       return b;
     }
     if (absl::Status w = FromRocks(WriteResuming(&batch), "deleting entries");
@@ -1678,7 +1618,7 @@ absl::Status Cache::Impl::WriteEntries(
   absl::MutexLock lock(&write_mu_);
   rocksdb::WriteBatch batch;
   std::vector<std::pair<Key128, internal::EntryStats>> sized;
-  BodyChanges bodies;
+  internal::SharedBodies::Changes bodies;
   absl::flat_hash_set<Key128> replaced;
   for (const ImportedEntry& item : items) {
     // An entry replaced by the import releases its shared bodies, once even
@@ -1712,7 +1652,7 @@ absl::Status Cache::Impl::WriteEntries(
       PutVector(&batch, item.keys.exact, item.keys, item.vector, item.text);
     }
   }
-  if (absl::Status b = ApplyBodies(bodies, &batch); !b.ok()) {
+  if (absl::Status b = bodies_->Apply(bodies, &batch); !b.ok()) {
     return b;
   }
   absl::Status s = FromRocks(WriteResuming(&batch), "writing entries");

@@ -18,6 +18,7 @@
 #include "cache/huge_page_allocator.h"
 #include "cache/lean_mutex.h"
 #include "cache/recovery_log.h"
+#include "cache/shared_bodies.h"
 #include "cache/store_families.h"
 #include "promptcache/cache.h"
 #include "rocksdb/cache.h"
@@ -222,36 +223,6 @@ class Cache::Impl {
   absl::StatusOr<internal::SemanticHitRecord> ReadSemanticHit(
       const Key128& request_key, const Key128& entry_key);
 
-  // Shared answer bodies: identical long answers of many prompts are
-  // stored once, with a reference count, in the "bodies" family.
-  struct BodyChanges {
-    struct Change {
-      int64_t adds = 0;
-      int64_t removes = 0;
-      std::string text;  // for adds: the body, in case it must be written
-    };
-    // Adds and removes are kept apart: a body found missing is rewritten
-    // from the adds (its old references are gone with it).
-    absl::flat_hash_map<std::string, Change> refs;
-    void Ref(const std::string& key, const std::string& text) {
-      Change& c = refs[key];
-      ++c.adds;
-      if (c.text.empty()) c.text = text;
-    }
-    void Unref(const std::string& key) { ++refs[key].removes; }
-    // Unrefs every shared body of an encoded entry.
-    void UnrefEntry(absl::string_view entry_value);
-  };
-  // Puts the reference changes into `batch`.
-  absl::Status ApplyBodies(const BodyChanges& changes,
-                           rocksdb::WriteBatch* batch)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // Fills the text of answers whose body is shared. NotFound when a body
-  // is gone (its entry was deleted meanwhile).
-  absl::Status ResolveBody(
-      const std::string& body_key, Response* answer,
-      const rocksdb::ReadOptions& read = rocksdb::ReadOptions()) const;
-
   // Byte budget (eviction.cc is the policy; this is the bookkeeping).
   // Budgeted bytes of an entry: its record, hit counters, vector record and
   // a share of the vector index.
@@ -276,6 +247,7 @@ class Cache::Impl {
   rocksdb::ColumnFamilyHandle* entry_stats_cf_ = nullptr;
   // Null only for a database from before shared bodies, opened read-only.
   rocksdb::ColumnFamilyHandle* bodies_cf_ = nullptr;
+  std::unique_ptr<internal::SharedBodies> bodies_;  // set by Open
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::WriteOptions write_options_;
 
