@@ -34,6 +34,7 @@ namespace internal {
 // Tests only: every cache opened from now on uses `env` (nullptr: the
 // default), e.g. one whose files fail on cue.
 void SetEnvForTesting(rocksdb::Env* env);
+rocksdb::Env* EnvForTesting();
 
 }  // namespace internal
 

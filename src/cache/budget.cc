@@ -1,0 +1,207 @@
+// Cache::Impl: the byte budget's bookkeeping (what an entry costs, what a
+// hit saves) and eviction down to it; eviction.cc is the policy.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <system_error>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cache/cache_impl.h"
+#include "cache/cache_internal.h"
+#include "cache/rocks_util.h"
+#include "cost/token_estimate.h"
+#include "promptcache/cache.h"
+#include "request/namespace.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+#include "rocksdb/write_buffer_manager.h"
+#include "store/entry_stats_merge.h"
+
+namespace promptcache {
+namespace {
+
+using internal::AsSlice;
+using internal::FromMicros;
+using internal::FromRocks;
+using internal::HotRoom;
+using internal::IsTemperaturePositive;
+using internal::kBodiesFamily;
+using internal::kCreatedKey;
+using internal::kEntriesFamily;
+using internal::kEntryStatsFamily;
+using internal::KeyBytes;
+using internal::kFeedbackFamily;
+using internal::kIndexOverheadPerVector;
+using internal::kLedgerFamily;
+using internal::kLedgerKeysV1Schema;
+using internal::kPurgeBatch;
+using internal::kSchemaKey;
+using internal::kSemanticHitsFamily;
+using internal::kSizedStatsKey;
+using internal::kStatsChunk;
+using internal::kVectorsFamily;
+using internal::MemtableBytes;
+using internal::MinBlockBytes;
+using internal::NamedRow;
+using internal::NamespaceOf;
+using internal::RocksDbFloor;
+using internal::RowHash;
+using internal::View;
+
+}  // namespace
+
+int64_t Cache::Impl::BudgetedBytes(size_t entry_value_bytes, size_t vector_dim,
+                                   size_t vector_text_bytes) const {
+  // Key (16 B) + entry, hit-counter record (~40 B with its key).
+  int64_t bytes = 16 + static_cast<int64_t>(entry_value_bytes) + 40;
+  if (vector_dim > 0) {
+    const int64_t floats = static_cast<int64_t>(vector_dim * sizeof(float));
+    // The vector record (floats, text, scope/context) and the index copy.
+    bytes += 16 + floats + static_cast<int64_t>(vector_text_bytes) + 48;
+    bytes += floats + kIndexOverheadPerVector;
+  }
+  return bytes;
+}
+
+int64_t Cache::Impl::CostPerHit(const Request& request,
+                                const Response& answer) const {
+  const Usage usage = internal::EffectiveUsage(request, answer);
+  const ModelPrice* price =
+      options_.prices.Find(request.backend, request.model);
+  if (price != nullptr) return CostNanoDollars(*price, usage);
+  return usage.input_tokens + usage.output_tokens;
+}
+
+absl::Status Cache::Impl::LoadEvictionTracker() {
+  absl::MutexLock lock(&write_mu_);
+  eviction_ = std::make_unique<internal::EvictionTracker>(options_.eviction);
+  std::string sized;
+  const bool all_sized =
+      db_->Get(rocksdb::ReadOptions(), meta_cf_, kSizedStatsKey, &sized).ok();
+  if (all_sized) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), entry_stats_cf_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      internal::EntryStats stats;
+      absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
+      if (!key.ok() ||
+          !internal::DecodeEntryStats(View(it->value()), &stats).ok() ||
+          stats.bytes <= 0) {
+        continue;  // Counters of an entry stored before sizes were kept.
+      }
+      eviction_->Upsert(*key, stats.bytes, stats.cost_nusd, stats.expires_us, 0,
+                        stats.hits, stats.last_hit_us);
+    }
+    if (!it->status().ok()) {
+      return FromRocks(it->status(), "reading entry sizes");
+    }
+    return EvictToBudgetLocked();
+  }
+  // A database from before sizes were kept: measure every entry once and
+  // record its size with its counters.
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), entries_cf_));
+  rocksdb::WriteBatch batch;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
+    absl::StatusOr<internal::StoredEntry> entry =
+        internal::DecodeEntry(View(it->value()));
+    if (!key.ok() || !entry.ok() || entry->answers.empty()) continue;
+    internal::EntryStats stats;
+    std::string old;
+    if (db_->Get(rocksdb::ReadOptions(), entry_stats_cf_, it->key(), &old)
+            .ok()) {
+      internal::DecodeEntryStats(old, &stats).IgnoreError();
+    }
+    size_t dim = 0, text = 0;
+    std::string vector_value;
+    if (db_->Get(rocksdb::ReadOptions(), vectors_cf_, it->key(), &vector_value)
+            .ok()) {
+      internal::VectorRecord record;
+      if (internal::DecodeVector(vector_value, &record).ok()) {
+        dim = record.vector.size();
+        text = record.text.size();
+      }
+    }
+    Request request;
+    request.backend = entry->backend;
+    request.model = entry->model;
+    stats.bytes = BudgetedBytes(it->value().size(), dim, text);
+    stats.cost_nusd = CostPerHit(request, entry->answers.front());
+    stats.expires_us = entry->expires_us;
+    batch.Put(entry_stats_cf_, it->key(), internal::EncodeEntryStats(stats));
+    eviction_->Upsert(*key, stats.bytes, stats.cost_nusd, stats.expires_us,
+                      entry->created_us, stats.hits, stats.last_hit_us);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading entries");
+  batch.Put(meta_cf_, kSizedStatsKey, "1");
+  if (absl::Status w = FromRocks(db_->Write(write_options_, &batch),
+                                 "recording entry sizes");
+      !w.ok()) {
+    return w;
+  }
+  return EvictToBudgetLocked();
+}
+
+absl::Status Cache::Impl::EvictToBudgetLocked() {
+  if (eviction_ == nullptr ||
+      eviction_->total_bytes() <= static_cast<int64_t>(options_.max_bytes)) {
+    return absl::OkStatus();
+  }
+  const int64_t target =
+      static_cast<int64_t>(static_cast<double>(options_.max_bytes) *
+                           options_.eviction_low_watermark);
+  const std::vector<internal::EvictionTracker::Slot> victims =
+      eviction_->TakeVictims(target, NowMicros());
+  // Victims not deleted (a failed write) are tracked again, so that they
+  // stay counted and are tried at the next store.
+  auto restore_from = [&](size_t first) {
+    for (size_t k = first; k < victims.size(); ++k) {
+      eviction_->Restore(victims[k]);
+    }
+  };
+  for (size_t i = 0; i < victims.size(); i += kPurgeBatch) {
+    rocksdb::WriteBatch batch;
+    internal::SharedBodies::Changes bodies;
+    std::vector<Key128> removed;
+    const size_t end = std::min(victims.size(), i + kPurgeBatch);
+    for (size_t j = i; j < end; ++j) {
+      const std::array<char, 16> bytes = KeyBytes(victims[j].key);
+      std::string value;
+      if (db_->Get(rocksdb::ReadOptions(), entries_cf_, AsSlice(bytes), &value)
+              .ok()) {
+        bodies.UnrefEntry(value);
+      }
+      batch.Delete(entries_cf_, AsSlice(bytes));
+      batch.Delete(entry_stats_cf_, AsSlice(bytes));
+      DeleteVector(&batch, victims[j].key, &removed);
+    }
+    if (absl::Status b = bodies_->Apply(bodies, &batch); !b.ok()) {
+      restore_from(i);
+      return b;
+    }
+    if (absl::Status w = FromRocks(WriteResuming(&batch), "evicting entries");
+        !w.ok()) {
+      restore_from(i);
+      return w;
+    }
+    if (index_ != nullptr) {
+      for (const Key128& key : removed) index_->Remove(key);
+    }
+    for (size_t j = i; j < end; ++j) {
+      ForgetHitCounts(victims[j].key);
+      ForgetRoundRobin(victims[j].key);
+    }
+    evicted_ += static_cast<int64_t>(end - i);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace promptcache

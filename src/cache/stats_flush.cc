@@ -1,0 +1,261 @@
+// Cache::Impl: the background flush of hit counters, the ledger and the
+// semantic hit log from the hit shards to RocksDB.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <system_error>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cache/cache_impl.h"
+#include "cache/cache_internal.h"
+#include "cache/rocks_util.h"
+#include "cost/token_estimate.h"
+#include "promptcache/cache.h"
+#include "request/namespace.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+#include "rocksdb/write_buffer_manager.h"
+#include "store/entry_stats_merge.h"
+
+namespace promptcache {
+namespace {
+
+using internal::AsSlice;
+using internal::FromMicros;
+using internal::FromRocks;
+using internal::HotRoom;
+using internal::IsTemperaturePositive;
+using internal::kBodiesFamily;
+using internal::kCreatedKey;
+using internal::kEntriesFamily;
+using internal::kEntryStatsFamily;
+using internal::KeyBytes;
+using internal::kFeedbackFamily;
+using internal::kIndexOverheadPerVector;
+using internal::kLedgerFamily;
+using internal::kLedgerKeysV1Schema;
+using internal::kPurgeBatch;
+using internal::kSchemaKey;
+using internal::kSemanticHitsFamily;
+using internal::kSizedStatsKey;
+using internal::kStatsChunk;
+using internal::kVectorsFamily;
+using internal::MemtableBytes;
+using internal::MinBlockBytes;
+using internal::NamedRow;
+using internal::NamespaceOf;
+using internal::RocksDbFloor;
+using internal::RowHash;
+using internal::View;
+
+}  // namespace
+
+void Cache::Impl::FlushLoop() {
+  absl::MutexLock lock(&stop_mu_);
+  while (!stop_) {
+    if (stop_mu_.AwaitWithTimeout(absl::Condition(&stop_),
+                                  options_.stats_flush_interval)) {
+      break;
+    }
+    stop_mu_.Unlock();
+    // Retried next interval and on close.
+    FlushStats(/*entry_counters_always=*/false).IgnoreError();
+    stop_mu_.Lock();
+  }
+}
+
+absl::Status Cache::Impl::FlushStats(bool entry_counters_always) {
+  if (options_.read_only) return absl::OkStatus();
+  absl::MutexLock flush_lock(&flush_mu_);
+  const absl::Time now = absl::Now();
+  const bool entry_counters =
+      entry_counters_always ||
+      now - entry_stats_flushed_ >= options_.entry_stats_flush_interval;
+  // Taken before the shards are emptied: an interval is from one emptying
+  // to the next.
+  if (entry_counters) entry_stats_flushed_ = now;
+  absl::MutexLock lock(&write_mu_);
+  return FlushStatsLocked(entry_counters);
+}
+
+absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
+  // A key is always counted in the same shard, so the shards' counters are
+  // concatenated, and merged only with the hot answers' below. The vector and
+  // the shards' spare maps keep their capacity from flush to flush: at a
+  // million hits a second they are tens of MB, which, allocated and freed every
+  // second, fragment the heap.
+  std::vector<std::pair<Key128, PendingHit>>& hits = flush_hits_;
+  if (hits.capacity() > 4 * std::max<size_t>(hits.size(), 4096)) {
+    hits = {};  // the last flush was far smaller than an earlier burst
+  }
+  hits.clear();
+  absl::flat_hash_map<std::string, LedgerRow> deltas;
+  std::vector<PendingSemanticHit> semantic;
+  for (HitShard& shard : hit_shards_) {
+    internal::HugePageHashMap<Key128, PendingHit> shard_entries;
+    absl::flat_hash_map<uint64_t, LedgerRow> shard_ledger;
+    std::vector<PendingSemanticHit> shard_semantic;
+    {
+      // Taken out whole and copied without the lock: hits on this shard
+      // wait for a few swaps, not for the copy.
+      internal::LeanMutexLock lock(&shard.mu);
+      if (entry_counters) {
+        shard_entries.swap(shard.entries);
+        shard.entries.swap(shard.spare);
+      }
+      shard_ledger.swap(shard.ledger);
+      shard_semantic.swap(shard.semantic);
+    }
+    for (PendingSemanticHit& hit : shard_semantic) {
+      semantic.push_back(std::move(hit));
+    }
+    if (entry_counters) {
+      hits.insert(hits.end(), shard_entries.begin(), shard_entries.end());
+      if (shard_entries.capacity() >
+          4 * std::max<size_t>(shard_entries.size(), 4096)) {
+        shard_entries = {};  // a burst is over: give its memory back
+      } else {
+        // erase() keeps the slot array where clear() would free a large one.
+        shard_entries.erase(shard_entries.begin(), shard_entries.end());
+      }
+      internal::LeanMutexLock lock(&shard.mu);
+      shard.spare.swap(shard_entries);
+    }
+    for (auto& [hash, row] : shard_ledger) {
+      NamedRow(deltas, internal::LedgerKey(row.ns, row.backend, row.model),
+               row.ns, row.backend, row.model)
+          .Add(row);
+    }
+  }
+  const bool take_hot = entry_counters && hot_ != nullptr;
+  if (hits.empty() && deltas.empty() && semantic.empty() && !take_hot) {
+    return absl::OkStatus();
+  }
+  // In key order (KeyBytes is big-endian hi, lo): a memtable insert then
+  // starts from the previous one's position. In hash order each insert
+  // searched the skip list from the top, a few us of cache misses; at 370k
+  // hits/s on distinct keys that was 40% of the CPU next to the hits.
+  // Sorted without the write lock (tens of ms for a million keys), as the
+  // chunks below give it up: hits of entries evicted meanwhile are skipped
+  // there, and purges wait for flush_mu_.
+  write_mu_.Unlock();
+  if (take_hot) hot_->TakeHitCounts(&hits);
+  std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) {
+    return a.first.hi != b.first.hi ? a.first.hi < b.first.hi
+                                    : a.first.lo < b.first.lo;
+  });
+  // A key can be counted both with its hot answer and in a shard (hits
+  // served from the store before it was held, counts of a dropped answer):
+  // one merge operand for both.
+  size_t distinct = 0;
+  for (size_t i = 0; i < hits.size(); ++i) {
+    if (distinct > 0 && hits[distinct - 1].first == hits[i].first) {
+      hits[distinct - 1].second.Add(hits[i].second);
+    } else {
+      hits[distinct++] = hits[i];
+    }
+  }
+  hits.resize(distinct);
+  write_mu_.Lock();
+  if (hits.empty() && deltas.empty() && semantic.empty()) {
+    return absl::OkStatus();
+  }
+
+  // Counters are written in chunks, with the write lock released between
+  // them: a backlog of a million hit entries must not hold up stores and
+  // misses for the seconds it takes to write.
+  size_t next = 0;
+  for (bool first = true; first || next < hits.size(); first = false) {
+    rocksdb::WriteBatch batch;
+    absl::flat_hash_map<std::string, internal::SemanticHitRecord> logs;
+    if (first) {
+      // Semantic hit log: entry + request -> similarity, count, time, names.
+      for (const PendingSemanticHit& hit : semantic) {
+        const std::string key = hit.entry.ToBytes() + hit.request.ToBytes();
+        auto [it, inserted] = logs.try_emplace(key);
+        internal::SemanticHitRecord& record = it->second;
+        if (inserted) {
+          std::string old;
+          if (db_->Get(rocksdb::ReadOptions(), semantic_hits_cf_, key, &old)
+                  .ok()) {
+            internal::DecodeSemanticHit(old, &record).IgnoreError();
+          }
+        }
+        record.count += 1;
+        record.similarity = hit.similarity;
+        record.last_us = std::max(record.last_us, hit.time_us);
+        record.ledger_key = hit.ledger_key;
+        record.query = hit.query;
+      }
+      for (const auto& [key, record] : logs) {
+        batch.Put(semantic_hits_cf_, key, internal::EncodeSemanticHit(record));
+      }
+      for (auto& [key, delta] : deltas) {
+        LedgerRow row;
+        if (auto it = ledger_.find(key); it != ledger_.end()) row = it->second;
+        row.Add(delta);
+        batch.Put(ledger_cf_, key, internal::EncodeLedgerRow(row));
+      }
+    }
+    const size_t end = std::min(hits.size(), next + kStatsChunk);
+    for (size_t i = next; i < end; ++i) {
+      const auto& [key, hit] = hits[i];
+      // Hits of an entry evicted meanwhile: nothing to count them on.
+      if (eviction_ != nullptr && !eviction_->Contains(key)) continue;
+      // Added by the family's merge operator: no read.
+      batch.Merge(entry_stats_cf_, AsSlice(KeyBytes(key)),
+                  internal::EncodeEntryStatsDelta(
+                      {hit.hits, hit.last_hit_us, hit.saved_nusd}));
+    }
+    absl::Status s = FromRocks(WriteResuming(&batch), "writing hit statistics");
+    if (!s.ok()) {
+      // Put the unwritten counts back so that a later flush retries them.
+      for (size_t i = next; i < hits.size(); ++i) {
+        AddPendingHits(hits[i].first, hits[i].second);
+      }
+      if (first) {
+        for (auto& [key, delta] : deltas) {
+          HitShard& shard = hit_shards_[0];
+          internal::LeanMutexLock lock(&shard.mu);
+          NamedRow(shard.ledger, RowHash(delta.ns, delta.backend, delta.model),
+                   delta.ns, delta.backend, delta.model)
+              .Add(delta);
+        }
+        // Semantic hit records too, or their feedback could never be given.
+        HitShard& shard = hit_shards_[0];
+        internal::LeanMutexLock lock(&shard.mu);
+        for (PendingSemanticHit& hit : semantic) {
+          shard.semantic.push_back(std::move(hit));
+        }
+      }
+      return s;
+    }
+    if (first) {
+      for (auto& [key, delta] : deltas) AddLedgerDelta(delta);
+    }
+    if (eviction_ != nullptr) {
+      for (size_t i = next; i < end; ++i) {
+        eviction_->Touch(hits[i].first, hits[i].second.hits,
+                         hits[i].second.last_hit_us);
+      }
+    }
+    next = end;
+    if (next < hits.size()) {
+      // Let waiting writers in between chunks (absl::Mutex is not fair: an
+      // immediate re-lock would win again).
+      write_mu_.Unlock();
+      absl::SleepFor(absl::Microseconds(200));
+      write_mu_.Lock();
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace promptcache
