@@ -962,6 +962,9 @@ TEST_F(ProxyTest, MetricsStatsAndAccessLogHoldNoSecrets) {
   ASSERT_TRUE(stats);
   const Json json = Json::parse(stats->body);
   EXPECT_EQ(json["ledger_total"]["exact_hits"], 1);
+  // The same row format as `promptcache report --json`.
+  EXPECT_GT(json["ledger_total"]["saved_usd"].get<double>(), 0);
+  EXPECT_EQ(json["ledger_total"]["pricing"], "priced");
   EXPECT_EQ(json["cache"]["entries"], 1);
   EXPECT_EQ(json["cache"]["lookup_errors"], 0);
   EXPECT_EQ(json["cache"]["store_errors"], 0);

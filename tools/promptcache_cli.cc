@@ -287,28 +287,9 @@ Pricing RowPricing(const LedgerRow& row) {
   return row.unpriced_events >= events ? Pricing::kUnpriced : Pricing::kPartly;
 }
 
-const char* PricingName(Pricing p) {
-  switch (p) {
-    case Pricing::kPriced:
-      return "priced";
-    case Pricing::kPartly:
-      return "partly_unpriced";
-    case Pricing::kUnpriced:
-      return "unpriced";
-  }
-  return "priced";
-}
-
 double HitRate(const LedgerRow& row) {
   return row.requests > 0 ? static_cast<double>(row.hits()) / row.requests
                           : 0.0;
-}
-
-// Semantic hits marked wrong by feedback, per semantic hit served: the
-// measured false-hit rate. Null in JSON when no semantic hit was served.
-json FalseHitRateJson(const LedgerRow& row) {
-  if (row.semantic_hits <= 0) return nullptr;
-  return static_cast<double>(row.false_hits) / row.semantic_hits;
 }
 
 std::string FalseHitsCell(const LedgerRow& row) {
@@ -320,41 +301,9 @@ std::string FalseHitsCell(const LedgerRow& row) {
       100.0 * static_cast<double>(row.false_hits) / row.semantic_hits);
 }
 
+// The library's row format; key order as written there.
 json RowJson(const LedgerRow& row, bool with_names) {
-  json j;
-  if (with_names) {
-    j["ns"] = DisplayNs(row.ns);
-    j["backend"] = row.backend;
-    j["model"] = row.model;
-  }
-  j["requests"] = row.requests;
-  j["exact_hits"] = row.exact_hits;
-  j["semantic_hits"] = row.semantic_hits;
-  j["coalesced"] = row.coalesced;
-  j["hits"] = row.hits();
-  j["misses"] = row.misses;
-  j["stored"] = row.stored;
-  j["upstream_errors"] = row.upstream_errors;
-  j["false_hits"] = row.false_hits;
-  j["hit_rate"] = HitRate(row);
-  j["false_hit_rate"] = FalseHitRateJson(row);
-  j["input_tokens_served"] = row.input_tokens_served;
-  j["output_tokens_served"] = row.output_tokens_served;
-  j["spent_usd"] = row.spent_dollars();
-  j["saved_usd"] = row.saved_dollars();
-  j["embedding_usd"] = row.embedding_nusd * 1e-9;
-  j["net_saved_usd"] = row.net_saved_dollars();
-  j["spent_nusd"] = row.spent_nusd;
-  j["saved_nusd"] = row.saved_nusd;
-  j["embedding_nusd"] = row.embedding_nusd;
-  j["net_saved_nusd"] = row.saved_nusd - row.embedding_nusd;
-  j["pricing"] = PricingName(RowPricing(row));
-  j["unpriced_events"] = row.unpriced_events;
-  j["estimated"] = row.estimated_events > 0;
-  j["estimated_events"] = row.estimated_events;
-  j["upstream_us_spent"] = row.upstream_us_spent;
-  j["upstream_us_saved"] = row.upstream_us_saved;
-  return j;
+  return json::parse(LedgerRowJson(row, with_names));
 }
 
 // A fixed-width text table: column widths fit the widest cell.

@@ -47,6 +47,18 @@ struct LedgerRow {
   }
 };
 
+// "priced", "partly_unpriced" (some answered calls had no price) or
+// "unpriced" (none had one).
+const char* LedgerRowPricing(const LedgerRow& row);
+
+// The row as one JSON object: `promptcache report --json` rows and the
+// proxy's /promptcache/stats "ledger_total" share it. Counters, hit_rate,
+// false_hit_rate (null without semantic hits), dollars (spent_usd,
+// saved_usd, embedding_usd, net_saved_usd) and nano-dollars (*_nusd),
+// pricing, estimated, upstream_us_*; with `with_names`, first ns ("default"
+// for the empty namespace), backend and model.
+std::string LedgerRowJson(const LedgerRow& row, bool with_names = true);
+
 struct SavingsReport {
   std::vector<LedgerRow> rows;  // sorted by ns, backend, model
   LedgerRow total;              // sum of rows (ns/backend/model empty)

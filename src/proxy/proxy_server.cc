@@ -522,14 +522,9 @@ absl::Status ProxyServer::Impl::Init() {
       }
     }
     if (absl::StatusOr<SavingsReport> report = cache_.Report(); report.ok()) {
-      const LedgerRow& t = report->total;
-      out["ledger_total"] = {
-          {"requests", t.requests},
-          {"exact_hits", t.exact_hits},
-          {"semantic_hits", t.semantic_hits},
-          {"misses", t.misses},
-          {"dollars_spent", static_cast<double>(t.spent_nusd) / 1e9},
-          {"dollars_saved", static_cast<double>(t.saved_nusd) / 1e9}};
+      // The same row format as `promptcache report --json`.
+      out["ledger_total"] =
+          Json::parse(LedgerRowJson(report->total, /*with_names=*/false));
     }
     res.set_content(out.dump(), kJson);
   });
