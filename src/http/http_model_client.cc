@@ -10,22 +10,6 @@
 
 namespace promptcache {
 
-namespace {
-
-const char* PathFor(ProviderApi api) {
-  switch (api) {
-    case ProviderApi::kOpenAiChat:
-      return "/v1/chat/completions";
-    case ProviderApi::kOpenAiCompletions:
-      return "/v1/completions";
-    case ProviderApi::kAnthropicMessages:
-      return "/v1/messages";
-  }
-  return "";
-}
-
-}  // namespace
-
 absl::StatusOr<HttpModelClient> HttpModelClient::Create(
     HttpModelClientOptions options) {
   const char* who = options.api == ProviderApi::kAnthropicMessages
@@ -79,7 +63,7 @@ absl::StatusOr<HttpModelClient> HttpModelClient::Create(
   HttpModelClient client;
   absl::string_view root = *base;
   absl::ConsumeSuffix(&root, "/v1");
-  client.endpoint_ = absl::StrCat(root, PathFor(options.api));
+  client.endpoint_ = absl::StrCat(root, wire::ApiPath(options.api));
   client.options_ = std::move(options);
   return client;
 }

@@ -337,89 +337,119 @@ using detail::Json;
 // A line longer than this is not a real SSE stream; stops memory growth.
 constexpr size_t kMaxPendingBytes = size_t{64} << 20;
 
-}  // namespace
+// Each provider's wire format: one row per Api, so that adding a provider
+// is one row (and its functions in its own file), not a case in every call.
+struct Codec {
+  const char* name;
+  const char* path;
+  const char* id_prefix;
+  absl::StatusOr<ParsedCall> (*parse_request)(absl::string_view body);
+  std::string (*render_request)(const Request& request, bool stream,
+                                int64_t default_max_tokens);
+  absl::StatusOr<Response> (*parse_response)(absl::string_view body);
+  std::string (*render_response)(const Response& answer,
+                                 absl::string_view model, absl::string_view id,
+                                 int64_t created_unix);
+  std::string (*render_sse)(const Response& answer, absl::string_view model,
+                            absl::string_view id, int64_t created_unix,
+                            bool include_usage, size_t chunk_bytes);
+  std::unique_ptr<detail::StreamHandler> (*stream_handler)();
+};
 
-const char* ApiName(Api api) {
-  switch (api) {
-    case Api::kOpenAiChat:
-      return "openai.chat";
-    case Api::kOpenAiCompletions:
-      return "openai.completions";
-    case Api::kAnthropicMessages:
-      return "anthropic.messages";
-  }
-  return "unknown";
+// OpenAI's chat and legacy completions formats differ by a flag.
+template <bool kCompletions>
+constexpr Codec OpenAiCodec(const char* name, const char* path,
+                            const char* id_prefix) {
+  return {
+      name,
+      path,
+      id_prefix,
+      [](absl::string_view body) {
+        return detail::ParseOpenAiRequest(kCompletions, body);
+      },
+      [](const Request& request, bool stream, int64_t) {
+        return detail::RenderOpenAiRequest(kCompletions, request, stream);
+      },
+      [](absl::string_view body) {
+        return detail::ParseOpenAiResponse(kCompletions, body);
+      },
+      [](const Response& answer, absl::string_view model, absl::string_view id,
+         int64_t created_unix) {
+        return detail::RenderOpenAiResponse(kCompletions, answer, model, id,
+                                            created_unix);
+      },
+      [](const Response& answer, absl::string_view model, absl::string_view id,
+         int64_t created_unix, bool include_usage, size_t chunk_bytes) {
+        return detail::RenderOpenAiSse(kCompletions, answer, model, id,
+                                       created_unix, include_usage,
+                                       chunk_bytes);
+      },
+      [] { return detail::MakeOpenAiHandler(kCompletions); },
+  };
 }
 
-absl::StatusOr<ParsedCall> ParseRequestBody(Api api, absl::string_view body) {
+constexpr Codec kAnthropicCodec = {
+    "anthropic.messages",
+    "/v1/messages",
+    "msg_pc",
+    &detail::ParseAnthropicRequest,
+    &detail::RenderAnthropicRequest,
+    &detail::ParseAnthropicResponse,
+    &detail::RenderAnthropicResponse,
+    [](const Response& answer, absl::string_view model, absl::string_view id,
+       int64_t /*created_unix*/, bool include_usage, size_t chunk_bytes) {
+      return detail::RenderAnthropicSse(answer, model, id, include_usage,
+                                        chunk_bytes);
+    },
+    &detail::MakeAnthropicHandler,
+};
+
+const Codec& CodecOf(Api api) {
+  static constexpr Codec kOpenAiChat =
+      OpenAiCodec<false>("openai.chat", "/v1/chat/completions", "chatcmpl-pc");
+  static constexpr Codec kOpenAiCompletions =
+      OpenAiCodec<true>("openai.completions", "/v1/completions", "cmpl-pc");
   switch (api) {
     case Api::kOpenAiChat:
-      return detail::ParseOpenAiRequest(false, body);
+      return kOpenAiChat;
     case Api::kOpenAiCompletions:
-      return detail::ParseOpenAiRequest(true, body);
+      return kOpenAiCompletions;
     case Api::kAnthropicMessages:
-      return detail::ParseAnthropicRequest(body);
+      return kAnthropicCodec;
   }
-  return absl::InvalidArgumentError("unknown api");
+  return kOpenAiChat;  // not reached: every Api has a row
+}
+
+}  // namespace
+
+const char* ApiName(Api api) { return CodecOf(api).name; }
+const char* ApiPath(Api api) { return CodecOf(api).path; }
+const char* ResponseIdPrefix(Api api) { return CodecOf(api).id_prefix; }
+
+absl::StatusOr<ParsedCall> ParseRequestBody(Api api, absl::string_view body) {
+  return CodecOf(api).parse_request(body);
 }
 
 std::string RenderRequestBody(Api api, const Request& request, bool stream,
                               int64_t default_max_tokens) {
-  switch (api) {
-    case Api::kOpenAiChat:
-      return detail::RenderOpenAiRequest(false, request, stream);
-    case Api::kOpenAiCompletions:
-      return detail::RenderOpenAiRequest(true, request, stream);
-    case Api::kAnthropicMessages:
-      return detail::RenderAnthropicRequest(request, stream,
-                                            default_max_tokens);
-  }
-  return "";
+  return CodecOf(api).render_request(request, stream, default_max_tokens);
 }
 
 absl::StatusOr<Response> ParseResponseBody(Api api, absl::string_view body) {
-  switch (api) {
-    case Api::kOpenAiChat:
-      return detail::ParseOpenAiResponse(false, body);
-    case Api::kOpenAiCompletions:
-      return detail::ParseOpenAiResponse(true, body);
-    case Api::kAnthropicMessages:
-      return detail::ParseAnthropicResponse(body);
-  }
-  return absl::InvalidArgumentError("unknown api");
+  return CodecOf(api).parse_response(body);
 }
 
 std::string RenderResponseBody(Api api, const Response& answer,
                                absl::string_view model, absl::string_view id,
                                int64_t created_unix) {
-  switch (api) {
-    case Api::kOpenAiChat:
-      return detail::RenderOpenAiResponse(false, answer, model, id,
-                                          created_unix);
-    case Api::kOpenAiCompletions:
-      return detail::RenderOpenAiResponse(true, answer, model, id,
-                                          created_unix);
-    case Api::kAnthropicMessages:
-      return detail::RenderAnthropicResponse(answer, model, id, created_unix);
-  }
-  return "";
+  return CodecOf(api).render_response(answer, model, id, created_unix);
 }
 
 std::string RenderSse(Api api, const Response& answer, absl::string_view model,
                       absl::string_view id, int64_t created_unix,
                       bool include_usage, size_t chunk_bytes) {
-  switch (api) {
-    case Api::kOpenAiChat:
-      return detail::RenderOpenAiSse(false, answer, model, id, created_unix,
-                                     include_usage, chunk_bytes);
-    case Api::kOpenAiCompletions:
-      return detail::RenderOpenAiSse(true, answer, model, id, created_unix,
-                                     include_usage, chunk_bytes);
-    case Api::kAnthropicMessages:
-      return detail::RenderAnthropicSse(answer, model, id, include_usage,
-                                        chunk_bytes);
-  }
-  return "";
+  return CodecOf(api).render_sse(answer, model, id, created_unix, include_usage,
+                                 chunk_bytes);
 }
 
 struct SseAssembler::State {
@@ -462,10 +492,7 @@ struct SseAssembler::State {
 };
 
 SseAssembler::SseAssembler(Api api) : state_(std::make_unique<State>()) {
-  state_->handler =
-      api == Api::kAnthropicMessages
-          ? detail::MakeAnthropicHandler()
-          : detail::MakeOpenAiHandler(api == Api::kOpenAiCompletions);
+  state_->handler = CodecOf(api).stream_handler();
 }
 
 SseAssembler::~SseAssembler() = default;

@@ -27,6 +27,11 @@ using Api = ::promptcache::ProviderApi;
 
 // "openai.chat", "openai.completions", "anthropic.messages".
 const char* ApiName(Api api);
+// The endpoint's path under the server root, e.g. "/v1/chat/completions".
+const char* ApiPath(Api api);
+// How the provider's own response ids begin ("chatcmpl-", "msg_"), with
+// "pc" after it for ids the cache makes.
+const char* ResponseIdPrefix(Api api);
 
 // What a client's request body means to the cache.
 struct ParsedCall {

@@ -236,18 +236,6 @@ bool IsUsageOnlyChunk(absl::string_view event) {
   return false;
 }
 
-std::string IdPrefix(Api api) {
-  switch (api) {
-    case Api::kOpenAiChat:
-      return "chatcmpl-pc";
-    case Api::kOpenAiCompletions:
-      return "cmpl-pc";
-    case Api::kAnthropicMessages:
-      return "msg_pc";
-  }
-  return "pc";
-}
-
 }  // namespace
 
 class ProxyServer::Impl {
@@ -1051,12 +1039,12 @@ std::optional<Response> ProxyServer::Impl::ServeBuffered(
     res.set_content(outcome.reply->body,
                     outcome.reply->Header("content-type").value_or(kJson));
   } else {
-    res.set_content(
-        wire::RenderResponseBody(
-            api, *answer, parsed.request.model,
-            absl::StrCat(IdPrefix(api), answer->request_key.substr(0, 24)),
-            absl::ToUnixSeconds(absl::Now())),
-        kJson);
+    res.set_content(wire::RenderResponseBody(
+                        api, *answer, parsed.request.model,
+                        absl::StrCat(wire::ResponseIdPrefix(api),
+                                     answer->request_key.substr(0, 24)),
+                        absl::ToUnixSeconds(absl::Now())),
+                    kJson);
   }
   res.status = 200;
   record.http_status = 200;
@@ -1139,11 +1127,11 @@ void ProxyServer::Impl::ServeStreamed(
     SetCacheHeaders(*answer, res);
     res.set_header("Cache-Control", "no-cache");
     res.set_content(
-        wire::RenderSse(
-            api, *answer, parsed.request.model,
-            absl::StrCat(IdPrefix(api), answer->request_key.substr(0, 24)),
-            absl::ToUnixSeconds(absl::Now()), parsed.include_usage,
-            options_.replay_chunk_bytes),
+        wire::RenderSse(api, *answer, parsed.request.model,
+                        absl::StrCat(wire::ResponseIdPrefix(api),
+                                     answer->request_key.substr(0, 24)),
+                        absl::ToUnixSeconds(absl::Now()), parsed.include_usage,
+                        options_.replay_chunk_bytes),
         kEventStream);
     res.status = 200;
     record.cache_status = StatusLabel(*answer);
