@@ -16,10 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "embed/tokenizer.h"
 #include "gmock/gmock.h"
-#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "promptcache/model2vec_embedder.h"
@@ -375,8 +375,7 @@ TEST_F(TinyModelTest, ConcurrentEmbedsAgree) {
 class BadModelTest : public ::testing::Test {
  protected:
   absl::Status LoadWith(const std::vector<Tensor>& tensors) {
-    return Model2VecEmbedder::Load(
-               WriteModel(tmp_.path(), NextName(), tensors))
+    return Model2VecEmbedder::Load(WriteModel(tmp_.path(), NextName(), tensors))
         .status();
   }
   absl::Status LoadRaw(const std::string& safetensors) {
@@ -387,9 +386,8 @@ class BadModelTest : public ::testing::Test {
   }
   absl::Status LoadTokenizer(const std::string& tokenizer) {
     return Model2VecEmbedder::Load(
-               WriteModel(tmp_.path(), NextName(),
-                          {TinyEmbeddings()}, R"({"normalize": true})",
-                          tokenizer))
+               WriteModel(tmp_.path(), NextName(), {TinyEmbeddings()},
+                          R"({"normalize": true})", tokenizer))
         .status();
   }
   // absl::StrCat: GCC 12 at -O3 warns (-Wrestrict, a false positive) on

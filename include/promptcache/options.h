@@ -108,8 +108,8 @@ struct Options {
   // text), their vectors and the vector index. Over it, entries are
   // evicted (entry, vector and index slot together) down to
   // eviction_low_watermark x max_bytes by the writing thread: after a
-  // store or an import that passes it, and at open; never on the hit path. 0 (default): no budget. TTLs stay a hard expiry
-  // either way.
+  // store or an import that passes it, and at open; never on the hit path. 0
+  // (default): no budget. TTLs stay a hard expiry either way.
   size_t max_bytes = 0;
   EvictionPolicy eviction = EvictionPolicy::kGdsf;
   // Eviction stops at this fraction of max_bytes, so that it runs in
