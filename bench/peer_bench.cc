@@ -17,6 +17,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_split.h"
+#include "bench_stats.h"
 #include "promptcache/promptcache.h"
 
 namespace {
@@ -59,10 +60,7 @@ promptcache::Request MakeRequest(const std::string& prompt) {
   return r;
 }
 
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p / 100 * (v.size() - 1))];
-}
+using promptcache::bench::Percentile;
 
 struct Phase {
   std::string name;
@@ -183,8 +181,8 @@ int main(int argc, char** argv) {
     std::printf(
         "%-14s n=%-6zu ops/s=%9.0f  p50=%8.1fus  p90=%8.1fus  p99=%8.1fus"
         "  hit_rate=%.4f  correct_rate=%.4f\n",
-        ph.name.c_str(), ph.us.size(), n / ph.wall_s, Percentile(ph.us, 50),
-        Percentile(ph.us, 90), Percentile(ph.us, 99), ph.hits / n,
+        ph.name.c_str(), ph.us.size(), n / ph.wall_s, Percentile(ph.us, 0.5),
+        Percentile(ph.us, 0.90), Percentile(ph.us, 0.99), ph.hits / n,
         ph.correct / n);
     char buf[512];
     std::snprintf(buf, sizeof(buf),
@@ -192,8 +190,8 @@ int main(int argc, char** argv) {
                   "\"p50_us\": %.2f, \"p90_us\": %.2f, \"p99_us\": %.2f, "
                   "\"hit_rate\": %.4f, \"correct_rate\": %.4f}",
                   p ? ", " : "", ph.name.c_str(), ph.us.size(), n / ph.wall_s,
-                  Percentile(ph.us, 50), Percentile(ph.us, 90),
-                  Percentile(ph.us, 99), ph.hits / n, ph.correct / n);
+                  Percentile(ph.us, 0.5), Percentile(ph.us, 0.90),
+                  Percentile(ph.us, 0.99), ph.hits / n, ph.correct / n);
     json += buf;
   }
   json += "]}\n";

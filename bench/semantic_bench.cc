@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "bench_stats.h"
 #include "promptcache/promptcache.h"
 
 namespace {
@@ -79,10 +80,7 @@ promptcache::Request MakeRequest(const std::string& question) {
   return r;
 }
 
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * (v.size() - 1))];
-}
+using promptcache::bench::Percentile;
 
 long MaxRssKb() {
   rusage usage;
