@@ -33,16 +33,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "promptcache/provider_api.h"
 #include "promptcache/request.h"
 #include "promptcache/response.h"
 
 namespace promptcache {
-
-enum class ProviderApi {
-  kOpenAiChat,         // POST /v1/chat/completions
-  kOpenAiCompletions,  // POST /v1/completions (legacy "prompt" API)
-  kAnthropicMessages,  // POST /v1/messages
-};
 
 struct HttpModelClientOptions {
   ProviderApi api = ProviderApi::kOpenAiChat;

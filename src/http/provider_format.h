@@ -15,7 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "promptcache/http_model_client.h"
+#include "promptcache/provider_api.h"
 #include "promptcache/request.h"
 #include "promptcache/response.h"
 
