@@ -148,29 +148,39 @@ IvfOptions IvfOptionsOf(const VectorIndexOptions& o) {
 void VectorIndex::Add(const Key128& scope, const Key128& entry,
                       const Key128& context, uint64_t numbers,
                       const float* vector) {
-  absl::MutexLock add_lock(&add_mu_);
-  {
-    // A queued older vector of the entry must not land after this one.
-    absl::MutexLock lock(&queue_mu_);
-    latest_.erase(entry);
-  }
-  AddItems(scope, {Item{entry, context, numbers, vector}});
+  AddMany({NewVector{scope, entry, context, numbers, vector}});
 }
 
 void VectorIndex::AddMany(const std::vector<NewVector>& vectors) {
   absl::MutexLock add_lock(&add_mu_);
+  {
+    // A queued older vector of an entry must not land after this one.
+    absl::MutexLock lock(&queue_mu_);
+    for (const NewVector& v : vectors) latest_.erase(v.entry);
+  }
+  AddInChunks(vectors);
+}
+
+void VectorIndex::AddInChunks(const std::vector<NewVector>& vectors) {
+  // Vectors added per hold of the index's locks: a search waits at most for
+  // one chunk (~64 IVF inserts or 16 HNSW ones: a few ms).
+  const size_t chunk = options_.kind == VectorIndexKind::kHnsw ? 16 : 64;
+  // Each scope's vectors in order.
   absl::flat_hash_map<Key128, std::vector<Item>> by_scope;
   std::vector<Key128> scope_order;
-  {
-    absl::MutexLock lock(&queue_mu_);
-    for (const NewVector& v : vectors) {
-      latest_.erase(v.entry);
-      auto [it, fresh] = by_scope.try_emplace(v.scope);
-      if (fresh) scope_order.push_back(v.scope);
-      it->second.push_back({v.entry, v.context, v.numbers, v.vector});
+  for (const NewVector& v : vectors) {
+    auto [it, fresh] = by_scope.try_emplace(v.scope);
+    if (fresh) scope_order.push_back(v.scope);
+    it->second.push_back({v.entry, v.context, v.numbers, v.vector});
+  }
+  for (const Key128& scope : scope_order) {
+    const std::vector<Item>& items = by_scope[scope];
+    for (size_t i = 0; i < items.size(); i += chunk) {
+      AddItems(scope, std::vector<Item>(
+                          items.begin() + i,
+                          items.begin() + std::min(items.size(), i + chunk)));
     }
   }
-  for (const Key128& scope : scope_order) AddItems(scope, by_scope[scope]);
 }
 
 void VectorIndex::AddItems(const Key128& scope_key,
@@ -286,9 +296,6 @@ void VectorIndex::AddLater(const Key128& scope, const Key128& entry,
 }
 
 void VectorIndex::DrainQueue() {
-  // Vectors added per hold of the index's locks: a search waits at most for
-  // one chunk (~64 IVF inserts or 16 HNSW ones: a few ms).
-  const size_t chunk = options_.kind == VectorIndexKind::kHnsw ? 16 : 64;
   constexpr size_t kBatch = 1024;
   for (;;) {
     {
@@ -319,24 +326,13 @@ void VectorIndex::DrainQueue() {
                             : nullptr);
       }
     }
-    // Each scope's items in order, chunk by chunk.
-    absl::flat_hash_map<Key128, std::vector<Item>> by_scope;
-    std::vector<Key128> scope_order;
+    std::vector<NewVector> fresh;
     for (const Queued* item : batch) {
       if (item == nullptr) continue;
-      auto [it, fresh] = by_scope.try_emplace(item->scope);
-      if (fresh) scope_order.push_back(item->scope);
-      it->second.push_back(
-          {item->entry, item->context, item->numbers, item->vector.data()});
+      fresh.push_back({item->scope, item->entry, item->context, item->numbers,
+                       item->vector.data()});
     }
-    for (const Key128& scope : scope_order) {
-      const std::vector<Item>& items = by_scope[scope];
-      for (size_t i = 0; i < items.size(); i += chunk) {
-        AddItems(scope, std::vector<Item>(
-                            items.begin() + i,
-                            items.begin() + std::min(items.size(), i + chunk)));
-      }
-    }
+    AddInChunks(fresh);
     // An entry removed or queued again while it was being added must not
     // stay in the index with this vector (no other adder ran meanwhile, so
     // the entry's slot is the one added here). Removed before the items

@@ -117,6 +117,10 @@ class VectorIndex {
   };
   Scope* FindScope(const Key128& scope) const;
   static void KillSlot(Scope& scope, int64_t slot);
+  // Adds `vectors` (each entry once) scope by scope, in chunks that bound
+  // how long a search waits for the index's locks.
+  void AddInChunks(const std::vector<NewVector>& vectors)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(add_mu_);
   // Adds items of one scope, each entry once. Holds add_mu_.
   void AddItems(const Key128& scope, const std::vector<Item>& items)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(add_mu_);
