@@ -25,38 +25,6 @@
 #include "store/entry_stats_merge.h"
 
 namespace promptcache {
-namespace {
-
-using internal::AsSlice;
-using internal::FromMicros;
-using internal::FromRocks;
-using internal::HotRoom;
-using internal::IsTemperaturePositive;
-using internal::kBodiesFamily;
-using internal::kCreatedKey;
-using internal::kEntriesFamily;
-using internal::kEntryStatsFamily;
-using internal::KeyBytes;
-using internal::kFeedbackFamily;
-using internal::kIndexOverheadPerVector;
-using internal::kLedgerFamily;
-using internal::kLedgerKeysV1Schema;
-using internal::kPurgeBatch;
-using internal::kSchemaKey;
-using internal::kSemanticHitsFamily;
-using internal::kSizedStatsKey;
-using internal::kStatsChunk;
-using internal::kVectorsFamily;
-using internal::MemtableBytes;
-using internal::MinBlockBytes;
-using internal::NamedRow;
-using internal::NamespaceOf;
-using internal::RocksDbFloor;
-using internal::RowHash;
-using internal::View;
-
-}  // namespace
-
 int64_t Cache::Impl::BudgetedBytes(size_t entry_value_bytes, size_t vector_dim,
                                    size_t vector_text_bytes) const {
   // Key (16 B) + entry, hit-counter record (~40 B with its key).

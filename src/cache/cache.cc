@@ -33,38 +33,6 @@ void SetEnvForTesting(rocksdb::Env* env) { env_for_testing.store(env); }
 rocksdb::Env* EnvForTesting() { return env_for_testing.load(); }
 }  // namespace internal
 
-namespace {
-
-using internal::AsSlice;
-using internal::FromMicros;
-using internal::FromRocks;
-using internal::HotRoom;
-using internal::IsTemperaturePositive;
-using internal::kBodiesFamily;
-using internal::kCreatedKey;
-using internal::kEntriesFamily;
-using internal::kEntryStatsFamily;
-using internal::KeyBytes;
-using internal::kFeedbackFamily;
-using internal::kIndexOverheadPerVector;
-using internal::kLedgerFamily;
-using internal::kLedgerKeysV1Schema;
-using internal::kPurgeBatch;
-using internal::kSchemaKey;
-using internal::kSemanticHitsFamily;
-using internal::kSizedStatsKey;
-using internal::kStatsChunk;
-using internal::kVectorsFamily;
-using internal::MemtableBytes;
-using internal::MinBlockBytes;
-using internal::NamedRow;
-using internal::NamespaceOf;
-using internal::RocksDbFloor;
-using internal::RowHash;
-using internal::View;
-
-}  // namespace
-
 size_t BlockCacheBytesFor(size_t hot_cache_bytes) {
   // HotRoom grows with the budget, by at least 5/8 of each added byte.
   size_t mib = std::max<size_t>(1, hot_cache_bytes >> 20);

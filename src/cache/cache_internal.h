@@ -11,8 +11,11 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "cache/rocks_util.h"
+#include "cache/store_families.h"
 #include "promptcache/ledger.h"
 #include "promptcache/request.h"
+#include "request/namespace.h"
 #define XXH_STATIC_LINKING_ONLY
 #include "xxhash.h"
 
@@ -90,5 +93,39 @@ inline absl::Time FromMicros(int64_t us, absl::Time if_zero) {
 }
 
 }  // namespace promptcache::internal
+
+namespace promptcache {
+
+// The names the parts of Cache::Impl use unqualified (this header is
+// included only by src/cache/).
+using internal::AsSlice;
+using internal::FromMicros;
+using internal::FromRocks;
+using internal::HotRoom;
+using internal::IsTemperaturePositive;
+using internal::kBodiesFamily;
+using internal::kCreatedKey;
+using internal::kEntriesFamily;
+using internal::kEntryStatsFamily;
+using internal::KeyBytes;
+using internal::kFeedbackFamily;
+using internal::kIndexOverheadPerVector;
+using internal::kLedgerFamily;
+using internal::kLedgerKeysV1Schema;
+using internal::kPurgeBatch;
+using internal::kSchemaKey;
+using internal::kSemanticHitsFamily;
+using internal::kSizedStatsKey;
+using internal::kStatsChunk;
+using internal::kVectorsFamily;
+using internal::MemtableBytes;
+using internal::MinBlockBytes;
+using internal::NamedRow;
+using internal::NamespaceOf;
+using internal::RocksDbFloor;
+using internal::RowHash;
+using internal::View;
+
+}  // namespace promptcache
 
 #endif  // PROMPTCACHE_SRC_CACHE_CACHE_INTERNAL_H_

@@ -27,38 +27,6 @@
 namespace promptcache {
 namespace {
 
-using internal::AsSlice;
-using internal::FromMicros;
-using internal::FromRocks;
-using internal::HotRoom;
-using internal::IsTemperaturePositive;
-using internal::kBodiesFamily;
-using internal::kCreatedKey;
-using internal::kEntriesFamily;
-using internal::kEntryStatsFamily;
-using internal::KeyBytes;
-using internal::kFeedbackFamily;
-using internal::kIndexOverheadPerVector;
-using internal::kLedgerFamily;
-using internal::kLedgerKeysV1Schema;
-using internal::kPurgeBatch;
-using internal::kSchemaKey;
-using internal::kSemanticHitsFamily;
-using internal::kSizedStatsKey;
-using internal::kStatsChunk;
-using internal::kVectorsFamily;
-using internal::MemtableBytes;
-using internal::MinBlockBytes;
-using internal::NamedRow;
-using internal::NamespaceOf;
-using internal::RocksDbFloor;
-using internal::RowHash;
-using internal::View;
-
-}  // namespace
-
-namespace {
-
 bool MatchesPurge(const PurgeFilter& filter, absl::string_view ns,
                   int64_t created_us, int64_t expires_us, int64_t now_us) {
   if (filter.ns.has_value() && ns != *filter.ns) return false;
