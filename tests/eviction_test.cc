@@ -207,6 +207,8 @@ TEST(EvictionTest, EvictionRemovesVectorsAndIndexSlots) {
   }
   ASSERT_FALSE(
       IsCached(*cache, "How do I reset my router password?", "gpt-4o-mini"));
+  // `vectors` counts indexed vectors; stores queue theirs (AddLater).
+  cache->WaitForSemanticIndex();
   EXPECT_EQ(cache->GetSemanticStats().vectors, cache->Stats()->entries);
   absl::StatusOr<Response> after = client.Complete(
       MakeRequest("how could I reset my router password"), {}, fresh);

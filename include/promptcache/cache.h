@@ -263,6 +263,8 @@ class Cache {
 
   struct SemanticStats {
     std::string embedder;  // name stored in the cache
+    // Vectors in the index; those of recent stores still queued are
+    // counted in `queued_vectors` instead (WaitForSemanticIndex drains).
     int64_t vectors = 0;
     int64_t scopes = 0;
     int64_t index_memory_bytes = 0;
