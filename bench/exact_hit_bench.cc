@@ -50,6 +50,7 @@
 #include "absl/time/time.h"
 #include "bench_text.h"
 #include "promptcache/cache.h"
+#include "promptcache/cache_tiers.h"
 #include "promptcache/cached_client.h"
 #include "promptcache/keys.h"
 #include "promptcache/options.h"
@@ -60,6 +61,7 @@ namespace {
 
 using promptcache::Cache;
 using promptcache::CachedClient;
+using promptcache::CacheTiers;
 using promptcache::CacheStatus;
 using promptcache::Canonicalize;
 using promptcache::CanonicalizedRequest;
@@ -191,8 +193,8 @@ std::unique_ptr<Fixture> BuildFixture(int64_t n) {
       Die("Canonicalize: " + std::string(canonical.status().message()));
     }
     Response answer = MakeAnswer(i);
-    absl::Status s =
-        f->cache->StoreMiss(request, *canonical, std::nullopt, &answer);
+    absl::Status s = CacheTiers(*f->cache).StoreMiss(request, *canonical,
+                                                     std::nullopt, &answer);
     if (!s.ok()) Die("StoreMiss: " + std::string(s.message()));
     f->keys.push_back(canonical->keys.exact);
     f->requests.push_back(std::move(request));
@@ -255,7 +257,7 @@ void BM_GetExact(benchmark::State& state) {
   size_t i = static_cast<size_t>(state.thread_index()) * 7919;
   for (auto _ : state) {
     absl::StatusOr<Response> r =
-        f.cache->GetExact(f.keys[f.order[i++ & (kOrderSize - 1)]]);
+        CacheTiers(*f.cache).GetExact(f.keys[f.order[i++ & (kOrderSize - 1)]]);
     if (!r.ok()) {
       state.SkipWithError("GetExact did not hit");
       break;
@@ -420,7 +422,7 @@ int RunPercentiles(int64_t entries, int64_t ops, int64_t threads) {
   constexpr int64_t kWarmup = 50000;
 
   auto get_exact = [&f](uint32_t index) {
-    absl::StatusOr<Response> r = f.cache->GetExact(f.keys[index]);
+    absl::StatusOr<Response> r = CacheTiers(*f.cache).GetExact(f.keys[index]);
     benchmark::DoNotOptimize(r);
     return r.ok();
   };

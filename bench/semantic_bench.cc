@@ -19,6 +19,7 @@
 
 #include "CLI/CLI.hpp"
 #include "bench_stats.h"
+#include "promptcache/cache_tiers.h"
 #include "promptcache/promptcache.h"
 
 namespace {
@@ -160,7 +161,9 @@ int main(int argc, char** argv) {
     answer.finish_reason = "stop";
     answer.usage.input_tokens = 60;
     answer.usage.output_tokens = 200;
-    if (!(*cache)->StoreMiss(r, *canonical, std::nullopt, &answer).ok()) {
+    if (!promptcache::CacheTiers(**cache)
+             .StoreMiss(r, *canonical, std::nullopt, &answer)
+             .ok()) {
       std::fprintf(stderr, "store failed at %lld\n", static_cast<long long>(i));
       return 1;
     }
@@ -209,7 +212,7 @@ int main(int argc, char** argv) {
     embed_us.push_back(
         std::chrono::duration<double, std::micro>(Clock::now() - e0).count());
     auto t0 = Clock::now();
-    auto found = (*cache)->FindSemantic(r, *keys);
+    auto found = promptcache::CacheTiers(**cache).FindSemantic(r, *keys);
     const double us =
         std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
     if (found.ok()) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "cache/hot_answers.h"
 #include "gtest/gtest.h"
+#include "promptcache/cache_tiers.h"
 #include "promptcache/cached_client.h"
 #include "store/entry_codec.h"
 #include "test_util.h"
@@ -45,13 +46,13 @@ Response Store(Cache& cache, const Request& request, Response answer,
                std::optional<absl::Duration> ttl = std::nullopt) {
   absl::StatusOr<CanonicalizedRequest> c = Canonicalize(request);
   EXPECT_TRUE(c.ok()) << c.status();
-  absl::Status s = cache.StoreMiss(request, *c, ttl, &answer);
+  absl::Status s = CacheTiers(cache).StoreMiss(request, *c, ttl, &answer);
   EXPECT_TRUE(s.ok()) << s;
   return answer;
 }
 
 absl::StatusOr<Response> Get(Cache& cache, const Request& request) {
-  return cache.GetExact(ComputeKeys(request)->exact);
+  return CacheTiers(cache).GetExact(ComputeKeys(request)->exact);
 }
 
 TEST(CacheTest, StoreGetAndReopenKeepsEntriesAndLedger) {
@@ -68,8 +69,8 @@ TEST(CacheTest, StoreGetAndReopenKeepsEntriesAndLedger) {
     ASSERT_TRUE(hit.ok());
     EXPECT_EQ(hit->text, "Paris.");
     EXPECT_EQ(hit->usage.input_tokens, 100);
-    cache->RecordHit(q, *Key128::FromHex(hit->entry_key),
-                     CacheStatus::kExactHit, &*hit);
+    CacheTiers(*cache).RecordHit(q, *Key128::FromHex(hit->entry_key),
+                                 CacheStatus::kExactHit, &*hit);
     EXPECT_NEAR(hit->dollars_saved, stored.dollars_spent, 1e-12);
   }  // closing flushes the hit
   auto cache = OpenOrDie(dir.path(), TestOptions());
@@ -109,7 +110,7 @@ TEST(CacheTest, HitCountersAddUpAcrossFlushesAndReopen) {
       for (int i = 0; i < 3; ++i) {
         absl::StatusOr<Response> hit = Get(*cache, q);
         ASSERT_TRUE(hit.ok());
-        cache->RecordHit(q, key, CacheStatus::kExactHit, &*hit);
+        CacheTiers(*cache).RecordHit(q, key, CacheStatus::kExactHit, &*hit);
         saved_per_hit = static_cast<int64_t>(hit->dollars_saved * 1e9 + 0.5);
       }
       clock.now += absl::Seconds(1);
@@ -125,7 +126,7 @@ TEST(CacheTest, HitCountersAddUpAcrossFlushesAndReopen) {
     Store(*cache, q, MakeAnswer("8,849 metres"));
     absl::StatusOr<Response> hit = Get(*cache, q);
     ASSERT_TRUE(hit.ok());
-    cache->RecordHit(q, key, CacheStatus::kExactHit, &*hit);
+    CacheTiers(*cache).RecordHit(q, key, CacheStatus::kExactHit, &*hit);
   }
   auto cache = OpenOrDie(dir.path(), TestOptions(&clock));
   absl::StatusOr<EntryInfo> info = cache->Inspect(key);
@@ -150,9 +151,10 @@ TEST(CacheTest, HitCountsOfAnswersDroppedFromTheHotSetAreKept) {
   for (int round = 0; round < 2; ++round) {
     for (int i = 0; i < 200; ++i) {
       const Key128 key = ComputeKeys(request(i))->exact;
-      absl::StatusOr<Response> hit = cache->GetExact(key);
+      absl::StatusOr<Response> hit = CacheTiers(*cache).GetExact(key);
       ASSERT_TRUE(hit.ok()) << hit.status();
-      cache->RecordHit(request(i), key, CacheStatus::kExactHit, &*hit);
+      CacheTiers(*cache).RecordHit(request(i), key, CacheStatus::kExactHit,
+                                   &*hit);
     }
   }
   // 3 MB of newer answers through a 1 MiB hot set (~60 answers a shard,
@@ -182,9 +184,9 @@ TEST(CacheTest, EntryCountersKeepTheirOwnFlushInterval) {
   const Key128 key = ComputeKeys(q)->exact;
   Store(*cache, q, MakeAnswer("384,400 km"));
   for (int i = 0; i < 3; ++i) {
-    absl::StatusOr<Response> hit = cache->GetExact(key);
+    absl::StatusOr<Response> hit = CacheTiers(*cache).GetExact(key);
     ASSERT_TRUE(hit.ok());
-    cache->RecordHit(q, key, CacheStatus::kExactHit, &*hit);
+    CacheTiers(*cache).RecordHit(q, key, CacheStatus::kExactHit, &*hit);
   }
   // A report on the writer writes the ledger, not the entries' counters.
   absl::StatusOr<SavingsReport> report = cache->Report();
@@ -303,7 +305,8 @@ TEST(CacheTest, IncompleteAnswersAreRefused) {
   const Request q = MakeRequest("Write a long essay");
   for (const char* reason : {"length", "content_filter", "error", ""}) {
     Response r = MakeAnswer("partial", reason);
-    absl::Status s = cache->StoreMiss(q, *Canonicalize(q), std::nullopt, &r);
+    absl::Status s =
+        CacheTiers(*cache).StoreMiss(q, *Canonicalize(q), std::nullopt, &r);
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << reason;
     EXPECT_FALSE(r.stored);
   }
@@ -330,9 +333,9 @@ TEST(CacheTest, UnknownSchemaVersionAndForeignDatabasesAreClearErrors) {
     auto cache = OpenOrDie(dir.path(), ro);
     EXPECT_TRUE(Get(*cache, MakeRequest("q")).ok());
     Response r = MakeAnswer("b");
-    EXPECT_EQ(cache
-                  ->StoreMiss(MakeRequest("z"), *Canonicalize(MakeRequest("z")),
-                              std::nullopt, &r)
+    EXPECT_EQ(CacheTiers(*cache)
+                  .StoreMiss(MakeRequest("z"), *Canonicalize(MakeRequest("z")),
+                             std::nullopt, &r)
                   .code(),
               absl::StatusCode::kFailedPrecondition);
   }
@@ -392,7 +395,8 @@ TEST(CacheTest, BucketKeepsDistinctAnswersAndServesRoundRobin) {
   int answers = 0;
   for (int i = 0; i < 3; ++i) {
     Store(*cache, q, MakeAnswer("joke " + std::to_string(i)));
-    ASSERT_TRUE(cache->GetExact(ComputeKeys(q)->exact, &answers).ok());
+    ASSERT_TRUE(
+        CacheTiers(*cache).GetExact(ComputeKeys(q)->exact, &answers).ok());
     EXPECT_EQ(answers, i + 1);
   }
   std::set<std::string> seen;
@@ -400,11 +404,12 @@ TEST(CacheTest, BucketKeepsDistinctAnswersAndServesRoundRobin) {
   EXPECT_EQ(seen.size(), 3u);
   // A replace (force refresh) starts the bucket over.
   Response fresh = MakeAnswer("joke new");
-  ASSERT_TRUE(cache
-                  ->StoreMiss(q, *Canonicalize(q), std::nullopt, &fresh,
-                              /*replace=*/true)
+  ASSERT_TRUE(CacheTiers(*cache)
+                  .StoreMiss(q, *Canonicalize(q), std::nullopt, &fresh,
+                             /*replace=*/true)
                   .ok());
-  ASSERT_TRUE(cache->GetExact(ComputeKeys(q)->exact, &answers).ok());
+  ASSERT_TRUE(
+      CacheTiers(*cache).GetExact(ComputeKeys(q)->exact, &answers).ok());
   EXPECT_EQ(answers, 1);
 }
 
@@ -422,8 +427,8 @@ TEST(CacheTest, LedgerMatchesEntriesAfterRestart) {
       for (int h = 0; h < i % 5; ++h) {
         absl::StatusOr<Response> hit = Get(*cache, q);
         ASSERT_TRUE(hit.ok());
-        cache->RecordHit(q, ComputeKeys(q)->exact, CacheStatus::kExactHit,
-                         &*hit);
+        CacheTiers(*cache).RecordHit(q, ComputeKeys(q)->exact,
+                                     CacheStatus::kExactHit, &*hit);
         ++expected_hits;
       }
       if (i == 20) {
@@ -460,7 +465,8 @@ TEST(CacheTest, UnpricedModelsAreReportedAsUnpriced) {
   Response stored = Store(*cache, q, MakeAnswer("hi"));
   EXPECT_FALSE(stored.priced);
   absl::StatusOr<Response> hit = Get(*cache, q);
-  cache->RecordHit(q, ComputeKeys(q)->exact, CacheStatus::kExactHit, &*hit);
+  CacheTiers(*cache).RecordHit(q, ComputeKeys(q)->exact, CacheStatus::kExactHit,
+                               &*hit);
   EXPECT_FALSE(hit->priced);
   const LedgerRow row = cache->Report()->rows.at(0);
   EXPECT_EQ(row.unpriced_events, 2);

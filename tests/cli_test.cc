@@ -27,6 +27,7 @@
 #include "nlohmann/json.hpp"
 #include "promptcache/builtin_embedder.h"
 #include "promptcache/cache.h"
+#include "promptcache/cache_tiers.h"
 #include "promptcache/cached_client.h"
 #include "promptcache/keys.h"
 #include "promptcache/options.h"
@@ -226,12 +227,13 @@ class CliTest : public ::testing::Test {
       answer.usage.output_tokens = 200;
       answer.usage.estimated = s.estimated;
       answer.upstream_latency = absl::Milliseconds(800);
-      ASSERT_TRUE(
-          (*cache)->StoreMiss(request, *canonical, std::nullopt, &answer).ok());
+      ASSERT_TRUE(CacheTiers(**cache)
+                      .StoreMiss(request, *canonical, std::nullopt, &answer)
+                      .ok());
       for (int i = 0; i < s.hits; ++i) {
         Response hit = answer;
-        (*cache)->RecordHit(request, canonical->keys.exact,
-                            CacheStatus::kExactHit, &hit);
+        CacheTiers(**cache).RecordHit(request, canonical->keys.exact,
+                                      CacheStatus::kExactHit, &hit);
       }
       keys_[s.ns + "/" + s.backend] = canonical->keys.exact.ToHex();
     }
@@ -549,7 +551,9 @@ TEST_F(CliTest, PurgeExpiredAndOld) {
       Response answer;
       answer.text = "ok";
       answer.finish_reason = "stop";
-      ASSERT_TRUE((*cache)->StoreMiss(request, *canonical, ttl, &answer).ok());
+      ASSERT_TRUE(CacheTiers(**cache)
+                      .StoreMiss(request, *canonical, ttl, &answer)
+                      .ok());
       if (text == "old and expired") {
         expired_key = canonical->keys.exact.ToHex();
       }

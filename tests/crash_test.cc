@@ -27,6 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "promptcache/builtin_embedder.h"
+#include "promptcache/cache_tiers.h"
 #include "promptcache/cached_client.h"
 #include "test_util.h"
 
@@ -172,7 +173,8 @@ void CheckAfterCrash(const std::string& path, bool evict,
     Request r = MakeRequest(Prompt(i), kKept);
     absl::StatusOr<CanonicalizedRequest> canonical = Canonicalize(r);
     ASSERT_TRUE(canonical.ok());
-    absl::StatusOr<Response> got = (*cache)->GetExact(canonical->keys.exact);
+    absl::StatusOr<Response> got =
+        CacheTiers(**cache).GetExact(canonical->keys.exact);
     ASSERT_TRUE(got.ok()) << "acknowledged prompt " << i
                           << " lost: " << got.status();
     EXPECT_EQ(got->text, "answer to " + Prompt(i));

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "promptcache/builtin_embedder.h"
+#include "promptcache/cache_tiers.h"
 #include "test_util.h"
 
 namespace promptcache {
@@ -53,7 +54,7 @@ bool IsCached(Cache& cache, const std::string& question,
               const std::string& model) {
   absl::StatusOr<CanonicalizedRequest> c =
       Canonicalize(MakeRequest(question, "tenant-a", model, BackendOf(model)));
-  return cache.GetExact(c->keys.exact).ok();
+  return CacheTiers(cache).GetExact(c->keys.exact).ok();
 }
 
 TEST(EvictionTest, StaysWithinTheBudgetAndEvictedEntriesAreGone) {

@@ -4,6 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "promptcache/cache.h"
+#include "promptcache/cache_tiers.h"
 #include "test_util.h"
 
 namespace promptcache {
@@ -30,7 +31,7 @@ void StoreN(Cache& cache, int from, int to, size_t answer_bytes) {
     ASSERT_TRUE(c.ok()) << c.status();
     Response a =
         MakeAnswer(std::string(answer_bytes, 'a' + i % 26) + std::to_string(i));
-    ASSERT_TRUE(cache.StoreMiss(q, *c, std::nullopt, &a).ok());
+    ASSERT_TRUE(CacheTiers(cache).StoreMiss(q, *c, std::nullopt, &a).ok());
   }
 }
 
@@ -76,16 +77,17 @@ TEST(MemoryBudgetTest, HotAnswerEqualsTheStoredOne) {
     absl::StatusOr<CanonicalizedRequest> c = Canonicalize(q);
     ASSERT_TRUE(c.ok());
     Response stored = answer;
-    ASSERT_TRUE((*cache)->StoreMiss(q, *c, std::nullopt, &stored).ok());
+    ASSERT_TRUE(
+        CacheTiers(**cache).StoreMiss(q, *c, std::nullopt, &stored).ok());
     ASSERT_EQ((*cache)->GetMemoryStats().hot_answers, 1);
-    absl::StatusOr<Response> hit = (*cache)->GetExact(key);
+    absl::StatusOr<Response> hit = CacheTiers(**cache).GetExact(key);
     ASSERT_TRUE(hit.ok()) << hit.status();
     from_memory = *hit;
   }
   // Reopened without a hot cache, the answer comes from RocksDB.
   auto cache = Cache::Open(dir.path(), BudgetOptions(128 * kMiB, 0));
   ASSERT_TRUE(cache.ok()) << cache.status();
-  absl::StatusOr<Response> from_store = (*cache)->GetExact(key);
+  absl::StatusOr<Response> from_store = CacheTiers(**cache).GetExact(key);
   ASSERT_TRUE(from_store.ok()) << from_store.status();
   for (const Response* r : {&from_memory, &*from_store}) {
     EXPECT_EQ(r->text, answer.text);
@@ -109,12 +111,13 @@ TEST(MemoryBudgetTest, ARefreshReplacesTheHotAnswer) {
   absl::StatusOr<CanonicalizedRequest> c = Canonicalize(q);
   ASSERT_TRUE(c.ok());
   Response first = MakeAnswer("v1");
-  ASSERT_TRUE((*cache)->StoreMiss(q, *c, std::nullopt, &first).ok());
-  ASSERT_EQ((*cache)->GetExact(c->keys.exact)->text, "v1");
+  ASSERT_TRUE(CacheTiers(**cache).StoreMiss(q, *c, std::nullopt, &first).ok());
+  ASSERT_EQ(CacheTiers(**cache).GetExact(c->keys.exact)->text, "v1");
   Response second = MakeAnswer("v2");
-  ASSERT_TRUE(
-      (*cache)->StoreMiss(q, *c, std::nullopt, &second, /*replace=*/true).ok());
-  EXPECT_EQ((*cache)->GetExact(c->keys.exact)->text, "v2");
+  ASSERT_TRUE(CacheTiers(**cache)
+                  .StoreMiss(q, *c, std::nullopt, &second, /*replace=*/true)
+                  .ok());
+  EXPECT_EQ(CacheTiers(**cache).GetExact(c->keys.exact)->text, "v2");
   EXPECT_EQ((*cache)->GetMemoryStats().hot_answers, 1);
 }
 
@@ -180,7 +183,8 @@ TEST(MemoryBudgetTest, AReopenedCacheWarmsItsHotAnswers) {
   EXPECT_EQ((*cache)->GetMemoryStats().hot_answers, 2000);
   for (int i : {0, 1, 999, 1999}) {
     const Request q = MakeRequest("question number " + std::to_string(i));
-    absl::StatusOr<Response> hit = (*cache)->GetExact(ComputeKeys(q)->exact);
+    absl::StatusOr<Response> hit =
+        CacheTiers(**cache).GetExact(ComputeKeys(q)->exact);
     ASSERT_TRUE(hit.ok()) << hit.status();
     EXPECT_EQ(hit->text, std::string(700, 'a' + i % 26) + std::to_string(i));
   }
@@ -202,7 +206,7 @@ TEST(MemoryBudgetTest, WarmUpStopsBeforeEvictingAndNeverUndoesAWrite) {
     absl::StatusOr<CanonicalizedRequest> c = Canonicalize(q);
     ASSERT_TRUE(c.ok());
     Response a = MakeAnswer("rewritten " + std::to_string(i));
-    ASSERT_TRUE((*cache)->StoreMiss(q, *c, std::nullopt, &a).ok());
+    ASSERT_TRUE(CacheTiers(**cache).StoreMiss(q, *c, std::nullopt, &a).ok());
   }
   ASSERT_TRUE(WaitForWarmUp(**cache));
   const Cache::MemoryStats stats = (*cache)->GetMemoryStats();
@@ -210,7 +214,8 @@ TEST(MemoryBudgetTest, WarmUpStopsBeforeEvictingAndNeverUndoesAWrite) {
   EXPECT_GT(stats.hot_answer_bytes, int64_t{kMiB / 2});
   for (int i = 0; i < 5000; i += 50) {
     const Request q = MakeRequest("question number " + std::to_string(i));
-    absl::StatusOr<Response> hit = (*cache)->GetExact(ComputeKeys(q)->exact);
+    absl::StatusOr<Response> hit =
+        CacheTiers(**cache).GetExact(ComputeKeys(q)->exact);
     ASSERT_TRUE(hit.ok()) << hit.status();
     EXPECT_EQ(hit->text, "rewritten " + std::to_string(i));
   }

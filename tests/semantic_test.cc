@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "promptcache/builtin_embedder.h"
+#include "promptcache/cache_tiers.h"
 #include "promptcache/cached_client.h"
 #include "semantic/vector_index.h"
 #include "test_util.h"
@@ -790,7 +791,7 @@ TEST_F(SemanticCacheTest, AnotherEmbedderIsAnErrorUntilReembedded) {
   EXPECT_EQ((*other)->GetSemanticStats().vectors, 1);
   RequestKeys keys = *ComputeKeys(MakeRequest("What is recursion?"));
   absl::StatusOr<Response> hit =
-      (*other)->FindSemantic(MakeRequest("What is recursion?"), keys);
+      CacheTiers(**other).FindSemantic(MakeRequest("What is recursion?"), keys);
   EXPECT_TRUE(hit.ok()) << hit.status();
 }
 
@@ -814,7 +815,8 @@ TEST_F(SemanticCacheTest, ImportAndReembedGiveEntriesVectors) {
   {
     auto filled = *Cache::Open(plain_dir.path(), o);
     EXPECT_EQ(filled->GetSemanticStats().vectors, 1);
-    EXPECT_TRUE(filled->FindSemantic(para, *ComputeKeys(para)).ok());
+    EXPECT_TRUE(
+        CacheTiers(*filled).FindSemantic(para, *ComputeKeys(para)).ok());
   }
   // Import into a cache with an embedder writes vectors too.
   Open();

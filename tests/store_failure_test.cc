@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "promptcache/builtin_embedder.h"
+#include "promptcache/cache_tiers.h"
 #include "promptcache/cached_client.h"
 #include "raw_store.h"
 #include "rocksdb/db.h"
@@ -162,7 +163,8 @@ TEST(StoreFailureTest, ACorruptBlockIsAMissAndTheAnswerReplacesIt) {
   absl::StatusOr<CanonicalizedRequest> canonical =
       Canonicalize(MakeRequest(question), options.canonical);
   ASSERT_TRUE(canonical.ok());
-  absl::StatusOr<Response> direct = (*cache)->GetExact(canonical->keys.exact);
+  absl::StatusOr<Response> direct =
+      CacheTiers(**cache).GetExact(canonical->keys.exact);
   ASSERT_FALSE(direct.ok());
   EXPECT_EQ(direct.status().code(), absl::StatusCode::kDataLoss);
   // ...a call goes upstream instead of failing, and its answer replaces the

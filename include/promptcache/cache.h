@@ -120,6 +120,62 @@ struct PurgeFilter {
   bool expired_only = false;
 };
 
+// What Cache::Lookup reads.
+struct LookupOptions {
+  enum class Tiers {
+    kNone,              // validate and canonicalize only (bypass, refresh)
+    kExact,             // the exact tier
+    kExactAndSemantic,  // the exact tier, then the semantic one
+  };
+  Tiers tiers = Tiers::kExactAndSemantic;
+  // The semantic tier for this request: nullopt follows
+  // SemanticOptions::enabled. Off, it does no semantic work at all, and
+  // Record stores no vector.
+  std::optional<bool> semantic;
+  // Similarity threshold overriding the calibrated decision (see
+  // CacheTiers::FindSemantic).
+  std::optional<double> threshold;
+};
+
+// What Cache::Lookup found, and on a miss what Cache::Record needs.
+struct LookupResult {
+  // A hit, already counted in the ledger.
+  std::optional<Response> hit;
+  // What the semantic tier decided, one line (see Response); empty when it
+  // did not look.
+  std::string semantic_decision;
+  // The request's keys. `canonicalized` is false after an exact hit found
+  // from the key alone (the canonical form is computed on a miss only).
+  bool canonicalized = false;
+  CanonicalizedRequest canonical;
+  Key128 exact_key;
+  // For Record: whether the semantic tier is on for this request, whether
+  // it looked (then `query_vector` is the last user turn's embedding, or
+  // empty when it could not embed: Record does not ask again).
+  bool semantic = false;
+  bool semantic_looked = false;
+  std::vector<float> query_vector;
+};
+
+// How a call that Cache::Lookup did not serve ended.
+struct Outcome {
+  enum class Kind {
+    kAnswered,         // upstream answered: a miss (kRefresh with replace)
+    kBypassed,         // CallOptions::bypass: upstream answered, not stored
+    kUpstreamFailed,   // upstream failed: counted, nothing stored
+    kCoalesced,        // waited for an identical call that was answered
+    kCoalescedFailed,  // waited for an identical call that failed
+  };
+  Kind kind = Kind::kAnswered;
+  // Store a complete answered miss (false: CallOptions::no_store).
+  bool store = true;
+  // A forced refresh: replaces the entry's answers instead of appending to
+  // a bucket, and is never refused by admission.
+  bool replace = false;
+  // Overrides Options::default_ttl; must be positive.
+  std::optional<absl::Duration> ttl;
+};
+
 // Failures. The cache never fails a call for its own trouble once the
 // request itself is valid:
 // - a lookup that cannot read the store (an I/O error, a corrupt block or
@@ -130,8 +186,8 @@ struct PurgeFilter {
 // - a failed write of an answer leaves the answer served but not stored.
 // Each is counted in CacheStats (lookup_errors, embedder_errors,
 // store_errors, last_error). Errors of the request (InvalidArgument), of
-// the options, and of calls made directly on the tier-level methods below
-// (GetExact, FindSemantic, StoreMiss) are returned to the caller.
+// the options, and of calls made directly on the tier-level methods
+// (CacheTiers) are returned to the caller.
 class Cache {
  public:
   // Opens (or creates) the database at `path`. Errors: NotFound when it does
@@ -150,67 +206,37 @@ class Cache {
   const Options& options() const;
   const std::string& path() const;
 
-  // --- Exact tier (used by CachedClient; usable directly) ---
+  // --- The protocol between a client and the cache ---
+  //
+  // A client (CachedClient, or your own) makes two calls per request:
+  // Lookup, and, when Lookup did not serve it, Record with how the call
+  // ended. Each counts the request in the ledger exactly once. Tier-level
+  // calls for tools and tests are in promptcache/cache_tiers.h.
 
-  // The stored answer for `exact_key`, or NotFound when absent or expired.
-  // With several answers in the entry (a cache bucket), successive calls
-  // return them round-robin. `answers_stored`, when not null, receives how
-  // many answers the entry holds. Does not count anything in the ledger.
-  absl::StatusOr<Response> GetExact(const Key128& exact_key,
-                                    int* answers_stored = nullptr);
+  // Looks `request` up in the tiers `options` names and fills `lookup`:
+  // on a hit, `lookup->hit` (the answer, already counted: cache_status,
+  // dollars_saved, entry_key, request_key, similarity); on a miss, what
+  // Record needs. A `lookup` that an earlier call filled for the same
+  // request is continued, not recomputed (CachedClient looks in the exact
+  // tier, joins identical calls in flight, then looks in both tiers).
+  // Errors: InvalidArgument for an invalid request, before anything is
+  // read. Failures of the store or the embedder are misses (see
+  // "Failures" above).
+  absl::Status Lookup(const Request& request, const LookupOptions& options,
+                      LookupResult* lookup);
 
-  // Counts one request answered without an upstream call (`how` is
-  // kExactHit, kSemanticHit or kCoalesced) and fills `answer`'s
-  // dollars_saved / priced / cache_status. `entry_key` is the entry that
-  // answered; its hit counter is updated with the next stats flush.
-  void RecordHit(const Request& request, const Key128& entry_key,
-                 CacheStatus how, Response* answer);
+  // Counts how a call that Lookup did not serve ended (`lookup` from that
+  // Lookup) and, for a complete answer with `outcome.store`, stores it
+  // with its vector in the same write as its ledger delta (an answer that
+  // is incomplete, see IsCompleteFinishReason, or refused by admission is
+  // counted as not stored). Fills `answer`'s cache_status, dollars_saved,
+  // dollars_spent, priced, stored, entry_key; `answer` is null for the
+  // failures. Never fails the call: a write that fails is counted in
+  // CacheStats::store_errors and the answer is returned unstored.
+  void Record(const Request& request, const LookupResult& lookup,
+              const Outcome& outcome, Response* answer);
 
-  // Stores a complete answer of a miss together with the miss's ledger
-  // delta in one atomic write; fills `answer`'s dollars_spent / priced /
-  // stored / entry_key. With max_answers_per_key > 1 and temperature > 0 the
-  // answer is appended to the entry's bucket, else it replaces the entry.
-  // `ttl` overrides Options::default_ttl. Returns FailedPrecondition for an
-  // incomplete answer (see IsCompleteFinishReason).
-  // `replace` (force refresh) replaces a bucket instead of appending.
-  // With a semantic tier, the last user turn's vector is stored in the same
-  // write; `query_vector` (from FindSemantic) saves embedding it again, and
-  // an empty one (FindSemantic could not embed) stores no vector rather
-  // than asking a failing embedder twice.
-  absl::Status StoreMiss(const Request& request,
-                         const CanonicalizedRequest& canonical,
-                         std::optional<absl::Duration> ttl, Response* answer,
-                         bool replace = false,
-                         const std::vector<float>* query_vector = nullptr);
-
-  // Counts a miss that is not stored (bypass, no_store, incomplete answer)
-  // and fills `answer`'s dollars_spent / priced; or, with `answer` null, an
-  // upstream error. `coalesced`: the request waited for another call that
-  // failed; it counts as a request only (the leader counted the miss and
-  // the failed upstream call).
-  absl::Status RecordUnstoredMiss(const Request& request, Response* answer,
-                                  bool coalesced = false);
-
-  // --- Semantic tier (needs Options::embedder) ---
-
-  // A stored near-duplicate of `request`: same scope and context key, among
-  // the top_k most similar, that the match decision serves (no conflict
-  // veto, and a calibrated score >= the cut for
-  // SemanticOptions::target_false_hit_rate and the entry's feedback; or,
-  // when a threshold overrides the calibration, per call, else per
-  // namespace, else SemanticOptions::threshold: similarity >= it), passing
-  // the verifier, not reported wrong for this request, not expired. Of the
-  // candidates served, the best-scoring one. Returns the answer with
-  // similarity, entry_key and semantic_decision set, or NotFound whose
-  // message says what decided (the best candidate's score and cut, or its
-  // veto). `query_vector`, when not null, receives the embedding of the
-  // last user turn. Errors: FailedPrecondition without an embedder; the
-  // embedder's error, or InvalidArgument naming the embedder when it
-  // returns a vector of the wrong dimension or with NaN/inf values.
-  absl::StatusOr<Response> FindSemantic(
-      const Request& request, const RequestKeys& keys,
-      std::optional<double> threshold = std::nullopt,
-      std::vector<float>* query_vector = nullptr);
+  // --- Semantic feedback and explanation (needs Options::embedder) ---
 
   // Marks a served semantic hit wrong: `entry_key` is never again served to
   // the request with `request_key` (both as in Response), and the ledger
@@ -347,6 +373,7 @@ class Cache {
   class Impl;
 
  private:
+  friend class CacheTiers;  // promptcache/cache_tiers.h
   explicit Cache(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

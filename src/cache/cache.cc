@@ -15,6 +15,7 @@
 #include "cache/recovery_log.h"
 #include "cache/rocks_util.h"
 #include "cost/token_estimate.h"
+#include "promptcache/cache_tiers.h"
 #include "request/namespace.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
@@ -638,26 +639,13 @@ absl::StatusOr<std::unique_ptr<Cache>> Cache::Open(const std::string& path,
 
 const Options& Cache::options() const { return impl_->options(); }
 const std::string& Cache::path() const { return impl_->path(); }
-absl::StatusOr<Response> Cache::GetExact(const Key128& key, int* answers) {
-  return impl_->GetExact(key, answers);
+absl::Status Cache::Lookup(const Request& request, const LookupOptions& options,
+                           LookupResult* lookup) {
+  return impl_->Lookup(request, options, lookup);
 }
-void Cache::RecordHit(const Request& request, const Key128& entry_key,
-                      CacheStatus how, Response* answer) {
-  impl_->RecordHit(request, entry_key, how, answer);
-}
-absl::Status Cache::StoreMiss(const Request& request,
-                              const CanonicalizedRequest& canonical,
-                              std::optional<absl::Duration> ttl,
-                              Response* answer, bool replace,
-                              const std::vector<float>* query_vector) {
-  return impl_->StoreMiss(request, canonical, ttl, replace, query_vector,
-                          answer);
-}
-absl::StatusOr<Response> Cache::FindSemantic(const Request& request,
-                                             const RequestKeys& keys,
-                                             std::optional<double> threshold,
-                                             std::vector<float>* query_vector) {
-  return impl_->FindSemantic(request, keys, threshold, query_vector);
+void Cache::Record(const Request& request, const LookupResult& lookup,
+                   const Outcome& outcome, Response* answer) {
+  impl_->Record(request, lookup, outcome, answer);
 }
 absl::Status Cache::ReportFalseHit(const Key128& request_key,
                                    const Key128& entry_key) {
@@ -679,10 +667,6 @@ void Cache::WaitForSemanticIndex() { impl_->WaitForSemanticIndex(); }
 Cache::SemanticStats Cache::GetSemanticStats() {
   return impl_->GetSemanticStats();
 }
-absl::Status Cache::RecordUnstoredMiss(const Request& request, Response* answer,
-                                       bool coalesced) {
-  return impl_->RecordUnstoredMiss(request, answer, coalesced);
-}
 absl::Status Cache::FlushStats() { return impl_->FlushStats(); }
 absl::StatusOr<SavingsReport> Cache::Report() { return impl_->Report(); }
 Cache::MemoryStats Cache::GetMemoryStats() { return impl_->GetMemoryStats(); }
@@ -702,6 +686,33 @@ absl::StatusOr<int64_t> Cache::Export(std::ostream& out) {
 }
 absl::StatusOr<int64_t> Cache::Import(std::istream& in) {
   return impl_->Import(in);
+}
+
+// --- CacheTiers: the tier-level calls (promptcache/cache_tiers.h) ---
+
+absl::StatusOr<Response> CacheTiers::GetExact(const Key128& key, int* answers) {
+  return cache_.impl_->GetExact(key, answers);
+}
+void CacheTiers::RecordHit(const Request& request, const Key128& entry_key,
+                           CacheStatus how, Response* answer) {
+  cache_.impl_->RecordHit(request, entry_key, how, answer);
+}
+absl::Status CacheTiers::StoreMiss(const Request& request,
+                                   const CanonicalizedRequest& canonical,
+                                   std::optional<absl::Duration> ttl,
+                                   Response* answer, bool replace,
+                                   const std::vector<float>* query_vector) {
+  return cache_.impl_->StoreMiss(request, canonical, ttl, replace, query_vector,
+                                 answer);
+}
+absl::Status CacheTiers::RecordUnstoredMiss(const Request& request,
+                                            Response* answer, bool coalesced) {
+  return cache_.impl_->RecordUnstoredMiss(request, answer, coalesced);
+}
+absl::StatusOr<Response> CacheTiers::FindSemantic(
+    const Request& request, const RequestKeys& keys,
+    std::optional<double> threshold, std::vector<float>* query_vector) {
+  return cache_.impl_->FindSemantic(request, keys, threshold, query_vector);
 }
 
 }  // namespace promptcache

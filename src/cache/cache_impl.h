@@ -48,6 +48,18 @@ class Cache::Impl {
   const Options& options() const { return options_; }
   const std::string& path() const { return path_; }
 
+  // The protocol (cache.h; in lookup_record.cc).
+  absl::Status Lookup(const Request& request, const LookupOptions& options,
+                      LookupResult* lookup);
+  void Record(const Request& request, const LookupResult& lookup,
+              const Outcome& outcome, Response* answer);
+  // Whether `answers_stored` answers satisfy `request` (cache buckets).
+  bool BucketFull(const Request& request, int answers_stored) const;
+  // Serves an exact hit of `key` into `lookup` (counted); false on a miss.
+  bool ServeExact(const Request& request, const Key128& key,
+                  LookupResult* lookup);
+
+  // The tier-level calls (cache_tiers.h).
   absl::StatusOr<Response> GetExact(const Key128& key, int* answers_stored);
   // GetExact without counting failures.
   absl::StatusOr<Response> ReadExact(const Key128& key, int* answers_stored);

@@ -9,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "request/canonical_internal.h"
 
 namespace promptcache {
 namespace {
@@ -40,26 +39,21 @@ class CachedClient::Impl {
                                     const ModelClient& upstream);
   const ModelClient& default_upstream() const { return upstream_; }
   int64_t upstream_calls() const { return upstream_calls_.load(); }
-  const Options& options() const { return cache_.options(); }
 
  private:
   absl::StatusOr<Response> CallUpstream(const Request& request,
                                         const ModelClient& upstream);
-  // Whether `answers_stored` answers satisfy this request (buckets).
-  bool BucketFull(const Request& request, int answers_stored) const {
-    const int n = cache_.options().max_answers_per_key;
-    return n <= 1 || request.params.temperature.value_or(1.0) <= 0 ||
-           answers_stored >= n;
-  }
-  // `looked_up`: Complete already found no usable answer under the key.
-  absl::StatusOr<Response> Serve(const Request& request,
-                                 const CanonicalizedRequest& canonical,
-                                 const CallOptions& call,
-                                 const ModelClient& upstream, bool looked_up);
-  absl::StatusOr<Response> Lead(const Request& request,
-                                const CanonicalizedRequest& canonical,
-                                const CallOptions& call,
-                                const ModelClient& upstream);
+  // Calls upstream for a request that no identical call in flight answers
+  // (looking in both tiers first, unless refreshing) and records how it
+  // ended. `lookup` is the exact-tier lookup already made.
+  absl::StatusOr<Response> Lead(const Request& request, const CallOptions& call,
+                                const ModelClient& upstream,
+                                LookupResult* lookup);
+  // Waits for, or leads, the one upstream call per exact key.
+  absl::StatusOr<Response> Coalesce(const Request& request,
+                                    const CallOptions& call,
+                                    const ModelClient& upstream,
+                                    LookupResult* lookup);
 
   Cache& cache_;
   ModelClient upstream_;
@@ -89,65 +83,33 @@ absl::StatusOr<Response> CachedClient::Impl::CallUpstream(
   return response;
 }
 
-absl::StatusOr<Response> CachedClient::Impl::Lead(
-    const Request& request, const CanonicalizedRequest& canonical,
-    const CallOptions& call, const ModelClient& upstream) {
-  // A flight that finished between our miss and our registration has
-  // already stored its answer: look again before paying.
+absl::StatusOr<Response> CachedClient::Impl::Lead(const Request& request,
+                                                  const CallOptions& call,
+                                                  const ModelClient& upstream,
+                                                  LookupResult* lookup) {
   if (!call.force_refresh) {
-    int answers = 0;
-    absl::StatusOr<Response> hit =
-        cache_.GetExact(canonical.keys.exact, &answers);
-    if (hit.ok() && BucketFull(request, answers)) {
-      cache_.RecordHit(request, canonical.keys.exact, CacheStatus::kExactHit,
-                       &*hit);
-      return hit;
+    // A flight that finished between our miss and our registration has
+    // already stored its answer: look again (and in the semantic tier)
+    // before paying.
+    LookupOptions both;
+    both.semantic = call.semantic;
+    both.threshold = call.threshold;
+    if (absl::Status s = cache_.Lookup(request, both, lookup); !s.ok()) {
+      return s;
     }
-  }
-  // The semantic tier: a near-duplicate in the same scope and context.
-  std::vector<float> query_vector;
-  const Options& options = cache_.options();
-  const bool semantic = options.embedder != nullptr &&
-                        call.semantic.value_or(options.semantic.enabled);
-  std::string semantic_decision;
-  if (semantic && !call.force_refresh) {
-    absl::StatusOr<Response> near = cache_.FindSemantic(
-        request, canonical.keys, call.threshold, &query_vector);
-    if (near.ok()) {
-      const Key128 entry = *Key128::FromHex(near->entry_key);
-      near->request_key = canonical.keys.exact.ToHex();
-      cache_.RecordHit(request, entry, CacheStatus::kSemanticHit, &*near);
-      return near;
-    }
-    // Any other failure (the embedder's, the store's) was counted by the
-    // cache; the call goes on as a miss (see "Failures" in cache.h).
-    semantic_decision = std::string(near.status().message());
+    if (lookup->hit.has_value()) return *std::move(lookup->hit);
   }
   absl::StatusOr<Response> response = CallUpstream(request, upstream);
-  if (response.ok()) response->semantic_decision = std::move(semantic_decision);
+  Outcome outcome;
   if (!response.ok()) {
-    cache_.RecordUnstoredMiss(request, nullptr).IgnoreError();
+    outcome.kind = Outcome::Kind::kUpstreamFailed;
+    cache_.Record(request, *lookup, outcome, nullptr);
     return response;
   }
-  response->cache_status =
-      call.force_refresh ? CacheStatus::kRefresh : CacheStatus::kMiss;
-  if (!call.no_store && IsCompleteFinishReason(response->finish_reason)) {
-    // After a semantic lookup its vector (or its failure: empty) is reused.
-    // A call with the semantic tier off (per call or by
-    // SemanticOptions::enabled) does no semantic work at all: its entry
-    // gets no vector (an empty one says so).
-    const bool looked_up_semantic = semantic && !call.force_refresh;
-    const bool semantic_off_for_call = options.embedder != nullptr && !semantic;
-    absl::Status stored = cache_.StoreMiss(
-        request, canonical, call.ttl, &*response, call.force_refresh,
-        looked_up_semantic || semantic_off_for_call ? &query_vector : nullptr);
-    if (!stored.ok()) {
-      // The answer is good even when storing failed; count it as unstored.
-      cache_.RecordUnstoredMiss(request, &*response).IgnoreError();
-    }
-  } else {
-    cache_.RecordUnstoredMiss(request, &*response).IgnoreError();
-  }
+  outcome.store = !call.no_store;
+  outcome.replace = call.force_refresh;
+  outcome.ttl = call.ttl;
+  cache_.Record(request, *lookup, outcome, &*response);
   return response;
 }
 
@@ -161,70 +123,41 @@ absl::StatusOr<Response> CachedClient::Impl::Complete(
         absl::StrCat("CallOptions::ttl must be positive; got ",
                      absl::FormatDuration(*call.ttl)));
   }
-  // An exact hit needs only the exact key: the canonical string, the scope
-  // and context keys wait for a miss.
-  bool looked_up = false;
-  Key128 key;
-  if (!call.bypass && !call.force_refresh &&
-      internal::ExactKeyOf(request, cache_.options().canonical, &key)) {
-    int answers = 0;
-    absl::StatusOr<Response> hit = cache_.GetExact(key, &answers);
-    if (hit.ok() && BucketFull(request, answers)) {
-      cache_.RecordHit(request, key, CacheStatus::kExactHit, &*hit);
-      hit->request_key = hit->entry_key;
-      hit->similarity = 1;
-      return hit;
-    }
-    // A store that cannot be read makes a miss (counted by the cache).
-    looked_up = true;
+  LookupOptions exact;
+  exact.tiers = call.bypass || call.force_refresh
+                    ? LookupOptions::Tiers::kNone
+                    : LookupOptions::Tiers::kExact;
+  exact.semantic = call.semantic;
+  LookupResult lookup;
+  if (absl::Status s = cache_.Lookup(request, exact, &lookup); !s.ok()) {
+    return s;
   }
-  absl::StatusOr<CanonicalizedRequest> canonical =
-      Canonicalize(request, cache_.options().canonical);
-  if (!canonical.ok()) return canonical.status();
-  absl::StatusOr<Response> response =
-      Serve(request, *canonical, call, upstream, looked_up);
-  if (response.ok()) {
-    response->request_key = canonical->keys.exact.ToHex();
-    if (response->cache_status == CacheStatus::kExactHit) {
-      response->similarity = 1;
-    }
+  if (lookup.hit.has_value()) return *std::move(lookup.hit);
+
+  absl::StatusOr<Response> response;
+  if (call.bypass) {
+    response = CallUpstream(request, upstream);
+    Outcome outcome;
+    outcome.kind = response.ok() ? Outcome::Kind::kBypassed
+                                 : Outcome::Kind::kUpstreamFailed;
+    cache_.Record(request, lookup, outcome,
+                  response.ok() ? &*response : nullptr);
+  } else if (call.force_refresh || call.semantic.has_value() ||
+             call.threshold.has_value()) {
+    // Calls that must not take another call's result run on their own: a
+    // forced refresh, and calls with their own semantic settings.
+    response = Lead(request, call, upstream, &lookup);
+  } else {
+    response = Coalesce(request, call, upstream, &lookup);
   }
+  if (response.ok()) response->request_key = lookup.exact_key.ToHex();
   return response;
 }
 
-absl::StatusOr<Response> CachedClient::Impl::Serve(
-    const Request& request, const CanonicalizedRequest& canonical_ref,
-    const CallOptions& call, const ModelClient& upstream, bool looked_up) {
-  const CanonicalizedRequest* canonical = &canonical_ref;
-
-  if (call.bypass) {
-    absl::StatusOr<Response> response = CallUpstream(request, upstream);
-    if (!response.ok()) {
-      cache_.RecordUnstoredMiss(request, nullptr).IgnoreError();
-      return response;
-    }
-    response->cache_status = CacheStatus::kBypass;
-    cache_.RecordUnstoredMiss(request, &*response).IgnoreError();
-    return response;
-  }
-
-  const Key128& key = canonical->keys.exact;
-  if (!call.force_refresh && !looked_up) {
-    int answers = 0;
-    absl::StatusOr<Response> hit = cache_.GetExact(key, &answers);
-    if (hit.ok() && BucketFull(request, answers)) {
-      cache_.RecordHit(request, key, CacheStatus::kExactHit, &*hit);
-      return hit;
-    }
-    // A store that cannot be read makes a miss (counted by the cache).
-  }
-
-  // Calls that must not take another call's result run on their own: a
-  // forced refresh, and calls with their own semantic settings.
-  if (call.force_refresh || call.semantic.has_value() ||
-      call.threshold.has_value()) {
-    return Lead(request, *canonical, call, upstream);
-  }
+absl::StatusOr<Response> CachedClient::Impl::Coalesce(
+    const Request& request, const CallOptions& call,
+    const ModelClient& upstream, LookupResult* lookup) {
+  const Key128 key = lookup->exact_key;
   std::shared_ptr<Flight> flight;
   bool leader = false;
   {
@@ -242,14 +175,12 @@ absl::StatusOr<Response> CachedClient::Impl::Serve(
     if (!shared.ok() && IsCallersOwnFailure(shared.status())) {
       // The leader's credentials were refused, or its caller went away:
       // that says nothing about this call, which goes upstream itself.
-      return Lead(request, *canonical, call, upstream);
+      return Lead(request, call, upstream, lookup);
     }
-    if (!shared.ok()) {
-      cache_.RecordUnstoredMiss(request, nullptr, /*coalesced=*/true)
-          .IgnoreError();
-      return shared;
-    }
-    cache_.RecordHit(request, key, CacheStatus::kCoalesced, &*shared);
+    Outcome outcome;
+    outcome.kind = shared.ok() ? Outcome::Kind::kCoalesced
+                               : Outcome::Kind::kCoalescedFailed;
+    cache_.Record(request, *lookup, outcome, shared.ok() ? &*shared : nullptr);
     return shared;
   }
   absl::Cleanup release = [&] {
@@ -261,7 +192,7 @@ absl::StatusOr<Response> CachedClient::Impl::Serve(
     absl::MutexLock lock(&mu_);
     in_flight_.erase(key);
   };
-  absl::StatusOr<Response> response = Lead(request, *canonical, call, upstream);
+  absl::StatusOr<Response> response = Lead(request, call, upstream, lookup);
   flight->result = response;
   flight->done.Notify();
   return response;
