@@ -232,6 +232,21 @@ TEST_F(FaultInjectionTest, FailedSyncsAreStoreErrorsNotLostAnswers) {
   EXPECT_EQ(Ask("synced write")->cache_status, CacheStatus::kExactHit);
 }
 
+TEST_F(FaultInjectionTest, ALedgerWriteThatFailsIsAStoreError) {
+  Open();
+  faults_.full_disk = true;
+  const int64_t before = cache_->Stats()->store_errors;
+  ModelClient down = [](const Request&) -> absl::StatusOr<Response> {
+    return absl::UnavailableError("upstream down");
+  };
+  // The upstream's failure is returned; its ledger row could not be
+  // written, which is counted rather than failing or hiding the call.
+  absl::StatusOr<Response> r =
+      client_->Complete(MakeRequest("while the upstream is down"), {}, down);
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_EQ(cache_->Stats()->store_errors, before + 1);
+}
+
 TEST_F(FaultInjectionTest, ReadErrorsAreMissesNeverWrongAnswers) {
   Open();
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(Ask("q" + std::to_string(i)).ok());

@@ -183,7 +183,9 @@ struct Outcome {
 //   unreadable entry;
 // - an embedder that errors, throws or returns a wrong-size, NaN or
 //   infinite vector leaves that call to the exact tier;
-// - a failed write of an answer leaves the answer served but not stored.
+// - a failed write of an answer leaves the answer served but not stored;
+//   a failed write of a call's ledger counts (an upstream error, a miss
+//   not stored) loses those counts, never an answer.
 // Each is counted in CacheStats (lookup_errors, embedder_errors,
 // store_errors, last_error). Errors of the request (InvalidArgument), of
 // the options, and of calls made directly on the tier-level methods
