@@ -30,13 +30,14 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
@@ -250,8 +251,8 @@ void PrintReport(const promptcache::SavingsReport& report, bool earlier_runs) {
 struct Outcome {
   bool answered = false;
   CacheStatus status = CacheStatus::kMiss;
-  std::string request_key;
-  std::string entry_key;
+  std::optional<promptcache::Key128> request_key;
+  std::optional<promptcache::Key128> entry_key;
   double similarity = 0;
 };
 
@@ -303,16 +304,19 @@ struct SemanticCheck {
 SemanticCheck CheckSemantic(const Workload& w,
                             const std::vector<Outcome>& outcomes) {
   SemanticCheck c;
-  std::unordered_map<std::string, size_t> first_with_key;
+  absl::flat_hash_map<promptcache::Key128, size_t> first_with_key;
   for (size_t i = 0; i < outcomes.size(); ++i) {
-    first_with_key.emplace(outcomes[i].request_key, i);
+    if (outcomes[i].request_key) {
+      first_with_key.emplace(*outcomes[i].request_key, i);
+    }
   }
   c.answered_by.assign(outcomes.size(), std::string::npos);
   for (size_t i = 0; i < outcomes.size(); ++i) {
     const Outcome& o = outcomes[i];
     if (!o.answered) continue;
-    if (auto it = first_with_key.find(o.entry_key);
-        it != first_with_key.end()) {
+    if (auto it =
+            first_with_key.find(o.entry_key.value_or(promptcache::Key128()));
+        o.entry_key && it != first_with_key.end()) {
       c.answered_by[i] = it->second;
     }
     const bool semantic = o.status == CacheStatus::kSemanticHit;
@@ -462,13 +466,10 @@ void ReportFalseHits(promptcache::Cache& cache, const SemanticCheck& c,
   std::sort(bad.begin(), bad.end());
   bad.erase(std::unique(bad.begin(), bad.end()), bad.end());
   for (size_t i : bad) {
-    absl::StatusOr<promptcache::Key128> request =
-        promptcache::Key128::FromHex(outcomes[i].request_key);
-    absl::StatusOr<promptcache::Key128> entry =
-        promptcache::Key128::FromHex(outcomes[i].entry_key);
-    absl::Status s = request.ok() && entry.ok()
-                         ? cache.ReportFalseHit(*request, *entry)
-                         : absl::InternalError("bad key in a response");
+    const Outcome& o = outcomes[i];
+    absl::Status s = o.request_key && o.entry_key
+                         ? cache.ReportFalseHit(*o.request_key, *o.entry_key)
+                         : absl::InternalError("a hit without its keys");
     if (!s.ok()) {
       std::cerr << "promptcache_demo: reporting the false hit of request "
                 << i + 1 << ": " << s << "\n";

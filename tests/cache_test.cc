@@ -69,8 +69,8 @@ TEST(CacheTest, StoreGetAndReopenKeepsEntriesAndLedger) {
     ASSERT_TRUE(hit.ok());
     EXPECT_EQ(hit->text, "Paris.");
     EXPECT_EQ(hit->usage.input_tokens, 100);
-    CacheTiers(*cache).RecordHit(q, *Key128::FromHex(hit->entry_key),
-                                 CacheStatus::kExactHit, &*hit);
+    CacheTiers(*cache).RecordHit(q, *hit->entry_key, CacheStatus::kExactHit,
+                                 &*hit);
     EXPECT_NEAR(hit->dollars_saved, stored.dollars_spent, 1e-12);
   }  // closing flushes the hit
   auto cache = OpenOrDie(dir.path(), TestOptions());
@@ -496,7 +496,7 @@ TEST(CacheTest, ExportImportRoundTripsAndRejectsTampering) {
       q.params.tools_json = R"([{"type":"function","function":{"name":"f"}}])";
       Response a = MakeAnswer("a" + std::to_string(i), "tool_calls");
       a.tool_calls_json = R"([{"id":"1","type":"function"}])";
-      keys.insert(Store(*cache, q, a).entry_key);
+      keys.insert(Store(*cache, q, a).entry_key->ToHex());
     }
     EXPECT_EQ(*cache->Export(dump), 25);
   }

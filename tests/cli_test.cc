@@ -317,8 +317,8 @@ class CliTest : public ::testing::Test {
     ASSERT_EQ(hit->cache_status, CacheStatus::kSemanticHit)
         << "similarity " << hit->similarity;
     ASSERT_EQ(hit->entry_key, stored->entry_key);
-    entry_key_ = hit->entry_key;
-    request_key_ = hit->request_key;
+    entry_key_ = hit->entry_key->ToHex();
+    request_key_ = hit->request_key->ToHex();
     similarity_ = hit->similarity;
     ASSERT_TRUE((*cache)->FlushStats().ok());
   }

@@ -93,10 +93,7 @@ ModelClient Upstream() {
                                    " of the billing service"),
                       kKept));
       if (r.ok() && r->cache_status == CacheStatus::kSemanticHit && what < 60) {
-        (*cache)
-            ->ReportFalseHit(*Key128::FromHex(r->request_key),
-                             *Key128::FromHex(r->entry_key))
-            .IgnoreError();
+        (*cache)->ReportFalseHit(*r->request_key, *r->entry_key).IgnoreError();
       }
     } else if (what < 90) {
       client.Complete(MakeRequest(Prompt(i), kScratch)).IgnoreError();

@@ -161,6 +161,9 @@ class FaultInjectionTest : public ::testing::Test {
     Options options;
     options.sync_writes = sync_writes;
     options.stats_flush_interval = absl::InfiniteDuration();
+    // Reads must reach the (faulty) files: a warm-up that loaded answers
+    // into memory would serve them past an injected read error.
+    options.warm_hot_cache_on_open = false;
     absl::StatusOr<std::unique_ptr<Cache>> cache =
         Cache::Open(dir_.path(), options);
     ASSERT_TRUE(cache.ok()) << cache.status();

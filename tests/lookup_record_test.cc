@@ -62,7 +62,7 @@ TEST_F(LookupRecordTest, EachRequestIsCountedOnceByLookupOrRecord) {
   Response stored = AnswerMiss(q, miss, "Paris");
   EXPECT_TRUE(stored.stored);
   EXPECT_EQ(stored.cache_status, CacheStatus::kMiss);
-  EXPECT_EQ(stored.entry_key, miss.exact_key.ToHex());
+  EXPECT_EQ(stored.entry_key, miss.exact_key);
   EXPECT_GT(stored.dollars_spent, 0);
 
   LookupResult again;
@@ -70,7 +70,7 @@ TEST_F(LookupRecordTest, EachRequestIsCountedOnceByLookupOrRecord) {
   ASSERT_TRUE(again.hit.has_value());
   EXPECT_EQ(again.hit->text, "Paris");
   EXPECT_EQ(again.hit->cache_status, CacheStatus::kExactHit);
-  EXPECT_EQ(again.hit->request_key, miss.exact_key.ToHex());
+  EXPECT_EQ(again.hit->request_key, miss.exact_key);
   EXPECT_EQ(again.hit->similarity, 1);
   EXPECT_GT(again.hit->dollars_saved, 0);
   // Found from the key alone: the canonical form was never computed.
@@ -192,8 +192,8 @@ TEST_F(LookupRecordTest, SemanticHitsAndTheSemanticSwitch) {
   ASSERT_TRUE(cache_->Lookup(near, {}, &found).ok());
   ASSERT_TRUE(found.hit.has_value()) << found.semantic_decision;
   EXPECT_EQ(found.hit->cache_status, CacheStatus::kSemanticHit);
-  EXPECT_EQ(found.hit->entry_key, lookup.exact_key.ToHex());
-  EXPECT_EQ(found.hit->request_key, found.exact_key.ToHex());
+  EXPECT_EQ(found.hit->entry_key, lookup.exact_key);
+  EXPECT_EQ(found.hit->request_key, found.exact_key);
   // Logged for feedback under the keys the hit carries.
   EXPECT_TRUE(cache_->ReportFalseHit(found.exact_key, lookup.exact_key).ok());
 

@@ -99,7 +99,7 @@ TEST(MemoryBudgetTest, HotAnswerEqualsTheStoredOne) {
     EXPECT_EQ(r->usage.cache_write_input_tokens, 7);
     EXPECT_FALSE(r->usage.estimated);
     EXPECT_EQ(r->upstream_latency, answer.upstream_latency);
-    EXPECT_EQ(r->entry_key, key.ToHex());
+    EXPECT_EQ(r->entry_key, key);
   }
 }
 

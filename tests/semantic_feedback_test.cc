@@ -60,7 +60,7 @@ TEST_F(FeedbackTest, AReportedFalseHitRaisesTheEntrysOwnCut) {
   ASSERT_EQ(hit->cache_status, CacheStatus::kSemanticHit)
       << hit->semantic_decision;
   EXPECT_NE(hit->semantic_decision.find("score"), std::string::npos);
-  const Key128 entry = *Key128::FromHex(hit->entry_key);
+  const Key128 entry = *hit->entry_key;
 
   // Another wording of the same query scores as high: served before.
   const Request other = MakeRequest("what is recursion");
@@ -71,8 +71,7 @@ TEST_F(FeedbackTest, AReportedFalseHitRaisesTheEntrysOwnCut) {
   EXPECT_TRUE(before->candidates[0].served) << before->candidates[0].decision;
   const double global_cut = before->candidates[0].cut;
 
-  ASSERT_TRUE(
-      cache_->ReportFalseHit(*Key128::FromHex(hit->request_key), entry).ok());
+  ASSERT_TRUE(cache_->ReportFalseHit(*hit->request_key, entry).ok());
   Open();  // the entry's bar survives a restart
   absl::StatusOr<Cache::SemanticExplanation> after =
       cache_->ExplainSemantic(other);
@@ -84,10 +83,8 @@ TEST_F(FeedbackTest, AReportedFalseHitRaisesTheEntrysOwnCut) {
   EXPECT_EQ(client_->Complete(other)->cache_status, CacheStatus::kMiss);
   EXPECT_EQ(calls_, before_calls + 1);
   // A confirmation of a pair reported wrong is refused.
-  EXPECT_EQ(
-      cache_->ConfirmSemanticHit(*Key128::FromHex(hit->request_key), entry)
-          .code(),
-      absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cache_->ConfirmSemanticHit(*hit->request_key, entry).code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(FeedbackTest, ConfirmationsLowerTheCutOnlyWithinTheErrorBound) {
@@ -100,8 +97,7 @@ TEST_F(FeedbackTest, ConfirmationsLowerTheCutOnlyWithinTheErrorBound) {
     absl::StatusOr<Response> hit = client_->Complete(
         MakeRequest("What is recursion" + std::string(i, '?')));
     ASSERT_EQ(hit->cache_status, CacheStatus::kSemanticHit) << i;
-    served.push_back(
-        {*Key128::FromHex(hit->request_key), *Key128::FromHex(hit->entry_key)});
+    served.push_back({*hit->request_key, *hit->entry_key});
   }
   const Request probe = MakeRequest("what is recursion!");
   const double global_cut = cache_->ExplainSemantic(probe)->candidates[0].cut;
@@ -148,7 +144,8 @@ TEST_F(FeedbackTest, ReplayWithFeedbackStaysUnderTheTarget) {
   std::vector<std::pair<std::string, std::string>> queries;
   for (const auto& row : j["test"]) queries.push_back({row[0], row[1]});
   for (const auto& row : j["oos_test"]) queries.push_back({row[0], "oos"});
-  absl::flat_hash_map<std::string, std::string> reported;  // query -> entry
+  absl::flat_hash_map<std::string, std::optional<Key128>>
+      reported;  // query -> entry
   int wrong_first = 0, wrong_second = 0, right = 0;
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& [q, intent] : queries) {
@@ -166,10 +163,7 @@ TEST_F(FeedbackTest, ReplayWithFeedbackStaysUnderTheTarget) {
       EXPECT_TRUE(it == reported.end() || it->second != r->entry_key)
           << "a reported pair was served again: " << q;
       reported[q] = r->entry_key;
-      ASSERT_TRUE(cache_
-                      ->ReportFalseHit(*Key128::FromHex(r->request_key),
-                                       *Key128::FromHex(r->entry_key))
-                      .ok());
+      ASSERT_TRUE(cache_->ReportFalseHit(*r->request_key, *r->entry_key).ok());
     }
   }
   const double n = static_cast<double>(queries.size());

@@ -502,7 +502,7 @@ TEST_F(SemanticCacheTest, CommonFollowUpsInOtherConversationsDoNotCrowdOut) {
     EXPECT_EQ(r->entry_key,
               ComputeKeys(
                   in_conversation(c, "Thanks. And what if that doesn't work?"))
-                  ->exact.ToHex());
+                  ->exact);
   }
 }
 
@@ -515,8 +515,8 @@ TEST_F(SemanticCacheTest, RestartKeepsSemanticHitsWithOrWithoutIndexFiles) {
   }
   ASSERT_TRUE(Ask(MakeRequest("Explain recursion")).ok());
   const Request para = MakeRequest("what is recursion?");
-  const std::string expected = Ask(para)->entry_key;
-  ASSERT_FALSE(expected.empty());
+  const std::optional<Key128> expected = Ask(para)->entry_key;
+  ASSERT_TRUE(expected.has_value());
   const std::string index_dir = dir_.path() + "/semantic-index";
   for (int round = 0; round < 3; ++round) {
     Open();  // closes and saves the index, reopens
@@ -835,8 +835,8 @@ TEST_F(SemanticCacheTest, FeedbackStopsThePairingAndCountsAFalseHit) {
   const Request para = MakeRequest("What is recursion?");
   absl::StatusOr<Response> hit = Ask(para);
   ASSERT_EQ(hit->cache_status, CacheStatus::kSemanticHit);
-  const Key128 request_key = *Key128::FromHex(hit->request_key);
-  const Key128 entry_key = *Key128::FromHex(hit->entry_key);
+  const Key128 request_key = *hit->request_key;
+  const Key128 entry_key = *hit->entry_key;
   EXPECT_TRUE(absl::IsNotFound(
       cache_->ReportFalseHit(entry_key, request_key)));  // swapped: no such hit
   ASSERT_TRUE(cache_->ReportFalseHit(request_key, entry_key).ok());

@@ -61,8 +61,7 @@ TEST_F(SharedBodiesTest, IdenticalAnswersAreStoredOnce) {
     EXPECT_EQ(hit.cache_status, CacheStatus::kExactHit);
     EXPECT_EQ(hit.text, kLongAnswer);
   }
-  EntryInfo info =
-      *cache_->Inspect(*Key128::FromHex(Ask("router question 3").entry_key));
+  EntryInfo info = *cache_->Inspect(*Ask("router question 3").entry_key);
   EXPECT_EQ(info.answers.at(0).text, kLongAnswer);
   std::ostringstream out;
   ASSERT_EQ(*cache_->Export(out), 50);

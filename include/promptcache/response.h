@@ -3,9 +3,11 @@
 #define PROMPTCACHE_RESPONSE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
+#include "promptcache/keys.h"
 
 namespace promptcache {
 
@@ -62,11 +64,12 @@ struct Response {
   bool priced = false;
   // Whether a miss was stored (false for incomplete answers, no_store...).
   bool stored = false;
-  // Hex exact key of the entry that answered (hits) or was written (misses).
-  std::string entry_key;
-  // Hex exact key of this request. With entry_key, identifies a served
+  // Exact key of the entry that answered (hits) or was written (misses);
+  // none when no entry did (upstream answers not stored).
+  std::optional<Key128> entry_key;
+  // Exact key of this request. With entry_key, identifies a served
   // semantic hit for Cache::ReportFalseHit.
-  std::string request_key;
+  std::optional<Key128> request_key;
   // Cosine similarity of a semantic hit (1 for exact hits, 0 for misses).
   double similarity = 0;
   // What the semantic tier decided, in one line: for a semantic hit its

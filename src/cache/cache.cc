@@ -185,7 +185,7 @@ absl::StatusOr<Response> Cache::Impl::ReadExact(const Key128& key,
   Response answer;
   if (hot_ != nullptr && hot_->Get(key, now, &answer)) {
     if (answers_stored != nullptr) *answers_stored = 1;
-    answer.entry_key = key.ToHex();
+    answer.entry_key = key;
     return answer;
   }
   const uint64_t hot_version = hot_ != nullptr ? hot_->Version(key) : 0;
@@ -225,7 +225,7 @@ absl::StatusOr<Response> Cache::Impl::ReadExact(const Key128& key,
     }
   }
   if (answers_stored != nullptr) *answers_stored = head->answers;
-  answer.entry_key = key.ToHex();
+  answer.entry_key = key;
   return answer;
 }
 
@@ -268,11 +268,10 @@ void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
         ns, request.backend, model);
     row.requests += 1;
     if (how == CacheStatus::kSemanticHit) {
-      absl::StatusOr<Key128> request_key = Key128::FromHex(answer->request_key);
       const Message* last = LastUserMessage(request);
-      if (request_key.ok()) {
+      if (answer->request_key.has_value()) {
         shard.semantic.push_back(
-            {entry_key, *request_key, answer->similarity, now,
+            {entry_key, *answer->request_key, answer->similarity, now,
              internal::LedgerKey(row.ns, row.backend, row.model),
              last != nullptr ? last->content : std::string()});
       }
@@ -463,7 +462,7 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   stored.cache_status = CacheStatus::kMiss;
   stored.dollars_saved = stored.dollars_spent = 0;
   stored.priced = stored.stored = false;
-  stored.entry_key.clear();
+  stored.entry_key.reset();
   entry.answers.push_back(std::move(stored));
   // A long answer is stored once, shared by every prompt with the same
   // answer; the entry keeps its key.
@@ -537,7 +536,7 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
                      internal::NumberSignature(last->content), vector.data());
   }
   answer->stored = true;
-  answer->entry_key = canonical.keys.exact.ToHex();
+  answer->entry_key = canonical.keys.exact;
   if (eviction_ != nullptr) {
     eviction_->Upsert(canonical.keys.exact, stats.bytes, stats.cost_nusd,
                       stats.expires_us, now, stats.hits, stats.last_hit_us);

@@ -25,7 +25,7 @@ bool Cache::Impl::ServeExact(const Request& request, const Key128& key,
   // A store that cannot be read makes a miss (GetExact counted it).
   if (!hit.ok() || !BucketFull(request, answers)) return false;
   RecordHit(request, key, CacheStatus::kExactHit, &*hit);
-  hit->request_key = key.ToHex();
+  hit->request_key = key;
   hit->similarity = 1;
   lookup->hit = *std::move(hit);
   return true;
@@ -74,11 +74,10 @@ absl::Status Cache::Impl::Lookup(const Request& request,
     lookup->semantic_decision = std::string(near.status().message());
     return absl::OkStatus();
   }
-  absl::StatusOr<Key128> entry = Key128::FromHex(near->entry_key);
-  if (!entry.ok()) return entry.status();  // FindSemantic wrote it
   // RecordHit logs the pair (request, entry) for feedback.
-  near->request_key = lookup->exact_key.ToHex();
-  RecordHit(request, *entry, CacheStatus::kSemanticHit, &*near);
+  near->request_key = lookup->exact_key;
+  RecordHit(request, near->entry_key.value_or(lookup->exact_key),
+            CacheStatus::kSemanticHit, &*near);
   lookup->semantic_decision = near->semantic_decision;
   lookup->hit = *std::move(near);
   return absl::OkStatus();
@@ -91,8 +90,7 @@ void Cache::Impl::Record(const Request& request, const LookupResult& lookup,
   switch (outcome.kind) {
     case Kind::kCoalesced: {
       // The leader's entry answered: a semantic hit's own, else ours.
-      absl::StatusOr<Key128> entry = Key128::FromHex(answer->entry_key);
-      RecordHit(request, entry.ok() ? *entry : lookup.exact_key,
+      RecordHit(request, answer->entry_key.value_or(lookup.exact_key),
                 CacheStatus::kCoalesced, answer);
       return;
     }

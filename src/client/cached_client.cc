@@ -150,7 +150,7 @@ absl::StatusOr<Response> CachedClient::Impl::Complete(
   } else {
     response = Coalesce(request, call, upstream, &lookup);
   }
-  if (response.ok()) response->request_key = lookup.exact_key.ToHex();
+  if (response.ok()) response->request_key = lookup.exact_key;
   return response;
 }
 

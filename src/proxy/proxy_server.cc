@@ -174,6 +174,13 @@ int64_t ToNanoDollars(double dollars) {
 }
 
 // The status a response header reports for a served call.
+// The response id's unique part: the request's key (24 hex digits), the
+// same for every answer to the same request.
+std::string ResponseIdOf(const Response& r) {
+  return r.request_key.has_value() ? r.request_key->ToHex().substr(0, 24)
+                                   : std::string(24, '0');
+}
+
 std::string StatusLabel(const Response& r) {
   return CacheStatusName(r.cache_status);
 }
@@ -797,10 +804,12 @@ void ProxyServer::Impl::SendFailure(Api api, const absl::Status& status,
 void ProxyServer::Impl::SetCacheHeaders(const Response& r,
                                         httplib::Response& res) const {
   res.set_header("x-promptcache-status", StatusLabel(r));
-  if (!r.request_key.empty()) {
-    res.set_header("x-promptcache-request", r.request_key);
+  if (r.request_key.has_value()) {
+    res.set_header("x-promptcache-request", r.request_key->ToHex());
   }
-  if (!r.entry_key.empty()) res.set_header("x-promptcache-entry", r.entry_key);
+  if (r.entry_key.has_value()) {
+    res.set_header("x-promptcache-entry", r.entry_key->ToHex());
+  }
   if (!r.semantic_decision.empty()) {
     // It quotes words of prompts: printable ASCII only (no header
     // injection), and bounded.
@@ -841,7 +850,7 @@ void ProxyServer::Impl::Finish(proxy::AccessRecord& record, absl::Time start,
     record.similarity = answer->cache_status == CacheStatus::kSemanticHit
                             ? answer->similarity
                             : 0;
-    record.entry = answer->entry_key;
+    if (answer->entry_key) record.entry = answer->entry_key->ToHex();
   }
   metrics_.Record(o);
   if (access_log_ != nullptr) access_log_->Write(record);
@@ -1039,12 +1048,12 @@ std::optional<Response> ProxyServer::Impl::ServeBuffered(
     res.set_content(outcome.reply->body,
                     outcome.reply->Header("content-type").value_or(kJson));
   } else {
-    res.set_content(wire::RenderResponseBody(
-                        api, *answer, parsed.request.model,
-                        absl::StrCat(wire::ResponseIdPrefix(api),
-                                     answer->request_key.substr(0, 24)),
-                        absl::ToUnixSeconds(absl::Now())),
-                    kJson);
+    res.set_content(
+        wire::RenderResponseBody(
+            api, *answer, parsed.request.model,
+            absl::StrCat(wire::ResponseIdPrefix(api), ResponseIdOf(*answer)),
+            absl::ToUnixSeconds(absl::Now())),
+        kJson);
   }
   res.status = 200;
   record.http_status = 200;
@@ -1127,11 +1136,11 @@ void ProxyServer::Impl::ServeStreamed(
     SetCacheHeaders(*answer, res);
     res.set_header("Cache-Control", "no-cache");
     res.set_content(
-        wire::RenderSse(api, *answer, parsed.request.model,
-                        absl::StrCat(wire::ResponseIdPrefix(api),
-                                     answer->request_key.substr(0, 24)),
-                        absl::ToUnixSeconds(absl::Now()), parsed.include_usage,
-                        options_.replay_chunk_bytes),
+        wire::RenderSse(
+            api, *answer, parsed.request.model,
+            absl::StrCat(wire::ResponseIdPrefix(api), ResponseIdOf(*answer)),
+            absl::ToUnixSeconds(absl::Now()), parsed.include_usage,
+            options_.replay_chunk_bytes),
         kEventStream);
     res.status = 200;
     record.cache_status = StatusLabel(*answer);
