@@ -145,7 +145,7 @@ void CheckAfterCrash(const std::string& path, bool evict,
   ASSERT_TRUE((*cache)
                   ->ForEachEntry([&](const EntryInfo& e) {
                     ++entries;
-                    for (const Response& answer : e.answers) {
+                    for (const Answer& answer : e.answers) {
                       const std::string prompt =
                           answer.text.substr(std::string("answer to ").size());
                       EXPECT_TRUE(

@@ -596,7 +596,7 @@ json EntryJson(const EntryInfo& e, const SemanticHits& hits, absl::Time now) {
   j["size_bytes"] = e.size_bytes;
   j["request"] = EmbeddedJson(e.canonical_request);
   json answers = json::array();
-  for (const Response& r : e.answers) {
+  for (const Answer& r : e.answers) {
     json a;
     a["text"] = r.text;
     if (!r.tool_calls_json.empty()) {
@@ -663,7 +663,7 @@ void PrintEntry(std::ostream& out, const EntryInfo& e, const SemanticHits& hits,
 
   out << "answers (" << e.answers.size() << "):\n";
   for (size_t i = 0; i < e.answers.size(); ++i) {
-    const Response& r = e.answers[i];
+    const Answer& r = e.answers[i];
     out << "  [" << i + 1 << "] finish=" << SanitizeForTerminal(r.finish_reason)
         << " tokens in/out=" << r.usage.input_tokens << "/"
         << r.usage.output_tokens << (r.usage.estimated ? " (estimated)" : "")

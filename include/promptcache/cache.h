@@ -39,7 +39,7 @@ struct EntryInfo {
   std::string backend;
   std::string model;
   std::string canonical_request;  // see keys.h
-  std::vector<Response> answers;  // one, or up to max_answers_per_key
+  std::vector<Answer> answers;  // one, or up to max_answers_per_key
   absl::Time created;
   absl::Time expires;   // absl::InfiniteFuture() when it never expires
   absl::Time last_hit;  // absl::InfinitePast() when never hit

@@ -37,7 +37,8 @@ enum class CacheStatus {
 
 const char* CacheStatusName(CacheStatus status);
 
-struct Response {
+// A model's answer: what the cache stores and serves again.
+struct Answer {
   std::string text;
   // Tool calls as a JSON array text (OpenAI `tool_calls` shape); empty: none.
   std::string tool_calls_json;
@@ -51,8 +52,12 @@ struct Response {
   // ModelClient may set it (e.g. the provider's own timing); when it is zero,
   // CachedClient measures the call. Hits report it as latency saved.
   absl::Duration upstream_latency = absl::ZeroDuration();
+};
 
-  // Filled by CachedClient; ignored when a ModelClient returns a Response.
+// An answer as served to one call: the answer, and how promptcache produced
+// it. A ModelClient returns a Response whose served fields are ignored.
+struct Response : Answer {
+  // Filled by CachedClient (Cache::Lookup / Cache::Record).
   CacheStatus cache_status = CacheStatus::kMiss;
   // Dollars this call did not spend because it was served from the cache;
   // 0 on a miss. Meaningful only when `priced` is true.

@@ -39,7 +39,7 @@ int64_t Cache::Impl::BudgetedBytes(size_t entry_value_bytes, size_t vector_dim,
 }
 
 int64_t Cache::Impl::CostPerHit(const Request& request,
-                                const Response& answer) const {
+                                const Answer& answer) const {
   const Usage usage = internal::EffectiveUsage(request, answer);
   const ModelPrice* price =
       options_.prices.Find(request.backend, request.model);

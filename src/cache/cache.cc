@@ -458,12 +458,8 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
     entry.answers.clear();
   }
   const int64_t cost_per_hit = CostPerHit(request, *answer);
-  Response stored = *answer;
-  stored.cache_status = CacheStatus::kMiss;
-  stored.dollars_saved = stored.dollars_spent = 0;
-  stored.priced = stored.stored = false;
-  stored.entry_key.reset();
-  entry.answers.push_back(std::move(stored));
+  // The answer only: what was served with it belongs to this call.
+  entry.answers.push_back(static_cast<const Answer&>(*answer));
   // A long answer is stored once, shared by every prompt with the same
   // answer; the entry keeps its key.
   internal::SharedBodies::Changes bodies;

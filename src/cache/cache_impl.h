@@ -243,7 +243,7 @@ class Cache::Impl {
                         size_t vector_text_bytes) const;
   // What one hit of `answer` saves, in nano-dollars; for unpriced models a
   // token count (1 nano-dollar per token), so they rank below priced ones.
-  int64_t CostPerHit(const Request& request, const Response& answer) const;
+  int64_t CostPerHit(const Request& request, const Answer& answer) const;
   absl::Status LoadEvictionTracker();
   // Evicts down to the low watermark when over the budget.
   absl::Status EvictToBudgetLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);

@@ -15,7 +15,7 @@ namespace {
 
 constexpr size_t kImportBatch = 500;
 
-nlohmann::json AnswerToJson(const Response& r) {
+nlohmann::json AnswerToJson(const Answer& r) {
   nlohmann::json j;
   j["text"] = r.text;
   j["finish_reason"] = r.finish_reason;
@@ -35,8 +35,8 @@ nlohmann::json AnswerToJson(const Response& r) {
   return j;
 }
 
-absl::StatusOr<Response> AnswerFromJson(const nlohmann::json& j) {
-  Response r;
+absl::StatusOr<Answer> AnswerFromJson(const nlohmann::json& j) {
+  Answer r;
   try {
     r.text = j.at("text").get<std::string>();
     r.finish_reason = j.at("finish_reason").get<std::string>();
@@ -71,7 +71,7 @@ absl::StatusOr<int64_t> Cache::Impl::Export(std::ostream& out) {
     line["key"] = e.key.ToHex();
     line["request"] = nlohmann::json::parse(e.canonical_request);
     line["answers"] = nlohmann::json::array();
-    for (const Response& r : e.answers)
+    for (const Answer& r : e.answers)
       line["answers"].push_back(AnswerToJson(r));
     line["created_us"] = absl::ToUnixMicros(e.created);
     line["expires_us"] = e.expires == absl::InfiniteFuture()
@@ -136,7 +136,7 @@ absl::StatusOr<int64_t> Cache::Impl::Import(std::istream& in) {
     }
     internal::StoredEntry entry;
     for (const nlohmann::json& a : j["answers"]) {
-      absl::StatusOr<Response> answer = AnswerFromJson(a);
+      absl::StatusOr<Answer> answer = AnswerFromJson(a);
       if (!answer.ok()) return fail(answer.status().message());
       entry.answers.push_back(*std::move(answer));
     }

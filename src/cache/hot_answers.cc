@@ -32,7 +32,7 @@ struct PackedHeader {
   uint8_t estimated;
 };
 
-size_t PackedSize(const Response& a) {
+size_t PackedSize(const Answer& a) {
   return sizeof(PackedHeader) + a.finish_reason.size() +
          a.tool_calls_json.size() + a.text.size();
 }
@@ -41,7 +41,7 @@ size_t RecordSize(size_t packed) {
   return (sizeof(RecordHeader) + packed + 7) & ~size_t{7};
 }
 
-void Pack(const Response& a, char* p) {
+void Pack(const Answer& a, char* p) {
   const PackedHeader h{a.usage.input_tokens,
                        a.usage.output_tokens,
                        a.usage.cached_input_tokens,
@@ -60,7 +60,7 @@ void Pack(const Response& a, char* p) {
   std::memcpy(p, a.text.data(), a.text.size());
 }
 
-void Unpack(const char* p, Response* out) {
+void Unpack(const char* p, Answer* out) {
   PackedHeader h;
   std::memcpy(&h, p, sizeof(h));
   p += sizeof(h);
@@ -111,7 +111,7 @@ HotAnswers::~HotAnswers() {
   }
 }
 
-size_t HotAnswers::RecordBytes(const Response& answer) {
+size_t HotAnswers::RecordBytes(const Answer& answer) {
   return RecordSize(PackedSize(answer));
 }
 
@@ -119,7 +119,7 @@ char* HotAnswers::SegmentData(const Shard& shard, uint32_t segment) const {
   return shard.region + static_cast<size_t>(segment) * segment_bytes_;
 }
 
-bool HotAnswers::Get(const Key128& key, int64_t now_us, Response* out) {
+bool HotAnswers::Get(const Key128& key, int64_t now_us, Answer* out) {
   Shard& shard = ShardOf(key);
   int64_t delta = 0;
   {
@@ -161,7 +161,7 @@ std::array<uint64_t, HotAnswers::kShards> HotAnswers::Versions() {
 }
 
 void HotAnswers::Put(const Key128& key, uint64_t version, int64_t expires_us,
-                     const Response& answer) {
+                     const Answer& answer) {
   Shard& shard = ShardOf(key);
   int64_t delta;
   {
@@ -174,7 +174,7 @@ void HotAnswers::Put(const Key128& key, uint64_t version, int64_t expires_us,
 }
 
 bool HotAnswers::Fill(const Key128& key, uint64_t version, int64_t expires_us,
-                      const Response& answer) {
+                      const Answer& answer) {
   Shard& shard = ShardOf(key);
   bool room = true;
   int64_t delta = 0;
@@ -196,7 +196,7 @@ bool HotAnswers::Fill(const Key128& key, uint64_t version, int64_t expires_us,
 }
 
 void HotAnswers::Replace(const Key128& key, int64_t expires_us,
-                         const Response& answer) {
+                         const Answer& answer) {
   Shard& shard = ShardOf(key);
   int64_t delta;
   {
@@ -274,7 +274,7 @@ size_t HotAnswers::items() const {
 }
 
 bool HotAnswers::InsertLocked(Shard& shard, const Key128& key,
-                              int64_t expires_us, const Response& answer) {
+                              int64_t expires_us, const Answer& answer) {
   // The old record, if any, stays in its segment as dead bytes until the
   // segment is evicted; its hit counts go with the key.
   HitCounts counts;
@@ -305,7 +305,7 @@ bool HotAnswers::InsertLocked(Shard& shard, const Key128& key,
 }
 
 void HotAnswers::WriteRecordLocked(Shard& shard, const Key128& key,
-                                   int64_t expires_us, const Response& answer,
+                                   int64_t expires_us, const Answer& answer,
                                    const HitCounts& counts) {
   const size_t packed = PackedSize(answer);
   const size_t record = RecordSize(packed);

@@ -77,23 +77,23 @@ class HotAnswers {
   // text, tool calls, finish reason, usage and upstream latency (what the
   // store keeps of an answer); the other fields of `out` are left as they
   // are.
-  bool Get(const Key128& key, int64_t now_us, Response* out);
+  bool Get(const Key128& key, int64_t now_us, Answer* out);
 
   // A token to pass to Put: an Erase between Version() and Put() makes the
   // Put a no-op, so a value read from the store before a write can never
   // overwrite what the write made current.
   uint64_t Version(const Key128& key);
   void Put(const Key128& key, uint64_t version, int64_t expires_us,
-           const Response& answer);
+           const Answer& answer);
   // For the warm-up after open: like Put, but never evicts, and keeps what
   // is already held. Returns false when the shard of `key` has no room
   // left without evicting.
   bool Fill(const Key128& key, uint64_t version, int64_t expires_us,
-            const Response& answer);
+            const Answer& answer);
   // For the writer that has just made `answer` the stored one (it holds
   // the store's write lock): replaces what is held and, like Erase, turns
   // away Puts of reads that began before.
-  void Replace(const Key128& key, int64_t expires_us, const Response& answer);
+  void Replace(const Key128& key, int64_t expires_us, const Answer& answer);
   // The answer's hit counts go to the sink (the entry lives on in the
   // store) unless `drop_counts` (the entry is deleted: its counts must not
   // land on a later entry of the same key).
@@ -115,7 +115,7 @@ class HotAnswers {
   // Answers are held as records in segments of segment_bytes(); a record
   // larger than a segment is not held (served from the store only).
   size_t segment_bytes() const { return segment_bytes_; }
-  static size_t RecordBytes(const Response& answer);
+  static size_t RecordBytes(const Answer& answer);
 
   // For a bulk fill from a store snapshot: the versions of all shards,
   // taken before the snapshot; Put(key, versions[ShardIndex(key)], ...)
@@ -188,7 +188,7 @@ class HotAnswers {
   // Writes `answer` as the record of `key` at the head (erasing what `key`
   // held); returns false when it cannot be held.
   bool InsertLocked(Shard& shard, const Key128& key, int64_t expires_us,
-                    const Response& answer)
+                    const Answer& answer)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Drops what `key` holds; its hit counts go to `keep` when non-null,
   // else to the sink.
@@ -207,7 +207,7 @@ class HotAnswers {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Appends the record to the head, which has room for it.
   void WriteRecordLocked(Shard& shard, const Key128& key, int64_t expires_us,
-                         const Response& answer, const HitCounts& counts = {})
+                         const Answer& answer, const HitCounts& counts = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Evicts the oldest segment into a new head, leaving `incoming` bytes
   // free in it.

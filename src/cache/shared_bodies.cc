@@ -59,7 +59,7 @@ absl::Status SharedBodies::Apply(const Changes& changes,
   return absl::OkStatus();
 }
 
-absl::Status SharedBodies::Resolve(const std::string& key, Response* answer,
+absl::Status SharedBodies::Resolve(const std::string& key, Answer* answer,
                                    const rocksdb::ReadOptions& read) const {
   if (family_ == nullptr) return absl::DataLossError("body store missing");
   rocksdb::Status s =

@@ -61,7 +61,7 @@ class SharedBodies {
   // Fills `answer->text` from the body under `key`, read in `read`'s view.
   // NotFound when it is gone (its entry was deleted meanwhile).
   absl::Status Resolve(
-      const std::string& key, Response* answer,
+      const std::string& key, Answer* answer,
       const rocksdb::ReadOptions& read = rocksdb::ReadOptions()) const;
 
   struct Totals {

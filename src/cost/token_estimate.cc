@@ -6,7 +6,7 @@ int64_t EstimateTokens(absl::string_view text) {
   return static_cast<int64_t>((text.size() + 3) / 4);
 }
 
-Usage EstimateUsage(const Request& request, const Response& response) {
+Usage EstimateUsage(const Request& request, const Answer& response) {
   Usage usage;
   // Chat formats add a few tokens of framing per message.
   constexpr int64_t kTokensPerMessage = 4;
@@ -21,7 +21,7 @@ Usage EstimateUsage(const Request& request, const Response& response) {
   return usage;
 }
 
-Usage EffectiveUsage(const Request& request, const Response& response) {
+Usage EffectiveUsage(const Request& request, const Answer& response) {
   const Usage& u = response.usage;
   // Counts the caller gave (even if it marked them estimated) beat ours.
   if (u.input_tokens == 0 && u.output_tokens == 0) {

@@ -15,10 +15,10 @@ namespace promptcache::internal {
 int64_t EstimateTokens(absl::string_view text);
 
 // Estimated usage of `request` answered by `response`, marked estimated.
-Usage EstimateUsage(const Request& request, const Response& response);
+Usage EstimateUsage(const Request& request, const Answer& response);
 
 // `response.usage` when the backend reported any, else an estimate.
-Usage EffectiveUsage(const Request& request, const Response& response);
+Usage EffectiveUsage(const Request& request, const Answer& response);
 
 }  // namespace promptcache::internal
 

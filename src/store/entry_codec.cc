@@ -84,8 +84,7 @@ class Reader {
   bool ok_ = true;
 };
 
-void PutAnswer(std::string* out, const Response& r,
-               const std::string& body_key) {
+void PutAnswer(std::string* out, const Answer& r, const std::string& body_key) {
   if (body_key.empty()) {
     out->push_back(0);
     PutString(out, r.text);
@@ -103,8 +102,7 @@ void PutAnswer(std::string* out, const Response& r,
   PutSigned(out, absl::ToInt64Microseconds(r.upstream_latency));
 }
 
-void ReadAnswer(Reader& in, uint8_t format, Response* r,
-                std::string* body_key) {
+void ReadAnswer(Reader& in, uint8_t format, Answer* r, std::string* body_key) {
   body_key->clear();
   if (format == kEntryFormatInline || in.Byte() == 0) {
     r->text = in.String();
@@ -140,7 +138,7 @@ std::string EncodeEntry(const StoredEntry& e) {
   std::string out;
   size_t reserve = 64 + e.ns.size() + e.backend.size() + e.model.size() +
                    e.canonical_request.size();
-  for (const Response& r : e.answers) {
+  for (const Answer& r : e.answers) {
     reserve += r.text.size() + r.tool_calls_json.size() + 40;
   }
   out.reserve(reserve);
@@ -191,7 +189,7 @@ absl::StatusOr<StoredEntry> DecodeEntry(absl::string_view value) {
 }
 
 absl::StatusOr<EntryHead> DecodeAnswer(absl::string_view value, uint64_t pick,
-                                       Response* answer) {
+                                       Answer* answer) {
   Reader in(std::string_view(value.data(), value.size()));
   const uint8_t format = in.Byte();
   if (format != kEntryFormat && format != kEntryFormatInline) {

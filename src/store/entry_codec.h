@@ -24,7 +24,7 @@ struct StoredEntry {
   std::string ns;
   std::string backend;
   std::string model;
-  std::vector<Response> answers;
+  std::vector<Answer> answers;
   // Parallel to `answers`: the 16-byte key of a shared body holding the
   // answer's text (its text is then empty here), or empty for inline text.
   // Identical long answers of many prompts are stored once (bodies).
@@ -44,7 +44,7 @@ struct EntryHead {
   std::string body_key;
 };
 absl::StatusOr<EntryHead> DecodeAnswer(absl::string_view value, uint64_t pick,
-                                       Response* answer);
+                                       Answer* answer);
 
 std::string EncodeLedgerRow(const LedgerRow& row);
 // Fills the counters of `row` (not its names).
