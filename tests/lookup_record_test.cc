@@ -178,6 +178,39 @@ TEST_F(LookupRecordTest, FailuresBypassAndWaitsAreCountedNotStored) {
   EXPECT_EQ(cache_->Inspect(lookup.exact_key)->hit_count, 0);
 }
 
+TEST_F(LookupRecordTest, RecordSetsTheServedFieldsAfresh) {
+  Open();
+  const Request q = MakeRequest("what an upstream claims");
+  LookupResult lookup;
+  ASSERT_TRUE(cache_->Lookup(q, {}, &lookup).ok());
+  // An upstream (a ModelClient) that fills fields that are the cache's.
+  Response claims = MakeAnswer("the answer");
+  claims.cache_status = CacheStatus::kExactHit;
+  claims.entry_key = Key128{1, 2};
+  claims.similarity = 0.5;
+  claims.dollars_saved = 9;
+  Outcome no_store;
+  no_store.store = false;
+  cache_->Record(q, lookup, no_store, &claims);
+  EXPECT_EQ(claims.text, "the answer");
+  EXPECT_EQ(claims.cache_status, CacheStatus::kMiss);
+  EXPECT_FALSE(claims.entry_key.has_value());
+  EXPECT_EQ(claims.request_key, lookup.exact_key);
+  EXPECT_EQ(claims.similarity, 0);
+  EXPECT_EQ(claims.dollars_saved, 0);
+  EXPECT_GT(claims.dollars_spent, 0);
+
+  // A null answer where one was due counts as a failure, not a crash.
+  cache_->Record(q, lookup, Outcome(), nullptr);
+  Outcome waited;
+  waited.kind = Outcome::Kind::kCoalesced;
+  cache_->Record(q, lookup, waited, nullptr);
+  const LedgerRow total = Total();
+  EXPECT_EQ(total.requests, 3);
+  EXPECT_EQ(total.upstream_errors, 1);  // the waiter's is the leader's
+  EXPECT_EQ(total.coalesced, 0);
+}
+
 TEST_F(LookupRecordTest, SemanticHitsAndTheSemanticSwitch) {
   Open(/*semantic=*/true);
   const Request q = MakeRequest("How do I reset my router password?");

@@ -39,7 +39,7 @@ struct EntryInfo {
   std::string backend;
   std::string model;
   std::string canonical_request;  // see keys.h
-  std::vector<Answer> answers;  // one, or up to max_answers_per_key
+  std::vector<Answer> answers;    // one, or up to max_answers_per_key
   absl::Time created;
   absl::Time expires;   // absl::InfiniteFuture() when it never expires
   absl::Time last_hit;  // absl::InfinitePast() when never hit
@@ -80,9 +80,9 @@ struct CacheStats {
   std::string wal_recovery;
   // Since open, the cache's own failures that calls went on without (see
   // "Failures" on Cache): lookups that could not read the store (served as
-  // misses), embedder failures (exact tier only for that call), answers
-  // not stored because a write failed (served all the same). And the last
-  // such error's message.
+  // misses), embedder failures (exact tier only for that call), writes that
+  // failed (an answer not stored, served all the same; or a call's ledger
+  // counts lost). And the last such error's message.
   int64_t lookup_errors = 0;
   int64_t embedder_errors = 0;
   int64_t store_errors = 0;
@@ -187,9 +187,9 @@ struct Outcome {
 //   a failed write of a call's ledger counts (an upstream error, a miss
 //   not stored) loses those counts, never an answer.
 // Each is counted in CacheStats (lookup_errors, embedder_errors,
-// store_errors, last_error). Errors of the request (InvalidArgument), of
-// the options, and of calls made directly on the tier-level methods
-// (CacheTiers) are returned to the caller.
+// store_errors, last_error). Errors of the request (InvalidArgument) and
+// of the options are returned to the caller; so are those of calls made
+// directly on the tier-level methods (CacheTiers), which count them too.
 class Cache {
  public:
   // Opens (or creates) the database at `path`. Errors: NotFound when it does
@@ -231,10 +231,14 @@ class Cache {
   // Lookup) and, for a complete answer with `outcome.store`, stores it
   // with its vector in the same write as its ledger delta (an answer that
   // is incomplete, see IsCompleteFinishReason, or refused by admission is
-  // counted as not stored). Fills `answer`'s cache_status, dollars_saved,
-  // dollars_spent, priced, stored, entry_key; `answer` is null for the
-  // failures. Never fails the call: a write that fails is counted in
-  // CacheStats::store_errors and the answer is returned unstored.
+  // counted as not stored). `answer` is the upstream's answer (kAnswered,
+  // kBypassed) or the leader's served response (kCoalesced), null for the
+  // failures; a null answer for the others counts as a failure. Its served
+  // fields are set afresh (what a ModelClient put there is dropped):
+  // cache_status, dollars_saved, dollars_spent, priced, stored, entry_key
+  // (when stored), request_key, semantic_decision. Never fails the call: a
+  // write that fails is counted in CacheStats::store_errors and the answer
+  // is returned unstored.
   void Record(const Request& request, const LookupResult& lookup,
               const Outcome& outcome, Response* answer);
 

@@ -1,7 +1,8 @@
 // Advanced: the cache's tiers one call at a time, for tools, benchmarks and
 // tests that look at one tier. A client uses Cache::Lookup and
 // Cache::Record instead, which count every request in the ledger exactly
-// once; calls made here count only what each says.
+// once; calls made here count in the ledger only what each says (failures
+// of the store and the embedder are also counted in CacheStats).
 //
 //   promptcache::CacheTiers tiers(*cache);
 //   absl::StatusOr<promptcache::Response> hit = tiers.GetExact(key);
@@ -85,8 +86,8 @@ class CacheTiers {
   // veto). `query_vector`, when not null, receives the embedding of the
   // last user turn. Errors: FailedPrecondition without an embedder; the
   // embedder's error, or InvalidArgument naming the embedder when it
-  // returns a vector of the wrong dimension or with NaN/inf values.
-  // Does not count anything in the ledger.
+  // returns a vector of the wrong dimension or with NaN/inf values. Counts
+  // no request in the ledger; a paid embedder's cost is charged to it.
   absl::StatusOr<Response> FindSemantic(
       const Request& request, const RequestKeys& keys,
       std::optional<double> threshold = std::nullopt,

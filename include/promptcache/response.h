@@ -55,7 +55,8 @@ struct Answer {
 };
 
 // An answer as served to one call: the answer, and how promptcache produced
-// it. A ModelClient returns a Response whose served fields are ignored.
+// it. A ModelClient returns a Response; its served fields are dropped and
+// set afresh by the cache (Cache::Record).
 struct Response : Answer {
   // Filled by CachedClient (Cache::Lookup / Cache::Record).
   CacheStatus cache_status = CacheStatus::kMiss;
@@ -75,7 +76,8 @@ struct Response : Answer {
   // Exact key of this request. With entry_key, identifies a served
   // semantic hit for Cache::ReportFalseHit.
   std::optional<Key128> request_key;
-  // Cosine similarity of a semantic hit (1 for exact hits, 0 for misses).
+  // Cosine similarity of a semantic hit (1 for exact hits, 0 for misses;
+  // a coalesced call has its leader's).
   double similarity = 0;
   // What the semantic tier decided, in one line: for a semantic hit its
   // score and cut; for a miss that had candidates, the best one's score

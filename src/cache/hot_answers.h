@@ -73,10 +73,7 @@ class HotAnswers {
   HotAnswers(const HotAnswers&) = delete;
   HotAnswers& operator=(const HotAnswers&) = delete;
 
-  // Copies the answer for `key` into `out` when present and not expired:
-  // text, tool calls, finish reason, usage and upstream latency (what the
-  // store keeps of an answer); the other fields of `out` are left as they
-  // are.
+  // Copies the answer for `key` into `out` when present and not expired.
   bool Get(const Key128& key, int64_t now_us, Answer* out);
 
   // A token to pass to Put: an Erase between Version() and Put() makes the

@@ -83,17 +83,38 @@ absl::Status Cache::Impl::Lookup(const Request& request,
   return absl::OkStatus();
 }
 
+namespace {
+
+// An upstream answer as this call's: the fields a ModelClient may have set
+// beyond the answer itself are not ours to pass on.
+void KeepOnlyTheAnswer(Response* response) {
+  Answer answer = std::move(*response);
+  *response = Response();
+  static_cast<Answer&>(*response) = std::move(answer);
+}
+
+}  // namespace
+
 void Cache::Impl::Record(const Request& request, const LookupResult& lookup,
                          const Outcome& outcome, Response* answer) {
   using Kind = Outcome::Kind;
+  Kind kind = outcome.kind;
+  // Without an answer there is nothing to serve: a failure.
+  if (answer == nullptr && kind == Kind::kCoalesced) {
+    kind = Kind::kCoalescedFailed;
+  } else if (answer == nullptr &&
+             (kind == Kind::kAnswered || kind == Kind::kBypassed)) {
+    kind = Kind::kUpstreamFailed;
+  }
+  if (answer != nullptr && kind != Kind::kCoalesced) KeepOnlyTheAnswer(answer);
+  if (answer != nullptr) answer->request_key = lookup.exact_key;
   absl::Status counted;
-  switch (outcome.kind) {
-    case Kind::kCoalesced: {
+  switch (kind) {
+    case Kind::kCoalesced:
       // The leader's entry answered: a semantic hit's own, else ours.
       RecordHit(request, answer->entry_key.value_or(lookup.exact_key),
                 CacheStatus::kCoalesced, answer);
       return;
-    }
     case Kind::kCoalescedFailed:
       counted = RecordUnstoredMiss(request, nullptr, /*coalesced=*/true);
       break;
@@ -127,10 +148,11 @@ void Cache::Impl::Record(const Request& request, const LookupResult& lookup,
       absl::Status stored = StoreMiss(request, lookup.canonical, outcome.ttl,
                                       outcome.replace, vector, answer);
       if (stored.ok()) return;
-      // The answer is good even when storing failed: counted as unstored
-      // (a failed write was counted in store_errors by StoreMiss).
-      counted = RecordUnstoredMiss(request, answer, /*coalesced=*/false);
-      break;
+      // The answer is good even when storing failed: counted as unstored.
+      // StoreMiss counted its failed write; the same fault failing this
+      // ledger write is not counted twice.
+      RecordUnstoredMiss(request, answer, /*coalesced=*/false).IgnoreError();
+      return;
     }
   }
   // A ledger write that fails loses one request's counts, never an answer;

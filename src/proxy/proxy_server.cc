@@ -173,7 +173,6 @@ int64_t ToNanoDollars(double dollars) {
   return static_cast<int64_t>(std::llround(dollars * 1e9));
 }
 
-// The status a response header reports for a served call.
 // The response id's unique part: the request's key (24 hex digits), the
 // same for every answer to the same request.
 std::string ResponseIdOf(const Response& r) {
@@ -181,6 +180,7 @@ std::string ResponseIdOf(const Response& r) {
                                    : std::string(24, '0');
 }
 
+// The status a response header reports for a served call.
 std::string StatusLabel(const Response& r) {
   return CacheStatusName(r.cache_status);
 }
