@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "cache/cache_impl.h"
+#include "cache/cache_internal.h"
 #include "nlohmann/json.hpp"
 #include "request/json_text.h"
 
@@ -170,6 +171,70 @@ absl::StatusOr<int64_t> Cache::Impl::Import(std::istream& in) {
   }
   if (absl::Status s = flush(); !s.ok()) return s;
   return imported;
+}
+
+// One import batch: entries, their vectors and shared bodies in one
+// write, then the index and the byte budget.
+absl::Status Cache::Impl::WriteEntries(
+    const std::vector<ImportedEntry>& items) {
+  absl::MutexLock lock(&write_mu_);
+  rocksdb::WriteBatch batch;
+  std::vector<std::pair<Key128, internal::EntryStats>> sized;
+  internal::SharedBodies::Changes bodies;
+  absl::flat_hash_set<Key128> replaced;
+  for (const ImportedEntry& item : items) {
+    // An entry replaced by the import releases its shared bodies, once even
+    // when the import holds the key twice (imported values are inline).
+    std::string old;
+    if (replaced.insert(item.keys.exact).second &&
+        db_->Get(rocksdb::ReadOptions(), entries_cf_,
+                 AsSlice(KeyBytes(item.keys.exact)), &old)
+            .ok()) {
+      bodies.UnrefEntry(old);
+    }
+    batch.Put(entries_cf_, AsSlice(KeyBytes(item.keys.exact)), item.value);
+    // The imported entry carries its hit counts; old counters would double.
+    // Fresh counters carry its size for the byte budget.
+    internal::EntryStats stats;
+    absl::StatusOr<internal::StoredEntry> entry =
+        internal::DecodeEntry(item.value);
+    if (entry.ok() && !entry->answers.empty()) {
+      Request request;
+      request.backend = entry->backend;
+      request.model = entry->model;
+      stats.bytes = BudgetedBytes(item.value.size(), item.vector.size(),
+                                  item.vector.empty() ? 0 : item.text.size());
+      stats.cost_nusd = CostPerHit(request, entry->answers.front());
+      stats.expires_us = entry->expires_us;
+      sized.emplace_back(item.keys.exact, stats);
+    }
+    batch.Put(entry_stats_cf_, AsSlice(KeyBytes(item.keys.exact)),
+              internal::EncodeEntryStats(stats));
+    if (!item.vector.empty()) {
+      PutVector(&batch, item.keys.exact, item.keys, item.vector, item.text);
+    }
+  }
+  if (absl::Status b = bodies_->Apply(bodies, &batch); !b.ok()) {
+    return b;
+  }
+  absl::Status s = FromRocks(WriteResuming(&batch), "writing entries");
+  if (!s.ok()) return s;
+  for (const ImportedEntry& item : items) {
+    ForgetHitCounts(item.keys.exact);  // the import reset its counters
+    if (!item.vector.empty()) {
+      index_->Add(item.keys.scope, item.keys.exact, item.keys.context,
+                  internal::NumberSignature(item.text), item.vector.data());
+    }
+  }
+  if (eviction_ != nullptr) {
+    const int64_t now = NowMicros();
+    for (const auto& [key, stats] : sized) {
+      eviction_->Upsert(key, stats.bytes, stats.cost_nusd, stats.expires_us,
+                        now);
+    }
+    return EvictToBudgetLocked();
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace promptcache
