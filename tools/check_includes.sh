@@ -92,7 +92,7 @@ for file in include/promptcache/*.h; do
 done
 
 # Programs: public headers only, unless excepted above.
-for file in tools/*.cc tools/*.h examples/*.cc; do
+for file in tools/*.cc tools/*.h tools/cli/*.cc tools/cli/*.h examples/*.cc; do
   for dep in $(parts_of "$file"); do
     case "$dep" in promptcache|absl|nlohmann|CLI) continue ;; esac
     if [ -d "src/$dep" ] &&
