@@ -66,6 +66,10 @@ class StubUpstream {
     absl::MutexLock lock(&mu_);
     return last_body_;
   }
+  std::string last_org() {
+    absl::MutexLock lock(&mu_);
+    return last_org_;
+  }
   // Set when a streamed answer could not be written (client went away).
   bool stream_broken() const { return stream_broken_.load(); }
 
@@ -76,6 +80,7 @@ class StubUpstream {
                      ? req.get_header_value("x-api-key")
                      : req.get_header_value("Authorization");
     last_body_ = req.body;
+    last_org_ = req.get_header_value("OpenAI-Organization");
     return ++calls_;
   }
 
@@ -229,6 +234,7 @@ class StubUpstream {
   std::atomic<bool> stream_broken_{false};
   absl::Mutex mu_;
   std::string last_auth_ ABSL_GUARDED_BY(mu_);
+  std::string last_org_ ABSL_GUARDED_BY(mu_);
   std::string last_body_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -527,6 +533,24 @@ TEST_F(ProxyTest, TheProxysOwnKeyNeedsClientKeys) {
   options.openai.api_key_env = "";
   EXPECT_FALSE(ProxyServer::Create(*cache_, options).ok());  // protect_stats
   unsetenv("PROMPTCACHE_TEST_PROXY_KEY");
+}
+
+TEST_F(ProxyTest, AKeyGivenDirectlyAndExtraHeadersGoUpstream) {
+  StartProxy([](ProxyOptions& o) {
+    o.openai.api_key = "sk-proxy-direct-key";  // UpstreamOptions::api_key
+    o.openai.extra_headers = {{"OpenAI-Organization", "org-acme"}};
+    o.client_keys = {{"sk-team-a-1", "team-a"}};
+  });
+  EXPECT_THAT(server_->AuthenticationSummary(),
+              ::testing::HasSubstr("ProxyUpstream::api_key"));
+  EXPECT_THAT(server_->AuthenticationSummary(),
+              ::testing::Not(::testing::HasSubstr("sk-proxy-direct-key")));
+  auto ok = Post("/v1/chat/completions", ChatBody("Which organization?"), {},
+                 "sk-team-a-1");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(stub_.last_auth(), "Bearer sk-proxy-direct-key");
+  EXPECT_EQ(stub_.last_org(), "org-acme");
 }
 
 TEST_F(ProxyTest, TheProxysOwnKeyServesConfiguredClientsAsTheirTenants) {

@@ -36,22 +36,26 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "promptcache/embedder.h"
+#include "promptcache/upstream_options.h"
 
 namespace promptcache {
 
-struct HttpEmbedderOptions {
-  // Server root, e.g. "https://api.openai.com" or "http://127.0.0.1:11434".
-  // "/v1/embeddings" is appended; a base_url that already ends in "/v1"
-  // (as OpenAI SDKs spell it) is accepted too.
-  std::string base_url;
+// The upstream (UpstreamOptions: base_url such as "https://api.openai.com"
+// or "http://127.0.0.1:11434", to which "/v1/embeddings" is appended; the
+// key, sent as "Authorization: Bearer <key>"; timeouts; retries of each
+// batch), with shorter defaults than a model call's: api_key_env
+// OPENAI_API_KEY, timeout and connect_timeout 10 s, 3 retries, backoff
+// from 200 ms up to 10 s.
+struct HttpEmbedderOptions : UpstreamOptions {
+  HttpEmbedderOptions() {
+    api_key_env = "OPENAI_API_KEY";
+    timeout = absl::Seconds(10);
+    max_retries = 3;
+    initial_backoff = absl::Milliseconds(200);
+    max_backoff = absl::Seconds(10);
+  }
   // Model name sent to the server, e.g. "text-embedding-3-small".
   std::string model;
-
-  // Sent as "Authorization: Bearer <key>". When api_key is empty it is read
-  // from the environment variable api_key_env at Create(); when both are
-  // empty (local servers) no Authorization header is sent.
-  std::string api_key;
-  std::string api_key_env = "OPENAI_API_KEY";
 
   // Length of every vector. 0: learn it from one probe request in Create()
   // (that request's tokens count in tokens_used()).
@@ -65,14 +69,6 @@ struct HttpEmbedderOptions {
   // as the cost of caching. 0 for local servers.
   double usd_per_million_tokens = 0;
 
-  // Limit for each HTTP attempt (connect + send + receive).
-  absl::Duration timeout = absl::Seconds(10);
-  // Retries after the first attempt of each batch.
-  int max_retries = 3;
-  // Backoff before the first retry; doubles on each further retry.
-  absl::Duration initial_backoff = absl::Milliseconds(200);
-  // Cap on one backoff wait, including a server's Retry-After.
-  absl::Duration max_backoff = absl::Seconds(10);
   // Texts per request.
   int max_batch = 256;
 };

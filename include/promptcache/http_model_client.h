@@ -36,31 +36,19 @@
 #include "promptcache/provider_api.h"
 #include "promptcache/request.h"
 #include "promptcache/response.h"
+#include "promptcache/upstream_options.h"
 
 namespace promptcache {
 
-struct HttpModelClientOptions {
+// The upstream (UpstreamOptions: base_url such as "https://api.openai.com",
+// "https://api.anthropic.com" or "http://127.0.0.1:8000", key, timeouts of
+// one attempt, as LLM answers can take minutes, retries), and the API.
+// An empty api_key_env defaults to OPENAI_API_KEY or ANTHROPIC_API_KEY by
+// `api`.
+struct HttpModelClientOptions : UpstreamOptions {
   ProviderApi api = ProviderApi::kOpenAiChat;
-  // Server root, e.g. "https://api.openai.com", "https://api.anthropic.com"
-  // or "http://127.0.0.1:8000". A trailing "/v1" (as SDKs spell base URLs)
-  // is accepted.
-  std::string base_url;
-  // When empty, read from the environment variable api_key_env at Create();
-  // api_key_env defaults to OPENAI_API_KEY or ANTHROPIC_API_KEY by `api`.
-  // When both are empty (local servers) no key header is sent.
-  std::string api_key;
-  std::string api_key_env;
   // Anthropic's required API version header.
   std::string anthropic_version = "2023-06-01";
-  // Further headers for every call (e.g. OpenAI-Organization).
-  std::vector<std::pair<std::string, std::string>> extra_headers;
-  // Limit for one attempt; LLM answers can take minutes.
-  absl::Duration timeout = absl::Seconds(600);
-  absl::Duration connect_timeout = absl::Seconds(10);
-  // Retries after the first attempt.
-  int max_retries = 2;
-  absl::Duration initial_backoff = absl::Milliseconds(500);
-  absl::Duration max_backoff = absl::Seconds(20);
   // Anthropic requires max_tokens; sent when a Request has none.
   int64_t default_max_tokens = 4096;
 };

@@ -10,9 +10,9 @@
 //
 // Tenants: by default each client's own API key is forwarded upstream and
 // the namespace of a call is a hash of it, so two keys never share answers.
-// An upstream that holds the proxy's own key (ProxyUpstream::api_key_env)
-// requires client authentication: clients present keys configured in
-// ProxyOptions::client_keys, each mapped to a tenant whose namespace it
+// An upstream that holds the proxy's own key (ProxyUpstream::api_key or
+// api_key_env) requires client authentication: clients present keys configured
+// in ProxyOptions::client_keys, each mapped to a tenant whose namespace it
 // uses, and get 401 otherwise. An x-promptcache-namespace header names a
 // sub-namespace within the tenant's (or, with NamespaceMode::kHeader behind
 // a trusted gateway, the namespace itself). Keys are never stored or logged.
@@ -31,35 +31,35 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "promptcache/cache.h"
+#include "promptcache/upstream_options.h"
 
 namespace promptcache {
 
-struct ProxyUpstream {
-  // Server root, e.g. "https://api.openai.com" or "http://127.0.0.1:8000".
-  std::string base_url;
-  // Empty (default): each client's own key is forwarded. Otherwise the
-  // environment variable holding the proxy's own key, sent upstream for
-  // every call instead; clients then authenticate with
-  // ProxyOptions::client_keys, and only GET requests pass through to
-  // endpoints other than model calls (clients cannot act on the operator's
-  // account).
-  std::string api_key_env;
+// One upstream of the proxy (UpstreamOptions). Its key: none by default,
+// and each client's own key is forwarded. A key of the proxy's own
+// (api_key, or api_key_env naming the variable that holds it) is sent
+// upstream for every call instead; clients then authenticate with
+// ProxyOptions::client_keys, and only GET requests pass through to
+// endpoints other than model calls (clients cannot act on the operator's
+// account). `timeout` bounds a call with its retries (a stream: also the
+// longest silence between two of its chunks); retries happen only before
+// any byte reached the client. extra_headers go with every call.
+struct ProxyUpstream : UpstreamOptions {
   // Backend name in cache keys, prices and reports.
   std::string backend;
-  // An upstream call, retries included (a stream: also the longest silence
-  // between two of its chunks).
-  absl::Duration timeout = absl::Seconds(600);
-  absl::Duration connect_timeout = absl::Seconds(10);
-  // Retries of a failed upstream call (429, 5xx, connection errors) before
-  // any byte reached the client.
-  int max_retries = 2;
-  absl::Duration initial_backoff = absl::Milliseconds(500);
-  absl::Duration max_backoff = absl::Seconds(20);
+
+  static ProxyUpstream To(std::string base_url, std::string backend) {
+    ProxyUpstream up;
+    up.base_url = std::move(base_url);
+    up.backend = std::move(backend);
+    return up;
+  }
 };
 
 enum class NamespaceMode {
@@ -77,8 +77,9 @@ struct ProxyOptions {
   // No key of the proxy's own by default: with OPENAI_API_KEY merely set in
   // its environment, a proxy would otherwise serve anyone, with any or no
   // key, on the operator's account.
-  ProxyUpstream openai = {"https://api.openai.com", "", "openai"};
-  ProxyUpstream anthropic = {"https://api.anthropic.com", "", "anthropic"};
+  ProxyUpstream openai = ProxyUpstream::To("https://api.openai.com", "openai");
+  ProxyUpstream anthropic =
+      ProxyUpstream::To("https://api.anthropic.com", "anthropic");
   NamespaceMode namespace_mode = NamespaceMode::kApiKey;
   // Client key -> tenant name, for upstreams that use the proxy's own key:
   // a client sends its key as `Authorization: Bearer KEY` (or `x-api-key`

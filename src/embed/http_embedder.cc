@@ -19,6 +19,7 @@
 #include "absl/strings/strip.h"
 #include "cost/token_estimate.h"
 #include "http/http_transport.h"
+#include "http/upstream.h"
 #include "nlohmann/json.hpp"
 
 namespace promptcache {
@@ -200,37 +201,17 @@ absl::StatusOr<std::unique_ptr<HttpEmbedder>> HttpEmbedder::Create(
       return absl::InvalidArgumentError(
           "http embedder: usd_per_million_tokens must be finite and >= 0");
     }
-    if (options.timeout <= absl::ZeroDuration()) {
-      return absl::InvalidArgumentError("http embedder: timeout must be > 0");
-    }
-    if (options.max_retries < 0) {
-      return absl::InvalidArgumentError(
-          "http embedder: max_retries must be >= 0");
-    }
-    if (options.initial_backoff < absl::ZeroDuration() ||
-        options.max_backoff < absl::ZeroDuration()) {
-      return absl::InvalidArgumentError(
-          "http embedder: backoff durations must be >= 0");
+    if (absl::Status s = http::CheckUpstreamOptions(options, "http embedder");
+        !s.ok()) {
+      return s;
     }
     if (options.max_batch < 1) {
       return absl::InvalidArgumentError(
           "http embedder: max_batch must be >= 1");
     }
-    if (options.api_key.empty() && !options.api_key_env.empty()) {
-      const char* key = std::getenv(options.api_key_env.c_str());
-      if (key != nullptr) options.api_key = key;
-    }
-    // A newline in the key would inject headers; the key itself is never
-    // quoted, only where it came from.
-    for (char c : options.api_key) {
-      const auto u = static_cast<unsigned char>(c);
-      if (u < 0x20 || u == 0x7F) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "http embedder: the API key (",
-            options.api_key_env.empty() ? std::string("option api_key")
-                                        : options.api_key_env,
-            ") contains control characters"));
-      }
+    if (absl::Status s = http::ResolveApiKey(&options, "http embedder");
+        !s.ok()) {
+      return s;
     }
 
     const std::string endpoint = absl::EndsWith(base, "/v1")
@@ -299,12 +280,10 @@ absl::Status HttpEmbedder::EmbedBatch(
     post.headers.emplace_back("Authorization",
                               absl::StrCat("Bearer ", options_.api_key));
   }
-  http::TransportOptions transport;
-  transport.timeout = options_.timeout;
-  transport.connect_timeout = options_.timeout;
-  transport.max_retries = options_.max_retries;
-  transport.initial_backoff = options_.initial_backoff;
-  transport.max_backoff = options_.max_backoff;
+  for (const auto& header : options_.extra_headers) {
+    post.headers.push_back(header);
+  }
+  http::TransportOptions transport = http::TransportFor(options_);
   transport.max_response_bytes = kMaxResponseBytes;
   transport.user_agent = "promptcache-http-embedder";
   absl::StatusOr<http::HttpReply> reply =

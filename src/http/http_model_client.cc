@@ -7,6 +7,7 @@
 #include "absl/strings/strip.h"
 #include "http/http_transport.h"
 #include "http/provider_format.h"
+#include "http/upstream.h"
 
 namespace promptcache {
 
@@ -18,19 +19,8 @@ absl::StatusOr<HttpModelClient> HttpModelClient::Create(
   absl::StatusOr<std::string> base =
       http::NormalizeBaseUrl(options.base_url, absl::StrCat(who, ": base_url"));
   if (!base.ok()) return base.status();
-  if (options.timeout <= absl::ZeroDuration() ||
-      options.connect_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(who, ": timeouts must be > 0"));
-  }
-  if (options.max_retries < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(who, ": max_retries must be >= 0"));
-  }
-  if (options.initial_backoff < absl::ZeroDuration() ||
-      options.max_backoff < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(who, ": backoff durations must be >= 0"));
+  if (absl::Status s = http::CheckUpstreamOptions(options, who); !s.ok()) {
+    return s;
   }
   if (options.default_max_tokens < 1) {
     return absl::InvalidArgumentError(
@@ -41,24 +31,8 @@ absl::StatusOr<HttpModelClient> HttpModelClient::Create(
                               ? "ANTHROPIC_API_KEY"
                               : "OPENAI_API_KEY";
   }
-  if (options.api_key.empty()) {
-    const char* key = std::getenv(options.api_key_env.c_str());
-    if (key != nullptr) options.api_key = key;
-  }
-  // The key is never quoted, only where it came from.
-  if (absl::Status s = http::CheckHeaderValue(
-          options.api_key,
-          absl::StrCat(who, ": the API key (", options.api_key_env, ")"));
-      !s.ok()) {
+  if (absl::Status s = http::ResolveApiKey(&options, who); !s.ok()) {
     return s;
-  }
-  for (const auto& [name, value] : options.extra_headers) {
-    if (absl::Status s = http::CheckHeaderValue(
-            absl::StrCat(name, value),
-            absl::StrCat(who, ": extra header ", http::Quote(name)));
-        !s.ok()) {
-      return s;
-    }
   }
   HttpModelClient client;
   absl::string_view root = *base;
@@ -93,12 +67,7 @@ absl::StatusOr<Response> HttpModelClient::Complete(
     for (const auto& header : options_.extra_headers) {
       post.headers.push_back(header);
     }
-    http::TransportOptions transport;
-    transport.timeout = options_.timeout;
-    transport.connect_timeout = options_.connect_timeout;
-    transport.max_retries = options_.max_retries;
-    transport.initial_backoff = options_.initial_backoff;
-    transport.max_backoff = options_.max_backoff;
+    http::TransportOptions transport = http::TransportFor(options_);
     transport.user_agent = "promptcache-model-client";
     const std::vector<std::string> secrets = {options_.api_key};
 

@@ -30,6 +30,7 @@
 #include "absl/strings/strip.h"
 #include "http/http_transport.h"
 #include "http/provider_format.h"
+#include "http/upstream.h"
 #include "nlohmann/json.hpp"
 #include "promptcache/cached_client.h"
 #include "promptcache/keys.h"
@@ -265,6 +266,8 @@ class ProxyServer::Impl {
     ProxyUpstream config;
     std::string base;  // without a trailing "/v1"
     std::string key;   // the proxy's own key, or empty
+    // Where the key came from, for messages (never the key itself).
+    std::string key_source;
   };
   // What one model call did upstream (for relaying its bytes verbatim).
   struct Outcome {
@@ -371,21 +374,18 @@ absl::Status ProxyServer::Impl::Init() {
       return absl::InvalidArgumentError(
           absl::StrCat("proxy: ", what, " backend name is empty"));
     }
-    if (config->timeout <= absl::ZeroDuration() || config->max_retries < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "proxy: ", what, " timeout must be > 0 and max_retries >= 0"));
-    }
-    if (!config->api_key_env.empty()) {
-      const char* key = std::getenv(config->api_key_env.c_str());
-      if (key != nullptr) upstream->key = key;
-    }
-    if (absl::Status s = http::CheckHeaderValue(
-            upstream->key,
-            absl::StrCat("proxy: the API key in ", config->api_key_env));
-        !s.ok()) {
+    const std::string who = absl::StrCat("proxy: ", what, " upstream");
+    if (absl::Status s = http::CheckUpstreamOptions(*config, who); !s.ok()) {
       return s;
     }
     upstream->config = *config;
+    upstream->key_source = config->api_key.empty()
+                               ? config->api_key_env
+                               : std::string("ProxyUpstream::api_key");
+    if (absl::Status s = http::ResolveApiKey(&upstream->config, who); !s.ok()) {
+      return s;
+    }
+    upstream->key = upstream->config.api_key;
   }
   // Client keys: checked once, kept only as hashes.
   for (const auto& [key, tenant] : options_.client_keys) {
@@ -425,7 +425,7 @@ absl::Status ProxyServer::Impl::Init() {
         !options_.allow_unauthenticated_clients) {
       return absl::InvalidArgumentError(absl::StrCat(
           "proxy: the ", up->config.backend,
-          " upstream uses the proxy's own key (from ", up->config.api_key_env,
+          " upstream uses the proxy's own key (from ", up->key_source,
           "), so clients must authenticate: configure client keys "
           "(--client-keys-file), or allow unauthenticated clients to let "
           "anyone who reaches the port spend on that key"));
@@ -593,15 +593,10 @@ absl::Status ProxyServer::Impl::Init() {
 
 http::TransportOptions ProxyServer::Impl::TransportFor(
     const Upstream& up) const {
-  http::TransportOptions t;
-  t.timeout = up.config.timeout;
-  t.connect_timeout = up.config.connect_timeout;
+  http::TransportOptions t = http::TransportFor(up.config);
   t.idle_timeout = up.config.timeout;
   // The proxy's timeout is the client's: retries included.
   t.total_timeout = up.config.timeout;
-  t.max_retries = up.config.max_retries;
-  t.initial_backoff = up.config.initial_backoff;
-  t.max_backoff = up.config.max_backoff;
   t.user_agent = "promptcache-proxy";
   return t;
 }
@@ -669,11 +664,11 @@ std::string ProxyServer::Impl::AuthenticationSummary() const {
                       "each client's own key is forwarded; tenants are told "
                       "apart by their keys\n");
     } else if (options_.allow_unauthenticated_clients) {
-      absl::StrAppend(&out, "the proxy's own key (", up->config.api_key_env,
+      absl::StrAppend(&out, "the proxy's own key (", up->key_source,
                       ") for ANY client, unauthenticated "
                       "(allow_unauthenticated_clients)\n");
     } else {
-      absl::StrAppend(&out, "the proxy's own key (", up->config.api_key_env,
+      absl::StrAppend(&out, "the proxy's own key (", up->key_source,
                       "); clients authenticate with ", client_key_count_,
                       " configured key(s) for ", tenant_count_, " tenant(s)\n");
     }
@@ -713,6 +708,9 @@ http::HeaderList ProxyServer::Impl::UpstreamHeaders(const Upstream& up,
     } else {
       headers.emplace_back("Authorization", absl::StrCat("Bearer ", up.key));
     }
+  }
+  for (const auto& header : up.config.extra_headers) {
+    headers.push_back(header);
   }
   if (model_call) {
     headers.emplace_back("Content-Type", kJson);
