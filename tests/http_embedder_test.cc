@@ -18,10 +18,13 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "local_http_server.h"
 #include "nlohmann/json.hpp"
 
 namespace promptcache {
 namespace {
+
+using testing::LocalHttpServer;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -73,24 +76,13 @@ enum class Fault {
 class StubServer {
  public:
   StubServer() {
-    server_.Post("/v1/embeddings",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   Handle(req, res);
-                 });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 500 && !server_.is_running(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  }
-  ~StubServer() {
-    server_.stop();
-    thread_.join();
+    http_.server().Post("/v1/embeddings",
+                        [this](const httplib::Request& req,
+                               httplib::Response& res) { Handle(req, res); });
+    http_.Start();
   }
 
-  std::string base_url() const {
-    return absl::StrCat("http://127.0.0.1:", port_);
-  }
+  std::string base_url() const { return http_.base_url(); }
 
   // The first `k` calls answer with `fault`; later calls succeed.
   void FailFirst(int k, Fault fault) {
@@ -217,9 +209,7 @@ class StubServer {
     res.set_content(reply.dump(), "application/json");
   }
 
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
+  LocalHttpServer http_;
   std::atomic<int> calls_{0};
   std::atomic<bool> reverse_order_{false};
   std::atomic<bool> omit_usage_{false};

@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "http/provider_format.h"
+#include "local_http_server.h"
 #include "nlohmann/json.hpp"
 #include "promptcache/cached_client.h"
 #include "promptcache/keys.h"
@@ -34,6 +35,8 @@
 
 namespace promptcache {
 namespace {
+
+using testing::LocalHttpServer;
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -126,24 +129,14 @@ std::string EchoBody(const std::string& path, const Json& request) {
 class StubServer {
  public:
   StubServer() {
-    server_.Post(R"(/.*)",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   Handle(req, res);
-                 });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 500 && !server_.is_running(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  }
-  ~StubServer() {
-    server_.stop();
-    thread_.join();
+    http_.server().Post(
+        R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+          Handle(req, res);
+        });
+    http_.Start();
   }
 
-  std::string base_url() const {
-    return absl::StrCat("http://127.0.0.1:", port_);
-  }
+  std::string base_url() const { return http_.base_url(); }
 
   // The next calls answer with these replies, in order.
   void Script(std::vector<Reply> replies) {
@@ -186,9 +179,7 @@ class StubServer {
     res.set_content(reply.body, "application/json");
   }
 
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
+  LocalHttpServer http_;
   mutable std::mutex mu_;
   std::deque<Reply> script_;
   std::vector<Seen> seen_;

@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "local_http_server.h"
 #include "nlohmann/json.hpp"
 #include "promptcache/builtin_embedder.h"
 #include "promptcache/proxy_server.h"
@@ -27,6 +28,8 @@
 namespace promptcache {
 namespace {
 
+using testing::LocalHttpServer;
+
 using Json = nlohmann::json;
 using testing::TempDir;
 
@@ -34,6 +37,7 @@ using testing::TempDir;
 class StubUpstream {
  public:
   StubUpstream() {
+    httplib::Server& server_ = http_.server();
     server_.Post("/v1/chat/completions",
                  [this](const httplib::Request& req, httplib::Response& res) {
                    Chat(req, res);
@@ -48,15 +52,9 @@ class StubUpstream {
       res.set_content(R"({"object":"list","data":[{"id":"gpt-4o-mini"}]})",
                       "application/json");
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::yield();
+    http_.Start();
   }
-  ~StubUpstream() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
+  int port() const { return http_.port(); }
   int calls() const { return calls_.load(); }
   std::string last_auth() {
     absl::MutexLock lock(&mu_);
@@ -227,9 +225,7 @@ class StubUpstream {
     res.set_content(out.dump(), "application/json");
   }
 
-  httplib::Server server_;
-  std::thread thread_;
-  int port_ = 0;
+  LocalHttpServer http_;
   std::atomic<int> calls_{0};
   std::atomic<bool> stream_broken_{false};
   absl::Mutex mu_;
