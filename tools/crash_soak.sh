@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Longer crash soak than CI's (tests/crash_test.cc runs 100 kills there):
+# Longer crash soak than CI's (tests/cache/crash_test.cc runs 100 kills there):
 #   tools/crash_soak.sh [KILLS] [BUILD_DIR]
 # A child process works the cache and is killed with SIGKILL at random
 # moments; after each kill every acknowledged write must be there, the

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The promptcache-proxy program: config file, flags over config, clear
 # errors for bad settings, /healthz, SIGTERM -> exit 0.
-#   tests/proxy_cli_test.sh <promptcache-proxy>
+#   tests/proxy/proxy_cli_test.sh <promptcache-proxy>
 set -euo pipefail
 bin=$1
 work=$(mktemp -d)

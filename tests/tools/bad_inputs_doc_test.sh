@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Every test docs/bad-inputs.md names exists (a row without its test is a
 # claim, not a fact).
-#   tests/bad_inputs_doc_test.sh <source dir> <build dir>
+#   tests/tools/bad_inputs_doc_test.sh <source dir> <build dir>
 set -euo pipefail
 src=$1
 build=$2
 # Every gtest defined in tests/, as Suite.Name.
-listed=$(grep -ho 'TEST\(_F\)\?([A-Za-z0-9_]*, *[A-Za-z0-9_]*)' "$src"/tests/*.cc |
+listed=$(grep -ho 'TEST\(_F\)\?([A-Za-z0-9_]*, *[A-Za-z0-9_]*)' "$src"/tests/*/*.cc |
          sed 's/TEST\(_F\)\?(\([A-Za-z0-9_]*\), *\([A-Za-z0-9_]*\))/\2.\3/')
 [ -n "$listed" ] || { echo "no tests found under $src/tests"; exit 1; }
 : "$build"  # kept for the command line's shape

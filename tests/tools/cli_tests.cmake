@@ -11,6 +11,7 @@ if(TARGET promptcache_cli)
   target_compile_definitions(cli_test
     PRIVATE PROMPTCACHE_CLI_PATH="$<TARGET_FILE:promptcache_cli>")
   target_compile_options(cli_test PRIVATE ${PROMPTCACHE_WARNINGS})
+  target_include_directories(cli_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   add_dependencies(cli_test promptcache_cli)
   add_test(NAME cli_test COMMAND cli_test)
   set_tests_properties(cli_test PROPERTIES LABELS e2e)
