@@ -20,6 +20,8 @@
 //   scale_bench --benchmark_filter=... [--benchmark_*]
 //       Google Benchmark functions at 10k entries: BM_ExactHit,
 //       BM_RedisGet, BM_RedisLookup (hash + GET + parse).
+//
+// One program (~1,350 lines): its phases share one fixture and one report.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>

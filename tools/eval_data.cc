@@ -1,3 +1,7 @@
+// Readers of labeled evaluation data (PAWS TSV, GPTCache mock JSON,
+// Banking77 CSV, CLINC150 JSON) with the checks and error messages each
+// format needs. Long (~680 lines) because every reader reports bad input
+// precisely (file, line, field); they share the CSV and JSON helpers here.
 #include "eval_data.h"
 
 #include <fcntl.h>

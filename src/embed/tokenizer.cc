@@ -1,3 +1,8 @@
+// The Hugging Face tokenizer.json pipeline that Model2Vec models need:
+// normalizers, pre-tokenizers, the WordPiece, WordLevel, Unigram and BPE
+// models, and added tokens. Long (~1,350 lines) because it is one pipeline
+// read from one file format: each stage is a small class behind the
+// interface in tokenizer.h, and the stages share the JSON readers here.
 #include "embed/tokenizer.h"
 
 #include <algorithm>

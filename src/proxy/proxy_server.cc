@@ -1,3 +1,8 @@
+// The proxy: an httplib server in front of a CachedClient, speaking the
+// OpenAI and Anthropic wire formats. Long (~1,400 lines) because the model
+// call handler (parse, namespace, cache, upstream, stream relay, errors) is
+// one flow over one Impl's state; splitting it into handler files behind a
+// private header is left for later (issue 12's note).
 #include "promptcache/proxy_server.h"
 
 #include <httplib.h>

@@ -1,3 +1,8 @@
+// VectorIndex: per-scope indexes behind one interface (flat, HNSW, IVF),
+// the insert queue and its background thread, removal, save and load.
+// Kept in one file (~700 lines) because the queue, the scopes and the
+// save/load share one set of locks whose order is declared in
+// vector_index.h; the index kinds themselves live in their own files.
 #include "semantic/vector_index.h"
 
 #include <omp.h>
