@@ -61,8 +61,8 @@ namespace {
 
 using promptcache::Cache;
 using promptcache::CachedClient;
-using promptcache::CacheTiers;
 using promptcache::CacheStatus;
+using promptcache::CacheTiers;
 using promptcache::Canonicalize;
 using promptcache::CanonicalizedRequest;
 using promptcache::Key128;

@@ -149,7 +149,8 @@ absl::Status Cache::Impl::Open() {
 
   rocksdb::Options db_options;
   if (rocksdb::Env* env = internal::EnvForTesting(); env != nullptr) {
-    db_options.env = env;  // fault injection (tests/cache/fault_injection_test.cc)
+    db_options.env =
+        env;  // fault injection (tests/cache/fault_injection_test.cc)
   }
   db_options.create_if_missing = !exists;
   db_options.create_missing_column_families = !options_.read_only;
