@@ -1,7 +1,8 @@
 // An httplib server on 127.0.0.1 (a free port) that serves from its own
 // thread while the object lives: the part every test's stub HTTP server
 // (model API, embeddings API, the proxy's upstream) shares. Routes are
-// added on server() before Start().
+// added on server() before Start(); a stub whose handlers use its own
+// members calls Stop() in its destructor.
 #ifndef PROMPTCACHE_TESTS_LOCAL_HTTP_SERVER_H_
 #define PROMPTCACHE_TESTS_LOCAL_HTTP_SERVER_H_
 
@@ -20,7 +21,12 @@ class LocalHttpServer {
   LocalHttpServer() = default;
   LocalHttpServer(const LocalHttpServer&) = delete;
   LocalHttpServer& operator=(const LocalHttpServer&) = delete;
-  ~LocalHttpServer() {
+  ~LocalHttpServer() { Stop(); }
+
+  // Stops serving and waits for the thread (handlers in flight finish).
+  // A stub calls it from its own destructor, before the members its
+  // handlers use are destroyed. Idempotent.
+  void Stop() {
     if (thread_.joinable()) {
       server_.stop();
       thread_.join();

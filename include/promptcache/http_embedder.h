@@ -45,7 +45,9 @@ namespace promptcache {
 // key, sent as "Authorization: Bearer <key>"; timeouts; retries of each
 // batch), with shorter defaults than a model call's: api_key_env
 // OPENAI_API_KEY, timeout and connect_timeout 10 s, 3 retries, backoff
-// from 200 ms up to 10 s.
+// from 200 ms up to 10 s. (Before UpstreamOptions, connecting was bounded
+// by `timeout` alone; set connect_timeout too when raising timeout above
+// 10 s for a server that is slow to accept.)
 struct HttpEmbedderOptions : UpstreamOptions {
   HttpEmbedderOptions() {
     api_key_env = "OPENAI_API_KEY";

@@ -171,7 +171,8 @@ class Cache::Impl {
   LedgerRow& PendingRow(HitShard& shard, const Request& request)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
-  // Semantic tier (semantic_tier.cc).
+  // Semantic tier (semantic_tier.cc, semantic_index.cc,
+  // semantic_feedback.cc).
   bool semantic_on() const { return options_.embedder != nullptr; }
   // Whether `last` (the last user turn) is too long for the semantic tier
   // (SemanticOptions::max_prompt_bytes); counts it when so.

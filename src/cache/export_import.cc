@@ -10,6 +10,7 @@
 #include "cache/cache_internal.h"
 #include "nlohmann/json.hpp"
 #include "request/json_text.h"
+#include "semantic/prompt_analysis.h"
 
 namespace promptcache {
 namespace {

@@ -8,7 +8,6 @@
 #include "cache/rocks_util.h"
 #include "cache/semantic_internal.h"
 #include "semantic/lexicon.h"
-#include "semantic/prompt_analysis.h"
 
 namespace promptcache {
 

@@ -10,12 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cache/cache_impl.h"
-#include "cache/rocks_util.h"
 #include "cache/semantic_internal.h"
 #include "cost/token_estimate.h"
 #include "request/namespace.h"
 #include "semantic/lexicon.h"
-#include "semantic/prompt_analysis.h"
 
 namespace promptcache {
 

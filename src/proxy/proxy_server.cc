@@ -691,8 +691,16 @@ http::HeaderList ProxyServer::Impl::UpstreamHeaders(const Upstream& up,
                                                     bool model_call) const {
   http::HeaderList headers;
   const bool anthropic = &up == &anthropic_;
+  // A header the operator configured (extra_headers) replaces the client's.
+  auto configured = [&up](absl::string_view lower) {
+    for (const auto& [name, value] : up.config.extra_headers) {
+      if (absl::EqualsIgnoreCase(name, lower)) return true;
+    }
+    return false;
+  };
   for (const auto& [name, value] : req.headers) {
     const std::string lower = absl::AsciiStrToLower(name);
+    if (configured(lower)) continue;
     if (lower == "authorization" || lower == "x-api-key") {
       // Only the header whose key picked the namespace (see ClientKey).
       const bool used = lower == "x-api-key"
@@ -719,7 +727,8 @@ http::HeaderList ProxyServer::Impl::UpstreamHeaders(const Upstream& up,
   }
   if (model_call) {
     headers.emplace_back("Content-Type", kJson);
-    if (anthropic && !req.has_header("anthropic-version")) {
+    if (anthropic && !req.has_header("anthropic-version") &&
+        !configured("anthropic-version")) {
       headers.emplace_back("anthropic-version", "2023-06-01");
     }
   }

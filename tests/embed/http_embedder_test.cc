@@ -81,6 +81,8 @@ class StubServer {
                                httplib::Response& res) { Handle(req, res); });
     http_.Start();
   }
+  // Before the members the handlers use are gone.
+  ~StubServer() { http_.Stop(); }
 
   std::string base_url() const { return http_.base_url(); }
 

@@ -135,6 +135,8 @@ class StubServer {
         });
     http_.Start();
   }
+  // Before the members the handlers use are gone.
+  ~StubServer() { http_.Stop(); }
 
   std::string base_url() const { return http_.base_url(); }
 

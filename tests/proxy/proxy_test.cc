@@ -54,6 +54,8 @@ class StubUpstream {
     });
     http_.Start();
   }
+  // Before the members the handlers use are gone.
+  ~StubUpstream() { http_.Stop(); }
   int port() const { return http_.port(); }
   int calls() const { return calls_.load(); }
   std::string last_auth() {
@@ -78,7 +80,8 @@ class StubUpstream {
                      ? req.get_header_value("x-api-key")
                      : req.get_header_value("Authorization");
     last_body_ = req.body;
-    last_org_ = req.get_header_value("OpenAI-Organization");
+    last_org_ = absl::StrCat(req.get_header_value("OpenAI-Organization"), " x",
+                             req.get_header_value_count("OpenAI-Organization"));
     return ++calls_;
   }
 
@@ -541,12 +544,13 @@ TEST_F(ProxyTest, AKeyGivenDirectlyAndExtraHeadersGoUpstream) {
               ::testing::HasSubstr("ProxyUpstream::api_key"));
   EXPECT_THAT(server_->AuthenticationSummary(),
               ::testing::Not(::testing::HasSubstr("sk-proxy-direct-key")));
-  auto ok = Post("/v1/chat/completions", ChatBody("Which organization?"), {},
-                 "sk-team-a-1");
+  // The operator's header replaces the client's own (sent once).
+  auto ok = Post("/v1/chat/completions", ChatBody("Which organization?"),
+                 {{"OpenAI-Organization", "org-client"}}, "sk-team-a-1");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
   EXPECT_EQ(stub_.last_auth(), "Bearer sk-proxy-direct-key");
-  EXPECT_EQ(stub_.last_org(), "org-acme");
+  EXPECT_EQ(stub_.last_org(), "org-acme x1");
 }
 
 TEST_F(ProxyTest, TheProxysOwnKeyServesConfiguredClientsAsTheirTenants) {

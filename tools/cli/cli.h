@@ -89,7 +89,8 @@ std::string FormatWhen(absl::Time t);
 json TimeJson(absl::Time t);
 // Parses "30d", "12h", ... into `out`; returns an error message or "".
 std::string ParseAge(const std::string& text, absl::Duration* out);
-// The semantic hits an entry served (inspect.cc); prints the error.
+// The semantic hits an entry served (inspect.cc); an error says which
+// entry (the caller prints it).
 absl::StatusOr<SemanticHits> HitsOf(Cache& cache, const Key128& key);
 
 // --- Commands, each returning the exit code ---

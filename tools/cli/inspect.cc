@@ -1,4 +1,5 @@
 // promptcache inspect: one entry by key, or entries by prompt text.
+#include <algorithm>
 #include <cstdint>
 #include <iostream>
 #include <optional>
@@ -152,6 +153,19 @@ void PrintEntry(std::ostream& out, const EntryInfo& e, const SemanticHits& hits,
   }
 }
 
+// ASCII case folding only: enough for prompt search without a Unicode
+// library; non-ASCII text matches case-sensitively.
+bool ContainsIgnoreCase(std::string_view haystack, std::string_view needle) {
+  if (needle.empty()) return true;
+  auto it =
+      std::search(haystack.begin(), haystack.end(), needle.begin(),
+                  needle.end(), [](char a, char b) {
+                    return absl::ascii_tolower(static_cast<unsigned char>(a)) ==
+                           absl::ascii_tolower(static_cast<unsigned char>(b));
+                  });
+  return it != haystack.end();
+}
+
 }  // namespace
 
 // The semantic hits `key` served; they are stored even when the cache is
@@ -165,19 +179,6 @@ absl::StatusOr<SemanticHits> HitsOf(Cache& cache, const Key128& key) {
                      ": ", StatusText(hits.status())));
   }
   return hits;
-}
-
-// ASCII case folding only: enough for prompt search without a Unicode
-// library; non-ASCII text matches case-sensitively.
-bool ContainsIgnoreCase(std::string_view haystack, std::string_view needle) {
-  if (needle.empty()) return true;
-  auto it =
-      std::search(haystack.begin(), haystack.end(), needle.begin(),
-                  needle.end(), [](char a, char b) {
-                    return absl::ascii_tolower(static_cast<unsigned char>(a)) ==
-                           absl::ascii_tolower(static_cast<unsigned char>(b));
-                  });
-  return it != haystack.end();
 }
 
 int RunInspectKey(Cache& cache, const Key128& key,
