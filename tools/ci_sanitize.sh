@@ -6,21 +6,11 @@
 #  2. each libFuzzer target (fuzz/) runs for FUZZ_SECONDS (default 20) from
 #     its seed corpus (fuzz/corpus/<name>); a crash fails CI and leaves its
 #     input in build-asan/fuzz-findings/ to turn into a regression test.
-# ThreadSanitizer is not run: Debian's abseil is not built for it, so every
-# absl::Mutex would look like a race (see docs/bad-inputs.md).
+# ThreadSanitizer runs in its own stage (tools/ci_tsan.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install_deps.sh
-need=()
-for p in clang libclang-rt-14-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
-fi
+bash tools/install_clang.sh
 build=build-asan
 # -O1 with line tables: what sanitizers need for readable reports, at a
 # fraction of a full -O2 -g build's time on CI's two cores.
