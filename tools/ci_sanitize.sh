@@ -9,19 +9,8 @@
 # ThreadSanitizer runs in its own stage (tools/ci_tsan.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/install_deps.sh
-bash tools/install_clang.sh
 build=build-asan
-# -O1 with line tables: what sanitizers need for readable reports, at a
-# fraction of a full -O2 -g build's time on CI's two cores.
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DPROMPTCACHE_SANITIZE=address,undefined -DPROMPTCACHE_FUZZ=ON \
-  -DPROMPTCACHE_WERROR=ON -DPROMPTCACHE_BUILD_BENCH=OFF \
-  -DPROMPTCACHE_BUILD_EXAMPLES=OFF
-cmake --build "$build" --parallel "$(nproc)"
+bash tools/clang_build.sh "$build" address,undefined -DPROMPTCACHE_FUZZ=ON
 
 # Container-overflow checks need every library instrumented (Debian's are
 # not); leaks are checked.

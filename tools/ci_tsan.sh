@@ -12,16 +12,8 @@
 # with reasons, the uninstrumented libraries TSan is told not to judge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/install_deps.sh
-bash tools/install_clang.sh
 build=build-tsan
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DPROMPTCACHE_SANITIZE=thread -DPROMPTCACHE_WERROR=ON \
-  -DPROMPTCACHE_BUILD_BENCH=OFF -DPROMPTCACHE_BUILD_EXAMPLES=OFF
-cmake --build "$build" --parallel "$(nproc)"
+bash tools/clang_build.sh "$build" thread
 
 # Thread leaks are not reported: tests that simulate a crash leave the
 # process with _exit while the cache's threads still run.

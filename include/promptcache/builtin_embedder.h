@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "promptcache/embedder.h"
+#include "promptcache/export.h"
 
 namespace promptcache {
 
@@ -24,7 +25,7 @@ struct BuiltinEmbedderOptions {
   int dimension = 128;
 };
 
-class BuiltinEmbedder : public Embedder {
+class PROMPTCACHE_EXPORT BuiltinEmbedder : public Embedder {
  public:
   explicit BuiltinEmbedder(BuiltinEmbedderOptions options = {});
 

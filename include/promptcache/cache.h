@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "promptcache/export.h"
 #include "promptcache/keys.h"
 #include "promptcache/ledger.h"
 #include "promptcache/options.h"
@@ -190,7 +191,7 @@ struct Outcome {
 // store_errors, last_error). Errors of the request (InvalidArgument) and
 // of the options are returned to the caller; so are those of calls made
 // directly on the tier-level methods (CacheTiers), which count them too.
-class Cache {
+class PROMPTCACHE_EXPORT Cache {
  public:
   // Opens (or creates) the database at `path`. Errors: NotFound when it does
   // not exist and !create_if_missing; FailedPrecondition for a database of

@@ -19,13 +19,14 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "promptcache/cache.h"
+#include "promptcache/export.h"
 #include "promptcache/keys.h"
 #include "promptcache/request.h"
 #include "promptcache/response.h"
 
 namespace promptcache {
 
-class CacheTiers {
+class PROMPTCACHE_EXPORT CacheTiers {
  public:
   // `cache` must outlive this view; the view is cheap to make.
   explicit CacheTiers(Cache& cache) : cache_(cache) {}

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "promptcache/cache.h"
+#include "promptcache/export.h"
 #include "promptcache/model_client.h"
 
 namespace promptcache {
@@ -28,7 +29,7 @@ struct CallOptions {
   std::optional<double> threshold;
 };
 
-class CachedClient {
+class PROMPTCACHE_EXPORT CachedClient {
  public:
   // `cache` must outlive the client. `upstream` is called on misses, from
   // the calling threads.

@@ -12,10 +12,11 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "promptcache/export.h"
 
 namespace promptcache {
 
-class Embedder {
+class PROMPTCACHE_EXPORT Embedder {
  public:
   virtual ~Embedder() = default;
 

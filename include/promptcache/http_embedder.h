@@ -36,6 +36,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "promptcache/embedder.h"
+#include "promptcache/export.h"
 #include "promptcache/upstream_options.h"
 
 namespace promptcache {
@@ -75,7 +76,7 @@ struct HttpEmbedderOptions : UpstreamOptions {
   int max_batch = 256;
 };
 
-class HttpEmbedder : public Embedder {
+class PROMPTCACHE_EXPORT HttpEmbedder : public Embedder {
  public:
   // Checks the options (InvalidArgument naming the field), reads the API
   // key, and when options.dimension is 0 sends one probe request to learn

@@ -33,6 +33,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "promptcache/export.h"
 #include "promptcache/provider_api.h"
 #include "promptcache/request.h"
 #include "promptcache/response.h"
@@ -53,7 +54,7 @@ struct HttpModelClientOptions : UpstreamOptions {
   int64_t default_max_tokens = 4096;
 };
 
-class HttpModelClient {
+class PROMPTCACHE_EXPORT HttpModelClient {
  public:
   // Checks the options (InvalidArgument naming the field) and reads the
   // key. Sends nothing.

@@ -17,12 +17,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "promptcache/export.h"
 #include "promptcache/request.h"
 
 namespace promptcache {
 
 // A 128-bit XXH3 hash.
-struct Key128 {
+struct PROMPTCACHE_EXPORT Key128 {
   uint64_t hi = 0;
   uint64_t lo = 0;
 
@@ -43,7 +44,7 @@ struct Key128 {
   static absl::StatusOr<Key128> FromBytes(absl::string_view bytes);
 };
 
-Key128 HashBytes(absl::string_view bytes);
+PROMPTCACHE_EXPORT Key128 HashBytes(absl::string_view bytes);
 
 // The three keys of a request.
 struct RequestKeys {
@@ -65,16 +66,16 @@ struct CanonicalOptions {
 // Checks a request: non-empty backend, model and messages, non-empty roles,
 // valid UTF-8 everywhere, valid JSON in the *_json fields, finite numbers,
 // size within limits. Returns InvalidArgument naming the offending field.
-absl::Status ValidateRequest(const Request& request,
-                             const CanonicalOptions& options = {});
+PROMPTCACHE_EXPORT absl::Status ValidateRequest(
+    const Request& request, const CanonicalOptions& options = {});
 
 // The canonical bytes of a valid request (validates first).
 absl::StatusOr<std::string> CanonicalRequest(
     const Request& request, const CanonicalOptions& options = {});
 
 // Keys of a request (validates first).
-absl::StatusOr<RequestKeys> ComputeKeys(const Request& request,
-                                        const CanonicalOptions& options = {});
+PROMPTCACHE_EXPORT absl::StatusOr<RequestKeys> ComputeKeys(
+    const Request& request, const CanonicalOptions& options = {});
 
 // Both at once, sharing the work.
 struct CanonicalizedRequest {
@@ -86,10 +87,11 @@ absl::StatusOr<CanonicalizedRequest> Canonicalize(
 
 // Parses a canonical request back into a Request (used by import and
 // inspect). Parameters come back in canonical form.
-absl::StatusOr<Request> RequestFromCanonical(absl::string_view canonical);
+PROMPTCACHE_EXPORT absl::StatusOr<Request> RequestFromCanonical(
+    absl::string_view canonical);
 
 // The last message with role "user", or nullptr.
-const Message* LastUserMessage(const Request& request);
+PROMPTCACHE_EXPORT const Message* LastUserMessage(const Request& request);
 
 }  // namespace promptcache
 

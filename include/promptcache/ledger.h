@@ -7,9 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "promptcache/export.h"
+
 namespace promptcache {
 
-struct LedgerRow {
+struct PROMPTCACHE_EXPORT LedgerRow {
   std::string ns;
   std::string backend;
   std::string model;
@@ -49,7 +51,7 @@ struct LedgerRow {
 
 // "priced", "partly_unpriced" (some answered calls had no price) or
 // "unpriced" (none had one).
-const char* LedgerRowPricing(const LedgerRow& row);
+PROMPTCACHE_EXPORT const char* LedgerRowPricing(const LedgerRow& row);
 
 // The row as one JSON object: `promptcache report --json` rows and the
 // proxy's /promptcache/stats "ledger_total" share it. Counters, hit_rate,
@@ -57,7 +59,8 @@ const char* LedgerRowPricing(const LedgerRow& row);
 // saved_usd, embedding_usd, net_saved_usd) and nano-dollars (*_nusd),
 // pricing, estimated, upstream_us_*; with `with_names`, first ns ("default"
 // for the empty namespace), backend and model.
-std::string LedgerRowJson(const LedgerRow& row, bool with_names = true);
+PROMPTCACHE_EXPORT std::string LedgerRowJson(const LedgerRow& row,
+                                             bool with_names = true);
 
 struct SavingsReport {
   std::vector<LedgerRow> rows;  // sorted by ns, backend, model

@@ -23,10 +23,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "promptcache/export.h"
 
 namespace promptcache {
 
-struct MatchCalibration {
+struct PROMPTCACHE_EXPORT MatchCalibration {
   // Name of the embedder it was fitted for (Embedder::name()). A cache
   // refuses to open with a calibration of another embedder.
   std::string embedder;
@@ -97,7 +98,7 @@ struct MatchCalibration {
 };
 
 // The library's match features, in the order calibrations list them.
-std::vector<std::string> MatchFeatureNameList();
+PROMPTCACHE_EXPORT std::vector<std::string> MatchFeatureNameList();
 
 }  // namespace promptcache
 

@@ -44,6 +44,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "promptcache/embedder.h"
+#include "promptcache/export.h"
 
 namespace promptcache {
 
@@ -57,7 +58,7 @@ struct Model2VecOptions {
   int max_tokens = 512;
 };
 
-class Model2VecEmbedder : public Embedder {
+class PROMPTCACHE_EXPORT Model2VecEmbedder : public Embedder {
  public:
   // Loads the model in `dir`. NotFound when the directory or a required
   // file is missing; InvalidArgument naming the file and field when a file

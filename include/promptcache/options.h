@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "promptcache/embedder.h"
+#include "promptcache/export.h"
 #include "promptcache/keys.h"
 #include "promptcache/price_book.h"
 #include "promptcache/semantic_options.h"
@@ -148,7 +149,7 @@ struct Options {
 // The smallest Options::block_cache_bytes (a whole number of MiB) that
 // leaves room for `hot_cache_bytes` of hot answers beside the memtables
 // and RocksDB's blocks.
-size_t BlockCacheBytesFor(size_t hot_cache_bytes);
+PROMPTCACHE_EXPORT size_t BlockCacheBytesFor(size_t hot_cache_bytes);
 
 }  // namespace promptcache
 

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "promptcache/export.h"
 #include "promptcache/response.h"
 
 namespace promptcache {
@@ -42,13 +43,14 @@ struct ModelPrice {
 };
 
 // Cost of one call, in nano-dollars (1e-9 USD) so that sums are exact.
-int64_t CostNanoDollars(const ModelPrice& price, const Usage& usage);
+PROMPTCACHE_EXPORT int64_t CostNanoDollars(const ModelPrice& price,
+                                           const Usage& usage);
 
 // Backend/model -> price. Lookup order: exact (backend, model); the model
 // without a trailing date suffix ("-2024-08-06" or "-20240806"); the
 // backend's wildcard entry (model "*", e.g. for a self-hosted server priced
 // per GPU-hour converted to tokens). Anything else is unpriced.
-class PriceBook {
+class PROMPTCACHE_EXPORT PriceBook {
  public:
   // An empty book: everything is unpriced.
   PriceBook() = default;

@@ -37,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "promptcache/cache.h"
+#include "promptcache/export.h"
 #include "promptcache/upstream_options.h"
 
 namespace promptcache {
@@ -128,10 +129,10 @@ struct ProxyOptions {
 // keeps keys out of command lines (ps) and config files. InvalidArgument
 // (naming the file and what is wrong) when it is unreadable, not such an
 // object, or empty.
-absl::StatusOr<std::map<std::string, std::string>> LoadClientKeys(
-    const std::string& path);
+PROMPTCACHE_EXPORT absl::StatusOr<std::map<std::string, std::string>>
+LoadClientKeys(const std::string& path);
 
-class ProxyServer {
+class PROMPTCACHE_EXPORT ProxyServer {
  public:
   // Checks the options; `cache` must outlive the server.
   static absl::StatusOr<std::unique_ptr<ProxyServer>> Create(

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "promptcache/export.h"
 #include "promptcache/keys.h"
 
 namespace promptcache {
@@ -35,7 +36,7 @@ enum class CacheStatus {
   kRefresh,  // CallOptions::force_refresh: upstream, then stored
 };
 
-const char* CacheStatusName(CacheStatus status);
+PROMPTCACHE_EXPORT const char* CacheStatusName(CacheStatus status);
 
 // A model's answer: what the cache stores and serves again.
 struct Answer {
@@ -86,7 +87,8 @@ struct Response : Answer {
 };
 
 // True for finish reasons that mean a complete answer (see above).
-bool IsCompleteFinishReason(const std::string& finish_reason);
+PROMPTCACHE_EXPORT bool IsCompleteFinishReason(
+    const std::string& finish_reason);
 
 }  // namespace promptcache
 

@@ -38,7 +38,7 @@ rocksdb::Env* EnvForTesting();
 
 }  // namespace internal
 
-class Cache::Impl {
+class PROMPTCACHE_HIDDEN Cache::Impl {
  public:
   Impl(std::string path, Options options);
   ~Impl();

@@ -29,7 +29,7 @@ bool IsCallersOwnFailure(const absl::Status& status) {
 
 }  // namespace
 
-class CachedClient::Impl {
+class PROMPTCACHE_HIDDEN CachedClient::Impl {
  public:
   Impl(Cache& cache, ModelClient upstream)
       : cache_(cache), upstream_(std::move(upstream)) {}

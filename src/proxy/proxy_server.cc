@@ -251,7 +251,7 @@ bool IsUsageOnlyChunk(absl::string_view event) {
 
 }  // namespace
 
-class ProxyServer::Impl {
+class PROMPTCACHE_HIDDEN ProxyServer::Impl {
  public:
   Impl(Cache& cache, ProxyOptions options)
       : cache_(cache),
