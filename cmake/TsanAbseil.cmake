@@ -51,9 +51,14 @@ function(promptcache_tsan_annotate_executables)
       COMMAND tsan_canary_unannotated locked)
     set_tests_properties(tsan_canary_race tsan_canary_unannotated_lock
       PROPERTIES PASS_REGULAR_EXPRESSION "ThreadSanitizer: data race")
+    # The judge of tools/ci_tsan.sh counts the canary's race as ours.
+    add_test(NAME tsan_judge_fails_on_our_race
+      COMMAND bash -c "dir=$(mktemp -d) && TSAN_OPTIONS='halt_on_error=0 exitcode=0 log_path='$dir/r $<TARGET_FILE:tsan_canary> race && ! bash ${PROJECT_SOURCE_DIR}/tools/tsan/judge_reports.sh ${PROJECT_SOURCE_DIR} $dir/r.*")
+    # The canaries stop at their first report, whatever CI's options.
     set_tests_properties(tsan_canary_locked tsan_canary_await
       tsan_canary_notify tsan_canary_race tsan_canary_unannotated_lock
-      PROPERTIES LABELS unit)
+      PROPERTIES LABELS unit ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1")
+    set_tests_properties(tsan_judge_fails_on_our_race PROPERTIES LABELS unit)
   endif()
   promptcache_executables(${PROJECT_SOURCE_DIR} executables)
   foreach(t IN LISTS executables)

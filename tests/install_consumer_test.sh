@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the built tree into a temp prefix, then builds and runs separate
 # CMake projects against it with find_package(promptcache [COMPONENTS ...]):
-# the core alone (which must not need libcurl), the http and model2vec
-# components, and no COMPONENTS (everything).
+# the core alone (which must not need libcurl), the http, model2vec and
+# proxy components, and no COMPONENTS (everything).
 set -euo pipefail
 build_dir="$1"; source_dir="$2"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
 passed=0
-for components in "" "http" "model2vec" "http;model2vec"; do
+# "proxy;model2vec": a component asked for before one it needs is loaded
+# after it.
+for components in "" "http" "model2vec" "http;model2vec" "proxy;model2vec"; do
   name=${components:-all}; name=${name//;/-}
   cmake -S "$source_dir/tests/install_consumer" -B "$work/build-$name" -G Ninja \
     -DCMAKE_PREFIX_PATH="$work/prefix" "-DPROMPTCACHE_COMPONENTS=$components" >/dev/null

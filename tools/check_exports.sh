@@ -16,12 +16,14 @@ for lib in promptcache promptcache_http promptcache_model2vec promptcache_proxy;
     status=1
   fi
 done
-# The check reads real tables: the public entry points are there.
-nm -D --defined-only "$build/libpromptcache.so" | c++filt |
-  grep -q 'promptcache::Cache::Open(' ||
+# The check reads real tables: the public entry points are there. (grep
+# reads a captured string: `nm | c++filt | grep -q` fails under pipefail
+# when grep exits first.)
+core=$(nm -D --defined-only "$build/libpromptcache.so" | c++filt)
+http=$(nm -D --defined-only "$build/libpromptcache_http.so" | c++filt)
+grep -q 'promptcache::Cache::Open(' <<<"$core" ||
   { echo "check_exports: Cache::Open is not exported" >&2; status=1; }
-nm -D --defined-only "$build/libpromptcache_http.so" | c++filt |
-  grep -q 'promptcache::HttpModelClient::Create(' ||
+grep -q 'promptcache::HttpModelClient::Create(' <<<"$http" ||
   { echo "check_exports: HttpModelClient::Create is not exported" >&2; status=1; }
 [ "$status" = 0 ] && echo "check_exports: ok"
 exit "$status"

@@ -70,7 +70,7 @@ PROMPTCACHE_EXPORT absl::Status ValidateRequest(
     const Request& request, const CanonicalOptions& options = {});
 
 // The canonical bytes of a valid request (validates first).
-absl::StatusOr<std::string> CanonicalRequest(
+PROMPTCACHE_EXPORT absl::StatusOr<std::string> CanonicalRequest(
     const Request& request, const CanonicalOptions& options = {});
 
 // Keys of a request (validates first).
@@ -82,7 +82,7 @@ struct CanonicalizedRequest {
   std::string canonical;
   RequestKeys keys;
 };
-absl::StatusOr<CanonicalizedRequest> Canonicalize(
+PROMPTCACHE_EXPORT absl::StatusOr<CanonicalizedRequest> Canonicalize(
     const Request& request, const CanonicalOptions& options = {});
 
 // Parses a canonical request back into a Request (used by import and

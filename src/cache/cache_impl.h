@@ -232,6 +232,9 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
                              rocksdb::WriteBatch* batch);
   // A copy of the entry's bar (default when it has none).
   EntryBar BarOf(const Key128& entry);
+  // What ReportFalseHit and ConfirmSemanticHit do first: refuse a
+  // read-only cache, then flush pending hits into the semantic hit log.
+  absl::Status BeginFeedback() ABSL_LOCKS_EXCLUDED(write_mu_);
   // The semantic hit `entry_key` served `request_key`, or NotFound (as
   // written by the last FlushStats).
   absl::StatusOr<internal::SemanticHitRecord> ReadSemanticHit(

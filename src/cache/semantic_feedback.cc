@@ -71,14 +71,17 @@ absl::StatusOr<internal::SemanticHitRecord> Cache::Impl::ReadSemanticHit(
   return record;
 }
 
+absl::Status Cache::Impl::BeginFeedback() {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  // Feedback reads the semantic hit log, so pending hits go to it first
+  // (before write_mu_, which the flush takes); entry counters keep their
+  // interval.
+  return FlushStats(/*entry_counters_always=*/false);
+}
+
 absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
                                          const Key128& entry_key) {
-  if (absl::Status s = CheckWritable(); !s.ok()) return s;
-  // The semantic hit log (before write_mu_, which the flush takes); entry
-  // counters keep their interval.
-  if (absl::Status s = FlushStats(/*entry_counters_always=*/false); !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = BeginFeedback(); !s.ok()) return s;
   absl::MutexLock lock(&write_mu_);
   const std::string key = entry_key.ToBytes() + request_key.ToBytes();
   absl::StatusOr<internal::SemanticHitRecord> hit =
@@ -116,12 +119,7 @@ absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
 
 absl::Status Cache::Impl::ConfirmSemanticHit(const Key128& request_key,
                                              const Key128& entry_key) {
-  if (absl::Status s = CheckWritable(); !s.ok()) return s;
-  // The semantic hit log (before write_mu_, which the flush takes); entry
-  // counters keep their interval.
-  if (absl::Status s = FlushStats(/*entry_counters_always=*/false); !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = BeginFeedback(); !s.ok()) return s;
   absl::MutexLock lock(&write_mu_);
   absl::StatusOr<internal::SemanticHitRecord> hit =
       ReadSemanticHit(request_key, entry_key);

@@ -98,7 +98,7 @@ class StubServer {
     std::lock_guard<std::mutex> lock(mu_);
     retry_after_ = value;
   }
-  void set_sleep(std::chrono::milliseconds sleep) { sleep_ = sleep; }
+  void set_sleep(std::chrono::milliseconds sleep) { sleep_ms_ = sleep.count(); }
 
   int calls() const { return calls_.load(); }
   std::vector<int> batch_sizes() const {
@@ -180,7 +180,8 @@ class StubServer {
         res.set_content("<html>502 Bad Gateway</html>", "text/html");
         return;
       case Fault::kSleep:
-        std::this_thread::sleep_for(sleep_);
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(sleep_ms_.load()));
         break;
       default:
         break;
@@ -215,7 +216,8 @@ class StubServer {
   std::atomic<int> calls_{0};
   std::atomic<bool> reverse_order_{false};
   std::atomic<bool> omit_usage_{false};
-  std::chrono::milliseconds sleep_{0};
+  // Set by the test while the server thread serves (TSan).
+  std::atomic<int64_t> sleep_ms_{0};
   mutable std::mutex mu_;
   int fail_count_ = 0;
   Fault fault_ = Fault::kNone;

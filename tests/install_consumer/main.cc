@@ -9,6 +9,9 @@
 #ifdef WITH_HTTP
 #include "promptcache/http_model_client.h"
 #endif
+#ifdef WITH_PROXY
+#include "promptcache/proxy_server.h"
+#endif
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
@@ -59,6 +62,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("model2vec component ok\n");
+#endif
+#ifdef WITH_PROXY
+  // A proxy on a free port of 127.0.0.1, from the proxy component.
+  promptcache::ProxyOptions proxy_options;
+  proxy_options.host = "127.0.0.1";
+  proxy_options.port = 0;
+  auto proxy = promptcache::ProxyServer::Create(**cache, proxy_options);
+  if (!proxy.ok() || !(*proxy)->Start().ok() || (*proxy)->port() <= 0) {
+    std::fprintf(stderr, "proxy: could not start\n");
+    return 1;
+  }
+  (*proxy)->Shutdown();
+  std::printf("proxy component ok\n");
 #endif
   std::printf("consumer ok: %s then %s\n",
               promptcache::CacheStatusName(first->cache_status),
