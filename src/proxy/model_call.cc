@@ -46,19 +46,12 @@ namespace {
 
 using Json = nlohmann::json;
 using proxy::AddHeadersToKey;
-using proxy::BearerToken;
-using proxy::IsForwardedOnModelCalls;
 using proxy::IsHit;
-using proxy::IsHopByHop;
-using proxy::IsTenantName;
 using proxy::IsUsageOnlyChunk;
 using proxy::kEventStream;
-using proxy::KeyHash;
 using proxy::kJson;
-using proxy::kUpstreamFailure;
 using proxy::ResponseIdOf;
 using proxy::StatusLabel;
-using proxy::ToNanoDollars;
 using proxy::UpstreamFailure;
 using wire::Api;
 
