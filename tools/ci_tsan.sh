@@ -2,8 +2,8 @@
 # The ThreadSanitizer stage of CI (.ci/run runs it after ci_sanitize.sh):
 # Debian's clang builds the library, programs and tests with TSan, and every
 # test runs on it except the crash test (it forks a multi-threaded process
-# a hundred times, which TSan does not support; ASan covers it). A race
-# stops the test (halt_on_error), so CI fails.
+# a hundred times, which TSan does not support; ASan covers it). A race in
+# our code fails CI (tools/tsan/judge_reports.sh, below).
 #
 # Debian's abseil is not built for TSan: cmake/TsanAbseil.cmake links
 # tools/tsan/absl_annotations.cc into every program so that TSan sees each

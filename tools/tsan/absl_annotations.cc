@@ -56,6 +56,20 @@ void AnnotateUnlock(absl::Mutex* mu, unsigned flags) {
   __tsan_mutex_post_unlock(mu, flags);
 }
 
+// A wait in the manner of Mutex::Await: the lock is given up while waiting
+// and held again after; `await` makes the real call with the annotated
+// condition and says whether it was met.
+template <typename AwaitFn>
+bool AwaitAnnotated(absl::Mutex* mu, const absl::Condition& cond,
+                    AwaitFn await) {
+  AnnotatedCondition annotated{mu, &cond};
+  const absl::Condition wrapped(EvalAnnotated, &annotated);
+  AnnotateUnlock(mu, 0);
+  const bool met = await(wrapped);
+  AnnotateLock(mu, 0);
+  return met;
+}
+
 }  // namespace
 
 extern "C" {
@@ -119,11 +133,10 @@ void __real__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(
     absl::Mutex* mu, const absl::Condition& cond);
 void __wrap__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(
     absl::Mutex* mu, const absl::Condition& cond) {
-  AnnotatedCondition annotated{mu, &cond};
-  const absl::Condition wrapped(EvalAnnotated, &annotated);
-  AnnotateUnlock(mu, 0);
-  __real__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(mu, wrapped);
-  AnnotateLock(mu, 0);
+  AwaitAnnotated(mu, cond, [mu](const absl::Condition& wrapped) {
+    __real__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(mu, wrapped);
+    return true;
+  });
 }
 
 // absl::Mutex::AwaitWithTimeout(const Condition&, Duration)
@@ -131,14 +144,10 @@ bool __real__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8Durat
     absl::Mutex* mu, const absl::Condition& cond, absl::Duration timeout);
 bool __wrap__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(
     absl::Mutex* mu, const absl::Condition& cond, absl::Duration timeout) {
-  AnnotatedCondition annotated{mu, &cond};
-  const absl::Condition wrapped(EvalAnnotated, &annotated);
-  AnnotateUnlock(mu, 0);
-  const bool met =
-      __real__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(
-          mu, wrapped, timeout);
-  AnnotateLock(mu, 0);
-  return met;
+  return AwaitAnnotated(mu, cond, [mu, timeout](const absl::Condition& wrapped) {
+    return __real__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(
+        mu, wrapped, timeout);
+  });
 }
 
 // absl::Mutex::LockWhen(const Condition&)
