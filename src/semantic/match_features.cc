@@ -70,14 +70,54 @@ double OrderSwaps(const std::vector<std::string>& a,
   return swapped / pairs;
 }
 
+// Keys whose position is free in this pair: time adverbs ("today"), and
+// the words a preposition governs on one side only ("sort a list in
+// python" / "python sort list"). When both sides have a governed word the
+// other lacks ("a file in a folder" / "a folder in a file"), none is free:
+// that is a swap of roles.
+absl::flat_hash_set<std::string> FreelyPlaced(const PromptAnalysis& a,
+                                              const PromptAnalysis& b) {
+  absl::flat_hash_set<std::string> a_only, b_only;
+  for (const std::string& k : a.preposition_objects) {
+    if (!b.preposition_objects.contains(k)) a_only.insert(k);
+  }
+  for (const std::string& k : b.preposition_objects) {
+    if (!a.preposition_objects.contains(k)) b_only.insert(k);
+  }
+  absl::flat_hash_set<std::string> free;
+  if (a_only.empty() || b_only.empty()) {
+    free.insert(a_only.begin(), a_only.end());
+    free.insert(b_only.begin(), b_only.end());
+  }
+  for (const PromptAnalysis* side : {&a, &b}) {
+    for (const std::string& k : side->order) {
+      if (IsMovableTimeWord(k)) free.insert(k);
+    }
+  }
+  return free;
+}
+
+std::vector<std::string> Without(const std::vector<std::string>& keys,
+                                 const absl::flat_hash_set<std::string>& free) {
+  std::vector<std::string> out;
+  out.reserve(keys.size());
+  for (const std::string& k : keys) {
+    if (!free.contains(k)) out.push_back(k);
+  }
+  return out;
+}
+
 // Keys of hard tokens other than numbers (numbers keep their order in the
 // veto), in text order.
-std::vector<std::string> HardInOrder(const PromptAnalysis& a) {
+std::vector<std::string> HardInOrder(
+    const PromptAnalysis& a, const absl::flat_hash_set<std::string>& free) {
   const absl::flat_hash_set<std::string> numbers(a.numbers.begin(),
                                                  a.numbers.end());
   std::vector<std::string> out;
   for (const std::string& k : a.keys) {
-    if (a.hard_set.contains(k) && !numbers.contains(k)) out.push_back(k);
+    if (a.hard_set.contains(k) && !numbers.contains(k) && !free.contains(k)) {
+      out.push_back(k);
+    }
   }
   return out;
 }
@@ -115,8 +155,11 @@ MatchFeatures ComputeMatchFeatures(const PromptAnalysis& a,
   f[kCoverMean] = (cover(ca) + cover(cb)) / 2;
   f[kUnmatched] = std::log1p(ua + ub);
   f[kSubstituted] = std::min(3, std::min(ua, ub));
-  f[kOrderSwaps] = OrderSwaps(a.order, b.order);
-  f[kHardOrderSwaps] = OrderSwaps(HardInOrder(a), HardInOrder(b));
+  const absl::flat_hash_set<std::string> free = FreelyPlaced(a, b);
+  f[kOrderSwaps] =
+      free.empty() ? OrderSwaps(a.order, b.order)
+                   : OrderSwaps(Without(a.order, free), Without(b.order, free));
+  f[kHardOrderSwaps] = OrderSwaps(HardInOrder(a, free), HardInOrder(b, free));
   f[kSameOrder] =
       ua == 0 && ub == 0 && f[kOrderSwaps] == 0 && f[kHardOrderSwaps] == 0;
   f[kLengthRatio] = (std::min(ca.words, cb.words) + 1.0) /

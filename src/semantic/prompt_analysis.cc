@@ -226,7 +226,10 @@ std::string QuestionKind(const std::vector<Word>& words) {
       // "what time", "what is the reason", "what is the best way to".
       for (size_t j = i + 1; j < std::min(words.size(), i + 5); ++j) {
         const std::string& x = words[j].lower;
-        if (x == "time" || x == "date" || x == "year" || x == "day") {
+        // "what time does it open" asks when; "what is the time
+        // complexity" and "what date format" ask what.
+        if ((x == "time" || x == "date" || x == "year" || x == "day") &&
+            (j + 1 == words.size() || IsStopWord(words[j + 1].lower))) {
           return "when";
         }
         if (x == "reason" || x == "cause") return "why";
@@ -348,6 +351,9 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
   a.question_kind = QuestionKind(words);
   bool after_number = false;
   std::string direction;  // "to>"/"from>" just before this word
+  bool governed = false;  // after "in", "on", "with", "via" (and stop words)
+  // Word index of the last content word added, for compounds.
+  size_t last_content_word = words.size();
   for (size_t i = 0; i < words.size(); ++i) {
     const Word& w = words[i];
     if (w.op) {
@@ -417,7 +423,7 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       // the numbers too (kept out of the signature, which index files hold).
       if (number_word != nullptr) a.ordinals.push_back(key);
       // Also content: "sort ascending" / "sort" leaves a word unmatched.
-      a.content.push_back({a.polar.back(), w.stem, w.capitalized});
+      a.content.push_back({a.polar.back(), w.stem, w.capitalized, {}, {}});
       // A unit after a number stays hard: "10 km" / "10 cm".
       if (hard) a.hard_set.insert(key);
       continue;
@@ -427,7 +433,13 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
          absl::EndsWith(key, "rd") || absl::EndsWith(key, "th"))) {
       a.ordinals.push_back(key);
     }
+    if (w.lower == "in" || w.lower == "via" || w.lower == "within") {
+      governed = true;
+      continue;
+    }
     if (stop) continue;
+    if (governed) a.preposition_objects.insert(key);
+    governed = false;
     a.order.push_back(key);
     a.lemmas.insert(lemma);
     if (hard) {
@@ -443,7 +455,13 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       a.hard_set.insert(key);
       continue;
     }
-    a.content.push_back({std::move(lemma), w.stem, w.capitalized});
+    ContentWord word{std::move(lemma), w.stem, w.capitalized, {}, {}};
+    if (last_content_word + 1 == i && !a.content.empty()) {
+      ContentWord& previous = a.content.back();
+      word.joined_prev = previous.joined_next = previous.lemma + word.lemma;
+    }
+    last_content_word = i;
+    a.content.push_back(std::move(word));
   }
   std::sort(a.operators.begin(), a.operators.end());
   return a;
@@ -478,10 +496,20 @@ bool OneEditApart(const std::string& x, const std::string& y) {
 
 }  // namespace
 
+bool IsMovableTimeWord(absl::string_view key) {
+  return key == "today" || key == "tonight" || key == "tomorrow" ||
+         key == "yesterday" || key == "now" || key == "currently";
+}
+
 bool Accounted(const ContentWord& word, const PromptAnalysis& other,
                const Lexicon& lexicon, bool* by_synonym) {
   *by_synonym = false;
   if (other.lemmas.contains(word.lemma)) return true;
+  // "quick sort" / "quicksort": either half of a compound the other side
+  // writes as one word.
+  for (const std::string* joined : {&word.joined_next, &word.joined_prev}) {
+    if (joined->size() >= 6 && other.lemmas.contains(*joined)) return true;
+  }
   // A typo or a prefix needs one side that is no word of its own: "mouse"
   // / "house" and "organ" / "organization" are different words.
   const bool known = lexicon.IsLemma(word.lemma);
@@ -492,6 +520,7 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
   for (size_t k = 0; k < scan; ++k) {
     const ContentWord& o = other.content[k];
     if (o.stem == word.stem) return true;
+    if (o.joined_next == word.lemma && word.lemma.size() >= 6) return true;
     if (known && lexicon.IsLemma(o.lemma)) continue;
     // "config" / "configuration"; a shared start alone is not enough:
     // "transpose" is not "transform".

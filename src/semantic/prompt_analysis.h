@@ -21,6 +21,10 @@ struct ContentWord {
   std::string lemma;  // WordNet base form ("went" -> "go", "colour" -> "color")
   std::string stem;   // light suffix stripping, for typos and derivations
   bool capitalized = false;  // written with a capital (a name, perhaps)
+  // With the next word when it is a content word too ("quick sort" ->
+  // "quicksort"), on both of them: a compound written as one word on the
+  // other side accounts for the pair.
+  std::string joined_next, joined_prev;
 };
 
 struct PromptAnalysis {
@@ -60,6 +64,10 @@ struct PromptAnalysis {
   std::vector<std::string> order;
   // Lemmas of every non-stop word (content, polar and hard), for lookups.
   absl::flat_hash_set<std::string> lemmas;
+  // Keys of the words "in", "on", "with", "via" govern ("sort a list in
+  // python"): where only one side has such a word, it may stand elsewhere on
+  // the other ("python sort list") without changing the request.
+  absl::flat_hash_set<std::string> preposition_objects;
   // The question's kind, normalised: "how" for "how do I", "how to", "what
   // is the best way to"; "what" for "what is", "explain", "define";
   // "why", "when", "where", "who", "how-much", "yes-no" ("can I...");
@@ -88,6 +96,12 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
 // files: keep it stable.
 uint64_t NumberSignature(absl::string_view text);
 uint64_t NumberSignature(const PromptAnalysis& analysis);
+
+// "today", "tonight", "now"...: a time adverb that may stand anywhere in
+// the sentence ("weather in Berlin today" / "today's weather in Berlin").
+// Which day it names stays hard (the veto compares it); only its position
+// is free.
+bool IsMovableTimeWord(absl::string_view key);
 
 // Words in one group of opposites: "start"/"stop", "enable"/"disable",
 // "ascending"/"descending". Returns the group index * 2 + side, or -1.

@@ -133,6 +133,11 @@ TEST(PromptAnalysisTest, QuestionFormsAreNormalised) {
   EXPECT_EQ(kind("why is the sky blue"), "why");
   EXPECT_EQ(kind("what is the reason the sky is blue"), "why");
   EXPECT_EQ(kind("when was Rome founded"), "when");
+  EXPECT_EQ(kind("what time does the store open"), "when");
+  EXPECT_EQ(kind("what day is it"), "when");
+  // A time or date that names a thing asks what.
+  EXPECT_EQ(kind("What's the time complexity of quicksort?"), "what");
+  EXPECT_EQ(kind("what date format does ISO 8601 use"), "what");
   EXPECT_EQ(kind("reset my password"), "");
   EXPECT_EQ(kind("Can I get a refund?"), "yes-no");
   EXPECT_EQ(kind("please, can I get a refund"), "yes-no");
@@ -187,6 +192,44 @@ TEST(MatchFeaturesTest, SymmetricAndBounded) {
       internal::ComputeMatchFeatures(pc, pd, 0.5, lexicon);
   EXPECT_EQ(g[internal::kSubstituted], 1);
   EXPECT_LT(g[internal::kCoverMin], 1);
+}
+
+// Word order that does not change the request: a word governed by "in"
+// on one side only ("sort a list in python" / "python sort list"), a time
+// adverb, a compound written in one or two words. Swapped roles stay
+// swaps.
+TEST(MatchFeaturesTest, FreelyPlacedWordsAndCompounds) {
+  const Lexicon& lexicon = Lexicon::Default();
+  const auto features = [&](const char* a, const char* b) {
+    return internal::ComputeMatchFeatures(internal::AnalyzePrompt(a, lexicon),
+                                          internal::AnalyzePrompt(b, lexicon),
+                                          0.7, lexicon);
+  };
+  const std::pair<const char*, const char*> same_order[] = {
+      {"python sort list ascending", "how to sort a list in python ascending"},
+      {"How do I undo the last git commit?", "how to undo last commit in git"},
+      {"weather in Berlin today", "today's weather in Berlin"},
+      {"what is the weather now in Paris", "what is the weather in Paris now"},
+  };
+  for (const auto& [a, b] : same_order) {
+    const internal::MatchFeatures f = features(a, b);
+    EXPECT_EQ(f[internal::kOrderSwaps], 0) << a << " | " << b;
+    EXPECT_EQ(f[internal::kHardOrderSwaps], 0) << a << " | " << b;
+  }
+  const std::pair<const char*, const char*> swapped[] = {
+      {"how to move a file in a folder", "how to move a folder in a file"},
+      {"search google in chrome", "search chrome in google"},
+      {"open a file in vim", "open vim in a file"},
+  };
+  for (const auto& [a, b] : swapped) {
+    EXPECT_GT(features(a, b)[internal::kOrderSwaps], 0) << a << " | " << b;
+  }
+  EXPECT_EQ(features("load a data set in pandas",
+                     "load a dataset in pandas")[internal::kCoverMin],
+            1);
+  EXPECT_LT(features("load a data frame in pandas",
+                     "load a dataset in pandas")[internal::kCoverMin],
+            1);
 }
 
 TEST(LogisticFitTest, RecoversASeparatingDirectionDeterministically) {
@@ -274,6 +317,8 @@ TEST(MatchDecisionTest, ShippedCalibrationServesRewritesAndRefusesLookAlikes) {
   // shipped calibration puts common rewrites).
   const std::pair<const char*, const char*> rewrites[] = {
       {"Explain recursion", "What is recursion?"},
+      {"python sort list ascending", "how to sort a list in python ascending"},
+      {"weather in Berlin today", "today's weather in Berlin"},
       {"How do I install numpy?", "how to install numpy"},
       {"symptoms of the flu", "What are the symptoms of flu?"},
   };
@@ -289,6 +334,9 @@ TEST(MatchDecisionTest, ShippedCalibrationServesRewritesAndRefusesLookAlikes) {
       {"how to cook rice", "how to cook pasta"},
       {"What is 12 + 7?", "What is 12 - 7?"},
       {"How do I start the nginx service?", "How do I stop the nginx service?"},
+      {"how to move a file in a folder", "how to move a folder in a file"},
+      {"what time does the store open today",
+       "what time does the store open tomorrow"},
   };
   for (const auto& [a, b] : look_alikes) {
     const internal::MatchDecision d = decide(a, b);
