@@ -42,7 +42,9 @@ size_t BlockCacheBytesFor(size_t hot_cache_bytes) {
 }
 
 Cache::Impl::Impl(std::string path, Options options)
-    : path_(std::move(path)), options_(std::move(options)) {
+    : path_(std::move(path)),
+      options_(std::move(options)),
+      hit_counters_(&options_.prices, options_.pool_unpriced_models) {
   write_options_.sync = options_.sync_writes;
 }
 
@@ -231,74 +233,40 @@ absl::StatusOr<Response> Cache::Impl::ReadExact(const Key128& key,
 
 void Cache::Impl::ForgetHitCounts(const Key128& key) {
   if (hot_ != nullptr) hot_->Erase(key, /*drop_counts=*/true);
-  HitShard& shard = hit_shards_[key.lo % kHitShards];
-  internal::LeanMutexLock lock(&shard.mu);
-  shard.entries.erase(key);
+  hit_counters_.ForgetEntry(key);
 }
 
 void Cache::Impl::RecordHit(const Request& request, const Key128& entry_key,
                             CacheStatus how, Response* answer) {
-  const Usage usage = internal::EffectiveUsage(request, *answer);
-  const std::string& ns = NamespaceOf(request);
-  const uint64_t price_hash = RowHash(ns, request.backend, request.model);
-  HitShard& shard = hit_shards_[entry_key.lo % kHitShards];
-  const int64_t now = NowMicros();
-  int64_t saved;
-  {
-    internal::LeanMutexLock lock(&shard.mu);
-    // Bounded: names come from callers.
-    if (shard.prices.size() > 1024) shard.prices.clear();
-    auto [known, added] = shard.prices.try_emplace(price_hash, nullptr);
-    if (added) {
-      known->second = options_.prices.Find(request.backend, request.model);
+  internal::ServedHit hit;
+  hit.entry = entry_key;
+  hit.ns = NamespaceOf(request);
+  hit.backend = request.backend;
+  hit.model = request.model;
+  hit.how = how;
+  hit.usage = internal::EffectiveUsage(request, *answer);
+  hit.upstream_latency = answer->upstream_latency;
+  hit.now_us = NowMicros();
+  if (how == CacheStatus::kSemanticHit && answer->request_key.has_value()) {
+    hit.request_key = &*answer->request_key;
+    hit.similarity = answer->similarity;
+    if (const Message* last = LastUserMessage(request)) {
+      hit.query = last->content;
     }
-    const ModelPrice* price = known->second;
-    saved = price ? CostNanoDollars(*price, usage) : 0;
-    answer->cache_status = how;
-    answer->priced = price != nullptr;
-    answer->dollars_saved = saved * 1e-9;
-    answer->dollars_spent = 0;
-    answer->stored = false;
-
-    const bool pooled = price == nullptr && options_.pool_unpriced_models;
-    const absl::string_view model =
-        pooled ? absl::string_view(kPooledUnpricedModel) : request.model;
-    LedgerRow& row = NamedRow(
-        shard.ledger, pooled ? RowHash(ns, request.backend, model) : price_hash,
-        ns, request.backend, model);
-    row.requests += 1;
-    if (how == CacheStatus::kSemanticHit) {
-      const Message* last = LastUserMessage(request);
-      if (answer->request_key.has_value()) {
-        shard.semantic.push_back(
-            {entry_key, *answer->request_key, answer->similarity, now,
-             internal::LedgerKey(row.ns, row.backend, row.model),
-             last != nullptr ? last->content : std::string()});
-      }
-    }
-    if (how == CacheStatus::kExactHit) row.exact_hits += 1;
-    if (how == CacheStatus::kSemanticHit) row.semantic_hits += 1;
-    if (how == CacheStatus::kCoalesced) row.coalesced += 1;
-    row.input_tokens_served += usage.input_tokens;
-    row.output_tokens_served += usage.output_tokens;
-    row.saved_nusd += saved;
-    if (price == nullptr) row.unpriced_events += 1;
-    if (usage.estimated) row.estimated_events += 1;
-    row.upstream_us_saved +=
-        absl::ToInt64Microseconds(answer->upstream_latency);
   }
+  const internal::HitCounters::Saving saved = hit_counters_.CountServed(hit);
+  answer->cache_status = how;
+  answer->priced = saved.priced;
+  answer->dollars_saved = saved.nusd * 1e-9;
+  answer->dollars_spent = 0;
+  answer->stored = false;
   if (how == CacheStatus::kCoalesced) return;
   // The entry's own counter: with its answer when held hot (no other map
-  // probed), else with the ledger's. Not under the shard's lock: the hot
-  // answers' counts sink takes it under a hot shard's lock.
-  if (hot_ != nullptr && hot_->CountHit(entry_key, now, saved)) return;
-  AddPendingHits(entry_key, {1, now, saved});
-}
-
-void Cache::Impl::AddPendingHits(const Key128& key, const PendingHit& counts) {
-  HitShard& shard = hit_shards_[key.lo % kHitShards];
-  internal::LeanMutexLock lock(&shard.mu);
-  shard.entries[key].Add(counts);
+  // probed), else with the others waiting for the flush.
+  if (hot_ != nullptr && hot_->CountHit(entry_key, hit.now_us, saved.nusd)) {
+    return;
+  }
+  hit_counters_.AddEntryHits(entry_key, {1, hit.now_us, saved.nusd});
 }
 
 absl::Status Cache::Impl::StoreMiss(const Request& request,

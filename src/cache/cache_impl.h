@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "cache/eviction.h"
+#include "cache/hit_counters.h"
 #include "cache/hot_answers.h"
 #include "cache/huge_page_allocator.h"
 #include "cache/lean_mutex.h"
@@ -110,31 +111,6 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
   };
 
  private:
-  using PendingHit = internal::HitCounts;
-  struct PendingSemanticHit {
-    Key128 entry;
-    Key128 request;
-    double similarity = 0;
-    int64_t time_us = 0;
-    std::string ledger_key;
-    std::string query;
-  };
-  // Hits are gathered per shard so that concurrent readers rarely contend.
-  // Cache-line aligned, as HotAnswers::Shard.
-  struct alignas(64) HitShard {
-    internal::LeanMutex mu;
-    internal::HugePageHashMap<Key128, PendingHit> entries ABSL_GUARDED_BY(mu);
-    // Emptied `entries` of the last flush, kept for its capacity.
-    internal::HugePageHashMap<Key128, PendingHit> spare ABSL_GUARDED_BY(mu);
-    // Ledger deltas by a hash of (ns, backend, model); the row holds names.
-    absl::flat_hash_map<uint64_t, LedgerRow> ledger ABSL_GUARDED_BY(mu);
-    std::vector<PendingSemanticHit> semantic ABSL_GUARDED_BY(mu);
-    // PriceBook::Find by the ledger's row hash: one probe instead of
-    // building a string key on every hit. Never cleared by a flush.
-    absl::flat_hash_map<uint64_t, const ModelPrice*> prices ABSL_GUARDED_BY(mu);
-  };
-  static constexpr int kHitShards = 16;
-
   int64_t NowMicros() const;
   absl::Status CheckWritable() const;
   absl::Status WriteBatchWithLedger(rocksdb::WriteBatch* batch,
@@ -147,8 +123,6 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
   // import): drops its hot answer and the hit counts not yet written, which
   // would otherwise be added to a later entry of the same key.
   void ForgetHitCounts(const Key128& key);
-  // Adds to the counts of `key` waiting in its hit shard.
-  void AddPendingHits(const Key128& key, const PendingHit& counts);
   // `entry_counters`: the entries' hit counters too, not only the ledger
   // and the semantic hit log.
   absl::Status FlushStatsLocked(bool entry_counters)
@@ -168,8 +142,6 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
   void FlushLoop();
   // The ledger's name for the request's model (Options::pool_unpriced_models).
   absl::string_view LedgerModel(const Request& request) const;
-  LedgerRow& PendingRow(HitShard& shard, const Request& request)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   // Semantic tier (semantic_tier.cc, semantic_index.cc,
   // semantic_feedback.cc).
@@ -311,9 +283,10 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
 
   // The one memory budget: blocks, memtables and hot answers charge it.
   std::shared_ptr<rocksdb::Cache> block_cache_;
-  std::array<HitShard, kHitShards> hit_shards_;
+  // Hits not yet written (the stats flush writes them).
+  internal::HitCounters hit_counters_;
   // The counters a stats flush writes, kept for its capacity.
-  std::vector<std::pair<Key128, PendingHit>> flush_hits_
+  std::vector<std::pair<Key128, internal::HitCounts>> flush_hits_
       ABSL_GUARDED_BY(flush_mu_);
   // When the entries' hit counters were last taken for writing.
   absl::Time entry_stats_flushed_ ABSL_GUARDED_BY(flush_mu_) = absl::Now();

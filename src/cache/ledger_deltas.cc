@@ -18,13 +18,6 @@ absl::string_view Cache::Impl::LedgerModel(const Request& request) const {
   return request.model;
 }
 
-LedgerRow& Cache::Impl::PendingRow(HitShard& shard, const Request& request) {
-  const std::string& ns = NamespaceOf(request);
-  const absl::string_view model = LedgerModel(request);
-  return NamedRow(shard.ledger, RowHash(ns, request.backend, model), ns,
-                  request.backend, model);
-}
-
 LedgerRow Cache::Impl::MissDelta(const Request& request, Response* answer) {
   LedgerRow delta;
   delta.ns = NamespaceOf(request);

@@ -358,8 +358,8 @@ absl::Status Cache::Impl::Open() {
         // Counts of answers dropped from the hot set wait with the others.
         // (Lock order: a hot shard, then a hit shard; the hit path never
         // holds both.)
-        [this](const Key128& key, const PendingHit& counts) {
-          AddPendingHits(key, counts);
+        [this](const Key128& key, const internal::HitCounts& counts) {
+          hit_counters_.AddEntryHits(key, counts);
         });
   }
   if (semantic_on()) {

@@ -82,9 +82,12 @@ void Cache::Impl::ChargeEmbedding(const Request& request,
   const int64_t cost =
       options_.embedder->CostNanoDollars(internal::EstimateTokens(text));
   if (cost <= 0) return;
-  HitShard& shard = hit_shards_[0];
-  internal::LeanMutexLock lock(&shard.mu);
-  PendingRow(shard, request).embedding_nusd += cost;
+  LedgerRow delta;
+  delta.ns = internal::NamespaceOf(request);
+  delta.backend = request.backend;
+  delta.model = std::string(LedgerModel(request));
+  delta.embedding_nusd = cost;
+  hit_counters_.AddLedgerDelta(delta);
 }
 
 void Cache::Impl::BumpGeneration(rocksdb::WriteBatch* batch,

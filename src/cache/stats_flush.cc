@@ -54,54 +54,18 @@ absl::Status Cache::Impl::FlushStats(bool entry_counters_always) {
 }
 
 absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
-  // A key is always counted in the same shard, so the shards' counters are
-  // concatenated, and merged only with the hot answers' below. The vector and
-  // the shards' spare maps keep their capacity from flush to flush: at a
-  // million hits a second they are tens of MB, which, allocated and freed every
-  // second, fragment the heap.
-  std::vector<std::pair<Key128, PendingHit>>& hits = flush_hits_;
+  // The shards' counters are merged only with the hot answers' below. The
+  // vector keeps its capacity from flush to flush (as the shards' maps do,
+  // HitCounters::TakeAll).
+  std::vector<std::pair<Key128, internal::HitCounts>>& hits = flush_hits_;
   if (hits.capacity() > 4 * std::max<size_t>(hits.size(), 4096)) {
     hits = {};  // the last flush was far smaller than an earlier burst
   }
   hits.clear();
-  absl::flat_hash_map<std::string, LedgerRow> deltas;
-  std::vector<PendingSemanticHit> semantic;
-  for (HitShard& shard : hit_shards_) {
-    internal::HugePageHashMap<Key128, PendingHit> shard_entries;
-    absl::flat_hash_map<uint64_t, LedgerRow> shard_ledger;
-    std::vector<PendingSemanticHit> shard_semantic;
-    {
-      // Taken out whole and copied without the lock: hits on this shard
-      // wait for a few swaps, not for the copy.
-      internal::LeanMutexLock lock(&shard.mu);
-      if (entry_counters) {
-        shard_entries.swap(shard.entries);
-        shard.entries.swap(shard.spare);
-      }
-      shard_ledger.swap(shard.ledger);
-      shard_semantic.swap(shard.semantic);
-    }
-    for (PendingSemanticHit& hit : shard_semantic) {
-      semantic.push_back(std::move(hit));
-    }
-    if (entry_counters) {
-      hits.insert(hits.end(), shard_entries.begin(), shard_entries.end());
-      if (shard_entries.capacity() >
-          4 * std::max<size_t>(shard_entries.size(), 4096)) {
-        shard_entries = {};  // a burst is over: give its memory back
-      } else {
-        // erase() keeps the slot array where clear() would free a large one.
-        shard_entries.erase(shard_entries.begin(), shard_entries.end());
-      }
-      internal::LeanMutexLock lock(&shard.mu);
-      shard.spare.swap(shard_entries);
-    }
-    for (auto& [hash, row] : shard_ledger) {
-      NamedRow(deltas, internal::LedgerKey(row.ns, row.backend, row.model),
-               row.ns, row.backend, row.model)
-          .Add(row);
-    }
-  }
+  internal::HitCounters::Taken taken =
+      hit_counters_.TakeAll(entry_counters, &hits);
+  absl::flat_hash_map<std::string, LedgerRow>& deltas = taken.ledger;
+  std::vector<internal::PendingSemanticHit>& semantic = taken.semantic;
   const bool take_hot = entry_counters && hot_ != nullptr;
   if (hits.empty() && deltas.empty() && semantic.empty() && !take_hot) {
     return absl::OkStatus();
@@ -145,7 +109,7 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
     absl::flat_hash_map<std::string, internal::SemanticHitRecord> logs;
     if (first) {
       // Semantic hit log: entry + request -> similarity, count, time, names.
-      for (const PendingSemanticHit& hit : semantic) {
+      for (const internal::PendingSemanticHit& hit : semantic) {
         const std::string key = hit.entry.ToBytes() + hit.request.ToBytes();
         auto [it, inserted] = logs.try_emplace(key);
         internal::SemanticHitRecord& record = it->second;
@@ -186,22 +150,12 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
     if (!s.ok()) {
       // Put the unwritten counts back so that a later flush retries them.
       for (size_t i = next; i < hits.size(); ++i) {
-        AddPendingHits(hits[i].first, hits[i].second);
+        hit_counters_.AddEntryHits(hits[i].first, hits[i].second);
       }
       if (first) {
-        for (auto& [key, delta] : deltas) {
-          HitShard& shard = hit_shards_[0];
-          internal::LeanMutexLock lock(&shard.mu);
-          NamedRow(shard.ledger, RowHash(delta.ns, delta.backend, delta.model),
-                   delta.ns, delta.backend, delta.model)
-              .Add(delta);
-        }
+        for (auto& [key, delta] : deltas) hit_counters_.AddLedgerDelta(delta);
         // Semantic hit records too, or their feedback could never be given.
-        HitShard& shard = hit_shards_[0];
-        internal::LeanMutexLock lock(&shard.mu);
-        for (PendingSemanticHit& hit : semantic) {
-          shard.semantic.push_back(std::move(hit));
-        }
+        hit_counters_.AddSemanticHits(std::move(semantic));
       }
       return s;
     }
