@@ -18,6 +18,7 @@
 #include "cache/hot_answers.h"
 #include "cache/huge_page_allocator.h"
 #include "cache/lean_mutex.h"
+#include "cache/ledger_rows.h"
 #include "cache/recovery_log.h"
 #include "cache/shared_bodies.h"
 #include "cache/store_families.h"
@@ -116,9 +117,8 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
   absl::Status WriteBatchWithLedger(rocksdb::WriteBatch* batch,
                                     const LedgerRow& delta)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  void AddLedgerDelta(const LedgerRow& delta)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  LedgerRow MissDelta(const Request& request, Response* answer);
+  // A miss's ledger delta (ledger_rows.h), priced with the options' book.
+  LedgerRow MissDelta(const Request& request, Response* answer) const;
   // For an entry deleted from the store (evicted, purged, replaced by an
   // import): drops its hot answer and the hit counts not yet written, which
   // would otherwise be added to a later entry of the same key.
@@ -140,8 +140,6 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
   };
   absl::Status WriteEntries(const std::vector<ImportedEntry>& items);
   void FlushLoop();
-  // The ledger's name for the request's model (Options::pool_unpriced_models).
-  absl::string_view LedgerModel(const Request& request) const;
 
   // Semantic tier (semantic_tier.cc, semantic_index.cc,
   // semantic_feedback.cc).
@@ -248,8 +246,7 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
   // with a purge. Taken before write_mu_.
   absl::Mutex flush_mu_ ABSL_ACQUIRED_BEFORE(write_mu_);
   // The persisted ledger, mirrored in memory.
-  absl::flat_hash_map<std::string, LedgerRow> ledger_
-      ABSL_GUARDED_BY(write_mu_);
+  internal::LedgerRows ledger_ ABSL_GUARDED_BY(write_mu_);
 
   // Non-null with a byte budget.
   std::unique_ptr<internal::EvictionTracker> eviction_

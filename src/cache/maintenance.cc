@@ -52,7 +52,7 @@ absl::StatusOr<SavingsReport> Cache::Impl::Report() {
   report.prices_date = options_.prices.prices_date();
   {
     absl::MutexLock lock(&write_mu_);
-    for (const auto& [key, row] : ledger_) report.rows.push_back(row);
+    report.rows = ledger_.Rows();
   }
   std::sort(report.rows.begin(), report.rows.end(),
             [](const LedgerRow& a, const LedgerRow& b) {

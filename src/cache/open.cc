@@ -318,28 +318,11 @@ absl::Status Cache::Impl::Open() {
   {
     absl::MutexLock lock(&write_mu_);
     rocksdb::WriteBatch migration;
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), ledger_cf_));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      LedgerRow row;
-      // One unreadable row (an older build let a NUL into a model name) must
-      // not stop the cache: it is left as it is on disk, counted
-      // (CacheStats::unreadable_ledger_rows) and kept out of reports.
-      if (!internal::SplitLedgerKey(View(it->key()), &row).ok() ||
-          !internal::DecodeLedgerRow(View(it->value()), &row).ok()) {
-        ++unreadable_ledger_rows_;
-        continue;
-      }
-      const std::string key =
-          internal::LedgerKey(row.ns, row.backend, row.model);
-      LedgerRow& kept = NamedRow(ledger_, key, row.ns, row.backend, row.model);
-      kept.Add(row);
-      if (migrate_ledger_keys && internal::IsLegacyLedgerKey(View(it->key()))) {
-        migration.Delete(ledger_cf_, it->key());
-        migration.Put(ledger_cf_, key, internal::EncodeLedgerRow(kept));
-      }
+    if (absl::Status s = ledger_.Load(db_, ledger_cf_, migrate_ledger_keys,
+                                      &migration, &unreadable_ledger_rows_);
+        !s.ok()) {
+      return s;
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "reading ledger");
     if (migrate_ledger_keys) {
       migration.Put(meta_cf_, kSchemaKey, std::to_string(kSchemaVersion));
       if (absl::Status w = FromRocks(db_->Write(write_options_, &migration),

@@ -85,7 +85,8 @@ void Cache::Impl::ChargeEmbedding(const Request& request,
   LedgerRow delta;
   delta.ns = internal::NamespaceOf(request);
   delta.backend = request.backend;
-  delta.model = std::string(LedgerModel(request));
+  delta.model = std::string(internal::LedgerModel(
+      options_.prices, options_.pool_unpriced_models, request));
   delta.embedding_nusd = cost;
   hit_counters_.AddLedgerDelta(delta);
 }

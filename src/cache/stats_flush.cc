@@ -129,12 +129,7 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
       for (const auto& [key, record] : logs) {
         batch.Put(semantic_hits_cf_, key, internal::EncodeSemanticHit(record));
       }
-      for (auto& [key, delta] : deltas) {
-        LedgerRow row;
-        if (auto it = ledger_.find(key); it != ledger_.end()) row = it->second;
-        row.Add(delta);
-        batch.Put(ledger_cf_, key, internal::EncodeLedgerRow(row));
-      }
+      for (auto& [key, delta] : deltas) ledger_.Stage(delta, &batch);
     }
     const size_t end = std::min(hits.size(), next + kStatsChunk);
     for (size_t i = next; i < end; ++i) {
@@ -160,7 +155,7 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
       return s;
     }
     if (first) {
-      for (auto& [key, delta] : deltas) AddLedgerDelta(delta);
+      for (auto& [key, delta] : deltas) ledger_.Commit(delta);
     }
     if (eviction_ != nullptr) {
       for (size_t i = next; i < end; ++i) {

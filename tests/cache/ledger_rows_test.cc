@@ -1,0 +1,152 @@
+// LedgerRows on a real RocksDB: a staged delta reaches disk and the mirror
+// only together, rows load back at open, an unreadable row is counted and
+// skipped. MissDelta prices a miss.
+#include "cache/ledger_rows.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "promptcache/options.h"
+#include "rocksdb/db.h"
+#include "store/entry_codec.h"
+#include "test_util.h"
+
+namespace promptcache::internal {
+namespace {
+
+// A RocksDB with a "ledger" family, closed on destruction.
+class LedgerDb {
+ public:
+  explicit LedgerDb(const std::string& path) {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"ledger", {}}};
+    rocksdb::DB* raw = nullptr;
+    EXPECT_TRUE(
+        rocksdb::DB::Open(options, path, families, &handles_, &raw).ok());
+    db_.reset(raw);
+  }
+  ~LedgerDb() {
+    for (rocksdb::ColumnFamilyHandle* h : handles_) {
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+  }
+  rocksdb::DB* db() { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* ledger() { return handles_[1]; }
+
+ private:
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+LedgerRow Delta(const std::string& model, int64_t misses, int64_t spent) {
+  LedgerRow d;
+  d.ns = "team";
+  d.backend = "openai";
+  d.model = model;
+  d.requests = misses;
+  d.misses = misses;
+  d.spent_nusd = spent;
+  return d;
+}
+
+int64_t TotalMisses(const LedgerRows& rows) {
+  int64_t total = 0;
+  for (const LedgerRow& row : rows.Rows()) total += row.misses;
+  return total;
+}
+
+TEST(LedgerRowsTest, StagedDeltasPersistAndLoadBack) {
+  testing::TempDir dir;
+  {
+    LedgerDb db(dir.path());
+    LedgerRows rows;
+    int64_t unreadable = 0;
+    rocksdb::WriteBatch none;
+    ASSERT_TRUE(
+        rows.Load(db.db(), db.ledger(), false, &none, &unreadable).ok());
+    EXPECT_TRUE(rows.Rows().empty());
+    int64_t committed = 0;
+    for (const LedgerRow& d :
+         {Delta("gpt-4o", 1, 100), Delta("gpt-4o", 2, 50), Delta("o1", 1, 7)}) {
+      rocksdb::WriteBatch batch;
+      rows.Stage(d, &batch);
+      // Staged, not yet committed: the mirror is unchanged.
+      EXPECT_EQ(TotalMisses(rows), committed);
+      ASSERT_TRUE(db.db()->Write(rocksdb::WriteOptions(), &batch).ok());
+      rows.Commit(d);
+      committed += d.misses;
+      EXPECT_EQ(TotalMisses(rows), committed);
+    }
+    // A delta whose batch was never written stays out of both.
+    rocksdb::WriteBatch dropped;
+    rows.Stage(Delta("gpt-4o", 1000, 1000), &dropped);
+    ASSERT_EQ(rows.Rows().size(), 2u);
+    // A row that does not decode, as a damaged store could hold.
+    ASSERT_TRUE(db.db()
+                    ->Put(rocksdb::WriteOptions(), db.ledger(),
+                          LedgerKey("team", "openai", "broken"), "\x01garbage")
+                    .ok());
+  }
+  LedgerDb db(dir.path());
+  LedgerRows rows;
+  int64_t unreadable = 0;
+  rocksdb::WriteBatch none;
+  ASSERT_TRUE(rows.Load(db.db(), db.ledger(), false, &none, &unreadable).ok());
+  EXPECT_EQ(unreadable, 1);
+  std::vector<LedgerRow> loaded = rows.Rows();
+  ASSERT_EQ(loaded.size(), 2u);
+  for (const LedgerRow& row : loaded) {
+    if (row.model == "gpt-4o") {
+      EXPECT_EQ(row.misses, 3);
+      EXPECT_EQ(row.spent_nusd, 150);
+    } else {
+      EXPECT_EQ(row.model, "o1");
+      EXPECT_EQ(row.spent_nusd, 7);
+    }
+    EXPECT_EQ(row.ns, "team");
+    EXPECT_EQ(row.backend, "openai");
+  }
+}
+
+TEST(LedgerRowsTest, MissDeltaPricesTheAnswer) {
+  PriceBook prices;
+  ModelPrice price;
+  price.backend = "openai";
+  price.model = "gpt-4o-mini";
+  price.base.input = 1e-6;
+  price.base.output = 2e-6;
+  ASSERT_TRUE(prices.Set(price).ok());
+
+  Request request = testing::MakeRequest("what is a tuple", "team");
+  Response answer = testing::MakeAnswer("an immutable sequence");
+  answer.usage.input_tokens = 1000;
+  answer.usage.output_tokens = 500;
+  answer.upstream_latency = absl::Milliseconds(800);
+  const LedgerRow priced = MissDelta(prices, true, request, &answer);
+  EXPECT_EQ(priced.model, "gpt-4o-mini");
+  EXPECT_EQ(priced.misses, 1);
+  EXPECT_EQ(priced.spent_nusd, CostNanoDollars(price, answer.usage));
+  EXPECT_GT(priced.spent_nusd, 0);
+  EXPECT_EQ(priced.upstream_us_spent, 800'000);
+  EXPECT_TRUE(answer.priced);
+  EXPECT_DOUBLE_EQ(answer.dollars_spent, priced.spent_nusd * 1e-9);
+
+  request.model = "my-llama";
+  const LedgerRow pooled = MissDelta(prices, true, request, &answer);
+  EXPECT_EQ(pooled.model, kPooledUnpricedModel);
+  EXPECT_EQ(pooled.unpriced_events, 1);
+  EXPECT_FALSE(answer.priced);
+  EXPECT_EQ(MissDelta(prices, false, request, &answer).model, "my-llama");
+
+  const LedgerRow failed = MissDelta(prices, false, request, nullptr);
+  EXPECT_EQ(failed.upstream_errors, 1);
+  EXPECT_EQ(failed.spent_nusd, 0);
+}
+
+}  // namespace
+}  // namespace promptcache::internal
