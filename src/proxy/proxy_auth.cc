@@ -1,45 +1,15 @@
 // Keys, tenants and namespaces of proxied calls, and the headers that go
 // upstream.
 #include <httplib.h>
-#include <sys/socket.h>
 
-#include <algorithm>
-#include <cmath>
-#include <condition_variable>
-#include <cstring>
-#include <deque>
-#include <exception>
-#include <fstream>
-#include <functional>
-#include <iterator>
-#include <mutex>
-#include <thread>
-#include <utility>
 
-#include "absl/algorithm/container.h"
-#include "absl/cleanup/cleanup.h"
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "http/http_transport.h"
 #include "http/provider_format.h"
 #include "http/upstream.h"
-#include "nlohmann/json.hpp"
-#include "promptcache/cached_client.h"
-#include "promptcache/keys.h"
-#include "proxy/access_log.h"
-#include "proxy/control_headers.h"
-#include "proxy/metrics.h"
 #include "proxy/proxy_impl.h"
-#include "proxy/stream_relay.h"
-#include "util/file_text.h"
 
 namespace promptcache {
 namespace {
