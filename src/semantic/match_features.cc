@@ -7,7 +7,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/strip.h"
 #include "semantic/lexicon.h"
+#include "semantic/text_features.h"
 
 namespace promptcache::internal {
 namespace {
@@ -26,10 +28,23 @@ struct SideCount {
 SideCount CountSide(const PromptAnalysis& a, const PromptAnalysis& b,
                     const Lexicon& lexicon) {
   SideCount c;
+  // A word written more often than the other side has it is accounted for
+  // only as often as the other side has it: "a table in a table" / "a
+  // table".
+  absl::flat_hash_map<absl::string_view, int> others;
+  for (size_t i = 0; i < b.content.size() && i < kMaxWords; ++i) {
+    ++others[b.content[i].lemma];
+  }
+  absl::flat_hash_map<absl::string_view, int> seen;
   for (size_t i = 0; i < a.content.size() && i < kMaxWords; ++i) {
     const ContentWord& w = a.content[i];
     ++c.words;
     bool by_synonym = false;
+    const auto other = others.find(w.lemma);
+    if (other != others.end() && ++seen[w.lemma] > other->second) {
+      if (w.capitalized) ++c.names_unaccounted;
+      continue;
+    }
     if (Accounted(w, b, lexicon, &by_synonym)) {
       ++c.accounted;
       c.by_synonym += by_synonym;
@@ -70,39 +85,66 @@ double OrderSwaps(const std::vector<std::string>& a,
   return swapped / pairs;
 }
 
-// Keys whose position is free in this pair: time adverbs ("today"), and
-// the words a preposition governs on one side only ("sort a list in
-// python" / "python sort list"). When both sides have a governed word the
-// other lacks ("a file in a folder" / "a folder in a file"), none is free:
-// that is a swap of roles.
+// A side's time adverb when it has exactly one ("today"), else empty.
+std::string OnlyTimeWord(const PromptAnalysis& a) {
+  std::string found;
+  for (const std::string& k : a.order) {
+    if (!IsMovableTimeWord(k)) continue;
+    if (!found.empty()) return "";
+    found = k;
+  }
+  return found;
+}
+
+// Keys whose position is free in this pair:
+// - a word "in" governs on one side and no preposition governs on the other
+//   ("sort a list in python" / "python sort list"), unless the other side
+//   too has a governed word of its own: "run linux in windows" / "run
+//   windows on linux" swaps roles;
+// - the time adverb, when each side has the same one and no other ("today
+//   ... tomorrow" keeps its order).
 absl::flat_hash_set<std::string> FreelyPlaced(const PromptAnalysis& a,
                                               const PromptAnalysis& b) {
-  absl::flat_hash_set<std::string> a_only, b_only;
-  for (const std::string& k : a.preposition_objects) {
-    if (!b.preposition_objects.contains(k)) a_only.insert(k);
-  }
-  for (const std::string& k : b.preposition_objects) {
-    if (!a.preposition_objects.contains(k)) b_only.insert(k);
-  }
+  const auto governs_own = [](const PromptAnalysis& x,
+                              const PromptAnalysis& y) {
+    for (const std::string& k : x.governed) {
+      if (!y.governed.contains(k)) return true;
+    }
+    return false;
+  };
+  // A word written twice ("a table in a table") has no one place to move.
+  const auto once = [](const PromptAnalysis& x, const std::string& k) {
+    return std::count(x.order.begin(), x.order.end(), k) == 1;
+  };
   absl::flat_hash_set<std::string> free;
-  if (a_only.empty() || b_only.empty()) {
-    free.insert(a_only.begin(), a_only.end());
-    free.insert(b_only.begin(), b_only.end());
-  }
-  for (const PromptAnalysis* side : {&a, &b}) {
-    for (const std::string& k : side->order) {
-      if (IsMovableTimeWord(k)) free.insert(k);
+  if (!governs_own(a, b) || !governs_own(b, a)) {
+    for (const std::string& k : a.in_objects) {
+      if (!b.governed.contains(k) && once(a, k) && once(b, k)) free.insert(k);
+    }
+    for (const std::string& k : b.in_objects) {
+      if (!a.governed.contains(k) && once(a, k) && once(b, k)) free.insert(k);
     }
   }
+  const std::string time = OnlyTimeWord(a);
+  if (!time.empty() && time == OnlyTimeWord(b)) free.insert(time);
   return free;
 }
 
-std::vector<std::string> Without(const std::vector<std::string>& keys,
-                                 const absl::flat_hash_set<std::string>& free) {
+// The order keys without their direction marker ("to>java" -> "java"),
+// stemmed, and without the freely placed ones: "convert python to java" /
+// "convert java to python" is a swap of the same two words.
+std::vector<std::string> PlainOrder(
+    const std::vector<std::string>& keys,
+    const absl::flat_hash_set<std::string>& free) {
   std::vector<std::string> out;
   out.reserve(keys.size());
   for (const std::string& k : keys) {
-    if (!free.contains(k)) out.push_back(k);
+    absl::string_view plain = k;
+    if (!absl::ConsumePrefix(&plain, "to>"))
+      absl::ConsumePrefix(&plain, "from>");
+    // Stemmed: "a string in a list" / "a list of strings" (WordNet's lemma
+    // of "strings" is "strings") is a swap too.
+    if (!free.contains(plain)) out.push_back(Stem(plain));
   }
   return out;
 }
@@ -157,8 +199,7 @@ MatchFeatures ComputeMatchFeatures(const PromptAnalysis& a,
   f[kSubstituted] = std::min(3, std::min(ua, ub));
   const absl::flat_hash_set<std::string> free = FreelyPlaced(a, b);
   f[kOrderSwaps] =
-      free.empty() ? OrderSwaps(a.order, b.order)
-                   : OrderSwaps(Without(a.order, free), Without(b.order, free));
+      OrderSwaps(PlainOrder(a.order, free), PlainOrder(b.order, free));
   f[kHardOrderSwaps] = OrderSwaps(HardInOrder(a, free), HardInOrder(b, free));
   f[kSameOrder] =
       ua == 0 && ub == 0 && f[kOrderSwaps] == 0 && f[kHardOrderSwaps] == 0;

@@ -105,6 +105,18 @@ bool IsNegation(const std::string& lower) {
   return kNegations->contains(lower);
 }
 
+// Words that govern the noun phrase after them, for word order: "in a
+// folder" / "on a folder" / "from python".
+bool IsPreposition(const std::string& lower) {
+  static const auto* const kPrepositions = new absl::flat_hash_set<std::string>{
+      "in",      "on",     "at",      "with",    "from",  "to",     "into",
+      "onto",    "for",    "by",      "as",      "of",    "via",    "within",
+      "inside",  "over",   "under",   "through", "about", "using",  "between",
+      "against", "after",  "before",  "during",  "near",  "across", "behind",
+      "beside",  "toward", "towards", "upon",    "per",   "than"};
+  return kPrepositions->contains(lower);
+}
+
 bool IsDateWord(const std::string& lower) {
   static const auto* const kDates = new absl::flat_hash_set<std::string>{
       "january", "february",  "march",     "april",    "june",     "july",
@@ -351,11 +363,16 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
   a.question_kind = QuestionKind(words);
   bool after_number = false;
   std::string direction;  // "to>"/"from>" just before this word
-  bool governed = false;  // after "in", "on", "with", "via" (and stop words)
+  // The preposition that governs the next word ("in", "on", "from"...),
+  // carried through articles and other stop words.
+  std::string pending_governor;
   // Word index of the last content word added, for compounds.
   size_t last_content_word = words.size();
   for (size_t i = 0; i < words.size(); ++i) {
     const Word& w = words[i];
+    std::string governor = std::move(pending_governor);
+    pending_governor.clear();
+    if (w.sentence_start) governor.clear();
     if (w.op) {
       a.operators.push_back(w.lower);
       after_number = false;
@@ -378,6 +395,16 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
                             : lexicon.Lemma(w.lower) + w.suffix;
     std::string key = is_number && number_word ? number_word : lemma;
     const bool stop = IsStopWord(w.lower) || IsFraming(w.lower);
+    if (IsPreposition(w.lower)) {
+      pending_governor = w.lower;
+    } else if (!governor.empty() && !IsNegation(w.lower)) {
+      if (stop) {
+        pending_governor = std::move(governor);  // "in the", "in my"
+      } else {
+        a.governed.insert(key);
+        if (governor == "in") a.in_objects.insert(key);
+      }
+    }
     const std::string marker = std::move(direction);
     direction.clear();
     const bool direction_word = w.lower == "to" || w.lower == "into" ||
@@ -433,13 +460,7 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
          absl::EndsWith(key, "rd") || absl::EndsWith(key, "th"))) {
       a.ordinals.push_back(key);
     }
-    if (w.lower == "in" || w.lower == "via" || w.lower == "within") {
-      governed = true;
-      continue;
-    }
     if (stop) continue;
-    if (governed) a.preposition_objects.insert(key);
-    governed = false;
     a.order.push_back(key);
     a.lemmas.insert(lemma);
     if (hard) {
@@ -456,9 +477,14 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       continue;
     }
     ContentWord word{std::move(lemma), w.stem, w.capitalized, {}, {}};
-    if (last_content_word + 1 == i && !a.content.empty()) {
+    if (last_content_word + 1 == i && !a.content.empty() && !w.sentence_start) {
       ContentWord& previous = a.content.back();
-      word.joined_prev = previous.joined_next = previous.lemma + word.lemma;
+      std::string joined = previous.lemma + word.lemma;
+      if (previous.lemma.size() >= 2 && word.lemma.size() >= 2 &&
+          !lexicon.IsLemma(joined)) {
+        previous.joined_next = joined;
+        word.joined_prev = std::move(joined);
+      }
     }
     last_content_word = i;
     a.content.push_back(std::move(word));
