@@ -28,22 +28,32 @@ struct SideCount {
 SideCount CountSide(const PromptAnalysis& a, const PromptAnalysis& b,
                     const Lexicon& lexicon) {
   SideCount c;
+  const size_t n = std::min(a.content.size(), kMaxWords);
   // A word written more often than the other side has it is accounted for
   // only as often as the other side has it: "a table in a table" / "a
-  // table".
-  absl::flat_hash_map<absl::string_view, int> others;
-  for (size_t i = 0; i < b.content.size() && i < kMaxWords; ++i) {
-    ++others[b.content[i].lemma];
+  // table". Counted only when a lemma repeats (rarely: prompts are short).
+  bool repeats = false;
+  for (size_t i = 0; i < n && !repeats; ++i) {
+    for (size_t j = i + 1; j < n && !repeats; ++j) {
+      repeats = a.content[i].lemma == a.content[j].lemma;
+    }
   }
-  absl::flat_hash_map<absl::string_view, int> seen;
-  for (size_t i = 0; i < a.content.size() && i < kMaxWords; ++i) {
+  absl::flat_hash_map<absl::string_view, int> others, seen;
+  if (repeats) {
+    for (size_t i = 0; i < b.content.size() && i < kMaxWords; ++i) {
+      ++others[b.content[i].lemma];
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
     const ContentWord& w = a.content[i];
     ++c.words;
     bool by_synonym = false;
-    const auto other = others.find(w.lemma);
-    if (other != others.end() && ++seen[w.lemma] > other->second) {
-      if (w.capitalized) ++c.names_unaccounted;
-      continue;
+    if (repeats) {
+      const auto other = others.find(w.lemma);
+      if (other != others.end() && ++seen[w.lemma] > other->second) {
+        if (w.capitalized) ++c.names_unaccounted;
+        continue;
+      }
     }
     if (Accounted(w, b, lexicon, &by_synonym)) {
       ++c.accounted;
@@ -117,7 +127,8 @@ absl::flat_hash_set<std::string> FreelyPlaced(const PromptAnalysis& a,
     return std::count(x.order.begin(), x.order.end(), k) == 1;
   };
   absl::flat_hash_set<std::string> free;
-  if (!governs_own(a, b) || !governs_own(b, a)) {
+  const bool any_in = !a.in_objects.empty() || !b.in_objects.empty();
+  if (any_in && (!governs_own(a, b) || !governs_own(b, a))) {
     for (const std::string& k : a.in_objects) {
       if (!b.governed.contains(k) && once(a, k) && once(b, k)) free.insert(k);
     }
@@ -130,23 +141,20 @@ absl::flat_hash_set<std::string> FreelyPlaced(const PromptAnalysis& a,
   return free;
 }
 
-// The order keys without their direction marker ("to>java" -> "java"),
-// stemmed, and without the freely placed ones: "convert python to java" /
-// "convert java to python" is a swap of the same two words.
-std::vector<std::string> PlainOrder(
-    const std::vector<std::string>& keys,
-    const absl::flat_hash_set<std::string>& free) {
-  std::vector<std::string> out;
-  out.reserve(keys.size());
-  for (const std::string& k : keys) {
-    absl::string_view plain = k;
-    if (!absl::ConsumePrefix(&plain, "to>"))
+// The stemmed order without the freely placed keys (or the order itself
+// when none is).
+const std::vector<std::string>& OrderFor(
+    const PromptAnalysis& a, const absl::flat_hash_set<std::string>& free,
+    std::vector<std::string>* storage) {
+  if (free.empty()) return a.order_stems;
+  for (size_t k = 0; k < a.order.size(); ++k) {
+    absl::string_view plain = a.order[k];
+    if (!absl::ConsumePrefix(&plain, "to>")) {
       absl::ConsumePrefix(&plain, "from>");
-    // Stemmed: "a string in a list" / "a list of strings" (WordNet's lemma
-    // of "strings" is "strings") is a swap too.
-    if (!free.contains(plain)) out.push_back(Stem(plain));
+    }
+    if (!free.contains(plain)) storage->push_back(a.order_stems[k]);
   }
-  return out;
+  return *storage;
 }
 
 // Keys of hard tokens other than numbers (numbers keep their order in the
@@ -198,8 +206,9 @@ MatchFeatures ComputeMatchFeatures(const PromptAnalysis& a,
   f[kUnmatched] = std::log1p(ua + ub);
   f[kSubstituted] = std::min(3, std::min(ua, ub));
   const absl::flat_hash_set<std::string> free = FreelyPlaced(a, b);
+  std::vector<std::string> a_storage, b_storage;
   f[kOrderSwaps] =
-      OrderSwaps(PlainOrder(a.order, free), PlainOrder(b.order, free));
+      OrderSwaps(OrderFor(a, free, &a_storage), OrderFor(b, free, &b_storage));
   f[kHardOrderSwaps] = OrderSwaps(HardInOrder(a, free), HardInOrder(b, free));
   f[kSameOrder] =
       ua == 0 && ub == 0 && f[kOrderSwaps] == 0 && f[kHardOrderSwaps] == 0;

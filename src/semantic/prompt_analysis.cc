@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "semantic/lexicon.h"
 #include "semantic/text_features.h"
 #include "xxhash.h"
@@ -490,6 +491,14 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
     a.content.push_back(std::move(word));
   }
   std::sort(a.operators.begin(), a.operators.end());
+  a.order_stems.reserve(a.order.size());
+  for (const std::string& k : a.order) {
+    absl::string_view plain = k;
+    if (!absl::ConsumePrefix(&plain, "to>")) {
+      absl::ConsumePrefix(&plain, "from>");
+    }
+    a.order_stems.push_back(Stem(plain));
+  }
   return a;
 }
 

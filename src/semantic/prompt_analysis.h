@@ -65,6 +65,10 @@ struct PromptAnalysis {
   std::vector<std::string> order;
   // Lemmas of every non-stop word (content, polar and hard), for lookups.
   absl::flat_hash_set<std::string> lemmas;
+  // `order` without direction markers ("to>java" -> "java"), stemmed: what
+  // word order is compared on ("a string in a list" / "a list of
+  // strings", "convert python to java" / "convert java to python").
+  std::vector<std::string> order_stems;
   // Keys (without direction marker) of the words a preposition governs,
   // through articles and other stop words: "in a folder", "on linux", "from
   // python", "as images". `in_objects`: those "in" governs ("sort a list in
