@@ -30,6 +30,17 @@ class TempDir {
   std::string path_;
 };
 
+// An OpenAI model's price, per token.
+inline ModelPrice OpenAiPrice(const std::string& model, double input,
+                              double output) {
+  ModelPrice price;
+  price.backend = "openai";
+  price.model = model;
+  price.base.input = input;
+  price.base.output = output;
+  return price;
+}
+
 inline Request MakeRequest(const std::string& question,
                            const std::string& ns = "tenant-a",
                            const std::string& model = "gpt-4o-mini",

@@ -9,18 +9,14 @@
 #include "gtest/gtest.h"
 #include "promptcache/options.h"
 #include "store/entry_codec.h"
+#include "test_util.h"
 
 namespace promptcache::internal {
 namespace {
 
 PriceBook Prices() {
   PriceBook book;
-  ModelPrice price;
-  price.backend = "openai";
-  price.model = "gpt-4o";
-  price.base.input = 2.5e-6;
-  price.base.output = 10e-6;
-  EXPECT_TRUE(book.Set(price).ok());
+  EXPECT_TRUE(book.Set(testing::OpenAiPrice("gpt-4o", 2.5e-6, 10e-6)).ok());
   return book;
 }
 

@@ -115,11 +115,7 @@ TEST(LedgerRowsTest, StagedDeltasPersistAndLoadBack) {
 
 TEST(LedgerRowsTest, MissDeltaPricesTheAnswer) {
   PriceBook prices;
-  ModelPrice price;
-  price.backend = "openai";
-  price.model = "gpt-4o-mini";
-  price.base.input = 1e-6;
-  price.base.output = 2e-6;
+  const ModelPrice price = testing::OpenAiPrice("gpt-4o-mini", 1e-6, 2e-6);
   ASSERT_TRUE(prices.Set(price).ok());
 
   Request request = testing::MakeRequest("what is a tuple", "team");
