@@ -65,24 +65,32 @@ SideCount CountSide(const PromptAnalysis& a, const PromptAnalysis& b,
   return c;
 }
 
-// Kendall distance of the words both sides have once, as a fraction of
-// their pairs: "Paris to Rome" / "Rome to Paris" is 1.
+// Kendall distance of the words both sides have, as a fraction of their
+// pairs: "Paris to Rome" / "Rome to Paris" is 1. A repeated word's k-th
+// occurrence on one side is paired with its k-th on the other: "cups in a
+// pint and pints in a quart" / "pints in a cup and quarts in a pint".
 double OrderSwaps(const std::vector<std::string>& a,
                   const std::vector<std::string>& b) {
-  absl::flat_hash_map<std::string, int> a_count, b_count;
-  for (const std::string& w : a) ++a_count[w];
-  for (const std::string& w : b) ++b_count[w];
-  absl::flat_hash_map<std::string, int> b_position;
+  const size_t na = std::min(a.size(), kMaxWords);
+  const size_t nb = std::min(b.size(), kMaxWords);
+  absl::flat_hash_map<absl::string_view, int> a_count;
+  for (size_t i = 0; i < na; ++i) ++a_count[a[i]];
+  // Positions (among the paired words) of each word's occurrences in b.
+  absl::flat_hash_map<absl::string_view, std::vector<int>> b_positions;
   int position = 0;
-  for (const std::string& w : b) {
-    if (b_count[w] == 1 && a_count[w] == 1) b_position[w] = position++;
+  for (size_t i = 0; i < nb; ++i) {
+    const auto count = a_count.find(b[i]);
+    if (count == a_count.end()) continue;
+    std::vector<int>& at = b_positions[b[i]];
+    if (static_cast<int>(at.size()) < count->second) at.push_back(position++);
   }
+  absl::flat_hash_map<absl::string_view, size_t> used;
   std::vector<int> sequence;
-  for (const std::string& w : a) {
-    if (auto it = b_position.find(w); it != b_position.end()) {
-      sequence.push_back(it->second);
-    }
-    if (sequence.size() >= kMaxWords) break;
+  for (size_t i = 0; i < na; ++i) {
+    const auto it = b_positions.find(a[i]);
+    if (it == b_positions.end()) continue;
+    size_t& k = used[a[i]];
+    if (k < it->second.size()) sequence.push_back(it->second[k++]);
   }
   if (sequence.size() < 2) return 0;
   int64_t swapped = 0;
@@ -95,49 +103,30 @@ double OrderSwaps(const std::vector<std::string>& a,
   return swapped / pairs;
 }
 
-// A side's time adverb when it has exactly one ("today"), else empty.
-std::string OnlyTimeWord(const PromptAnalysis& a) {
+// A side's time adverb when it has exactly one and it is the first or the
+// last of its words ("today's weather in Berlin", "weather in Berlin
+// today"), else empty: in the middle it may belong to either clause ("book
+// a table tonight for the weekend").
+std::string EdgeTimeWord(const PromptAnalysis& a) {
   std::string found;
   for (const std::string& k : a.order) {
     if (!IsMovableTimeWord(k)) continue;
     if (!found.empty()) return "";
     found = k;
   }
+  if (found.empty() || (a.order.front() != found && a.order.back() != found)) {
+    return "";
+  }
   return found;
 }
 
-// Keys whose position is free in this pair:
-// - a word "in" governs on one side and no preposition governs on the other
-//   ("sort a list in python" / "python sort list"), unless the other side
-//   too has a governed word of its own: "run linux in windows" / "run
-//   windows on linux" swaps roles;
-// - the time adverb, when each side has the same one and no other ("today
-//   ... tomorrow" keeps its order).
+// Keys whose position is free in this pair: the time adverb, when each side
+// has the same one, alone and at an edge.
 absl::flat_hash_set<std::string> FreelyPlaced(const PromptAnalysis& a,
                                               const PromptAnalysis& b) {
-  const auto governs_own = [](const PromptAnalysis& x,
-                              const PromptAnalysis& y) {
-    for (const std::string& k : x.governed) {
-      if (!y.governed.contains(k)) return true;
-    }
-    return false;
-  };
-  // A word written twice ("a table in a table") has no one place to move.
-  const auto once = [](const PromptAnalysis& x, const std::string& k) {
-    return std::count(x.order.begin(), x.order.end(), k) == 1;
-  };
   absl::flat_hash_set<std::string> free;
-  const bool any_in = !a.in_objects.empty() || !b.in_objects.empty();
-  if (any_in && (!governs_own(a, b) || !governs_own(b, a))) {
-    for (const std::string& k : a.in_objects) {
-      if (!b.governed.contains(k) && once(a, k) && once(b, k)) free.insert(k);
-    }
-    for (const std::string& k : b.in_objects) {
-      if (!a.governed.contains(k) && once(a, k) && once(b, k)) free.insert(k);
-    }
-  }
-  const std::string time = OnlyTimeWord(a);
-  if (!time.empty() && time == OnlyTimeWord(b)) free.insert(time);
+  const std::string time = EdgeTimeWord(a);
+  if (!time.empty() && time == EdgeTimeWord(b)) free.insert(time);
   return free;
 }
 

@@ -106,18 +106,6 @@ bool IsNegation(const std::string& lower) {
   return kNegations->contains(lower);
 }
 
-// Words that govern the noun phrase after them, for word order: "in a
-// folder" / "on a folder" / "from python".
-bool IsPreposition(const std::string& lower) {
-  static const auto* const kPrepositions = new absl::flat_hash_set<std::string>{
-      "in",      "on",     "at",      "with",    "from",  "to",     "into",
-      "onto",    "for",    "by",      "as",      "of",    "via",    "within",
-      "inside",  "over",   "under",   "through", "about", "using",  "between",
-      "against", "after",  "before",  "during",  "near",  "across", "behind",
-      "beside",  "toward", "towards", "upon",    "per",   "than"};
-  return kPrepositions->contains(lower);
-}
-
 bool IsDateWord(const std::string& lower) {
   static const auto* const kDates = new absl::flat_hash_set<std::string>{
       "january", "february",  "march",     "april",    "june",     "july",
@@ -364,16 +352,8 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
   a.question_kind = QuestionKind(words);
   bool after_number = false;
   std::string direction;  // "to>"/"from>" just before this word
-  // The preposition that governs the next word ("in", "on", "from"...),
-  // carried through articles and other stop words.
-  std::string pending_governor;
-  // Word index of the last content word added, for compounds.
-  size_t last_content_word = words.size();
   for (size_t i = 0; i < words.size(); ++i) {
     const Word& w = words[i];
-    std::string governor = std::move(pending_governor);
-    pending_governor.clear();
-    if (w.sentence_start) governor.clear();
     if (w.op) {
       a.operators.push_back(w.lower);
       after_number = false;
@@ -396,16 +376,6 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
                             : lexicon.Lemma(w.lower) + w.suffix;
     std::string key = is_number && number_word ? number_word : lemma;
     const bool stop = IsStopWord(w.lower) || IsFraming(w.lower);
-    if (IsPreposition(w.lower)) {
-      pending_governor = w.lower;
-    } else if (!governor.empty() && !IsNegation(w.lower)) {
-      if (stop) {
-        pending_governor = std::move(governor);  // "in the", "in my"
-      } else {
-        a.governed.insert(key);
-        if (governor == "in") a.in_objects.insert(key);
-      }
-    }
     const std::string marker = std::move(direction);
     direction.clear();
     const bool direction_word = w.lower == "to" || w.lower == "into" ||
@@ -451,7 +421,7 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       // the numbers too (kept out of the signature, which index files hold).
       if (number_word != nullptr) a.ordinals.push_back(key);
       // Also content: "sort ascending" / "sort" leaves a word unmatched.
-      a.content.push_back({a.polar.back(), w.stem, w.capitalized, {}, {}});
+      a.content.push_back({a.polar.back(), w.stem, w.capitalized});
       // A unit after a number stays hard: "10 km" / "10 cm".
       if (hard) a.hard_set.insert(key);
       continue;
@@ -477,18 +447,7 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       a.hard_set.insert(key);
       continue;
     }
-    ContentWord word{std::move(lemma), w.stem, w.capitalized, {}, {}};
-    if (last_content_word + 1 == i && !a.content.empty() && !w.sentence_start) {
-      ContentWord& previous = a.content.back();
-      std::string joined = previous.lemma + word.lemma;
-      if (previous.lemma.size() >= 2 && word.lemma.size() >= 2 &&
-          !lexicon.IsLemma(joined)) {
-        previous.joined_next = joined;
-        word.joined_prev = std::move(joined);
-      }
-    }
-    last_content_word = i;
-    a.content.push_back(std::move(word));
+    a.content.push_back({std::move(lemma), w.stem, w.capitalized});
   }
   std::sort(a.operators.begin(), a.operators.end());
   a.order_stems.reserve(a.order.size());
@@ -540,11 +499,6 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
                const Lexicon& lexicon, bool* by_synonym) {
   *by_synonym = false;
   if (other.lemmas.contains(word.lemma)) return true;
-  // "quick sort" / "quicksort": either half of a compound the other side
-  // writes as one word.
-  for (const std::string* joined : {&word.joined_next, &word.joined_prev}) {
-    if (joined->size() >= 6 && other.lemmas.contains(*joined)) return true;
-  }
   // A typo or a prefix needs one side that is no word of its own: "mouse"
   // / "house" and "organ" / "organization" are different words.
   const bool known = lexicon.IsLemma(word.lemma);
@@ -555,7 +509,6 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
   for (size_t k = 0; k < scan; ++k) {
     const ContentWord& o = other.content[k];
     if (o.stem == word.stem) return true;
-    if (o.joined_next == word.lemma && word.lemma.size() >= 6) return true;
     if (known && lexicon.IsLemma(o.lemma)) continue;
     // "config" / "configuration"; a shared start alone is not enough:
     // "transpose" is not "transform".

@@ -21,11 +21,6 @@ struct ContentWord {
   std::string lemma;  // WordNet base form ("went" -> "go", "colour" -> "color")
   std::string stem;   // light suffix stripping, for typos and derivations
   bool capitalized = false;  // written with a capital (a name, perhaps)
-  // With the next word when it is a content word too in the same sentence
-  // and the two written together are no WordNet word ("data set" ->
-  // "dataset"; not "dead line" -> "deadline"), on both of them: a compound
-  // written as one word on the other side accounts for the pair.
-  std::string joined_next, joined_prev;
 };
 
 struct PromptAnalysis {
@@ -69,13 +64,6 @@ struct PromptAnalysis {
   // word order is compared on ("a string in a list" / "a list of
   // strings", "convert python to java" / "convert java to python").
   std::vector<std::string> order_stems;
-  // Keys (without direction marker) of the words a preposition governs,
-  // through articles and other stop words: "in a folder", "on linux", "from
-  // python", "as images". `in_objects`: those "in" governs ("sort a list in
-  // python"), which may stand elsewhere on a side where no preposition
-  // governs them ("python sort list"); see match_features.cc.
-  absl::flat_hash_set<std::string> governed;
-  absl::flat_hash_set<std::string> in_objects;
   // The question's kind, normalised: "how" for "how do I", "how to", "what
   // is the best way to"; "what" for "what is", "explain", "define";
   // "why", "when", "where", "who", "how-much", "yes-no" ("can I...");
@@ -105,8 +93,8 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
 uint64_t NumberSignature(absl::string_view text);
 uint64_t NumberSignature(const PromptAnalysis& analysis);
 
-// "today", "tonight", "now"...: a time adverb that may stand anywhere in
-// the sentence ("weather in Berlin today" / "today's weather in Berlin")
+// "today", "tonight", "now"...: a time adverb that may stand at either end
+// of a prompt ("weather in Berlin today" / "today's weather in Berlin")
 // when it is the only one on each side (match_features.cc); two of them
 // ("today ... tomorrow") keep their order.
 bool IsMovableTimeWord(absl::string_view key);

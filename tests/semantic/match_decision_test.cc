@@ -194,11 +194,11 @@ TEST(MatchFeaturesTest, SymmetricAndBounded) {
   EXPECT_LT(g[internal::kCoverMin], 1);
 }
 
-// Word order that does not change the request: a word governed by "in"
-// on one side only ("sort a list in python" / "python sort list"), a time
-// adverb, a compound written in one or two words. Swapped roles stay
-// swaps.
-TEST(MatchFeaturesTest, FreelyPlacedWordsAndCompounds) {
+// Word order: a lone time adverb at either end may move ("weather in
+// Berlin today" / "today's weather in Berlin"); everything else that moves
+// counts as a swap, compared on stems without direction markers, a
+// repeated word's k-th occurrence against the other side's k-th.
+TEST(MatchFeaturesTest, WordOrder) {
   const Lexicon& lexicon = Lexicon::Default();
   const auto features = [&](const char* a, const char* b) {
     return internal::ComputeMatchFeatures(internal::AnalyzePrompt(a, lexicon),
@@ -206,54 +206,41 @@ TEST(MatchFeaturesTest, FreelyPlacedWordsAndCompounds) {
                                           0.7, lexicon);
   };
   const std::pair<const char*, const char*> same_order[] = {
-      {"python sort list ascending", "how to sort a list in python ascending"},
-      {"How do I undo the last git commit?", "how to undo last commit in git"},
       {"weather in Berlin today", "today's weather in Berlin"},
-      {"what is the weather now in Paris", "what is the weather in Paris now"},
+      {"now what is the weather in Paris", "what is the weather in Paris now"},
   };
   for (const auto& [a, b] : same_order) {
     const internal::MatchFeatures f = features(a, b);
     EXPECT_EQ(f[internal::kOrderSwaps], 0) << a << " | " << b;
     EXPECT_EQ(f[internal::kHardOrderSwaps], 0) << a << " | " << b;
   }
-  // Roles swapped: each side governs a word the other does not (with any
-  // preposition), the swapped words are marked with a direction, a word
-  // is written twice, or two time words trade places.
   const std::pair<const char*, const char*> swapped[] = {
       {"how to move a file in a folder", "how to move a folder in a file"},
-      {"search google in chrome", "search chrome in google"},
-      {"open a file in vim", "open vim in a file"},
       {"how to run linux in windows", "how to run windows on linux"},
-      {"put the cat in the box", "put the box on the cat"},
-      {"how to store images in a database",
-       "how to store a database as images"},
+      {"how to store passwords in a database",
+       "how to store a database password"},
       {"how to run python in docker", "how to run docker from python"},
       {"convert python to java", "convert java to python"},
       {"find a string in a list", "find a list of strings"},
+      {"convert a list of strings to a string of lists",
+       "convert a string of lists to a list of strings"},
+      {"how many cups in a pint and how many pints in a quart",
+       "how many pints in a cup and how many quarts in a pint"},
       {"today is monday, what day is tomorrow",
        "tomorrow is monday, what day is today"},
-      {"was it hotter yesterday than today",
-       "was it hotter today than yesterday"},
+      // A time adverb inside the sentence may belong to either clause.
+      {"book a table tonight for the weekend",
+       "book a table on the weekend for tonight"},
   };
   for (const auto& [a, b] : swapped) {
     const internal::MatchFeatures f = features(a, b);
     EXPECT_GT(f[internal::kOrderSwaps] + f[internal::kHardOrderSwaps], 0)
         << a << " | " << b;
   }
-  EXPECT_EQ(features("load a data set in pandas",
-                     "load a dataset in pandas")[internal::kCoverMin],
+  // A word written more often than the other side has it is unaccounted.
+  EXPECT_LT(features("how to create a table in a table in html",
+                     "how to create an html table")[internal::kCoverMin],
             1);
-  // Not a compound: other words, written apart (WordNet has "deadline"), or
-  // in two sentences.
-  const std::pair<const char*, const char*> not_compounds[] = {
-      {"load a data frame in pandas", "load a dataset in pandas"},
-      {"remove a dead line from my code", "remove a deadline from my code"},
-      {"list every user. Name them in a table",
-       "list every username in a table"},
-  };
-  for (const auto& [a, b] : not_compounds) {
-    EXPECT_LT(features(a, b)[internal::kCoverMin], 1) << a << " | " << b;
-  }
 }
 
 TEST(LogisticFitTest, RecoversASeparatingDirectionDeterministically) {
@@ -341,7 +328,6 @@ TEST(MatchDecisionTest, ShippedCalibrationServesRewritesAndRefusesLookAlikes) {
   // shipped calibration puts common rewrites).
   const std::pair<const char*, const char*> rewrites[] = {
       {"Explain recursion", "What is recursion?"},
-      {"python sort list ascending", "how to sort a list in python ascending"},
       {"weather in Berlin today", "today's weather in Berlin"},
       {"How do I install numpy?", "how to install numpy"},
       {"symptoms of the flu", "What are the symptoms of flu?"},
@@ -364,8 +350,12 @@ TEST(MatchDecisionTest, ShippedCalibrationServesRewritesAndRefusesLookAlikes) {
       {"how to run linux in windows", "how to run windows on linux"},
       {"if today is Friday what day was yesterday",
        "if yesterday was Friday what day is today"},
-      {"how do I remove a dead line from my python code",
-       "how do I remove a deadline from my python code"},
+      {"how to store passwords in a database",
+       "how to store a database password"},
+      {"how many cups in a pint and how many pints in a quart",
+       "how many pints in a cup and how many quarts in a pint"},
+      {"book a table tonight for the weekend",
+       "book a table on the weekend for tonight"},
   };
   for (const auto& [a, b] : look_alikes) {
     const internal::MatchDecision d = decide(a, b);
