@@ -2,7 +2,6 @@
 // upstream.
 #include <httplib.h>
 
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"

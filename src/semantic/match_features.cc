@@ -7,7 +7,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/strip.h"
 #include "semantic/lexicon.h"
 #include "semantic/text_features.h"
 
@@ -120,41 +119,35 @@ std::string EdgeTimeWord(const PromptAnalysis& a) {
   return found;
 }
 
-// Keys whose position is free in this pair: the time adverb, when each side
-// has the same one, alone and at an edge.
-absl::flat_hash_set<std::string> FreelyPlaced(const PromptAnalysis& a,
-                                              const PromptAnalysis& b) {
-  absl::flat_hash_set<std::string> free;
+// The key whose position is free in this pair: the time adverb, when each
+// side has the same one, alone and at an edge; else empty. Never a key with
+// a direction marker (IsMovableTimeWord reads bare words).
+std::string FreelyPlaced(const PromptAnalysis& a, const PromptAnalysis& b) {
   const std::string time = EdgeTimeWord(a);
-  if (!time.empty() && time == EdgeTimeWord(b)) free.insert(time);
-  return free;
+  return !time.empty() && time == EdgeTimeWord(b) ? time : std::string();
 }
 
-// The stemmed order without the freely placed keys (or the order itself
+// The stemmed order without the freely placed key (or the order itself
 // when none is).
-const std::vector<std::string>& OrderFor(
-    const PromptAnalysis& a, const absl::flat_hash_set<std::string>& free,
-    std::vector<std::string>* storage) {
+const std::vector<std::string>& OrderFor(const PromptAnalysis& a,
+                                         const std::string& free,
+                                         std::vector<std::string>* storage) {
   if (free.empty()) return a.order_stems;
   for (size_t k = 0; k < a.order.size(); ++k) {
-    absl::string_view plain = a.order[k];
-    if (!absl::ConsumePrefix(&plain, "to>")) {
-      absl::ConsumePrefix(&plain, "from>");
-    }
-    if (!free.contains(plain)) storage->push_back(a.order_stems[k]);
+    if (a.order[k] != free) storage->push_back(a.order_stems[k]);
   }
   return *storage;
 }
 
 // Keys of hard tokens other than numbers (numbers keep their order in the
 // veto), in text order.
-std::vector<std::string> HardInOrder(
-    const PromptAnalysis& a, const absl::flat_hash_set<std::string>& free) {
+std::vector<std::string> HardInOrder(const PromptAnalysis& a,
+                                     const std::string& free) {
   const absl::flat_hash_set<std::string> numbers(a.numbers.begin(),
                                                  a.numbers.end());
   std::vector<std::string> out;
   for (const std::string& k : a.keys) {
-    if (a.hard_set.contains(k) && !numbers.contains(k) && !free.contains(k)) {
+    if (a.hard_set.contains(k) && !numbers.contains(k) && k != free) {
       out.push_back(k);
     }
   }
@@ -194,7 +187,7 @@ MatchFeatures ComputeMatchFeatures(const PromptAnalysis& a,
   f[kCoverMean] = (cover(ca) + cover(cb)) / 2;
   f[kUnmatched] = std::log1p(ua + ub);
   f[kSubstituted] = std::min(3, std::min(ua, ub));
-  const absl::flat_hash_set<std::string> free = FreelyPlaced(a, b);
+  const std::string free = FreelyPlaced(a, b);
   std::vector<std::string> a_storage, b_storage;
   f[kOrderSwaps] =
       OrderSwaps(OrderFor(a, free, &a_storage), OrderFor(b, free, &b_storage));
