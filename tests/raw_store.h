@@ -1,13 +1,18 @@
-// Tests that open a cache's RocksDB directly (as an older build, or a disk
-// fault, would leave it): the families it has, with the options they need.
+// Tests that open a cache's store without a cache: as a RocksStore (the
+// parts that keep their records in it), or as a raw RocksDB (as an older
+// build, or a disk fault, would leave it) with the families it has.
 #ifndef PROMPTCACHE_TESTS_RAW_STORE_H_
 #define PROMPTCACHE_TESTS_RAW_STORE_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "cache/store_families.h"
+#include "gtest/gtest.h"
+#include "rocksdb/cache.h"
 #include "rocksdb/db.h"
+#include "store/rocks_store.h"
+#include "store/store_families.h"
 
 namespace promptcache::testing {
 
@@ -22,6 +27,19 @@ inline std::vector<rocksdb::ColumnFamilyDescriptor> RawFamilies(
   }
   return internal::CacheFamilyDescriptors(rocksdb::ColumnFamilyOptions(),
                                           names);
+}
+
+// A store at `path` (created when missing) with a small block cache; null
+// (and a test failure) when it does not open.
+inline std::unique_ptr<internal::RocksStore> OpenTestStore(
+    const std::string& path, bool read_only = false) {
+  internal::RocksStoreOptions options;
+  options.read_only = read_only;
+  options.block_cache = rocksdb::NewLRUCache(size_t{8} << 20);
+  absl::StatusOr<std::unique_ptr<internal::RocksStore>> store =
+      internal::RocksStore::Open(path, options);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? *std::move(store) : nullptr;
 }
 
 }  // namespace promptcache::testing

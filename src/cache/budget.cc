@@ -13,15 +13,9 @@
 #include "absl/strings/str_join.h"
 #include "cache/cache_impl.h"
 #include "cache/cache_internal.h"
-#include "cache/rocks_util.h"
 #include "cost/token_estimate.h"
 #include "promptcache/cache.h"
 #include "request/namespace.h"
-#include "rocksdb/cache.h"
-#include "rocksdb/filter_policy.h"
-#include "rocksdb/table.h"
-#include "rocksdb/write_batch.h"
-#include "rocksdb/write_buffer_manager.h"
 #include "store/entry_stats_merge.h"
 
 namespace promptcache {
@@ -52,15 +46,14 @@ absl::Status Cache::Impl::LoadEvictionTracker() {
   eviction_ = std::make_unique<internal::EvictionTracker>(options_.eviction);
   std::string sized;
   const bool all_sized =
-      db_->Get(rocksdb::ReadOptions(), meta_cf_, kSizedStatsKey, &sized).ok();
+      Found(store_->Get(Family::kMeta, kSizedStatsKey, &sized));
   if (all_sized) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), entry_stats_cf_));
+    std::unique_ptr<StoreIterator> it =
+        store_->NewIterator(Family::kEntryStats);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       internal::EntryStats stats;
-      absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
-      if (!key.ok() ||
-          !internal::DecodeEntryStats(View(it->value()), &stats).ok() ||
+      absl::StatusOr<Key128> key = Key128::FromBytes(it->key());
+      if (!key.ok() || !internal::DecodeEntryStats(it->value(), &stats).ok() ||
           stats.bytes <= 0) {
         continue;  // Counters of an entry stored before sizes were kept.
       }
@@ -68,30 +61,27 @@ absl::Status Cache::Impl::LoadEvictionTracker() {
                         stats.hits, stats.last_hit_us);
     }
     if (!it->status().ok()) {
-      return FromRocks(it->status(), "reading entry sizes");
+      return Prefixed("reading entry sizes", it->status());
     }
     return EvictToBudgetLocked();
   }
   // A database from before sizes were kept: measure every entry once and
   // record its size with its counters.
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), entries_cf_));
-  rocksdb::WriteBatch batch;
+  std::unique_ptr<StoreIterator> it = store_->NewIterator(Family::kEntries);
+  std::unique_ptr<StoreBatch> batch = store_->NewBatch();
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
+    absl::StatusOr<Key128> key = Key128::FromBytes(it->key());
     absl::StatusOr<internal::StoredEntry> entry =
-        internal::DecodeEntry(View(it->value()));
+        internal::DecodeEntry(it->value());
     if (!key.ok() || !entry.ok() || entry->answers.empty()) continue;
     internal::EntryStats stats;
     std::string old;
-    if (db_->Get(rocksdb::ReadOptions(), entry_stats_cf_, it->key(), &old)
-            .ok()) {
+    if (Found(store_->Get(Family::kEntryStats, it->key(), &old))) {
       internal::DecodeEntryStats(old, &stats).IgnoreError();
     }
     size_t dim = 0, text = 0;
     std::string vector_value;
-    if (db_->Get(rocksdb::ReadOptions(), vectors_cf_, it->key(), &vector_value)
-            .ok()) {
+    if (Found(store_->Get(Family::kVectors, it->key(), &vector_value))) {
       internal::VectorRecord record;
       if (internal::DecodeVector(vector_value, &record).ok()) {
         dim = record.vector.size();
@@ -104,14 +94,15 @@ absl::Status Cache::Impl::LoadEvictionTracker() {
     stats.bytes = BudgetedBytes(it->value().size(), dim, text);
     stats.cost_nusd = CostPerHit(request, entry->answers.front());
     stats.expires_us = entry->expires_us;
-    batch.Put(entry_stats_cf_, it->key(), internal::EncodeEntryStats(stats));
+    batch->Put(Family::kEntryStats, it->key(),
+               internal::EncodeEntryStats(stats));
     eviction_->Upsert(*key, stats.bytes, stats.cost_nusd, stats.expires_us,
                       entry->created_us, stats.hits, stats.last_hit_us);
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading entries");
-  batch.Put(meta_cf_, kSizedStatsKey, "1");
-  if (absl::Status w = FromRocks(db_->Write(write_options_, &batch),
-                                 "recording entry sizes");
+  if (!it->status().ok()) return Prefixed("reading entries", it->status());
+  batch->Put(Family::kMeta, kSizedStatsKey, "1");
+  if (absl::Status w =
+          Prefixed("recording entry sizes", store_->Write(batch.get()));
       !w.ok()) {
     return w;
   }
@@ -136,26 +127,26 @@ absl::Status Cache::Impl::EvictToBudgetLocked() {
     }
   };
   for (size_t i = 0; i < victims.size(); i += kPurgeBatch) {
-    rocksdb::WriteBatch batch;
+    std::unique_ptr<StoreBatch> batch = store_->NewBatch();
     internal::SharedBodies::Changes bodies;
     std::vector<Key128> removed;
     const size_t end = std::min(victims.size(), i + kPurgeBatch);
     for (size_t j = i; j < end; ++j) {
       const std::array<char, 16> bytes = KeyBytes(victims[j].key);
       std::string value;
-      if (db_->Get(rocksdb::ReadOptions(), entries_cf_, AsSlice(bytes), &value)
-              .ok()) {
+      if (Found(store_->Get(Family::kEntries, AsView(bytes), &value))) {
         bodies.UnrefEntry(value);
       }
-      batch.Delete(entries_cf_, AsSlice(bytes));
-      batch.Delete(entry_stats_cf_, AsSlice(bytes));
-      DeleteVector(&batch, victims[j].key, &removed);
+      batch->Delete(Family::kEntries, AsView(bytes));
+      batch->Delete(Family::kEntryStats, AsView(bytes));
+      DeleteVector(batch.get(), victims[j].key, &removed);
     }
-    if (absl::Status b = bodies_->Apply(bodies, &batch); !b.ok()) {
+    if (absl::Status b = bodies_->Apply(bodies, batch.get()); !b.ok()) {
       restore_from(i);
       return b;
     }
-    if (absl::Status w = FromRocks(WriteResuming(&batch), "evicting entries");
+    if (absl::Status w =
+            Prefixed("evicting entries", store_->Write(batch.get()));
         !w.ok()) {
       restore_from(i);
       return w;

@@ -12,16 +12,10 @@
 #include "absl/strings/str_join.h"
 #include "cache/cache_impl.h"
 #include "cache/cache_internal.h"
-#include "cache/recovery_log.h"
-#include "cache/rocks_util.h"
 #include "cost/token_estimate.h"
 #include "promptcache/cache_tiers.h"
 #include "request/namespace.h"
-#include "rocksdb/cache.h"
-#include "rocksdb/filter_policy.h"
-#include "rocksdb/table.h"
-#include "rocksdb/write_batch.h"
-#include "rocksdb/write_buffer_manager.h"
+#include "rocksdb/env.h"
 #include "semantic/prompt_analysis.h"
 #include "store/entry_stats_merge.h"
 
@@ -44,9 +38,7 @@ size_t BlockCacheBytesFor(size_t hot_cache_bytes) {
 Cache::Impl::Impl(std::string path, Options options)
     : path_(std::move(path)),
       options_(std::move(options)),
-      hit_counters_(&options_.prices, options_.pool_unpriced_models) {
-  write_options_.sync = options_.sync_writes;
-}
+      hit_counters_(&options_.prices, options_.pool_unpriced_models) {}
 
 Cache::Impl::~Impl() {
   {
@@ -56,19 +48,13 @@ Cache::Impl::~Impl() {
   if (warmer_.joinable()) warmer_.join();
   if (indexer_.joinable()) indexer_.join();
   if (flusher_.joinable()) flusher_.join();
-  if (db_ != nullptr) {
-    if (!options_.read_only) {
-      FlushStats().IgnoreError();
-      if (semantic_on()) SaveIndexes();
-      // A cleanly closed cache should not depend on replaying its WAL.
-      db_->Flush(rocksdb::FlushOptions(), handles_).PermitUncheckedError();
-    }
-    for (rocksdb::ColumnFamilyHandle* h : handles_) {
-      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    }
-    db_->Close().PermitUncheckedError();
-    delete db_;
+  if (store_ != nullptr && !options_.read_only) {
+    FlushStats().IgnoreError();
+    if (semantic_on()) SaveIndexes();
   }
+  // Closed before the parts that charge its block cache (the hot answers).
+  bodies_.reset();
+  store_.reset();
 }
 
 int64_t Cache::Impl::NowMicros() const {
@@ -107,25 +93,25 @@ void Cache::Impl::WarmHotAnswers() {
     // during one (which refuse the rest of its shard's Fills) cost little.
     const std::array<uint64_t, internal::HotAnswers::kShards> versions =
         hot_->Versions();
-    const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
-    absl::Cleanup release = [&] { db_->ReleaseSnapshot(snapshot); };
-    rocksdb::ReadOptions read;
-    read.snapshot = snapshot;
+    const std::unique_ptr<internal::StoreView> view = store_->NewView();
+    internal::StoreReadOptions read;
+    read.view = view.get();
     read.fill_cache = false;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, entries_cf_));
+    std::unique_ptr<internal::StoreIterator> it =
+        store_->NewIterator(internal::Family::kEntries, read);
     if (resume.empty()) {
       it->SeekToFirst();
     } else {
       it->Seek(resume);
     }
     for (int n = 0; it->Valid() && n < 256; it->Next(), ++n) {
-      absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
+      absl::StatusOr<Key128> key = Key128::FromBytes(it->key());
       if (!key.ok()) continue;
       const size_t shard = internal::HotAnswers::ShardIndex(*key);
       if (full[shard]) continue;
       Response answer;
       absl::StatusOr<internal::EntryHead> head =
-          internal::DecodeAnswer(View(it->value()), 0, &answer);
+          internal::DecodeAnswer(it->value(), 0, &answer);
       // Buckets rotate answers and are never held; expired ones are not
       // served.
       if (!head.ok() || head->answers != 1) continue;
@@ -144,7 +130,7 @@ void Cache::Impl::WarmHotAnswers() {
     }
     // A read error ends the warm-up: the store serves what is not held.
     if (!it->status().ok() || !it->Valid()) break;
-    if (!done) resume = it->key().ToString();
+    if (!done) resume = std::string(it->key());
   }
   warming_.store(false);
 }
@@ -163,13 +149,6 @@ void Cache::Impl::NoteFailure(Failure kind, const absl::Status& status) const {
   }
   absl::MutexLock lock(&last_error_mu_);
   last_error_ = status.ToString();
-}
-
-rocksdb::Status Cache::Impl::WriteResuming(rocksdb::WriteBatch* batch) {
-  rocksdb::Status s = db_->Write(write_options_, batch);
-  if (s.ok() || s.IsInvalidArgument() || s.IsNotSupported()) return s;
-  if (db_->Resume().ok()) s = db_->Write(write_options_, batch);
-  return s;
 }
 
 absl::StatusOr<Response> Cache::Impl::GetExact(const Key128& key,
@@ -191,14 +170,26 @@ absl::StatusOr<Response> Cache::Impl::ReadExact(const Key128& key,
     return answer;
   }
   const uint64_t hot_version = hot_ != nullptr ? hot_->Version(key) : 0;
-  const std::array<char, 16> bytes = KeyBytes(key);
-  rocksdb::PinnableSlice value;
-  rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), entries_cf_, AsSlice(bytes), &value);
-  if (s.IsNotFound()) return absl::NotFoundError("no entry");
-  if (!s.ok()) return FromRocks(s, "reading entry");
-  absl::StatusOr<internal::EntryHead> head =
-      internal::DecodeAnswer(View(value), 0, &answer);
+  const std::array<char, 16> bytes = internal::KeyBytes(key);
+  // Decoded while the value is pinned (no copy). A bucket's answers take
+  // turns (round robin); only single answers are kept hot.
+  absl::StatusOr<internal::EntryHead> head;
+  absl::StatusOr<bool> found =
+      store_->Read(internal::Family::kEntries, internal::AsView(bytes),
+                   [&](absl::string_view value) {
+                     head = internal::DecodeAnswer(value, 0, &answer);
+                     if (!head.ok() || head->answers <= 1) return;
+                     if (head->expires_us != 0 && now >= head->expires_us)
+                       return;
+                     uint64_t pick;
+                     {
+                       absl::MutexLock lock(&round_robin_mu_);
+                       pick = round_robin_[key]++;
+                     }
+                     head = internal::DecodeAnswer(value, pick, &answer);
+                   });
+  if (!found.ok()) return internal::Prefixed("reading entry", found.status());
+  if (!*found) return absl::NotFoundError("no entry");
   if (!head.ok()) return head.status();
   if (head->expires_us != 0 && now >= head->expires_us) {
     return absl::NotFoundError("entry expired");
@@ -208,23 +199,8 @@ absl::StatusOr<Response> Cache::Impl::ReadExact(const Key128& key,
       return b;
     }
   }
-  // Buckets rotate answers, so only single answers are kept hot.
   if (hot_ != nullptr && head->answers == 1) {
     hot_->Put(key, hot_version, head->expires_us, answer);
-  }
-  if (head->answers > 1) {
-    uint64_t pick;
-    {
-      absl::MutexLock lock(&round_robin_mu_);
-      pick = round_robin_[key]++;
-    }
-    head = internal::DecodeAnswer(View(value), pick, &answer);
-    if (!head.ok()) return head.status();
-    if (!head->body_key.empty()) {
-      if (absl::Status b = bodies_->Resolve(head->body_key, &answer); !b.ok()) {
-        return b;
-      }
-    }
   }
   if (answers_stored != nullptr) *answers_stored = head->answers;
   answer.entry_key = key;
@@ -315,22 +291,24 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   }
   delta.stored = 1;
   const int64_t now = NowMicros();
-  const std::array<char, 16> key_bytes = KeyBytes(canonical.keys.exact);
+  const std::array<char, 16> key_bytes =
+      internal::KeyBytes(canonical.keys.exact);
 
   absl::MutexLock lock(&write_mu_);
   internal::StoredEntry entry;
   std::string old_value;
-  rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), entries_cf_,
-                                 AsSlice(key_bytes), &old_value);
-  if (!got.ok() && !got.IsNotFound()) {
+  absl::StatusOr<bool> read_old = store_->Get(
+      internal::Family::kEntries, internal::AsView(key_bytes), &old_value);
+  if (!read_old.ok()) {
     // An entry that cannot be read (a corrupt block) is replaced: refusing
     // would leave the key failing for good. Its shared bodies, if any, keep
     // one reference too many (kept longer, never served wrongly).
-    NoteFailure(Failure::kLookup, FromRocks(got, "reading entry to replace"));
-    got = rocksdb::Status::NotFound();
+    NoteFailure(Failure::kLookup, internal::Prefixed("reading entry to replace",
+                                                     read_old.status()));
   }
+  const bool had_old = read_old.ok() && *read_old;
   bool appended = false;
-  if (got.ok()) {
+  if (had_old) {
     absl::StatusOr<internal::StoredEntry> old =
         internal::DecodeEntry(old_value);
     if (old.ok()) {
@@ -383,17 +361,17 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
     entry.answers.back().text.clear();
   }
   entry.body_keys.push_back(new_body_key);
-  if (got.ok() && !appended) bodies.UnrefEntry(old_value);
-  rocksdb::WriteBatch batch;
-  if (absl::Status b = bodies_->Apply(bodies, &batch); !b.ok()) {
+  if (had_old && !appended) bodies.UnrefEntry(old_value);
+  std::unique_ptr<internal::StoreBatch> batch = store_->NewBatch();
+  if (absl::Status b = bodies_->Apply(bodies, batch.get()); !b.ok()) {
     NoteFailure(Failure::kStore, b);
     return b;
   }
   const std::string encoded = internal::EncodeEntry(entry);
-  batch.Put(entries_cf_, AsSlice(key_bytes), encoded);
+  batch->Put(internal::Family::kEntries, internal::AsView(key_bytes), encoded);
   const bool add_vector = with_vector && !appended;
   if (add_vector) {
-    PutVector(&batch, canonical.keys.exact, canonical.keys, vector,
+    PutVector(batch.get(), canonical.keys.exact, canonical.keys, vector,
               last->content);
   }
   // The hit counters (kept across a replacement) with the entry's size,
@@ -401,9 +379,9 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   internal::EntryStats stats;
   {
     std::string old_stats;
-    if (db_->Get(rocksdb::ReadOptions(), entry_stats_cf_, AsSlice(key_bytes),
-                 &old_stats)
-            .ok()) {
+    absl::StatusOr<bool> found = store_->Get(
+        internal::Family::kEntryStats, internal::AsView(key_bytes), &old_stats);
+    if (found.ok() && *found) {
       internal::DecodeEntryStats(old_stats, &stats).IgnoreError();
     }
   }
@@ -420,9 +398,9 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   }
   stats.cost_nusd = cost_per_hit;
   stats.expires_us = entry.expires_us;
-  batch.Put(entry_stats_cf_, AsSlice(key_bytes),
-            internal::EncodeEntryStats(stats));
-  if (absl::Status s = WriteBatchWithLedger(&batch, delta); !s.ok()) {
+  batch->Put(internal::Family::kEntryStats, internal::AsView(key_bytes),
+             internal::EncodeEntryStats(stats));
+  if (absl::Status s = WriteBatchWithLedger(batch.get(), delta); !s.ok()) {
     NoteFailure(Failure::kStore, s);
     return s;
   }

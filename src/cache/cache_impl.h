@@ -1,4 +1,5 @@
-// Cache::Impl: RocksDB, the in-memory ledger and the pending hit counters.
+// Cache::Impl: wires the store, the in-memory ledger, the pending hit
+// counters, the hot answers and the semantic index.
 #ifndef PROMPTCACHE_SRC_CACHE_CACHE_IMPL_H_
 #define PROMPTCACHE_SRC_CACHE_CACHE_IMPL_H_
 
@@ -19,16 +20,14 @@
 #include "cache/huge_page_allocator.h"
 #include "cache/lean_mutex.h"
 #include "cache/ledger_rows.h"
-#include "cache/recovery_log.h"
 #include "cache/shared_bodies.h"
-#include "cache/store_families.h"
 #include "promptcache/cache.h"
 #include "rocksdb/cache.h"
-#include "rocksdb/db.h"
-#include "rocksdb/write_batch.h"
+#include "rocksdb/env.h"
 #include "semantic/match_decision.h"
 #include "semantic/vector_index.h"
 #include "store/entry_codec.h"
+#include "store/store.h"
 
 namespace promptcache {
 namespace internal {
@@ -114,7 +113,7 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
  private:
   int64_t NowMicros() const;
   absl::Status CheckWritable() const;
-  absl::Status WriteBatchWithLedger(rocksdb::WriteBatch* batch,
+  absl::Status WriteBatchWithLedger(internal::StoreBatch* batch,
                                     const LedgerRow& delta)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // A miss's ledger delta (ledger_rows.h), priced with the options' book.
@@ -131,7 +130,7 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
   // bodies are read in the same view.
   EntryInfo ToInfo(const Key128& key, internal::StoredEntry entry,
                    size_t stored_bytes, const internal::EntryStats& stats,
-                   const rocksdb::ReadOptions& read) const;
+                   const internal::StoreReadOptions& read) const;
   struct ImportedEntry {
     RequestKeys keys;
     std::string value;          // encoded entry
@@ -162,14 +161,14 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
                               std::vector<float>* vector) const;
   // Puts the vector of `request` (or deletes it) into `batch`, bumping its
   // scope's generation; returns the scope touched.
-  void PutVector(rocksdb::WriteBatch* batch, const Key128& entry,
+  void PutVector(internal::StoreBatch* batch, const Key128& entry,
                  const RequestKeys& keys, const std::vector<float>& vector,
                  const std::string& text)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  void DeleteVector(rocksdb::WriteBatch* batch, const Key128& entry,
+  void DeleteVector(internal::StoreBatch* batch, const Key128& entry,
                     std::vector<Key128>* removed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  void BumpGeneration(rocksdb::WriteBatch* batch, const Key128& scope)
+  void BumpGeneration(internal::StoreBatch* batch, const Key128& scope)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   void ChargeEmbedding(const Request& request, const std::string& text);
   // The match rule of a lookup: a threshold override (per call, namespace,
@@ -198,8 +197,8 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
   absl::StatusOr<double> ScoreOfServedPair(const std::string& query,
                                            const Key128& entry,
                                            double similarity);
-  absl::Status WriteEntryBar(const Key128& entry, const EntryBar& bar,
-                             rocksdb::WriteBatch* batch);
+  void WriteEntryBar(const Key128& entry, const EntryBar& bar,
+                     internal::StoreBatch* batch);
   // A copy of the entry's bar (default when it has none).
   EntryBar BarOf(const Key128& entry);
   // What ReportFalseHit and ConfirmSemanticHit do first: refuse a
@@ -224,19 +223,9 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
 
   const std::string path_;
   const Options options_;
-  rocksdb::DB* db_ = nullptr;
-  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* entries_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* ledger_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* vectors_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* semantic_hits_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* feedback_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* entry_stats_cf_ = nullptr;
-  // Null only for a database from before shared bodies, opened read-only.
-  rocksdb::ColumnFamilyHandle* bodies_cf_ = nullptr;
+  // Set by Open; null only in a cache that failed to open.
+  std::unique_ptr<internal::Store> store_;
   std::unique_ptr<internal::SharedBodies> bodies_;  // set by Open
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  rocksdb::WriteOptions write_options_;
 
   // Serializes writers so read-modify-write of entries and ledger rows is
   // atomic; the hit path never takes it.
@@ -255,14 +244,6 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
   std::atomic<int64_t> not_admitted_{0};
   // The cache's own failures that calls went on without (CacheStats).
   enum class Failure { kLookup, kEmbedder, kStore };
-  // A database holding only (some of) our families, all empty: a create
-  // that a crash cut short.
-  bool OnlyEmptyFamiliesOfOurs(const std::vector<std::string>& families) const;
-  // db_->Write, and after a failure RocksDB's Resume() and one more try: a
-  // failed write (full disk, EIO) leaves RocksDB refusing every write until
-  // resumed, so without it the cache would stay read-only after the fault
-  // is gone.
-  rocksdb::Status WriteResuming(rocksdb::WriteBatch* batch);
   // Const: reads (and the const embedding path) count too.
   void NoteFailure(Failure kind, const absl::Status& status) const;
   mutable std::atomic<int64_t> lookup_errors_{0};
@@ -272,7 +253,6 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
   mutable absl::Mutex last_error_mu_;
   mutable std::string last_error_ ABSL_GUARDED_BY(last_error_mu_);
   // What write-ahead-log recovery dropped at open (CacheStats).
-  std::shared_ptr<internal::RecoveryLog> recovery_log_;
   int64_t wal_bytes_dropped_ = 0;
   std::string wal_recovery_;
   // Ledger rows Open could not read (CacheStats::unreadable_ledger_rows).

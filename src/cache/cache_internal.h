@@ -11,11 +11,10 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "cache/rocks_util.h"
-#include "cache/store_families.h"
 #include "promptcache/ledger.h"
 #include "promptcache/request.h"
 #include "request/namespace.h"
+#include "store/store.h"
 #define XXH_STATIC_LINKING_ONLY
 #include "xxhash.h"
 
@@ -98,33 +97,31 @@ namespace promptcache {
 
 // The names the parts of Cache::Impl use unqualified (this header is
 // included only by src/cache/).
-using internal::AsSlice;
+using internal::AsView;
+using internal::Family;
+using internal::Found;
 using internal::FromMicros;
-using internal::FromRocks;
 using internal::HotRoom;
 using internal::IsTemperaturePositive;
-using internal::kBodiesFamily;
 using internal::kCreatedKey;
-using internal::kEntriesFamily;
-using internal::kEntryStatsFamily;
 using internal::KeyBytes;
-using internal::kFeedbackFamily;
 using internal::kIndexOverheadPerVector;
-using internal::kLedgerFamily;
 using internal::kLedgerKeysV1Schema;
 using internal::kPurgeBatch;
 using internal::kSchemaKey;
-using internal::kSemanticHitsFamily;
 using internal::kSizedStatsKey;
 using internal::kStatsChunk;
-using internal::kVectorsFamily;
 using internal::MemtableBytes;
 using internal::MinBlockBytes;
 using internal::NamedRow;
 using internal::NamespaceOf;
+using internal::Prefixed;
 using internal::RocksDbFloor;
 using internal::RowHash;
-using internal::View;
+using internal::StoreBatch;
+using internal::StoreIterator;
+using internal::StoreReadOptions;
+using internal::StoreView;
 
 }  // namespace promptcache
 

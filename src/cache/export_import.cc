@@ -179,7 +179,7 @@ absl::StatusOr<int64_t> Cache::Impl::Import(std::istream& in) {
 absl::Status Cache::Impl::WriteEntries(
     const std::vector<ImportedEntry>& items) {
   absl::MutexLock lock(&write_mu_);
-  rocksdb::WriteBatch batch;
+  std::unique_ptr<StoreBatch> batch = store_->NewBatch();
   std::vector<std::pair<Key128, internal::EntryStats>> sized;
   internal::SharedBodies::Changes bodies;
   absl::flat_hash_set<Key128> replaced;
@@ -188,12 +188,11 @@ absl::Status Cache::Impl::WriteEntries(
     // when the import holds the key twice (imported values are inline).
     std::string old;
     if (replaced.insert(item.keys.exact).second &&
-        db_->Get(rocksdb::ReadOptions(), entries_cf_,
-                 AsSlice(KeyBytes(item.keys.exact)), &old)
-            .ok()) {
+        Found(store_->Get(Family::kEntries, AsView(KeyBytes(item.keys.exact)),
+                          &old))) {
       bodies.UnrefEntry(old);
     }
-    batch.Put(entries_cf_, AsSlice(KeyBytes(item.keys.exact)), item.value);
+    batch->Put(Family::kEntries, AsView(KeyBytes(item.keys.exact)), item.value);
     // The imported entry carries its hit counts; old counters would double.
     // Fresh counters carry its size for the byte budget.
     internal::EntryStats stats;
@@ -209,16 +208,17 @@ absl::Status Cache::Impl::WriteEntries(
       stats.expires_us = entry->expires_us;
       sized.emplace_back(item.keys.exact, stats);
     }
-    batch.Put(entry_stats_cf_, AsSlice(KeyBytes(item.keys.exact)),
-              internal::EncodeEntryStats(stats));
+    batch->Put(Family::kEntryStats, AsView(KeyBytes(item.keys.exact)),
+               internal::EncodeEntryStats(stats));
     if (!item.vector.empty()) {
-      PutVector(&batch, item.keys.exact, item.keys, item.vector, item.text);
+      PutVector(batch.get(), item.keys.exact, item.keys, item.vector,
+                item.text);
     }
   }
-  if (absl::Status b = bodies_->Apply(bodies, &batch); !b.ok()) {
+  if (absl::Status b = bodies_->Apply(bodies, batch.get()); !b.ok()) {
     return b;
   }
-  absl::Status s = FromRocks(WriteResuming(&batch), "writing entries");
+  absl::Status s = Prefixed("writing entries", store_->Write(batch.get()));
   if (!s.ok()) return s;
   for (const ImportedEntry& item : items) {
     ForgetHitCounts(item.keys.exact);  // the import reset its counters

@@ -5,7 +5,6 @@
 #include "cache/cache_impl.h"
 #include "cache/cache_internal.h"
 #include "cost/token_estimate.h"
-#include "rocksdb/write_batch.h"
 
 namespace promptcache {
 
@@ -15,10 +14,10 @@ LedgerRow Cache::Impl::MissDelta(const Request& request,
                              request, answer);
 }
 
-absl::Status Cache::Impl::WriteBatchWithLedger(rocksdb::WriteBatch* batch,
+absl::Status Cache::Impl::WriteBatchWithLedger(internal::StoreBatch* batch,
                                                const LedgerRow& delta) {
   ledger_.Stage(delta, batch);
-  absl::Status s = FromRocks(WriteResuming(batch), "write");
+  absl::Status s = internal::Prefixed("write", store_->Write(batch));
   if (s.ok()) ledger_.Commit(delta);
   return s;
 }
@@ -34,8 +33,8 @@ absl::Status Cache::Impl::RecordUnstoredMiss(const Request& request,
   }
   if (answer != nullptr) answer->stored = false;
   absl::MutexLock lock(&write_mu_);
-  rocksdb::WriteBatch batch;
-  return WriteBatchWithLedger(&batch, delta);
+  std::unique_ptr<internal::StoreBatch> batch = store_->NewBatch();
+  return WriteBatchWithLedger(batch.get(), delta);
 }
 
 }  // namespace promptcache

@@ -3,7 +3,6 @@
 #include <memory>
 
 #include "cache/cache_internal.h"
-#include "cache/rocks_util.h"
 #include "cost/token_estimate.h"
 #include "promptcache/options.h"
 #include "store/entry_codec.h"
@@ -45,41 +44,36 @@ LedgerRow MissDelta(const PriceBook& prices, bool pool_unpriced_models,
   return delta;
 }
 
-absl::Status LedgerRows::Load(rocksdb::DB* db,
-                              rocksdb::ColumnFamilyHandle* family,
-                              bool migrate_keys, rocksdb::WriteBatch* migration,
-                              int64_t* unreadable) {
-  family_ = family;
+absl::Status LedgerRows::Load(Store* store, bool migrate_keys,
+                              StoreBatch* migration, int64_t* unreadable) {
   rows_.clear();
-  std::unique_ptr<rocksdb::Iterator> it(
-      db->NewIterator(rocksdb::ReadOptions(), family));
+  std::unique_ptr<StoreIterator> it = store->NewIterator(Family::kLedger);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     LedgerRow row;
     // One unreadable row (an older build let a NUL into a model name) must
     // not stop the cache (CacheStats::unreadable_ledger_rows).
-    if (!SplitLedgerKey(View(it->key()), &row).ok() ||
-        !DecodeLedgerRow(View(it->value()), &row).ok()) {
+    if (!SplitLedgerKey(it->key(), &row).ok() ||
+        !DecodeLedgerRow(it->value(), &row).ok()) {
       ++*unreadable;
       continue;
     }
     const std::string key = LedgerKey(row.ns, row.backend, row.model);
     LedgerRow& kept = NamedRow(rows_, key, row.ns, row.backend, row.model);
     kept.Add(row);
-    if (migrate_keys && IsLegacyLedgerKey(View(it->key()))) {
-      migration->Delete(family, it->key());
-      migration->Put(family, key, EncodeLedgerRow(kept));
+    if (migrate_keys && IsLegacyLedgerKey(it->key())) {
+      migration->Delete(Family::kLedger, it->key());
+      migration->Put(Family::kLedger, key, EncodeLedgerRow(kept));
     }
   }
-  return FromRocks(it->status(), "reading ledger");
+  return it->status();
 }
 
-void LedgerRows::Stage(const LedgerRow& delta,
-                       rocksdb::WriteBatch* batch) const {
+void LedgerRows::Stage(const LedgerRow& delta, StoreBatch* batch) const {
   const std::string key = LedgerKey(delta.ns, delta.backend, delta.model);
   LedgerRow row;
   if (auto it = rows_.find(key); it != rows_.end()) row = it->second;
   row.Add(delta);
-  batch->Put(family_, key, EncodeLedgerRow(row));
+  batch->Put(Family::kLedger, key, EncodeLedgerRow(row));
 }
 
 void LedgerRows::Commit(const LedgerRow& delta) {

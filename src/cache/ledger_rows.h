@@ -17,8 +17,7 @@
 #include "promptcache/price_book.h"
 #include "promptcache/request.h"
 #include "promptcache/response.h"
-#include "rocksdb/db.h"
-#include "rocksdb/write_batch.h"
+#include "store/store.h"
 
 namespace promptcache::internal {
 
@@ -41,24 +40,22 @@ class LedgerRows {
   LedgerRows(const LedgerRows&) = delete;
   LedgerRows& operator=(const LedgerRows&) = delete;
 
-  // Reads every row of `family` (at open). A row that does not decode is
-  // left on disk, counted in `*unreadable` and kept out of the mirror. With
-  // `migrate_keys`, rows under schema-1 keys are rewritten under today's
-  // keys into `migration`.
-  absl::Status Load(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
-                    bool migrate_keys, rocksdb::WriteBatch* migration,
+  // Reads every row of the store's ledger family (at open). A row that does not
+  // decode is left on disk, counted in `*unreadable` and kept out of the
+  // mirror. With `migrate_keys`, rows under schema-1 keys are rewritten under
+  // today's keys into `migration`.
+  absl::Status Load(Store* store, bool migrate_keys, StoreBatch* migration,
                     int64_t* unreadable);
 
   // Puts the row of `delta`'s (ns, backend, model), with `delta` added,
   // into `batch`. Commit(delta) once the batch is written.
-  void Stage(const LedgerRow& delta, rocksdb::WriteBatch* batch) const;
+  void Stage(const LedgerRow& delta, StoreBatch* batch) const;
   void Commit(const LedgerRow& delta);
 
   // Every row, in no particular order.
   std::vector<LedgerRow> Rows() const;
 
  private:
-  rocksdb::ColumnFamilyHandle* family_ = nullptr;     // set by Load
   absl::flat_hash_map<std::string, LedgerRow> rows_;  // by ledger key
 };
 

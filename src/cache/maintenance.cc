@@ -13,15 +13,10 @@
 #include "absl/strings/str_join.h"
 #include "cache/cache_impl.h"
 #include "cache/cache_internal.h"
-#include "cache/rocks_util.h"
 #include "cost/token_estimate.h"
 #include "promptcache/cache.h"
 #include "request/namespace.h"
 #include "rocksdb/cache.h"
-#include "rocksdb/filter_policy.h"
-#include "rocksdb/table.h"
-#include "rocksdb/write_batch.h"
-#include "rocksdb/write_buffer_manager.h"
 #include "store/entry_stats_merge.h"
 
 namespace promptcache {
@@ -66,7 +61,7 @@ absl::StatusOr<SavingsReport> Cache::Impl::Report() {
 EntryInfo Cache::Impl::ToInfo(const Key128& key, internal::StoredEntry e,
                               size_t stored_bytes,
                               const internal::EntryStats& stats,
-                              const rocksdb::ReadOptions& read) const {
+                              const StoreReadOptions& read) const {
   for (size_t i = 0; i < e.body_keys.size() && i < e.answers.size(); ++i) {
     // A body deleted meanwhile leaves the text empty; the entry is going.
     if (!e.body_keys[i].empty()) {
@@ -97,21 +92,20 @@ absl::StatusOr<EntryInfo> Cache::Impl::Inspect(const Key128& key) {
   const std::array<char, 16> bytes = KeyBytes(key);
   std::string value;
   // One consistent view: the entry and its shared body together.
-  rocksdb::ReadOptions read;
-  read.snapshot = db_->GetSnapshot();
-  absl::Cleanup release = [&] { db_->ReleaseSnapshot(read.snapshot); };
-  rocksdb::Status s = db_->Get(read, entries_cf_, AsSlice(bytes), &value);
-  if (s.IsNotFound()) {
+  const std::unique_ptr<StoreView> view = store_->NewView();
+  StoreReadOptions read;
+  read.view = view.get();
+  absl::StatusOr<bool> found =
+      store_->Get(Family::kEntries, AsView(bytes), &value, read);
+  if (!found.ok()) return Prefixed("reading entry", found.status());
+  if (!*found) {
     return absl::NotFoundError(absl::StrCat("no entry with key ", key.ToHex()));
   }
-  if (!s.ok()) return FromRocks(s, "reading entry");
   absl::StatusOr<internal::StoredEntry> entry = internal::DecodeEntry(value);
   if (!entry.ok()) return entry.status();
   internal::EntryStats stats;
   std::string stats_value;
-  if (db_->Get(rocksdb::ReadOptions(), entry_stats_cf_, AsSlice(bytes),
-               &stats_value)
-          .ok()) {
+  if (Found(store_->Get(Family::kEntryStats, AsView(bytes), &stats_value))) {
     internal::DecodeEntryStats(stats_value, &stats).IgnoreError();
   }
   return ToInfo(key, *std::move(entry), value.size() + bytes.size(), stats,
@@ -122,16 +116,17 @@ absl::Status Cache::Impl::ForEachEntry(
     const std::function<bool(const EntryInfo&)>& fn) {
   if (absl::Status s = FlushStats(); !s.ok()) return s;
   // One consistent view: an export never sees an entry without its body.
-  rocksdb::ReadOptions read;
-  read.snapshot = db_->GetSnapshot();
-  absl::Cleanup release = [&] { db_->ReleaseSnapshot(read.snapshot); };
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, entries_cf_));
+  const std::unique_ptr<StoreView> view = store_->NewView();
+  StoreReadOptions read;
+  read.view = view.get();
+  std::unique_ptr<StoreIterator> it =
+      store_->NewIterator(Family::kEntries, read);
   // Both families are keyed by entry key: walk them side by side.
-  std::unique_ptr<rocksdb::Iterator> stats_it(
-      db_->NewIterator(read, entry_stats_cf_));
+  std::unique_ptr<StoreIterator> stats_it =
+      store_->NewIterator(Family::kEntryStats, read);
   stats_it->SeekToFirst();
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
+    absl::StatusOr<Key128> key = Key128::FromBytes(it->key());
     if (!key.ok()) {
       return absl::DataLossError("malformed entry key in the entries family");
     }
@@ -140,10 +135,10 @@ absl::Status Cache::Impl::ForEachEntry(
     }
     internal::EntryStats stats;
     if (stats_it->Valid() && stats_it->key() == it->key()) {
-      internal::DecodeEntryStats(View(stats_it->value()), &stats).IgnoreError();
+      internal::DecodeEntryStats(stats_it->value(), &stats).IgnoreError();
     }
     absl::StatusOr<internal::StoredEntry> entry =
-        internal::DecodeEntry(View(it->value()));
+        internal::DecodeEntry(it->value());
     if (!entry.ok()) {
       return absl::DataLossError(
           absl::StrCat("entry ", key->ToHex(), ": ", entry.status().message()));
@@ -153,7 +148,7 @@ absl::Status Cache::Impl::ForEachEntry(
       break;
     }
   }
-  return FromRocks(it->status(), "reading entries");
+  return Prefixed("reading entries", it->status());
 }
 
 Cache::MemoryStats Cache::Impl::GetMemoryStats() {
@@ -166,10 +161,7 @@ Cache::MemoryStats Cache::Impl::GetMemoryStats() {
     m.hot_answers = static_cast<int64_t>(hot_->items());
   }
   m.warming = warming_.load();
-  if (uint64_t memtables = 0; db_->GetAggregatedIntProperty(
-          rocksdb::DB::Properties::kSizeAllMemTables, &memtables)) {
-    m.memtable_bytes = static_cast<int64_t>(memtables);
-  }
+  m.memtable_bytes = store_->MemoryBytes();
   return m;
 }
 
@@ -240,15 +232,14 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
   absl::MutexLock lock(&write_mu_);
   int64_t deleted = 0;
   for (size_t i = 0; i < candidates.size(); i += kPurgeBatch) {
-    rocksdb::WriteBatch batch;
+    std::unique_ptr<StoreBatch> batch = store_->NewBatch();
     internal::SharedBodies::Changes bodies;
     std::vector<Key128> removed, doomed;
     for (size_t j = i; j < std::min(candidates.size(), i + kPurgeBatch); ++j) {
       // Decide again under the write lock: the entry may have been stored
       // afresh since the scan (a refresh of an expired entry).
       std::string value;
-      if (!db_->Get(rocksdb::ReadOptions(), entries_cf_, candidates[j], &value)
-               .ok()) {
+      if (!Found(store_->Get(Family::kEntries, candidates[j], &value))) {
         continue;
       }
       absl::StatusOr<internal::StoredEntry> entry =
@@ -257,17 +248,18 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
                                       entry->expires_us, now)) {
         continue;
       }
-      batch.Delete(entries_cf_, candidates[j]);
-      batch.Delete(entry_stats_cf_, candidates[j]);
+      batch->Delete(Family::kEntries, candidates[j]);
+      batch->Delete(Family::kEntryStats, candidates[j]);
       bodies.UnrefEntry(value);
       const Key128 key = *Key128::FromBytes(candidates[j]);
-      DeleteVector(&batch, key, &removed);
+      DeleteVector(batch.get(), key, &removed);
       doomed.push_back(key);
     }
-    if (absl::Status b = bodies_->Apply(bodies, &batch); !b.ok()) {
+    if (absl::Status b = bodies_->Apply(bodies, batch.get()); !b.ok()) {
       return b;
     }
-    if (absl::Status w = FromRocks(WriteResuming(&batch), "deleting entries");
+    if (absl::Status w =
+            Prefixed("deleting entries", store_->Write(batch.get()));
         !w.ok()) {
       return w;
     }

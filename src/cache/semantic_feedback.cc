@@ -3,19 +3,18 @@
 // the error bound; the semantic hits an entry served.
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cache/cache_impl.h"
-#include "cache/rocks_util.h"
+#include "cache/cache_internal.h"
 #include "cache/semantic_internal.h"
 #include "semantic/lexicon.h"
 
 namespace promptcache {
 
 using internal::EncodeEntryBar;
-using internal::FromRocks;
 using internal::kBarPrefix;
 using internal::kConfirmedPrefix;
-using internal::View;
 
 absl::StatusOr<double> Cache::Impl::ScoreOfServedPair(const std::string& query,
                                                       const Key128& entry,
@@ -25,10 +24,11 @@ absl::StatusOr<double> Cache::Impl::ScoreOfServedPair(const std::string& query,
   if (!calibration_.has_value()) return 0.0;
   std::string value;
   internal::VectorRecord record;
-  rocksdb::Status got =
-      db_->Get(rocksdb::ReadOptions(), vectors_cf_, entry.ToBytes(), &value);
-  if (got.IsNotFound()) return 1.0;  // purged: nothing left to serve
-  if (!got.ok()) return FromRocks(got, "reading the entry's vector");
+  absl::StatusOr<bool> found =
+      store_->Get(Family::kVectors, entry.ToBytes(), &value);
+  if (!found.ok())
+    return Prefixed("reading the entry's vector", found.status());
+  if (!*found) return 1.0;  // purged: nothing left to serve
   if (absl::Status s = internal::DecodeVector(value, &record); !s.ok()) {
     return s;
   }
@@ -37,13 +37,10 @@ absl::StatusOr<double> Cache::Impl::ScoreOfServedPair(const std::string& query,
   return decider.Decide(record.text, similarity).score;
 }
 
-absl::Status Cache::Impl::WriteEntryBar(const Key128& entry,
-                                        const EntryBar& bar,
-                                        rocksdb::WriteBatch* batch) {
-  return FromRocks(
-      batch->Put(feedback_cf_, absl::StrCat(kBarPrefix, entry.ToBytes()),
-                 EncodeEntryBar(bar)),
-      "writing feedback");
+void Cache::Impl::WriteEntryBar(const Key128& entry, const EntryBar& bar,
+                                StoreBatch* batch) {
+  batch->Put(Family::kFeedback, absl::StrCat(kBarPrefix, entry.ToBytes()),
+             EncodeEntryBar(bar));
 }
 
 Cache::Impl::EntryBar Cache::Impl::BarOf(const Key128& entry) {
@@ -55,15 +52,15 @@ Cache::Impl::EntryBar Cache::Impl::BarOf(const Key128& entry) {
 absl::StatusOr<internal::SemanticHitRecord> Cache::Impl::ReadSemanticHit(
     const Key128& request_key, const Key128& entry_key) {
   std::string value;
-  rocksdb::Status got =
-      db_->Get(rocksdb::ReadOptions(), semantic_hits_cf_,
-               entry_key.ToBytes() + request_key.ToBytes(), &value);
-  if (got.IsNotFound()) {
+  absl::StatusOr<bool> found =
+      store_->Get(Family::kSemanticHits,
+                  entry_key.ToBytes() + request_key.ToBytes(), &value);
+  if (!found.ok()) return Prefixed("reading semantic hit", found.status());
+  if (!*found) {
     return absl::NotFoundError(absl::StrCat(
         "entry ", entry_key.ToHex(), " never served a semantic hit to request ",
         request_key.ToHex()));
   }
-  if (!got.ok()) return FromRocks(got, "reading semantic hit");
   internal::SemanticHitRecord record;
   if (absl::Status s = internal::DecodeSemanticHit(value, &record); !s.ok()) {
     return s;
@@ -104,13 +101,13 @@ absl::Status Cache::Impl::ReportFalseHit(const Key128& request_key,
   ++bar.wrong;
   bar.raised_to =
       std::max(bar.raised_to, *score + options_.semantic.feedback_margin);
-  rocksdb::WriteBatch batch;
-  batch.Put(semantic_hits_cf_, key, internal::EncodeSemanticHit(record));
-  batch.Put(feedback_cf_, request_key.ToBytes() + entry_key.ToBytes(), "");
-  if (absl::Status s = WriteEntryBar(entry_key, bar, &batch); !s.ok()) {
+  std::unique_ptr<StoreBatch> batch = store_->NewBatch();
+  batch->Put(Family::kSemanticHits, key, internal::EncodeSemanticHit(record));
+  batch->Put(Family::kFeedback, request_key.ToBytes() + entry_key.ToBytes(),
+             "");
+  WriteEntryBar(entry_key, bar, batch.get());
+  if (absl::Status s = WriteBatchWithLedger(batch.get(), delta); !s.ok())
     return s;
-  }
-  if (absl::Status s = WriteBatchWithLedger(&batch, delta); !s.ok()) return s;
   absl::MutexLock feedback_lock(&feedback_mu_);
   wrong_pairs_.insert({request_key, entry_key});
   entry_bars_[entry_key] = bar;
@@ -132,18 +129,16 @@ absl::Status Cache::Impl::ConfirmSemanticHit(const Key128& request_key,
   const std::string confirmed_key = absl::StrCat(
       kConfirmedPrefix, entry_key.ToBytes(), request_key.ToBytes());
   std::string ignored;
-  rocksdb::Status got =
-      db_->Get(rocksdb::ReadOptions(), feedback_cf_, confirmed_key, &ignored);
-  if (got.ok()) return absl::OkStatus();  // counted once
-  if (!got.IsNotFound()) return FromRocks(got, "reading feedback");
+  absl::StatusOr<bool> found =
+      store_->Get(Family::kFeedback, confirmed_key, &ignored);
+  if (!found.ok()) return Prefixed("reading feedback", found.status());
+  if (*found) return absl::OkStatus();  // counted once
   EntryBar bar = BarOf(entry_key);
   ++bar.confirmed;
-  rocksdb::WriteBatch batch;
-  batch.Put(feedback_cf_, confirmed_key, "");
-  if (absl::Status s = WriteEntryBar(entry_key, bar, &batch); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = FromRocks(WriteResuming(&batch), "writing feedback");
+  std::unique_ptr<StoreBatch> batch = store_->NewBatch();
+  batch->Put(Family::kFeedback, confirmed_key, "");
+  WriteEntryBar(entry_key, bar, batch.get());
+  if (absl::Status s = Prefixed("writing feedback", store_->Write(batch.get()));
       !s.ok()) {
     return s;
   }
@@ -160,19 +155,18 @@ absl::StatusOr<std::vector<Cache::SemanticHitInfo>> Cache::Impl::SemanticHitsOf(
   }
   std::vector<Cache::SemanticHitInfo> out;
   const std::string prefix = entry_key.ToBytes();
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), semantic_hits_cf_));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+  std::unique_ptr<StoreIterator> it =
+      store_->NewIterator(Family::kSemanticHits);
+  for (it->Seek(prefix); it->Valid() && absl::StartsWith(it->key(), prefix);
        it->Next()) {
     internal::SemanticHitRecord record;
-    if (absl::Status s =
-            internal::DecodeSemanticHit(View(it->value()), &record);
+    if (absl::Status s = internal::DecodeSemanticHit(it->value(), &record);
         !s.ok()) {
       return s;
     }
     Cache::SemanticHitInfo info;
     info.request_key =
-        Key128::FromBytes(View(it->key()).substr(16)).value_or(Key128{});
+        Key128::FromBytes(it->key().substr(16)).value_or(Key128{});
     info.query = record.query;
     info.similarity = record.similarity;
     info.count = record.count;
@@ -180,7 +174,7 @@ absl::StatusOr<std::vector<Cache::SemanticHitInfo>> Cache::Impl::SemanticHitsOf(
     info.reported_wrong = record.reported_wrong;
     out.push_back(std::move(info));
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading hits");
+  if (!it->status().ok()) return Prefixed("reading hits", it->status());
   return out;
 }
 

@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cache/cache_impl.h"
-#include "cache/rocks_util.h"
+#include "cache/cache_internal.h"
 #include "cache/semantic_internal.h"
 #include "semantic/lexicon.h"
 #include "semantic/prompt_analysis.h"
@@ -15,12 +15,10 @@
 namespace promptcache {
 
 using internal::DecodeEntryBar;
-using internal::FromRocks;
 using internal::kBarPrefix;
 using internal::kEmbedderKey;
 using internal::kGenerationPrefix;
 using internal::kIndexDir;
-using internal::View;
 
 absl::Status Cache::Impl::OpenSemantic() {
   const Embedder& embedder = *options_.embedder;
@@ -129,17 +127,16 @@ absl::Status Cache::Impl::OpenSemantic() {
 
   {
     absl::MutexLock lock(&feedback_mu_);
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), feedback_cf_));
+    std::unique_ptr<StoreIterator> it = store_->NewIterator(Family::kFeedback);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const absl::string_view key = View(it->key());
+      const absl::string_view key = it->key();
       if (key.size() == 32) {
         wrong_pairs_.insert({*Key128::FromBytes(key.substr(0, 16)),
                              *Key128::FromBytes(key.substr(16))});
       } else if (absl::StartsWith(key, kBarPrefix) &&
                  key.size() == std::strlen(kBarPrefix) + 16) {
         EntryBar bar;
-        if (!DecodeEntryBar(View(it->value()), &bar)) {
+        if (!DecodeEntryBar(it->value(), &bar)) {
           return absl::DataLossError(
               absl::StrCat("malformed feedback record in '", path_, "'"));
         }
@@ -148,7 +145,7 @@ absl::Status Cache::Impl::OpenSemantic() {
       }
     }
     // A read error must not silently forget reported pairs.
-    if (!it->status().ok()) return FromRocks(it->status(), "reading feedback");
+    if (!it->status().ok()) return Prefixed("reading feedback", it->status());
   }
 
   // The index is ready when this returns, unless a background rebuild was
@@ -159,20 +156,20 @@ absl::Status Cache::Impl::OpenSemantic() {
   };
   absl::MutexLock lock(&write_mu_);
   std::string stored_name;
-  rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), meta_cf_, kEmbedderKey, &stored_name);
-  if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading embedder");
+  absl::StatusOr<bool> has_name =
+      store_->Get(Family::kMeta, kEmbedderKey, &stored_name);
+  if (!has_name.ok()) return Prefixed("reading embedder", has_name.status());
   // Generations first: a re-embed must keep counting up from them, or a
   // stale index file could carry a generation that is current again.
   {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+    std::unique_ptr<StoreIterator> it = store_->NewIterator(Family::kMeta);
     for (it->Seek(kGenerationPrefix);
-         it->Valid() && it->key().starts_with(kGenerationPrefix); it->Next()) {
-      absl::StatusOr<Key128> scope = Key128::FromBytes(
-          View(it->key()).substr(std::strlen(kGenerationPrefix)));
+         it->Valid() && absl::StartsWith(it->key(), kGenerationPrefix);
+         it->Next()) {
+      absl::StatusOr<Key128> scope =
+          Key128::FromBytes(it->key().substr(std::strlen(kGenerationPrefix)));
       uint64_t generation = 0;
-      if (!scope.ok() || !absl::SimpleAtoi(View(it->value()), &generation)) {
+      if (!scope.ok() || !absl::SimpleAtoi(it->value(), &generation)) {
         return absl::DataLossError(
             absl::StrCat("malformed vector generation in '", path_, "'"));
       }
@@ -183,21 +180,21 @@ absl::Status Cache::Impl::OpenSemantic() {
     // Asked for: also fills in entries stored without a vector.
     return Reembed();
   }
-  if (s.ok() && stored_name != embedder.name()) {
+  if (*has_name && stored_name != embedder.name()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cache at '", path_, "' holds vectors of embedder '", stored_name,
         "', not '", embedder.name(),
         "'; re-embed it (promptcache reembed) or open it with the same "
         "embedder"));
   }
-  if (s.IsNotFound()) {
+  if (!*has_name) {
     // A cache that never had vectors: adopt this embedder (vectors of an
     // older, unnamed embedder cannot exist because the name is written
     // before any vector).
     if (options_.read_only) return absl::OkStatus();
-    return FromRocks(
-        db_->Put(write_options_, meta_cf_, kEmbedderKey, embedder.name()),
-        "writing embedder name");
+    std::unique_ptr<StoreBatch> batch = store_->NewBatch();
+    batch->Put(Family::kMeta, kEmbedderKey, embedder.name());
+    return Prefixed("writing embedder name", store_->Write(batch.get()));
   }
   // Load saved index files whose generation matches; rebuild the rest.
   absl::flat_hash_set<Key128> rebuild;
@@ -228,8 +225,7 @@ void Cache::Impl::RebuildScopes(absl::flat_hash_set<Key128> scopes) {
   bool done = false;
   while (!done && !Stopping()) {
     absl::MutexLock lock(&write_mu_);
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), vectors_cf_));
+    std::unique_ptr<StoreIterator> it = store_->NewIterator(Family::kVectors);
     // `resume`: the first key not yet read.
     if (resume.empty()) {
       it->SeekToFirst();
@@ -240,11 +236,10 @@ void Cache::Impl::RebuildScopes(absl::flat_hash_set<Key128> scopes) {
     std::vector<internal::VectorIndex::NewVector> found;
     for (int n = 0; it->Valid() && n < kChunk; it->Next(), ++n) {
       internal::VectorRecord& record = records[n];
-      absl::StatusOr<Key128> entry = Key128::FromBytes(View(it->key()));
+      absl::StatusOr<Key128> entry = Key128::FromBytes(it->key());
       // A vector that cannot be read only loses that entry's semantic hits
       // (`promptcache repair` removes it).
-      if (!entry.ok() ||
-          !internal::DecodeVector(View(it->value()), &record).ok() ||
+      if (!entry.ok() || !internal::DecodeVector(it->value(), &record).ok() ||
           record.vector.size() !=
               static_cast<size_t>(options_.embedder->dimension())) {
         unreadable_vectors_.fetch_add(1, std::memory_order_relaxed);
@@ -258,13 +253,13 @@ void Cache::Impl::RebuildScopes(absl::flat_hash_set<Key128> scopes) {
     }
     index_->AddMany(found);
     if (it->Valid()) {
-      resume = it->key().ToString();
+      resume = std::string(it->key());
       continue;
     }
     done = true;
     if (!it->status().ok()) {
       NoteFailure(Failure::kLookup,
-                  FromRocks(it->status(), "rebuilding the semantic index"));
+                  Prefixed("rebuilding the semantic index", it->status()));
     } else {
       // Whole now: saved at close like any other.
       for (const Key128& scope : scopes) {
@@ -283,27 +278,24 @@ void Cache::Impl::WaitForSemanticIndex() {
 
 absl::Status Cache::Impl::Reembed() {
   // Drop every vector, then embed each entry's last user turn again.
-  rocksdb::WriteBatch clear;
+  std::unique_ptr<StoreBatch> clear = store_->NewBatch();
   {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), vectors_cf_));
+    std::unique_ptr<StoreIterator> it = store_->NewIterator(Family::kVectors);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      clear.Delete(vectors_cf_, it->key());
+      clear->Delete(Family::kVectors, it->key());
     }
   }
-  clear.Put(meta_cf_, kEmbedderKey, options_.embedder->name());
-  if (absl::Status s =
-          FromRocks(db_->Write(write_options_, &clear), "clearing vectors");
+  clear->Put(Family::kMeta, kEmbedderKey, options_.embedder->name());
+  if (absl::Status s = Prefixed("clearing vectors", store_->Write(clear.get()));
       !s.ok()) {
     return s;
   }
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), entries_cf_));
-  rocksdb::WriteBatch batch;
+  std::unique_ptr<StoreIterator> it = store_->NewIterator(Family::kEntries);
+  std::unique_ptr<StoreBatch> batch = store_->NewBatch();
   std::vector<float> vector;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     absl::StatusOr<internal::StoredEntry> entry =
-        internal::DecodeEntry(View(it->value()));
+        internal::DecodeEntry(it->value());
     if (!entry.ok()) return entry.status();
     absl::StatusOr<Request> request =
         RequestFromCanonical(entry->canonical_request);
@@ -317,21 +309,21 @@ absl::Status Cache::Impl::Reembed() {
         !EmbedChecked(last->content, &vector).ok()) {
       continue;
     }
-    absl::StatusOr<Key128> key = Key128::FromBytes(View(it->key()));
+    absl::StatusOr<Key128> key = Key128::FromBytes(it->key());
     if (!key.ok()) return key.status();
-    PutVector(&batch, *key, canonical->keys, vector, last->content);
+    PutVector(batch.get(), *key, canonical->keys, vector, last->content);
     index_->Add(canonical->keys.scope, *key, canonical->keys.context,
                 internal::NumberSignature(last->content), vector.data());
-    if (batch.Count() >= 1000) {
+    if (batch->Count() >= 1000) {
       if (absl::Status s =
-              FromRocks(db_->Write(write_options_, &batch), "writing vectors");
+              Prefixed("writing vectors", store_->Write(batch.get()));
           !s.ok()) {
         return s;
       }
-      batch.Clear();
+      batch = store_->NewBatch();
     }
   }
-  return FromRocks(db_->Write(write_options_, &batch), "writing vectors");
+  return Prefixed("writing vectors", store_->Write(batch.get()));
 }
 
 void Cache::Impl::SaveIndexes() {

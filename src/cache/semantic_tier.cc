@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cache/cache_impl.h"
+#include "cache/cache_internal.h"
 #include "cache/semantic_internal.h"
 #include "cost/token_estimate.h"
 #include "request/namespace.h"
@@ -91,14 +92,13 @@ void Cache::Impl::ChargeEmbedding(const Request& request,
   hit_counters_.AddLedgerDelta(delta);
 }
 
-void Cache::Impl::BumpGeneration(rocksdb::WriteBatch* batch,
-                                 const Key128& scope) {
+void Cache::Impl::BumpGeneration(StoreBatch* batch, const Key128& scope) {
   const uint64_t next = ++generations_[scope];
-  batch->Put(meta_cf_, GenerationKey(scope), std::to_string(next));
+  batch->Put(Family::kMeta, GenerationKey(scope), std::to_string(next));
   dirty_scopes_.insert(scope);
 }
 
-void Cache::Impl::PutVector(rocksdb::WriteBatch* batch, const Key128& entry,
+void Cache::Impl::PutVector(StoreBatch* batch, const Key128& entry,
                             const RequestKeys& keys,
                             const std::vector<float>& vector,
                             const std::string& text) {
@@ -109,19 +109,18 @@ void Cache::Impl::PutVector(rocksdb::WriteBatch* batch, const Key128& entry,
   record.context_lo = keys.context.lo;
   record.vector = vector;
   record.text = text;
-  batch->Put(vectors_cf_, entry.ToBytes(), internal::EncodeVector(record));
+  batch->Put(Family::kVectors, entry.ToBytes(), internal::EncodeVector(record));
   BumpGeneration(batch, keys.scope);
 }
 
-void Cache::Impl::DeleteVector(rocksdb::WriteBatch* batch, const Key128& entry,
+void Cache::Impl::DeleteVector(StoreBatch* batch, const Key128& entry,
                                std::vector<Key128>* removed) {
   std::string value;
-  if (!db_->Get(rocksdb::ReadOptions(), vectors_cf_, entry.ToBytes(), &value)
-           .ok()) {
+  if (!Found(store_->Get(Family::kVectors, entry.ToBytes(), &value))) {
     return;
   }
   internal::VectorRecord record;
-  batch->Delete(vectors_cf_, entry.ToBytes());
+  batch->Delete(Family::kVectors, entry.ToBytes());
   if (internal::DecodeVector(value, &record).ok()) {
     BumpGeneration(batch, Key128{record.scope_hi, record.scope_lo});
   }
@@ -232,9 +231,7 @@ std::vector<Cache::Impl::JudgedCandidate> Cache::Impl::JudgeCandidates(
       }
       std::string value;
       internal::VectorRecord record;
-      if (!db_->Get(rocksdb::ReadOptions(), vectors_cf_, c.entry.ToBytes(),
-                    &value)
-               .ok() ||
+      if (!Found(store_->Get(Family::kVectors, c.entry.ToBytes(), &value)) ||
           !internal::DecodeVector(value, &record).ok()) {
         continue;  // purged meanwhile
       }

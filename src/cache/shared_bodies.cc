@@ -2,9 +2,9 @@
 
 #include <memory>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "cache/rocks_util.h"
 #include "promptcache/keys.h"
 #include "store/entry_codec.h"
 
@@ -31,59 +31,58 @@ void SharedBodies::Changes::UnrefEntry(absl::string_view entry_value) {
 }
 
 absl::Status SharedBodies::Apply(const Changes& changes,
-                                 rocksdb::WriteBatch* batch) const {
-  if (family_ == nullptr) return absl::OkStatus();
+                                 StoreBatch* batch) const {
+  if (!enabled()) return absl::OkStatus();
   for (const auto& [key, change] : changes.refs_) {
     if (change.adds == 0 && change.removes == 0) continue;
     std::string refs_value;
     int64_t refs = 0;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), family_,
-                                 absl::StrCat("r", key), &refs_value);
-    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading a body");
-    if (s.ok() && !absl::SimpleAtoi(refs_value, &refs)) refs = 0;
+    absl::StatusOr<bool> found =
+        store_->Get(Family::kBodies, absl::StrCat("r", key), &refs_value);
+    if (!found.ok()) return found.status();
+    if (*found && !absl::SimpleAtoi(refs_value, &refs)) refs = 0;
     // A missing body has no references left to remove: only the adds
     // count, and they bring its text back.
     const int64_t now_refs =
         refs > 0 ? refs + change.adds - change.removes : change.adds;
     if (now_refs <= 0) {
-      batch->Delete(family_, absl::StrCat("r", key));
-      batch->Delete(family_, absl::StrCat("b", key));
+      batch->Delete(Family::kBodies, absl::StrCat("r", key));
+      batch->Delete(Family::kBodies, absl::StrCat("b", key));
       continue;
     }
     if (refs <= 0) {
       if (change.text.empty()) continue;
-      batch->Put(family_, absl::StrCat("b", key), change.text);
+      batch->Put(Family::kBodies, absl::StrCat("b", key), change.text);
     }
-    batch->Put(family_, absl::StrCat("r", key), absl::StrCat(now_refs));
+    batch->Put(Family::kBodies, absl::StrCat("r", key), absl::StrCat(now_refs));
   }
   return absl::OkStatus();
 }
 
 absl::Status SharedBodies::Resolve(const std::string& key, Answer* answer,
-                                   const rocksdb::ReadOptions& read) const {
-  if (family_ == nullptr) return absl::DataLossError("body store missing");
-  rocksdb::Status s =
-      db_->Get(read, family_, absl::StrCat("b", key), &answer->text);
-  if (s.IsNotFound()) return absl::NotFoundError("no entry");
-  return FromRocks(s, "reading an answer body");
+                                   const StoreReadOptions& read) const {
+  if (!enabled()) return absl::DataLossError("body store missing");
+  absl::StatusOr<bool> found =
+      store_->Get(Family::kBodies, absl::StrCat("b", key), &answer->text, read);
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::NotFoundError("no entry");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<SharedBodies::Totals> SharedBodies::Count() const {
   Totals totals;
-  if (family_ == nullptr) return totals;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), family_));
+  std::unique_ptr<StoreIterator> it = store_->NewIterator(Family::kBodies);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const rocksdb::Slice key = it->key();
-    if (key.starts_with("b")) {
+    const absl::string_view key = it->key();
+    if (absl::StartsWith(key, "b")) {
       totals.bodies += 1;
       totals.bytes += static_cast<int64_t>(it->value().size());
-    } else if (key.starts_with("r")) {
+    } else if (absl::StartsWith(key, "r")) {
       int64_t refs = 0;
-      if (absl::SimpleAtoi(View(it->value()), &refs)) totals.refs += refs;
+      if (absl::SimpleAtoi(it->value(), &refs)) totals.refs += refs;
     }
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading bodies");
+  if (!it->status().ok()) return it->status();
   return totals;
 }
 

@@ -15,8 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "promptcache/response.h"
-#include "rocksdb/db.h"
-#include "rocksdb/write_batch.h"
+#include "store/store.h"
 
 namespace promptcache::internal {
 
@@ -25,12 +24,11 @@ class SharedBodies {
   // Shorter answers stay inside their entry.
   static constexpr size_t kMinBytes = 512;
 
-  // `family` null: a database from before shared bodies, opened read-only
-  // (no entry refers to a body); then nothing is shared.
-  SharedBodies(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family)
-      : db_(db), family_(family) {}
+  // A store without the bodies family is one from before shared bodies,
+  // opened read-only (no entry refers to a body); then nothing is shared.
+  explicit SharedBodies(Store* store) : store_(store) {}
 
-  bool enabled() const { return family_ != nullptr; }
+  bool enabled() const { return store_->Has(Family::kBodies); }
   // The key a body of `text` is stored under.
   static std::string KeyOf(absl::string_view text);
 
@@ -56,13 +54,12 @@ class SharedBodies {
   };
   // Puts `changes` into `batch`: new counts, new bodies, and deletions of
   // bodies no entry refers to any more. Reads the current counts.
-  absl::Status Apply(const Changes& changes, rocksdb::WriteBatch* batch) const;
+  absl::Status Apply(const Changes& changes, StoreBatch* batch) const;
 
   // Fills `answer->text` from the body under `key`, read in `read`'s view.
   // NotFound when it is gone (its entry was deleted meanwhile).
-  absl::Status Resolve(
-      const std::string& key, Answer* answer,
-      const rocksdb::ReadOptions& read = rocksdb::ReadOptions()) const;
+  absl::Status Resolve(const std::string& key, Answer* answer,
+                       const StoreReadOptions& read = {}) const;
 
   struct Totals {
     int64_t bodies = 0;
@@ -73,8 +70,7 @@ class SharedBodies {
   absl::StatusOr<Totals> Count() const;
 
  private:
-  rocksdb::DB* const db_;
-  rocksdb::ColumnFamilyHandle* const family_;
+  Store* const store_;
 };
 
 }  // namespace promptcache::internal

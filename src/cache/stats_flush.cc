@@ -13,15 +13,9 @@
 #include "absl/strings/str_join.h"
 #include "cache/cache_impl.h"
 #include "cache/cache_internal.h"
-#include "cache/rocks_util.h"
 #include "cost/token_estimate.h"
 #include "promptcache/cache.h"
 #include "request/namespace.h"
-#include "rocksdb/cache.h"
-#include "rocksdb/filter_policy.h"
-#include "rocksdb/table.h"
-#include "rocksdb/write_batch.h"
-#include "rocksdb/write_buffer_manager.h"
 #include "store/entry_stats_merge.h"
 
 namespace promptcache {
@@ -105,7 +99,7 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
   // misses for the seconds it takes to write.
   size_t next = 0;
   for (bool first = true; first || next < hits.size(); first = false) {
-    rocksdb::WriteBatch batch;
+    std::unique_ptr<StoreBatch> batch = store_->NewBatch();
     absl::flat_hash_map<std::string, internal::SemanticHitRecord> logs;
     if (first) {
       // Semantic hit log: entry + request -> similarity, count, time, names.
@@ -115,8 +109,7 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
         internal::SemanticHitRecord& record = it->second;
         if (inserted) {
           std::string old;
-          if (db_->Get(rocksdb::ReadOptions(), semantic_hits_cf_, key, &old)
-                  .ok()) {
+          if (Found(store_->Get(Family::kSemanticHits, key, &old))) {
             internal::DecodeSemanticHit(old, &record).IgnoreError();
           }
         }
@@ -127,9 +120,10 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
         record.query = hit.query;
       }
       for (const auto& [key, record] : logs) {
-        batch.Put(semantic_hits_cf_, key, internal::EncodeSemanticHit(record));
+        batch->Put(Family::kSemanticHits, key,
+                   internal::EncodeSemanticHit(record));
       }
-      for (auto& [key, delta] : deltas) ledger_.Stage(delta, &batch);
+      for (auto& [key, delta] : deltas) ledger_.Stage(delta, batch.get());
     }
     const size_t end = std::min(hits.size(), next + kStatsChunk);
     for (size_t i = next; i < end; ++i) {
@@ -137,11 +131,12 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
       // Hits of an entry evicted meanwhile: nothing to count them on.
       if (eviction_ != nullptr && !eviction_->Contains(key)) continue;
       // Added by the family's merge operator: no read.
-      batch.Merge(entry_stats_cf_, AsSlice(KeyBytes(key)),
-                  internal::EncodeEntryStatsDelta(
-                      {hit.hits, hit.last_hit_us, hit.saved_nusd}));
+      batch->Merge(Family::kEntryStats, AsView(KeyBytes(key)),
+                   internal::EncodeEntryStatsDelta(
+                       {hit.hits, hit.last_hit_us, hit.saved_nusd}));
     }
-    absl::Status s = FromRocks(WriteResuming(&batch), "writing hit statistics");
+    absl::Status s =
+        Prefixed("writing hit statistics", store_->Write(batch.get()));
     if (!s.ok()) {
       // Put the unwritten counts back so that a later flush retries them.
       for (size_t i = next; i < hits.size(); ++i) {

@@ -1,33 +1,26 @@
 // Cache::Verify and Cache::Repair: find and mend what a damaged disk, a
 // torn file or an older build left behind (issue 14, defect 7).
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/algorithm/container.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cache/cache_impl.h"
-#include "cache/rocks_util.h"
-#include "rocksdb/db.h"
-#include "rocksdb/metadata.h"
+#include "cache/cache_internal.h"
+#include "rocksdb/cache.h"
 #include "store/entry_codec.h"
 #include "store/entry_stats_merge.h"
-#include "util/file_text.h"
+#include "store/rocks_store.h"
 
 namespace promptcache {
 namespace {
 
-using internal::FromRocks;
-using internal::View;
-
 // Unreadable keys listed in a problem line; the rest are counted.
 constexpr int kListedKeys = 3;
 
-std::string KeyText(const rocksdb::Slice& key) {
-  absl::StatusOr<Key128> parsed = Key128::FromBytes(View(key));
+std::string KeyText(absl::string_view key) {
+  absl::StatusOr<Key128> parsed = Key128::FromBytes(key);
   if (parsed.ok()) return parsed->ToHex();
   return absl::StrCat(key.size(), "-byte key");
 }
@@ -36,7 +29,7 @@ std::string KeyText(const rocksdb::Slice& key) {
 class Unreadable {
  public:
   explicit Unreadable(std::string what) : what_(std::move(what)) {}
-  void Add(const rocksdb::Slice& key, int64_t* counter) {
+  void Add(absl::string_view key, int64_t* counter) {
     ++*counter;
     if (listed_.size() < kListedKeys) listed_.push_back(KeyText(key));
     ++count_;
@@ -58,48 +51,21 @@ class Unreadable {
   int64_t count_ = 0;
 };
 
-// Whether `path` holds a promptcache database, even one whose MANIFEST is
-// damaged: its families are listed, or an OPTIONS file RocksDB wrote names
-// the entries family. Repair must not rewrite a directory that is not one.
-bool LooksLikeACache(const std::string& path) {
-  std::vector<std::string> families;
-  if (rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &families)
-          .ok()) {
-    return absl::c_linear_search(families, internal::kEntriesFamily) &&
-           absl::c_linear_search(families, internal::kLedgerFamily);
-  }
-  std::error_code ec;
-  for (const auto& file : std::filesystem::directory_iterator(path, ec)) {
-    if (file.path().filename().string().rfind("OPTIONS-", 0) != 0) continue;
-    absl::StatusOr<std::string> text =
-        internal::ReadFileText(file.path().string(), "options file");
-    if (text.ok() && absl::StrContains(
-                         *text, absl::StrCat("CFOptions \"",
-                                             internal::kEntriesFamily, "\""))) {
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 absl::Status Cache::Impl::VerifyStore(bool remove, VerifyReport* report) {
-  std::vector<rocksdb::LiveFileMetaData> files;
-  db_->GetLiveFilesMetaData(&files);
-  report->table_files = static_cast<int64_t>(files.size());
-  if (rocksdb::Status s = db_->VerifyChecksum(); !s.ok()) {
-    report->problems.push_back(absl::StrCat("table files: ", s.ToString()));
+  internal::Store::FileCheck files = store_->CheckFiles();
+  report->table_files = files.files;
+  for (std::string& problem : files.problems) {
+    report->problems.push_back(std::move(problem));
   }
-  rocksdb::ReadOptions read;
-  read.verify_checksums = true;
+  StoreReadOptions read;    // verifies checksums
   read.fill_cache = false;  // a walk of everything must not evict hot blocks
-  rocksdb::WriteBatch removal;
+  std::unique_ptr<StoreBatch> removal = store_->NewBatch();
   absl::MutexLock lock(&write_mu_);
   // Walks one family; a table that cannot be read stops the walk.
-  auto walk = [&](rocksdb::ColumnFamilyHandle* family, const char* name,
-                  const auto& visit) {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, family));
+  auto walk = [&](Family family, const char* name, const auto& visit) {
+    std::unique_ptr<StoreIterator> it = store_->NewIterator(family, read);
     int64_t walked = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next(), ++walked) {
       visit(it->key(), it->value());
@@ -109,28 +75,29 @@ absl::Status Cache::Impl::VerifyStore(bool remove, VerifyReport* report) {
                                               " family could not be read past "
                                               "record ",
                                               walked, ": ",
-                                              it->status().ToString()));
+                                              it->status().message()));
     }
   };
   // Whether an entry is gone (not merely unreadable).
-  auto entry_gone = [&](const rocksdb::Slice& key) {
-    rocksdb::PinnableSlice value;
-    return db_->Get(read, entries_cf_, key, &value).IsNotFound();
+  auto entry_gone = [&](absl::string_view key) {
+    absl::StatusOr<bool> found = store_->Read(
+        Family::kEntries, key, [](absl::string_view) {}, read);
+    return found.ok() && !*found;
   };
 
   absl::flat_hash_set<std::string> removed_entries;
   std::vector<Key128> removed_vectors;
   Unreadable bad_entries("entries");
-  walk(entries_cf_, "entries",
-       [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
-         if (!Key128::FromBytes(View(key)).ok() ||
-             !internal::DecodeEntry(View(value)).ok()) {
+  walk(Family::kEntries, "entries",
+       [&](absl::string_view key, absl::string_view value) {
+         if (!Key128::FromBytes(key).ok() ||
+             !internal::DecodeEntry(value).ok()) {
            bad_entries.Add(key, &report->unreadable_entries);
            if (remove) {
-             removal.Delete(entries_cf_, key);
-             removal.Delete(entry_stats_cf_, key);
+             removal->Delete(Family::kEntries, key);
+             removal->Delete(Family::kEntryStats, key);
              // Its vector goes in the vectors' walk below, with its scope.
-             removed_entries.insert(key.ToString());
+             removed_entries.insert(std::string(key));
            }
            return;
          }
@@ -139,11 +106,11 @@ absl::Status Cache::Impl::VerifyStore(bool remove, VerifyReport* report) {
   bad_entries.Report(&report->problems);
 
   Unreadable bad_rows("ledger rows");
-  walk(ledger_cf_, "ledger",
-       [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+  walk(Family::kLedger, "ledger",
+       [&](absl::string_view key, absl::string_view value) {
          LedgerRow row;
-         if (!internal::SplitLedgerKey(View(key), &row).ok() ||
-             !internal::DecodeLedgerRow(View(value), &row).ok()) {
+         if (!internal::SplitLedgerKey(key, &row).ok() ||
+             !internal::DecodeLedgerRow(value, &row).ok()) {
            // Kept even by Repair: money already spent is not forgotten, and
            // Open leaves such rows out of reports.
            bad_rows.Add(key, &report->unreadable_ledger_rows);
@@ -155,38 +122,37 @@ absl::Status Cache::Impl::VerifyStore(bool remove, VerifyReport* report) {
 
   Unreadable bad_vectors("vectors");
   int64_t orphan_vectors = 0;
-  walk(vectors_cf_, "vectors",
-       [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+  walk(Family::kVectors, "vectors",
+       [&](absl::string_view key, absl::string_view value) {
          internal::VectorRecord record;
-         const bool readable =
-             internal::DecodeVector(View(value), &record).ok();
+         const bool readable = internal::DecodeVector(value, &record).ok();
          if (!readable) bad_vectors.Add(key, &report->unreadable_vectors);
-         if (readable && !Key128::FromBytes(View(key)).ok()) return;
+         if (readable && !Key128::FromBytes(key).ok()) return;
          const bool orphan =
-             readable &&
-             (removed_entries.contains(key.ToString()) || entry_gone(key));
+             readable && (removed_entries.contains(key) || entry_gone(key));
          if (orphan) ++orphan_vectors;
          if (readable && !orphan) ++report->vectors;
          if (remove && (!readable || orphan)) {
-           removal.Delete(vectors_cf_, key);
-           if (absl::StatusOr<Key128> entry = Key128::FromBytes(View(key));
+           removal->Delete(Family::kVectors, key);
+           if (absl::StatusOr<Key128> entry = Key128::FromBytes(key);
                entry.ok()) {
              removed_vectors.push_back(*entry);
            }
            // A saved index holding it is then rebuilt, not trusted.
            if (readable) {
-             BumpGeneration(&removal, Key128{record.scope_hi, record.scope_lo});
+             BumpGeneration(removal.get(),
+                            Key128{record.scope_hi, record.scope_lo});
            }
          }
        });
   bad_vectors.Report(&report->problems);
   report->orphan_vectors = orphan_vectors;
 
-  walk(entry_stats_cf_, "entry_stats",
-       [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
+  walk(Family::kEntryStats, "entry_stats",
+       [&](absl::string_view key, absl::string_view) {
          if (!entry_gone(key)) return;
          ++report->orphan_stats;
-         if (remove) removal.Delete(entry_stats_cf_, key);
+         if (remove) removal->Delete(Family::kEntryStats, key);
        });
   if (orphan_vectors > 0) {
     report->problems.push_back(
@@ -196,9 +162,9 @@ absl::Status Cache::Impl::VerifyStore(bool remove, VerifyReport* report) {
     report->problems.push_back(absl::StrCat(
         report->orphan_stats, " entry counters of entries that are gone"));
   }
-  if (remove && removal.Count() > 0) {
-    if (absl::Status s = FromRocks(db_->Write(write_options_, &removal),
-                                   "removing unreadable records");
+  if (remove && removal->Count() > 0) {
+    if (absl::Status s = Prefixed("removing unreadable records",
+                                  store_->Write(removal.get()));
         !s.ok()) {
       return s;
     }
@@ -228,45 +194,32 @@ absl::StatusOr<VerifyReport> Cache::Repair(const std::string& path,
   if (options.read_only) {
     return absl::InvalidArgumentError("Cache::Repair needs a writable open");
   }
-  if (!LooksLikeACache(path)) {
+  if (!internal::RocksStore::LooksLikeAStore(path)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "'", path,
         "' does not look like a promptcache cache (no entries family in its "
         "MANIFEST or OPTIONS files): nothing changed"));
   }
-  // RocksDB's repair, with every family under its own options (the
-  // counters' family merges its operands).
-  rocksdb::DBOptions db_options;
-  const std::vector<rocksdb::ColumnFamilyDescriptor> families =
-      internal::CacheFamilyDescriptors(rocksdb::ColumnFamilyOptions());
-  if (rocksdb::Status s = rocksdb::RepairDB(path, db_options, families);
-      !s.ok()) {
-    return FromRocks(s, absl::StrCat("repairing '", path, "'"));
-  }
+  if (absl::Status s = internal::RocksStore::Repair(path); !s.ok()) return s;
   // A metadata table moved to lost/ takes the schema version with it: this
   // is a promptcache cache (checked above), of this build's schema now.
   {
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    rocksdb::DBOptions reopen = db_options;
-    reopen.create_missing_column_families = true;
-    if (rocksdb::Status s =
-            rocksdb::DB::Open(reopen, path, families, &handles, &raw);
-        !s.ok()) {
-      return FromRocks(s, absl::StrCat("opening '", path, "' after repair"));
+    internal::RocksStoreOptions store_options;
+    store_options.block_cache = rocksdb::NewLRUCache(size_t{8} << 20);
+    absl::StatusOr<std::unique_ptr<internal::RocksStore>> store =
+        internal::RocksStore::Open(path, store_options);
+    if (!store.ok()) {
+      return Prefixed(absl::StrCat("opening '", path, "' after repair"),
+                      store.status());
     }
     std::string version;
-    if (raw->Get(rocksdb::ReadOptions(), handles[0], "schema_version", &version)
-            .IsNotFound()) {
-      raw->Put(rocksdb::WriteOptions(), handles[0], "schema_version",
-               std::to_string(kSchemaVersion))
-          .PermitUncheckedError();
+    absl::StatusOr<bool> has_version =
+        (*store)->Get(Family::kMeta, kSchemaKey, &version);
+    if (has_version.ok() && !*has_version) {
+      std::unique_ptr<StoreBatch> batch = (*store)->NewBatch();
+      batch->Put(Family::kMeta, kSchemaKey, std::to_string(kSchemaVersion));
+      (*store)->Write(batch.get()).IgnoreError();
     }
-    for (rocksdb::ColumnFamilyHandle* h : handles) {
-      raw->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    }
-    raw->Close().PermitUncheckedError();
-    delete raw;
   }
   {
     absl::StatusOr<std::unique_ptr<Cache>> cache = Open(path, options);

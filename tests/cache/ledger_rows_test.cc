@@ -1,6 +1,6 @@
-// LedgerRows on a real RocksDB: a staged delta reaches disk and the mirror
-// only together, rows load back at open, an unreadable row is counted and
-// skipped. MissDelta prices a miss.
+// LedgerRows on a real store (RocksDB on disk): a staged delta reaches disk and
+// the mirror only together, rows load back at open, an unreadable row is
+// counted and skipped. MissDelta prices a miss.
 #include "cache/ledger_rows.h"
 
 #include <memory>
@@ -9,39 +9,12 @@
 
 #include "gtest/gtest.h"
 #include "promptcache/options.h"
-#include "rocksdb/db.h"
+#include "raw_store.h"
 #include "store/entry_codec.h"
 #include "test_util.h"
 
 namespace promptcache::internal {
 namespace {
-
-// A RocksDB with a "ledger" family, closed on destruction.
-class LedgerDb {
- public:
-  explicit LedgerDb(const std::string& path) {
-    rocksdb::Options options;
-    options.create_if_missing = true;
-    options.create_missing_column_families = true;
-    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"ledger", {}}};
-    rocksdb::DB* raw = nullptr;
-    EXPECT_TRUE(
-        rocksdb::DB::Open(options, path, families, &handles_, &raw).ok());
-    db_.reset(raw);
-  }
-  ~LedgerDb() {
-    for (rocksdb::ColumnFamilyHandle* h : handles_) {
-      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    }
-  }
-  rocksdb::DB* db() { return db_.get(); }
-  rocksdb::ColumnFamilyHandle* ledger() { return handles_[1]; }
-
- private:
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::unique_ptr<rocksdb::DB> db_;
-};
 
 LedgerRow Delta(const std::string& model, int64_t misses, int64_t spent) {
   LedgerRow d;
@@ -63,40 +36,41 @@ int64_t TotalMisses(const LedgerRows& rows) {
 TEST(LedgerRowsTest, StagedDeltasPersistAndLoadBack) {
   testing::TempDir dir;
   {
-    LedgerDb db(dir.path());
+    std::unique_ptr<RocksStore> store = testing::OpenTestStore(dir.path());
+    ASSERT_NE(store, nullptr);
     LedgerRows rows;
     int64_t unreadable = 0;
-    rocksdb::WriteBatch none;
-    ASSERT_TRUE(
-        rows.Load(db.db(), db.ledger(), false, &none, &unreadable).ok());
+    std::unique_ptr<StoreBatch> none = store->NewBatch();
+    ASSERT_TRUE(rows.Load(store.get(), false, none.get(), &unreadable).ok());
     EXPECT_TRUE(rows.Rows().empty());
     int64_t committed = 0;
     for (const LedgerRow& d :
          {Delta("gpt-4o", 1, 100), Delta("gpt-4o", 2, 50), Delta("o1", 1, 7)}) {
-      rocksdb::WriteBatch batch;
-      rows.Stage(d, &batch);
+      std::unique_ptr<StoreBatch> batch = store->NewBatch();
+      rows.Stage(d, batch.get());
       // Staged, not yet committed: the mirror is unchanged.
       EXPECT_EQ(TotalMisses(rows), committed);
-      ASSERT_TRUE(db.db()->Write(rocksdb::WriteOptions(), &batch).ok());
+      ASSERT_TRUE(store->Write(batch.get()).ok());
       rows.Commit(d);
       committed += d.misses;
       EXPECT_EQ(TotalMisses(rows), committed);
     }
     // A delta whose batch was never written stays out of both.
-    rocksdb::WriteBatch dropped;
-    rows.Stage(Delta("gpt-4o", 1000, 1000), &dropped);
+    std::unique_ptr<StoreBatch> dropped = store->NewBatch();
+    rows.Stage(Delta("gpt-4o", 1000, 1000), dropped.get());
     ASSERT_EQ(rows.Rows().size(), 2u);
     // A row that does not decode, as a damaged store could hold.
-    ASSERT_TRUE(db.db()
-                    ->Put(rocksdb::WriteOptions(), db.ledger(),
-                          LedgerKey("team", "openai", "broken"), "\x01garbage")
-                    .ok());
+    std::unique_ptr<StoreBatch> broken = store->NewBatch();
+    broken->Put(Family::kLedger, LedgerKey("team", "openai", "broken"),
+                "\x01garbage");
+    ASSERT_TRUE(store->Write(broken.get()).ok());
   }
-  LedgerDb db(dir.path());
+  std::unique_ptr<RocksStore> store = testing::OpenTestStore(dir.path());
+  ASSERT_NE(store, nullptr);
   LedgerRows rows;
   int64_t unreadable = 0;
-  rocksdb::WriteBatch none;
-  ASSERT_TRUE(rows.Load(db.db(), db.ledger(), false, &none, &unreadable).ok());
+  std::unique_ptr<StoreBatch> none = store->NewBatch();
+  ASSERT_TRUE(rows.Load(store.get(), false, none.get(), &unreadable).ok());
   EXPECT_EQ(unreadable, 1);
   std::vector<LedgerRow> loaded = rows.Rows();
   ASSERT_EQ(loaded.size(), 2u);

@@ -1,4 +1,4 @@
-// internal::SharedBodies alone, on a real RocksDB (shared_bodies_test.cc
+// internal::SharedBodies alone, on a real store (shared_bodies_test.cc
 // covers them through the cache): reference counts, a body brought back by
 // new references after it went missing, and what a reader sees.
 #include <memory>
@@ -7,7 +7,7 @@
 
 #include "cache/shared_bodies.h"
 #include "gtest/gtest.h"
-#include "rocksdb/db.h"
+#include "raw_store.h"
 #include "store/entry_codec.h"
 #include "test_util.h"
 
@@ -17,31 +17,19 @@ namespace {
 class SharedBodiesUnitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    rocksdb::DBOptions options;
-    options.create_if_missing = true;
-    options.create_missing_column_families = true;
-    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"bodies", {}}};
-    ASSERT_TRUE(
-        rocksdb::DB::Open(options, dir_.path(), families, &handles_, &db_)
-            .ok());
-    bodies_ = std::make_unique<SharedBodies>(db_, handles_[1]);
-  }
-  void TearDown() override {
-    for (auto* h : handles_)
-      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    delete db_;
+    store_ = testing::OpenTestStore(dir_.path());
+    ASSERT_NE(store_, nullptr);
+    bodies_ = std::make_unique<SharedBodies>(store_.get());
   }
   void Write(const SharedBodies::Changes& changes) {
-    rocksdb::WriteBatch batch;
-    ASSERT_TRUE(bodies_->Apply(changes, &batch).ok());
-    ASSERT_TRUE(db_->Write(rocksdb::WriteOptions(), &batch).ok());
+    std::unique_ptr<StoreBatch> batch = store_->NewBatch();
+    ASSERT_TRUE(bodies_->Apply(changes, batch.get()).ok());
+    ASSERT_TRUE(store_->Write(batch.get()).ok());
   }
   SharedBodies::Totals Count() { return *bodies_->Count(); }
 
   testing::TempDir dir_;
-  rocksdb::DB* db_ = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::unique_ptr<RocksStore> store_;
   std::unique_ptr<SharedBodies> bodies_;
 };
 
@@ -97,13 +85,37 @@ TEST_F(SharedBodiesUnitTest, AMissingBodyIsWrittenAgainByNewReferences) {
 }
 
 TEST(SharedBodiesWithoutFamilyTest, AnOldReadOnlyDatabaseSharesNothing) {
-  SharedBodies none(nullptr, nullptr);
+  // A database from before shared bodies: every family but "bodies".
+  testing::TempDir dir;
+  {
+    rocksdb::DBOptions options;
+    options.create_if_missing = true;
+    options.create_missing_column_families = true;
+    std::vector<std::string> names = CacheFamilyNames();
+    names.pop_back();
+    ASSERT_EQ(names.size(), static_cast<size_t>(kFamilyCount - 1));
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir.path(),
+                                  CacheFamilyDescriptors({}, names), &handles,
+                                  &raw)
+                    .ok());
+    for (auto* h : handles)
+      raw->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    delete raw;
+  }
+  std::unique_ptr<RocksStore> store =
+      testing::OpenTestStore(dir.path(), /*read_only=*/true);
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(store->Has(Family::kBodies));
+  EXPECT_TRUE(store->Has(Family::kEntries));
+  SharedBodies none(store.get());
   EXPECT_FALSE(none.enabled());
-  rocksdb::WriteBatch batch;
+  std::unique_ptr<StoreBatch> batch = store->NewBatch();
   SharedBodies::Changes changes;
   changes.Ref("k", "text");
-  EXPECT_TRUE(none.Apply(changes, &batch).ok());
-  EXPECT_EQ(batch.Count(), 0u);
+  EXPECT_TRUE(none.Apply(changes, batch.get()).ok());
+  EXPECT_EQ(batch->Count(), 0);
   Response answer;
   EXPECT_EQ(none.Resolve("k", &answer).code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(none.Count()->bodies, 0);

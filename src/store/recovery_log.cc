@@ -1,4 +1,4 @@
-#include "cache/recovery_log.h"
+#include "store/recovery_log.h"
 
 #include <cstdio>
 #include <cstdlib>

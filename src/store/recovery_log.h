@@ -1,7 +1,7 @@
 // RocksDB's info log, passed through to its LOG file, keeping what
 // write-ahead-log recovery dropped: RocksDB reports that only there.
-#ifndef PROMPTCACHE_SRC_CACHE_RECOVERY_LOG_H_
-#define PROMPTCACHE_SRC_CACHE_RECOVERY_LOG_H_
+#ifndef PROMPTCACHE_SRC_STORE_RECOVERY_LOG_H_
+#define PROMPTCACHE_SRC_STORE_RECOVERY_LOG_H_
 
 #include <cstdarg>
 #include <cstdint>
@@ -44,4 +44,4 @@ class RecoveryLog : public rocksdb::Logger {
 
 }  // namespace promptcache::internal
 
-#endif  // PROMPTCACHE_SRC_CACHE_RECOVERY_LOG_H_
+#endif  // PROMPTCACHE_SRC_STORE_RECOVERY_LOG_H_

@@ -2,8 +2,8 @@
 // names and the options each needs. Opening, finishing a cut-short create,
 // repairing and tests all build their descriptors here, so that a new
 // family cannot be forgotten by one of them.
-#ifndef PROMPTCACHE_SRC_CACHE_STORE_FAMILIES_H_
-#define PROMPTCACHE_SRC_CACHE_STORE_FAMILIES_H_
+#ifndef PROMPTCACHE_SRC_STORE_STORE_FAMILIES_H_
+#define PROMPTCACHE_SRC_STORE_STORE_FAMILIES_H_
 
 #include <string>
 #include <vector>
@@ -40,4 +40,4 @@ std::vector<rocksdb::ColumnFamilyDescriptor> CacheFamilyDescriptors(
 
 }  // namespace promptcache::internal
 
-#endif  // PROMPTCACHE_SRC_CACHE_STORE_FAMILIES_H_
+#endif  // PROMPTCACHE_SRC_STORE_STORE_FAMILIES_H_

@@ -1,4 +1,4 @@
-#include "cache/store_families.h"
+#include "store/store_families.h"
 
 #include <algorithm>
 
