@@ -1,26 +1,24 @@
-// Cache::Impl: the byte budget's bookkeeping (what an entry costs, what a
-// hit saves) and eviction down to it; eviction.cc is the policy.
-#include <algorithm>
-#include <cmath>
-#include <filesystem>
-#include <memory>
-#include <system_error>
+// Budget: what entries are charged, what their hits save, and which to
+// evict; eviction.cc is the policy.
+#include "cache/budget.h"
 
-#include "absl/cleanup/cleanup.h"
-#include "absl/status/status.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "cache/cache_impl.h"
+#include <algorithm>
+#include <string>
+
 #include "cache/cache_internal.h"
 #include "cost/token_estimate.h"
-#include "promptcache/cache.h"
-#include "request/namespace.h"
-#include "store/entry_stats_merge.h"
+#include "promptcache/price_book.h"
 
-namespace promptcache {
-int64_t Cache::Impl::BudgetedBytes(size_t entry_value_bytes, size_t vector_dim,
-                                   size_t vector_text_bytes) const {
+namespace promptcache::internal {
+
+Budget::Budget(const Options& options) : options_(options) {
+  if (options.max_bytes > 0 && !options.read_only) {
+    tracker_ = std::make_unique<EvictionTracker>(options.eviction);
+  }
+}
+
+int64_t Budget::EntryBytes(size_t entry_value_bytes, size_t vector_dim,
+                           size_t vector_text_bytes) {
   // Key (16 B) + entry, hit-counter record (~40 B with its key).
   int64_t bytes = 16 + static_cast<int64_t>(entry_value_bytes) + 40;
   if (vector_dim > 0) {
@@ -32,58 +30,49 @@ int64_t Cache::Impl::BudgetedBytes(size_t entry_value_bytes, size_t vector_dim,
   return bytes;
 }
 
-int64_t Cache::Impl::CostPerHit(const Request& request,
-                                const Answer& answer) const {
-  const Usage usage = internal::EffectiveUsage(request, answer);
+int64_t Budget::CostPerHit(const Request& request, const Answer& answer) const {
+  const Usage usage = EffectiveUsage(request, answer);
   const ModelPrice* price =
       options_.prices.Find(request.backend, request.model);
   if (price != nullptr) return CostNanoDollars(*price, usage);
   return usage.input_tokens + usage.output_tokens;
 }
 
-absl::Status Cache::Impl::LoadEvictionTracker() {
-  absl::MutexLock lock(&write_mu_);
-  eviction_ = std::make_unique<internal::EvictionTracker>(options_.eviction);
+absl::Status Budget::Load(Store* store) {
+  if (!enabled()) return absl::OkStatus();
   std::string sized;
-  const bool all_sized =
-      Found(store_->Get(Family::kMeta, kSizedStatsKey, &sized));
-  if (all_sized) {
-    std::unique_ptr<StoreIterator> it =
-        store_->NewIterator(Family::kEntryStats);
+  if (Found(store->Get(Family::kMeta, kSizedStatsKey, &sized))) {
+    std::unique_ptr<StoreIterator> it = store->NewIterator(Family::kEntryStats);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      internal::EntryStats stats;
+      EntryStats stats;
       absl::StatusOr<Key128> key = Key128::FromBytes(it->key());
-      if (!key.ok() || !internal::DecodeEntryStats(it->value(), &stats).ok() ||
+      if (!key.ok() || !DecodeEntryStats(it->value(), &stats).ok() ||
           stats.bytes <= 0) {
         continue;  // Counters of an entry stored before sizes were kept.
       }
-      eviction_->Upsert(*key, stats.bytes, stats.cost_nusd, stats.expires_us, 0,
-                        stats.hits, stats.last_hit_us);
+      tracker_->Upsert(*key, stats.bytes, stats.cost_nusd, stats.expires_us, 0,
+                       stats.hits, stats.last_hit_us);
     }
-    if (!it->status().ok()) {
-      return Prefixed("reading entry sizes", it->status());
-    }
-    return EvictToBudgetLocked();
+    return Prefixed("reading entry sizes", it->status());
   }
   // A database from before sizes were kept: measure every entry once and
   // record its size with its counters.
-  std::unique_ptr<StoreIterator> it = store_->NewIterator(Family::kEntries);
-  std::unique_ptr<StoreBatch> batch = store_->NewBatch();
+  std::unique_ptr<StoreIterator> it = store->NewIterator(Family::kEntries);
+  std::unique_ptr<StoreBatch> batch = store->NewBatch();
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     absl::StatusOr<Key128> key = Key128::FromBytes(it->key());
-    absl::StatusOr<internal::StoredEntry> entry =
-        internal::DecodeEntry(it->value());
+    absl::StatusOr<StoredEntry> entry = DecodeEntry(it->value());
     if (!key.ok() || !entry.ok() || entry->answers.empty()) continue;
-    internal::EntryStats stats;
+    EntryStats stats;
     std::string old;
-    if (Found(store_->Get(Family::kEntryStats, it->key(), &old))) {
-      internal::DecodeEntryStats(old, &stats).IgnoreError();
+    if (Found(store->Get(Family::kEntryStats, it->key(), &old))) {
+      DecodeEntryStats(old, &stats).IgnoreError();
     }
     size_t dim = 0, text = 0;
     std::string vector_value;
-    if (Found(store_->Get(Family::kVectors, it->key(), &vector_value))) {
-      internal::VectorRecord record;
-      if (internal::DecodeVector(vector_value, &record).ok()) {
+    if (Found(store->Get(Family::kVectors, it->key(), &vector_value))) {
+      VectorRecord record;
+      if (DecodeVector(vector_value, &record).ok()) {
         dim = record.vector.size();
         text = record.text.size();
       }
@@ -91,76 +80,50 @@ absl::Status Cache::Impl::LoadEvictionTracker() {
     Request request;
     request.backend = entry->backend;
     request.model = entry->model;
-    stats.bytes = BudgetedBytes(it->value().size(), dim, text);
+    stats.bytes = EntryBytes(it->value().size(), dim, text);
     stats.cost_nusd = CostPerHit(request, entry->answers.front());
     stats.expires_us = entry->expires_us;
-    batch->Put(Family::kEntryStats, it->key(),
-               internal::EncodeEntryStats(stats));
-    eviction_->Upsert(*key, stats.bytes, stats.cost_nusd, stats.expires_us,
-                      entry->created_us, stats.hits, stats.last_hit_us);
+    batch->Put(Family::kEntryStats, it->key(), EncodeEntryStats(stats));
+    tracker_->Upsert(*key, stats.bytes, stats.cost_nusd, stats.expires_us,
+                     entry->created_us, stats.hits, stats.last_hit_us);
   }
   if (!it->status().ok()) return Prefixed("reading entries", it->status());
   batch->Put(Family::kMeta, kSizedStatsKey, "1");
-  if (absl::Status w =
-          Prefixed("recording entry sizes", store_->Write(batch.get()));
-      !w.ok()) {
-    return w;
-  }
-  return EvictToBudgetLocked();
+  return Prefixed("recording entry sizes", store->Write(batch.get()));
 }
 
-absl::Status Cache::Impl::EvictToBudgetLocked() {
-  if (eviction_ == nullptr ||
-      eviction_->total_bytes() <= static_cast<int64_t>(options_.max_bytes)) {
-    return absl::OkStatus();
+void Budget::Track(const Key128& key, const EntryStats& stats, int64_t now_us) {
+  if (!enabled()) return;
+  tracker_->Upsert(key, stats.bytes, stats.cost_nusd, stats.expires_us, now_us,
+                   stats.hits, stats.last_hit_us);
+}
+
+void Budget::Touch(const Key128& key, int64_t new_hits, int64_t last_hit_us) {
+  if (enabled()) tracker_->Touch(key, new_hits, last_hit_us);
+}
+
+void Budget::Forget(const Key128& key) {
+  if (enabled()) tracker_->Remove(key);
+}
+
+bool Budget::Tracks(const Key128& key) const {
+  return !enabled() || tracker_->Contains(key);
+}
+
+std::vector<EvictionTracker::Slot> Budget::TakeVictims(int64_t now_us) {
+  if (!enabled() ||
+      tracker_->total_bytes() <= static_cast<int64_t>(options_.max_bytes)) {
+    return {};
   }
   const int64_t target =
       static_cast<int64_t>(static_cast<double>(options_.max_bytes) *
                            options_.eviction_low_watermark);
-  const std::vector<internal::EvictionTracker::Slot> victims =
-      eviction_->TakeVictims(target, NowMicros());
-  // Victims not deleted (a failed write) are tracked again, so that they
-  // stay counted and are tried at the next store.
-  auto restore_from = [&](size_t first) {
-    for (size_t k = first; k < victims.size(); ++k) {
-      eviction_->Restore(victims[k]);
-    }
-  };
-  for (size_t i = 0; i < victims.size(); i += kPurgeBatch) {
-    std::unique_ptr<StoreBatch> batch = store_->NewBatch();
-    internal::SharedBodies::Changes bodies;
-    std::vector<Key128> removed;
-    const size_t end = std::min(victims.size(), i + kPurgeBatch);
-    for (size_t j = i; j < end; ++j) {
-      const std::array<char, 16> bytes = KeyBytes(victims[j].key);
-      std::string value;
-      if (Found(store_->Get(Family::kEntries, AsView(bytes), &value))) {
-        bodies.UnrefEntry(value);
-      }
-      batch->Delete(Family::kEntries, AsView(bytes));
-      batch->Delete(Family::kEntryStats, AsView(bytes));
-      DeleteVector(batch.get(), victims[j].key, &removed);
-    }
-    if (absl::Status b = bodies_->Apply(bodies, batch.get()); !b.ok()) {
-      restore_from(i);
-      return b;
-    }
-    if (absl::Status w =
-            Prefixed("evicting entries", store_->Write(batch.get()));
-        !w.ok()) {
-      restore_from(i);
-      return w;
-    }
-    if (index_ != nullptr) {
-      for (const Key128& key : removed) index_->Remove(key);
-    }
-    for (size_t j = i; j < end; ++j) {
-      ForgetHitCounts(victims[j].key);
-      ForgetRoundRobin(victims[j].key);
-    }
-    evicted_ += static_cast<int64_t>(end - i);
-  }
-  return absl::OkStatus();
+  return tracker_->TakeVictims(target, now_us);
 }
 
-}  // namespace promptcache
+void Budget::Restore(const std::vector<EvictionTracker::Slot>& victims,
+                     size_t first) {
+  for (size_t k = first; k < victims.size(); ++k) tracker_->Restore(victims[k]);
+}
+
+}  // namespace promptcache::internal

@@ -38,6 +38,7 @@ size_t BlockCacheBytesFor(size_t hot_cache_bytes) {
 Cache::Impl::Impl(std::string path, Options options)
     : path_(std::move(path)),
       options_(std::move(options)),
+      budget_(options_),
       hit_counters_(&options_.prices, options_.pool_unpriced_models) {}
 
 Cache::Impl::~Impl() {
@@ -344,7 +345,7 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
     entry.canonical_request = canonical.canonical;
     entry.answers.clear();
   }
-  const int64_t cost_per_hit = CostPerHit(request, *answer);
+  const int64_t cost_per_hit = budget_.CostPerHit(request, *answer);
   // The answer only: what was served with it belongs to this call.
   entry.answers.push_back(static_cast<const Answer&>(*answer));
   // A long answer is stored once, shared by every prompt with the same
@@ -392,8 +393,9 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
     stats.bytes += static_cast<int64_t>(encoded.size()) -
                    static_cast<int64_t>(old_value.size()) + new_body_bytes;
   } else {
-    stats.bytes = BudgetedBytes(encoded.size(), with_vector ? vector.size() : 0,
-                                with_vector ? last->content.size() : 0) +
+    stats.bytes = internal::Budget::EntryBytes(
+                      encoded.size(), with_vector ? vector.size() : 0,
+                      with_vector ? last->content.size() : 0) +
                   new_body_bytes;
   }
   stats.cost_nusd = cost_per_hit;
@@ -420,9 +422,8 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   }
   answer->stored = true;
   answer->entry_key = canonical.keys.exact;
-  if (eviction_ != nullptr) {
-    eviction_->Upsert(canonical.keys.exact, stats.bytes, stats.cost_nusd,
-                      stats.expires_us, now, stats.hits, stats.last_hit_us);
+  if (budget_.enabled()) {
+    budget_.Track(canonical.keys.exact, stats, now);
     // The answer is stored and returned either way; a failed eviction is
     // retried on the next store.
     EvictToBudgetLocked().IgnoreError();

@@ -12,9 +12,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "cache/eviction.h"
+#include "absl/types/span.h"
+#include "cache/budget.h"
 #include "cache/hit_counters.h"
 #include "cache/hot_answers.h"
 #include "cache/huge_page_allocator.h"
@@ -209,17 +211,17 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
   absl::StatusOr<internal::SemanticHitRecord> ReadSemanticHit(
       const Key128& request_key, const Key128& entry_key);
 
-  // Byte budget (eviction.cc is the policy; this is the bookkeeping).
-  // Budgeted bytes of an entry: its record, hit counters, vector record and
-  // a share of the vector index.
-  int64_t BudgetedBytes(size_t entry_value_bytes, size_t vector_dim,
-                        size_t vector_text_bytes) const;
-  // What one hit of `answer` saves, in nano-dollars; for unpriced models a
-  // token count (1 nano-dollar per token), so they rank below priced ones.
-  int64_t CostPerHit(const Request& request, const Answer& answer) const;
-  absl::Status LoadEvictionTracker();
-  // Evicts down to the low watermark when over the budget.
+  // Evicts down to the budget's low watermark when over it (budget.h
+  // chooses; this deletes).
   absl::Status EvictToBudgetLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Deletes, in one write, each entry of `keys` that `doomed` accepts
+  // (called with its stored value, null when it has none) with its
+  // counters, vector and shared bodies, then forgets it everywhere (index,
+  // hot answers, pending hits, budget). Returns how many were deleted.
+  absl::StatusOr<int64_t> DeleteEntriesLocked(
+      absl::Span<const Key128> keys,
+      absl::FunctionRef<bool(const std::string* value)> doomed,
+      absl::string_view what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   const std::string path_;
   const Options options_;
@@ -237,10 +239,7 @@ class PROMPTCACHE_HIDDEN Cache::Impl {
   // The persisted ledger, mirrored in memory.
   internal::LedgerRows ledger_ ABSL_GUARDED_BY(write_mu_);
 
-  // Non-null with a byte budget.
-  std::unique_ptr<internal::EvictionTracker> eviction_
-      ABSL_GUARDED_BY(write_mu_);
-  int64_t evicted_ ABSL_GUARDED_BY(write_mu_) = 0;
+  internal::Budget budget_ ABSL_GUARDED_BY(write_mu_);
   std::atomic<int64_t> not_admitted_{0};
   // The cache's own failures that calls went on without (CacheStats).
   enum class Failure { kLookup, kEmbedder, kStore };

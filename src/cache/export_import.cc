@@ -202,9 +202,10 @@ absl::Status Cache::Impl::WriteEntries(
       Request request;
       request.backend = entry->backend;
       request.model = entry->model;
-      stats.bytes = BudgetedBytes(item.value.size(), item.vector.size(),
-                                  item.vector.empty() ? 0 : item.text.size());
-      stats.cost_nusd = CostPerHit(request, entry->answers.front());
+      stats.bytes = internal::Budget::EntryBytes(
+          item.value.size(), item.vector.size(),
+          item.vector.empty() ? 0 : item.text.size());
+      stats.cost_nusd = budget_.CostPerHit(request, entry->answers.front());
       stats.expires_us = entry->expires_us;
       sized.emplace_back(item.keys.exact, stats);
     }
@@ -227,12 +228,9 @@ absl::Status Cache::Impl::WriteEntries(
                   internal::NumberSignature(item.text), item.vector.data());
     }
   }
-  if (eviction_ != nullptr) {
+  if (budget_.enabled()) {
     const int64_t now = NowMicros();
-    for (const auto& [key, stats] : sized) {
-      eviction_->Upsert(key, stats.bytes, stats.cost_nusd, stats.expires_us,
-                        now);
-    }
+    for (const auto& [key, stats] : sized) budget_.Track(key, stats, now);
     return EvictToBudgetLocked();
   }
   return absl::OkStatus();

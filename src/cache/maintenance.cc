@@ -191,8 +191,8 @@ absl::StatusOr<CacheStats> Cache::Impl::Stats() {
   }
   {
     absl::MutexLock lock(&write_mu_);
-    if (eviction_ != nullptr) stats.budgeted_bytes = eviction_->total_bytes();
-    stats.evicted_entries = evicted_;
+    stats.budgeted_bytes = budget_.tracked_bytes();
+    stats.evicted_entries = budget_.evicted();
   }
   stats.not_admitted = not_admitted_.load(std::memory_order_relaxed);
   stats.wal_bytes_dropped = wal_bytes_dropped_;
@@ -216,13 +216,13 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
   if (absl::Status s = FlushStats(); !s.ok()) return s;
   const int64_t now = NowMicros();
-  std::vector<std::string> candidates;
+  std::vector<Key128> candidates;
   absl::Status s = ForEachEntry([&](const EntryInfo& e) {
     const int64_t expires =
         e.expires == absl::InfiniteFuture() ? 0 : absl::ToUnixMicros(e.expires);
     if (MatchesPurge(filter, e.ns, absl::ToUnixMicros(e.created), expires,
                      now)) {
-      candidates.push_back(e.key.ToBytes());
+      candidates.push_back(e.key);
     }
     return true;
   });
@@ -232,48 +232,81 @@ absl::StatusOr<int64_t> Cache::Impl::Purge(const PurgeFilter& filter) {
   absl::MutexLock lock(&write_mu_);
   int64_t deleted = 0;
   for (size_t i = 0; i < candidates.size(); i += kPurgeBatch) {
-    std::unique_ptr<StoreBatch> batch = store_->NewBatch();
-    internal::SharedBodies::Changes bodies;
-    std::vector<Key128> removed, doomed;
-    for (size_t j = i; j < std::min(candidates.size(), i + kPurgeBatch); ++j) {
-      // Decide again under the write lock: the entry may have been stored
-      // afresh since the scan (a refresh of an expired entry).
-      std::string value;
-      if (!Found(store_->Get(Family::kEntries, candidates[j], &value))) {
-        continue;
-      }
-      absl::StatusOr<internal::StoredEntry> entry =
-          internal::DecodeEntry(value);
-      if (entry.ok() && !MatchesPurge(filter, entry->ns, entry->created_us,
-                                      entry->expires_us, now)) {
-        continue;
-      }
-      batch->Delete(Family::kEntries, candidates[j]);
-      batch->Delete(Family::kEntryStats, candidates[j]);
-      bodies.UnrefEntry(value);
-      const Key128 key = *Key128::FromBytes(candidates[j]);
-      DeleteVector(batch.get(), key, &removed);
-      doomed.push_back(key);
-    }
-    if (absl::Status b = bodies_->Apply(bodies, batch.get()); !b.ok()) {
-      return b;
-    }
-    if (absl::Status w =
-            Prefixed("deleting entries", store_->Write(batch.get()));
-        !w.ok()) {
-      return w;
-    }
-    if (index_ != nullptr) {
-      for (const Key128& key : removed) index_->Remove(key);
-    }
-    for (const Key128& key : doomed) {
-      ForgetHitCounts(key);
-      if (eviction_ != nullptr) eviction_->Remove(key);
-      ForgetRoundRobin(key);
-    }
-    deleted += static_cast<int64_t>(doomed.size());
+    const size_t end = std::min(candidates.size(), i + kPurgeBatch);
+    // Decided again under the write lock: the entry may have been stored
+    // afresh since the scan (a refresh of an expired entry).
+    absl::StatusOr<int64_t> chunk = DeleteEntriesLocked(
+        absl::MakeConstSpan(candidates).subspan(i, end - i),
+        [&](const std::string* value) {
+          if (value == nullptr) return false;
+          absl::StatusOr<internal::StoredEntry> entry =
+              internal::DecodeEntry(*value);
+          return !entry.ok() ||
+                 MatchesPurge(filter, entry->ns, entry->created_us,
+                              entry->expires_us, now);
+        },
+        "deleting entries");
+    if (!chunk.ok()) return chunk.status();
+    deleted += *chunk;
   }
   return deleted;
+}
+
+absl::StatusOr<int64_t> Cache::Impl::DeleteEntriesLocked(
+    absl::Span<const Key128> keys,
+    absl::FunctionRef<bool(const std::string* value)> doomed,
+    absl::string_view what) {
+  std::unique_ptr<StoreBatch> batch = store_->NewBatch();
+  internal::SharedBodies::Changes bodies;
+  std::vector<Key128> removed_vectors, deleted;
+  for (const Key128& key : keys) {
+    const std::array<char, 16> bytes = KeyBytes(key);
+    std::string value;
+    const bool found =
+        Found(store_->Get(Family::kEntries, AsView(bytes), &value));
+    if (!doomed(found ? &value : nullptr)) continue;
+    if (found) bodies.UnrefEntry(value);
+    batch->Delete(Family::kEntries, AsView(bytes));
+    batch->Delete(Family::kEntryStats, AsView(bytes));
+    DeleteVector(batch.get(), key, &removed_vectors);
+    deleted.push_back(key);
+  }
+  if (absl::Status b = bodies_->Apply(bodies, batch.get()); !b.ok()) return b;
+  if (absl::Status w = Prefixed(what, store_->Write(batch.get())); !w.ok()) {
+    return w;
+  }
+  if (index_ != nullptr) {
+    for (const Key128& key : removed_vectors) index_->Remove(key);
+  }
+  for (const Key128& key : deleted) {
+    ForgetHitCounts(key);
+    budget_.Forget(key);
+    ForgetRoundRobin(key);
+  }
+  return static_cast<int64_t>(deleted.size());
+}
+
+absl::Status Cache::Impl::EvictToBudgetLocked() {
+  const std::vector<internal::EvictionTracker::Slot> victims =
+      budget_.TakeVictims(NowMicros());
+  std::vector<Key128> keys;
+  keys.reserve(victims.size());
+  for (const internal::EvictionTracker::Slot& victim : victims) {
+    keys.push_back(victim.key);
+  }
+  for (size_t i = 0; i < keys.size(); i += kPurgeBatch) {
+    const size_t end = std::min(keys.size(), i + kPurgeBatch);
+    absl::StatusOr<int64_t> evicted = DeleteEntriesLocked(
+        absl::MakeConstSpan(keys).subspan(i, end - i),
+        [](const std::string*) { return true; }, "evicting entries");
+    if (!evicted.ok()) {
+      // Victims not deleted stay counted and are tried at the next store.
+      budget_.Restore(victims, i);
+      return evicted.status();
+    }
+    budget_.CountEvicted(*evicted);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace promptcache

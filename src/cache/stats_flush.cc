@@ -129,7 +129,7 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
     for (size_t i = next; i < end; ++i) {
       const auto& [key, hit] = hits[i];
       // Hits of an entry evicted meanwhile: nothing to count them on.
-      if (eviction_ != nullptr && !eviction_->Contains(key)) continue;
+      if (!budget_.Tracks(key)) continue;
       // Added by the family's merge operator: no read.
       batch->Merge(Family::kEntryStats, AsView(KeyBytes(key)),
                    internal::EncodeEntryStatsDelta(
@@ -152,11 +152,9 @@ absl::Status Cache::Impl::FlushStatsLocked(bool entry_counters) {
     if (first) {
       for (auto& [key, delta] : deltas) ledger_.Commit(delta);
     }
-    if (eviction_ != nullptr) {
-      for (size_t i = next; i < end; ++i) {
-        eviction_->Touch(hits[i].first, hits[i].second.hits,
-                         hits[i].second.last_hit_us);
-      }
+    for (size_t i = next; i < end; ++i) {
+      budget_.Touch(hits[i].first, hits[i].second.hits,
+                    hits[i].second.last_hit_us);
     }
     next = end;
     if (next < hits.size()) {
