@@ -32,24 +32,18 @@
 #include "faiss/IndexFlat.h"
 #include "nlohmann/json.hpp"
 #include "promptcache/match_calibration.h"
+#include "promptcache/match_tuning.h"
 #include "promptcache/semantic_options.h"
-#include "semantic/lexicon.h"
-#include "semantic/logistic_fit.h"
-#include "semantic/match_decision.h"
-#include "semantic/tree_fit.h"
 
 namespace {
 
 using promptcache::Embedder;
 using promptcache::MatchCalibration;
+using promptcache::PairEvidence;
+using promptcache::PairJudge;
 using promptcache::eval::IntentSet;
 using promptcache::eval::LabeledPair;
 using promptcache::eval::PairSet;
-using promptcache::internal::Lexicon;
-using promptcache::internal::MatchDecider;
-using promptcache::internal::MatchDecision;
-using promptcache::internal::MatchFeatures;
-using promptcache::internal::MatchRule;
 
 // Targets the fitted calibration lists cuts for.
 constexpr double kFitTargets[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1};
@@ -103,7 +97,7 @@ struct Judged {
   double similarity = -1;
   bool embedded = false;
   std::string veto;
-  MatchFeatures features{};
+  std::vector<double> features;
   bool positive = false;
   std::string candidate;  // replays: the stored text (for --explain)
   bool surface = false;   // IsSurfaceRewrite
@@ -120,16 +114,16 @@ struct EvalSet {
   std::vector<std::string> a, b;   // pairs: texts, for --explain
 };
 
-Judged Judge(const MatchDecider& decider, const std::string& candidate,
+Judged Judge(const PairJudge& judge, const std::string& candidate,
              double similarity, bool embedded, bool positive) {
   Judged j;
   j.similarity = similarity;
   j.embedded = embedded;
   j.positive = positive;
-  const MatchDecision d = decider.Decide(candidate, similarity);
-  j.veto = d.veto;
-  j.features = d.features;
-  j.surface = d.surface_rewrite;
+  PairEvidence e = judge.Judge(candidate, similarity);
+  j.veto = std::move(e.veto);
+  j.features = std::move(e.features);
+  j.surface = e.surface_rewrite;
   return j;
 }
 
@@ -147,14 +141,14 @@ absl::StatusOr<EvalSet> JudgePairs(const std::string& name,
   const int d = embedder.dimension();
   EvalSet set;
   set.name = name;
-  const MatchRule by_similarity;  // features only; the rule is applied later
   for (size_t i = 0; i < pairs.size(); ++i) {
     const bool embedded = ok[2 * i] && ok[2 * i + 1];
     const double sim =
         embedded ? Dot(&(*v)[2 * i * d], &(*v)[(2 * i + 1) * d], d) : -1;
-    MatchDecider decider(pairs[i].a, by_similarity, Lexicon::Default());
+    // Features only; the rule is applied later.
+    const PairJudge judge(pairs[i].a);
     set.items.push_back(
-        {Judge(decider, pairs[i].b, sim, embedded, pairs[i].positive)});
+        {Judge(judge, pairs[i].b, sim, embedded, pairs[i].positive)});
     set.a.push_back(pairs[i].a);
     set.b.push_back(pairs[i].b);
   }
@@ -188,20 +182,19 @@ absl::StatusOr<EvalSet> JudgeReplay(
   EvalSet set;
   set.name = name;
   set.replay = true;
-  const MatchRule by_similarity;
   for (size_t i = 0; i < queries.size(); ++i) {
     set.items.emplace_back();
     set.out_of_scope.push_back(queries[i].intent == "oos");
     set.a.push_back(queries[i].text);
     if (!query_ok[i]) continue;
-    MatchDecider decider(queries[i].text, by_similarity, Lexicon::Default());
+    const PairJudge judge(queries[i].text);
     for (int k = 0; k < kTopK; ++k) {
       const auto j = labels[i * kTopK + k];
       if (j < 0 || !stored_ok[j]) continue;
       const bool correct =
           stored[j].intent == queries[i].intent && queries[i].intent != "oos";
       set.items.back().push_back(
-          Judge(decider, stored[j].text, sims[i * kTopK + k], true, correct));
+          Judge(judge, stored[j].text, sims[i * kTopK + k], true, correct));
       set.items.back().back().candidate = stored[j].text;
     }
   }
@@ -219,8 +212,8 @@ struct Rule {
   bool Serves(const Judged& j) const {
     if (!j.embedded || !j.veto.empty()) return false;
     if (calibration == nullptr) return Score(j) >= cut;
-    return promptcache::internal::CalibratedRuleServes(j.similarity, Score(j),
-                                                       cut, surface, j.surface);
+    return promptcache::CalibratedRuleServes(j.similarity, Score(j), cut,
+                                             surface, j.surface);
   }
 };
 
@@ -367,31 +360,16 @@ void PrintHeader(const EvalSet& set, const std::string& what) {
 // Fit data: each set's examples that the veto lets through, with labels
 // and a weight that gives every set the same total.
 void AddFitExamples(const EvalSet& set,
-                    std::vector<promptcache::internal::FitExample>* out) {
-  std::vector<promptcache::internal::FitExample> mine;
+                    std::vector<promptcache::FitPair>* out) {
+  std::vector<promptcache::FitPair> mine;
   for (const auto& item : set.items) {
     for (const Judged& j : item) {
       if (!j.embedded || !j.veto.empty()) continue;
-      mine.push_back({std::vector<double>(j.features.begin(), j.features.end()),
-                      j.positive, 1.0});
+      mine.push_back({j.features, j.positive, 1.0});
     }
   }
   for (auto& e : mine) e.weight = 1000.0 / std::max<size_t>(1, mine.size());
   out->insert(out->end(), mine.begin(), mine.end());
-}
-
-// The direction each feature may move the score in (boosted trees): more
-// similarity and cover never lower it; unmatched words, swaps, a different
-// question kind or unmatched names never raise it. Length and synonym share
-// are free. This keeps the fit from learning a data set's accidents.
-std::vector<int> MonotoneConstraints() {
-  using namespace promptcache::internal;  // NOLINT: the feature enum
-  std::vector<int> m(kNumMatchFeatures, 0);
-  m[kCosine] = m[kCoverMin] = m[kCoverMean] = m[kLengthRatio] = m[kSameOrder] =
-      1;
-  m[kUnmatched] = m[kSubstituted] = m[kOrderSwaps] = m[kHardOrderSwaps] =
-      m[kQuestionDiffers] = m[kNamesUnmatched] = -1;
-  return m;
 }
 
 // Half of a pair set (even or odd items), for fitting on one half and
@@ -580,34 +558,19 @@ int main(int argc, char** argv) {
   nlohmann::json results;
   results["embedder"] = (*embedder)->name();
   if (!fit_out.empty()) {
-    std::vector<promptcache::internal::FitExample> examples;
+    std::vector<promptcache::FitPair> examples;
     for (const EvalSet& set : sets) AddFitExamples(set, &examples);
 
     MatchCalibration c;
     c.embedder = (*embedder)->name();
-    c.features = promptcache::MatchFeatureNameList();
-    if (model_kind == "logistic") {
-      absl::StatusOr<promptcache::internal::LogisticModel> model =
-          promptcache::internal::FitLogistic(examples);
-      if (!model.ok()) return Fail(model.status());
-      c.weights = model->weights;
-      c.bias = model->bias;
-    } else {
-      // Trees correct a logistic model: the sum is smooth where the trees
-      // are flat, so a cut can fall between any two pairs.
-      absl::StatusOr<promptcache::internal::LogisticModel> linear =
-          promptcache::internal::FitLogistic(examples);
-      if (!linear.ok()) return Fail(linear.status());
-      promptcache::internal::TreeFitOptions tree_options;
-      tree_options.linear_weights = linear->weights;
-      tree_options.linear_bias = linear->bias;
-      tree_options.monotone = MonotoneConstraints();
-      absl::StatusOr<promptcache::internal::BoostedTrees> model =
-          promptcache::internal::FitBoostedTrees(examples, tree_options);
-      if (!model.ok()) return Fail(model.status());
-      c.weights = linear->weights;
-      c.bias = model->bias;
-      c.trees = std::move(model->trees);
+    promptcache::ScoreModelOptions fit_options;
+    fit_options.kind =
+        model_kind == "logistic"
+            ? promptcache::ScoreModelOptions::Kind::kLogistic
+            : promptcache::ScoreModelOptions::Kind::kBoostedTrees;
+    if (absl::Status s = promptcache::FitScoreModel(examples, fit_options, &c);
+        !s.ok()) {
+      return Fail(s);
     }
     std::string on;
     for (const EvalSet& set : sets) {
