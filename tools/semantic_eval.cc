@@ -1,7 +1,8 @@
 // semantic_eval: measures the semantic tier's match decision on labeled
 // data (the embedder, the conflict veto and the calibrated match score, as
 // the cache runs them), fits a calibration for an embedder, and explains
-// single decisions.
+// single decisions. One program (~680 lines): reading the sets, judging
+// them, the rule table, the fit and --explain share one EvalSet type.
 //
 //   semantic_eval --pairs-tsv dev.tsv            (id, a, b, label)
 //   semantic_eval --pairs-jsonl f.jsonl          ({"a","b","label"} lines)

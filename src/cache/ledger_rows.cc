@@ -65,7 +65,7 @@ absl::Status LedgerRows::Load(Store* store, bool migrate_keys,
       migration->Put(Family::kLedger, key, EncodeLedgerRow(kept));
     }
   }
-  return it->status();
+  return Prefixed("reading ledger", it->status());
 }
 
 void LedgerRows::Stage(const LedgerRow& delta, StoreBatch* batch) const {

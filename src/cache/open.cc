@@ -173,10 +173,12 @@ absl::Status Cache::Impl::Open() {
   if (semantic_on()) {
     if (absl::Status s = OpenSemantic(); !s.ok()) return s;
   }
-  if (budget_.enabled()) {
+  {
     absl::MutexLock lock(&write_mu_);
-    if (absl::Status s = budget_.Load(store_.get()); !s.ok()) return s;
-    if (absl::Status s = EvictToBudgetLocked(); !s.ok()) return s;
+    if (budget_.enabled()) {
+      if (absl::Status s = budget_.Load(store_.get()); !s.ok()) return s;
+      if (absl::Status s = EvictToBudgetLocked(); !s.ok()) return s;
+    }
   }
   if (!options_.read_only &&
       options_.stats_flush_interval < absl::InfiniteDuration()) {

@@ -39,7 +39,7 @@ absl::Status SharedBodies::Apply(const Changes& changes,
     int64_t refs = 0;
     absl::StatusOr<bool> found =
         store_->Get(Family::kBodies, absl::StrCat("r", key), &refs_value);
-    if (!found.ok()) return found.status();
+    if (!found.ok()) return Prefixed("reading a body", found.status());
     if (*found && !absl::SimpleAtoi(refs_value, &refs)) refs = 0;
     // A missing body has no references left to remove: only the adds
     // count, and they bring its text back.
@@ -64,7 +64,7 @@ absl::Status SharedBodies::Resolve(const std::string& key, Answer* answer,
   if (!enabled()) return absl::DataLossError("body store missing");
   absl::StatusOr<bool> found =
       store_->Get(Family::kBodies, absl::StrCat("b", key), &answer->text, read);
-  if (!found.ok()) return found.status();
+  if (!found.ok()) return Prefixed("reading an answer body", found.status());
   if (!*found) return absl::NotFoundError("no entry");
   return absl::OkStatus();
 }
@@ -82,7 +82,7 @@ absl::StatusOr<SharedBodies::Totals> SharedBodies::Count() const {
       if (absl::SimpleAtoi(it->value(), &refs)) totals.refs += refs;
     }
   }
-  if (!it->status().ok()) return it->status();
+  if (!it->status().ok()) return Prefixed("reading bodies", it->status());
   return totals;
 }
 

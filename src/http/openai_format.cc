@@ -1,5 +1,7 @@
 // OpenAI Chat Completions and legacy Completions: request and response
-// bodies, SSE rendering and assembly.
+// bodies, SSE rendering and assembly. Long (~700 lines) because both APIs
+// of one provider share their field readers and tool-call handling here;
+// each direction (parse, render, assemble) is a short function over them.
 #include <map>
 #include <string>
 #include <utility>

@@ -1,5 +1,7 @@
 // Dispatch to the per-provider formats, the shared helpers, the SSE line
-// parser behind SseAssembler, and error bodies.
+// parser behind SseAssembler, and error bodies (~640 lines: the helpers
+// both providers' formats use, kept beside the table that dispatches to
+// them).
 #include "http/provider_format.h"
 
 #include <algorithm>

@@ -64,6 +64,11 @@ absl::Status FitScoreModel(absl::Span<const FitPair> pairs,
           "fit pair ", i, " has ", pairs[i].features.size(),
           " features; the match decision has ", internal::kNumMatchFeatures));
     }
+    if (!std::isfinite(pairs[i].weight) || pairs[i].weight <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("fit pair ", i, " has weight ", pairs[i].weight,
+                       "; weights must be finite and positive"));
+    }
     examples.push_back(
         {pairs[i].features, pairs[i].same_request, pairs[i].weight});
   }
@@ -71,11 +76,14 @@ absl::Status FitScoreModel(absl::Span<const FitPair> pairs,
   absl::StatusOr<internal::LogisticModel> linear =
       internal::FitLogistic(examples);
   if (!linear.ok()) return linear.status();
-  calibration->features = MatchFeatureNameList();
-  calibration->weights = linear->weights;
-  calibration->bias = linear->bias;
-  calibration->trees.clear();
+  // Built aside: `calibration` changes only when the whole fit succeeds.
+  MatchCalibration fitted = *calibration;
+  fitted.features = MatchFeatureNameList();
+  fitted.weights = linear->weights;
+  fitted.bias = linear->bias;
+  fitted.trees.clear();
   if (options.kind == ScoreModelOptions::Kind::kLogistic) {
+    *calibration = std::move(fitted);
     return absl::OkStatus();
   }
   // Trees correct the logistic model: the sum is smooth where the trees
@@ -87,8 +95,9 @@ absl::Status FitScoreModel(absl::Span<const FitPair> pairs,
   absl::StatusOr<internal::BoostedTrees> trees =
       internal::FitBoostedTrees(examples, tree_options);
   if (!trees.ok()) return trees.status();
-  calibration->bias = trees->bias;
-  calibration->trees = std::move(trees->trees);
+  fitted.bias = trees->bias;
+  fitted.trees = std::move(trees->trees);
+  *calibration = std::move(fitted);
   return absl::OkStatus();
 }
 

@@ -325,8 +325,31 @@ absl::Status RocksStore::Repair(const std::string& path) {
   // operands).
   const std::vector<rocksdb::ColumnFamilyDescriptor> families =
       CacheFamilyDescriptors(rocksdb::ColumnFamilyOptions());
-  return FromRocks(rocksdb::RepairDB(path, rocksdb::DBOptions(), families),
-                   absl::StrCat("repairing '", path, "'"));
+  if (absl::Status s =
+          FromRocks(rocksdb::RepairDB(path, rocksdb::DBOptions(), families),
+                    absl::StrCat("repairing '", path, "'"));
+      !s.ok()) {
+    return s;
+  }
+  // RepairDB brings back only the families it found tables of (a store
+  // killed before its first flush had them all in its log): the missing
+  // ones are created empty, or the store would never open again.
+  rocksdb::DBOptions reopen;
+  reopen.create_missing_column_families = true;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  if (absl::Status s =
+          FromRocks(rocksdb::DB::Open(reopen, path, families, &handles, &raw),
+                    absl::StrCat("opening '", path, "' after repair"));
+      !s.ok()) {
+    return s;
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    raw->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  const rocksdb::Status closed = raw->Close();
+  delete raw;
+  return FromRocks(closed, absl::StrCat("closing '", path, "' after repair"));
 }
 
 bool RocksStore::Has(Family family) const { return Handle(family) != nullptr; }

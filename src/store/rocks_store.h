@@ -52,7 +52,8 @@ class RocksStore : public Store {
   // damaged (its OPTIONS files name the entries family).
   static bool LooksLikeAStore(const std::string& path);
   // RocksDB's repair of `path` with every family under its own options.
-  // What it cannot read it moves to lost/; the store opens afterwards.
+  // What it cannot read it moves to lost/; families it found no table of
+  // are created empty; the store opens afterwards.
   static absl::Status Repair(const std::string& path);
 
   // Flushes memtables when writable (a cleanly closed store should not

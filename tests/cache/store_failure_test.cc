@@ -240,6 +240,40 @@ TEST(StoreFailureTest, VerifyFindsTheDamageAndRepairMendsIt) {
   EXPECT_EQ((*cache)->Stats()->lookup_errors, 0);
 }
 
+TEST(StoreFailureTest, RepairOfACacheKilledBeforeItsFirstFlushOpensAfter) {
+  // RepairDB re-creates only the families it finds tables of: a cache whose
+  // entries are all in its write-ahead log comes back without them, and the
+  // repair must create them again, or the cache would never open.
+  TempDir dir;
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::atomic<int> calls{0};
+    auto cache = Cache::Open(dir.path(), Options());
+    if (!cache.ok()) _exit(2);
+    CachedClient client(**cache, Upstream(&calls));
+    for (int i = 0; i < 20; ++i) {
+      if (!client.Complete(MakeRequest("question " + std::to_string(i))).ok()) {
+        _exit(3);
+      }
+    }
+    _exit(0);  // no close, no flush
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  Options options;
+  absl::StatusOr<VerifyReport> repaired = Cache::Repair(dir.path(), options);
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  auto cache = Cache::Open(dir.path(), options);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  std::atomic<int> calls{0};
+  CachedClient client(**cache, Upstream(&calls));
+  ASSERT_TRUE(client.Complete(MakeRequest("question 3")).ok());
+  ASSERT_TRUE(client.Complete(MakeRequest("question 3")).ok());
+  EXPECT_LE(calls.load(), 1);  // stored again at the latest, then a hit
+}
+
 TEST(StoreFailureTest, ADamagedWriteAheadLogIsReplayedToTheDamageAndReported) {
   // Issue 14, defect 6: a damaged log silently dropped acknowledged writes.
   TempDir dir;

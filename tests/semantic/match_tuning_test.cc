@@ -110,6 +110,13 @@ TEST(MatchTuningTest, AFitRefusesDataItCannotLearnFrom) {
   not_finite[0].features[2] = std::nan("");
   EXPECT_EQ(FitScoreModel(not_finite, {}, &c).code(),
             absl::StatusCode::kInvalidArgument);
+  std::vector<FitPair> infinite_weight = SyntheticPairs(10);
+  infinite_weight[4].weight = INFINITY;
+  EXPECT_EQ(FitScoreModel(infinite_weight, {}, &c).code(),
+            absl::StatusCode::kInvalidArgument);
+  // A failed fit leaves the calibration as it was.
+  EXPECT_TRUE(c.weights.empty());
+  EXPECT_TRUE(c.trees.empty());
 }
 
 }  // namespace
