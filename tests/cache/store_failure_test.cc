@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -240,28 +241,35 @@ TEST(StoreFailureTest, VerifyFindsTheDamageAndRepairMendsIt) {
   EXPECT_EQ((*cache)->Stats()->lookup_errors, 0);
 }
 
+// In a child process: stores the answers to question(0..n-1), every call
+// acknowledged, then dies without closing or flushing (the entries only in
+// the write-ahead log).
+void StoreThenCrash(const std::string& path, int n,
+                    const std::function<std::string(int)>& question) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::atomic<int> calls{0};
+    auto cache = Cache::Open(path, Options());
+    if (!cache.ok()) _exit(2);
+    CachedClient client(**cache, Upstream(&calls));
+    for (int i = 0; i < n; ++i) {
+      if (!client.Complete(MakeRequest(question(i))).ok()) _exit(3);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
 TEST(StoreFailureTest, RepairOfACacheKilledBeforeItsFirstFlushOpensAfter) {
   // RepairDB re-creates only the families it finds tables of: a cache whose
   // entries are all in its write-ahead log comes back without them, and the
   // repair must create them again, or the cache would never open.
   TempDir dir;
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    std::atomic<int> calls{0};
-    auto cache = Cache::Open(dir.path(), Options());
-    if (!cache.ok()) _exit(2);
-    CachedClient client(**cache, Upstream(&calls));
-    for (int i = 0; i < 20; ++i) {
-      if (!client.Complete(MakeRequest("question " + std::to_string(i))).ok()) {
-        _exit(3);
-      }
-    }
-    _exit(0);  // no close, no flush
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto question = [](int i) { return "question " + std::to_string(i); };
+  ASSERT_NO_FATAL_FAILURE(StoreThenCrash(dir.path(), 20, question));
   Options options;
   absl::StatusOr<VerifyReport> repaired = Cache::Repair(dir.path(), options);
   ASSERT_TRUE(repaired.ok()) << repaired.status();
@@ -279,23 +287,7 @@ TEST(StoreFailureTest, ADamagedWriteAheadLogIsReplayedToTheDamageAndReported) {
   TempDir dir;
   constexpr int kCalls = 200;
   auto question = [](int i) { return "question number " + std::to_string(i); };
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // Every call acknowledged, then a crash: no close, no flush, the
-    // entries only in the write-ahead log.
-    std::atomic<int> calls{0};
-    auto cache = Cache::Open(dir.path(), Options());
-    if (!cache.ok()) _exit(2);
-    CachedClient client(**cache, Upstream(&calls));
-    for (int i = 0; i < kCalls; ++i) {
-      if (!client.Complete(MakeRequest(question(i))).ok()) _exit(3);
-    }
-    _exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ASSERT_NO_FATAL_FAILURE(StoreThenCrash(dir.path(), kCalls, question));
   int damaged = 0;
   for (const auto& file : std::filesystem::directory_iterator(dir.path())) {
     if (file.path().extension() != ".log") continue;
