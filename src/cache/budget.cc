@@ -2,7 +2,6 @@
 // evict; eviction.cc is the policy.
 #include "cache/budget.h"
 
-#include <algorithm>
 #include <string>
 
 #include "cache/cache_internal.h"

@@ -1,15 +1,9 @@
 #include "promptcache/cache.h"
 
 #include <algorithm>
-#include <cmath>
-#include <filesystem>
-#include <system_error>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "cache/cache_impl.h"
 #include "cache/cache_internal.h"
 #include "cost/token_estimate.h"
@@ -17,7 +11,6 @@
 #include "request/namespace.h"
 #include "rocksdb/env.h"
 #include "semantic/prompt_analysis.h"
-#include "store/entry_stats_merge.h"
 
 namespace promptcache {
 namespace internal {
@@ -307,7 +300,7 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
     NoteFailure(Failure::kLookup, internal::Prefixed("reading entry to replace",
                                                      read_old.status()));
   }
-  const bool had_old = read_old.ok() && *read_old;
+  const bool had_old = Found(read_old);
   bool appended = false;
   if (had_old) {
     absl::StatusOr<internal::StoredEntry> old =
@@ -380,9 +373,8 @@ absl::Status Cache::Impl::StoreMiss(const Request& request,
   internal::EntryStats stats;
   {
     std::string old_stats;
-    absl::StatusOr<bool> found = store_->Get(
-        internal::Family::kEntryStats, internal::AsView(key_bytes), &old_stats);
-    if (found.ok() && *found) {
+    if (Found(
+            store_->Get(Family::kEntryStats, AsView(key_bytes), &old_stats))) {
       internal::DecodeEntryStats(old_stats, &stats).IgnoreError();
     }
   }

@@ -4,7 +4,6 @@
 #include "absl/strings/string_view.h"
 #include "cache/cache_impl.h"
 #include "cache/cache_internal.h"
-#include "cost/token_estimate.h"
 
 namespace promptcache {
 

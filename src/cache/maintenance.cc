@@ -1,23 +1,17 @@
 // Cache::Impl: what operators use besides the request path: the savings
 // report, stats, inspection, iteration and purge.
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <system_error>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "cache/cache_impl.h"
 #include "cache/cache_internal.h"
-#include "cost/token_estimate.h"
 #include "promptcache/cache.h"
 #include "request/namespace.h"
 #include "rocksdb/cache.h"
-#include "store/entry_stats_merge.h"
 
 namespace promptcache {
 namespace {

@@ -1,21 +1,13 @@
 // Cache::Impl::Open: RocksDB options and the memory budget, families,
 // schema checks and migrations, recovery, and the parts opened after it.
-#include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <memory>
-#include <system_error>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "cache/cache_impl.h"
 #include "cache/cache_internal.h"
-#include "cost/token_estimate.h"
 #include "promptcache/cache.h"
-#include "request/namespace.h"
 #include "rocksdb/cache.h"
 #include "store/rocks_store.h"
 

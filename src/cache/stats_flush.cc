@@ -1,22 +1,13 @@
 // Cache::Impl: the background flush of hit counters, the ledger and the
 // semantic hit log from the hit shards to RocksDB.
 #include <algorithm>
-#include <cmath>
-#include <filesystem>
 #include <memory>
-#include <system_error>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "cache/cache_impl.h"
 #include "cache/cache_internal.h"
-#include "cost/token_estimate.h"
 #include "promptcache/cache.h"
-#include "request/namespace.h"
-#include "store/entry_stats_merge.h"
 
 namespace promptcache {
 void Cache::Impl::FlushLoop() {

@@ -10,7 +10,6 @@
 #include "cache/cache_internal.h"
 #include "rocksdb/cache.h"
 #include "store/entry_codec.h"
-#include "store/entry_stats_merge.h"
 #include "store/rocks_store.h"
 
 namespace promptcache {

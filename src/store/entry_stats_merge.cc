@@ -4,13 +4,10 @@
 #include <string>
 
 #include "store/entry_codec.h"
+#include "store/rocks_util.h"
 
 namespace promptcache::internal {
 namespace {
-
-absl::string_view View(const rocksdb::Slice& s) {
-  return absl::string_view(s.data(), s.size());
-}
 
 void Add(const EntryStatsDelta& d, EntryStatsDelta* into) {
   into->hits += d.hits;
