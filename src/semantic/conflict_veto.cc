@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "semantic/lexicon.h"
 
 namespace promptcache::internal {
@@ -156,6 +157,23 @@ std::pair<absl::string_view, absl::string_view> Differing(absl::string_view a,
   return {a.substr(p, a.size() - p - s), b.substr(p, b.size() - p - s)};
 }
 
+// "my X" in `a` against "your X" in `b`, where neither says the other.
+std::string SwappedOwner(const PromptAnalysis& a, const PromptAnalysis& b) {
+  const auto has = [](const PromptAnalysis& p, const std::string& key) {
+    return std::binary_search(p.whose.begin(), p.whose.end(), key);
+  };
+  for (const std::string& mine : a.whose) {
+    absl::string_view thing = mine;
+    if (!absl::ConsumePrefix(&thing, "me:")) continue;
+    const std::string yours = absl::StrCat("you:", thing);
+    if (has(b, yours) && !has(b, mine) && !has(a, yours)) {
+      return absl::StrCat("about different persons: 'my ", thing, "' vs 'your ",
+                          thing, "'");
+    }
+  }
+  return "";
+}
+
 // Fraction of `a`'s content words with a counterpart in `b` (1 when none).
 double Cover(const PromptAnalysis& a, const PromptAnalysis& b,
              const Lexicon& lexicon) {
@@ -243,8 +261,30 @@ std::string FindConflict(const PromptAnalysis& a, const PromptAnalysis& b,
     std::sort(sb.begin(), sb.end());
     if (sa == sb) return "persons in another order (who does what to whom)";
   }
+  // Whose thing: "what is my name" / "what is your name". A thing of both
+  // on one side ("my card" and "your card") is left to the score.
+  if (std::string whose = SwappedOwner(a, b); !whose.empty()) return whose;
+  if (std::string whose = SwappedOwner(b, a); !whose.empty()) return whose;
+  // Whose state: "where am I" / "where are you".
+  if (a.being != 0 && b.being != 0 && (a.being & b.being) == 0) {
+    return a.being == PromptAnalysis::kSelf
+               ? "about different persons: 'am I' vs 'are you'"
+               : "about different persons: 'are you' vs 'am I'";
+  }
   if (!a.tense.empty() && !b.tense.empty() && a.tense != b.tense) {
     return absl::StrCat("tense differs: ", a.tense, " vs ", b.tense);
+  }
+  // Only past against only present: "why did my top-up fail" / "why does
+  // my top-up fail". Present and future often ask the same ("what is the
+  // weather tomorrow"); a prompt with both past and present is left to the
+  // score.
+  constexpr uint8_t kPast = PromptAnalysis::kPast;
+  constexpr uint8_t kPresent = PromptAnalysis::kPresent;
+  const uint8_t ta = a.tenses & (kPast | kPresent);
+  const uint8_t tb = b.tenses & (kPast | kPresent);
+  if ((ta == kPast && tb == kPresent) || (ta == kPresent && tb == kPast)) {
+    return absl::StrCat("tense differs: ", ta == kPast ? "past" : "present",
+                        " vs ", tb == kPast ? "past" : "present");
   }
   if (a.negations != b.negations) {
     return absl::StrCat("negations differ: ", a.negations, " vs ", b.negations);

@@ -167,9 +167,19 @@ absl::Span<const char* const> MatchFeatureNames() {
 }
 
 bool IsSurfaceRewrite(const PromptAnalysis& a, const PromptAnalysis& b) {
-  return !a.order.empty() && a.order == b.order &&
-         a.question_kind == b.question_kind && a.negations == b.negations &&
-         a.persons == b.persons && a.tense == b.tense;
+  if (a.order.empty() || a.order != b.order ||
+      a.question_kind != b.question_kind || a.negations != b.negations ||
+      a.persons != b.persons || a.tense != b.tense) {
+    return false;
+  }
+  // "the rating" / "the rate" have one key, and are different nouns.
+  for (const ContentWord& x : a.content) {
+    if (!x.nominal) continue;
+    for (const ContentWord& y : b.content) {
+      if (y.nominal && x.ing != y.ing && x.lemma == y.lemma) return false;
+    }
+  }
+  return true;
 }
 
 MatchFeatures ComputeMatchFeatures(const PromptAnalysis& a,

@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "semantic/lexicon.h"
 #include "semantic/text_features.h"
@@ -194,13 +195,9 @@ bool IsAuxiliary(const std::string& w) {
   return kAux->contains(w);
 }
 
-// The question's kind from its first question word or framing phrase:
-// "how", "how-much", "what", "why", "when", "where", "who", or "yes-no"
-// for a question that opens with an auxiliary ("can I...", "do I have
-// to...") and asks no question word soon after.
-std::string QuestionKind(const std::vector<Word>& words) {
-  // Greetings and politeness before the question do not change its kind:
-  // "please, can I..." opens with "can" as much as "Can I...".
+// The first word after greetings and politeness, which do not change what
+// is asked: "please, can I..." opens with "can" as much as "Can I...".
+size_t FirstAfterOpeners(const std::vector<Word>& words) {
   static const auto* const kOpeners = new absl::flat_hash_set<std::string>{
       "please", "hey", "hi",     "hello", "ok",       "okay",
       "so",     "and", "also",   "quick", "question", "thanks",
@@ -209,6 +206,15 @@ std::string QuestionKind(const std::vector<Word>& words) {
   while (first < words.size() && kOpeners->contains(words[first].lower)) {
     ++first;
   }
+  return first;
+}
+
+// The question's kind from its first question word or framing phrase:
+// "how", "how-much", "what", "why", "when", "where", "who", or "yes-no"
+// for a question that opens with an auxiliary ("can I...", "do I have
+// to...") and asks no question word soon after.
+std::string QuestionKind(const std::vector<Word>& words) {
+  const size_t first = FirstAfterOpeners(words);
   for (size_t i = first; i < words.size(); ++i) {
     const std::string& w = words[i].lower;
     const std::string next = i + 1 < words.size() ? words[i + 1].lower : "";
@@ -299,6 +305,110 @@ std::string TenseOf(const std::string& w) {
   return "";
 }
 
+// Whether words[i] stands as a noun: after a determiner, perhaps with one
+// word between ("the movie rating"), or before "of".
+bool Nominal(const std::vector<Word>& words, size_t i) {
+  static const auto* const kDeterminers = new absl::flat_hash_set<std::string>{
+      "the", "a",     "an",  "this", "that", "these", "those", "my",    "your",
+      "our", "their", "his", "her",  "its",  "any",   "some",  "every", "each"};
+  if (i + 1 < words.size() && words[i + 1].lower == "of") return true;
+  if (i >= 1 && kDeterminers->contains(words[i - 1].lower)) return true;
+  return i >= 2 && kDeterminers->contains(words[i - 2].lower) &&
+         !IsStopWord(words[i - 1].lower);
+}
+
+// Whose things and whose state a prompt asks about (PromptAnalysis::whose,
+// PromptAnalysis::being).
+void ReadWhose(const std::vector<Word>& words, PromptAnalysis* a) {
+  const auto is = [&](size_t i, absl::string_view w) {
+    return i < words.size() && words[i].lower == w;
+  };
+  // "how do you reset your password": a generic you, the asker.
+  bool generic_you = false;
+  for (size_t i = 0; i + 2 < words.size() && !generic_you; ++i) {
+    generic_you =
+        is(i, "how") && IsAuxiliary(words[i + 1].lower) && is(i + 2, "you");
+  }
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string& w = words[i].lower;
+    if (i + 1 < words.size() && (w == "my" || w == "your" || w == "our")) {
+      const bool self = w != "your" || generic_you;
+      a->whose.push_back(
+          absl::StrCat(self ? "me:" : "you:", words[i + 1].stem));
+    }
+    // "where am I", "I'm", "are you", "you're".
+    const bool self_is =
+        (w == "i" && (is(i + 1, "am") || (i > 0 && is(i - 1, "am")) ||
+                      words[i].contraction == "'m"));
+    const bool you_are = w == "you" && !generic_you &&
+                         (is(i + 1, "are") || (i > 0 && is(i - 1, "are")) ||
+                          words[i].contraction == "'re");
+    // In a short question only: "I am not happy with the service you're
+    // providing" says how both are, asking about neither.
+    if (words.size() > 8) continue;
+    if (self_is) a->being |= PromptAnalysis::kSelf;
+    if (you_are) a->being |= PromptAnalysis::kAddressee;
+  }
+  std::sort(a->whose.begin(), a->whose.end());
+  a->whose.erase(std::unique(a->whose.begin(), a->whose.end()), a->whose.end());
+}
+
+// The tense an auxiliary marks as a PromptAnalysis::tenses bit, or 0.
+uint8_t TenseBit(const std::vector<Word>& words, size_t i,
+                 const Lexicon& lexicon) {
+  const std::string& w = words[i].lower;
+  // "I was wondering if...", "I was hoping...": politeness, not the past.
+  if ((w == "was" || w == "were") && i + 1 < words.size() &&
+      (words[i + 1].lower == "wondering" || words[i + 1].lower == "hoping" ||
+       words[i + 1].lower == "thinking")) {
+    return 0;
+  }
+  // "what's", "it's", "you're", "I'm"; "john's" is a possessive.
+  const std::string& c = words[i].contraction;
+  if (c == "'re" || c == "'m" ||
+      (c == "'s" && (w == "what" || w == "where" || w == "how" || w == "who" ||
+                     w == "when" || w == "why" || w == "it" || w == "that" ||
+                     w == "there" || w == "here"))) {
+    return PromptAnalysis::kPresent;
+  }
+  // The perfect ("has been replaced") tells of the past and the present.
+  if (w == "has" || w == "have" || w == "hasnt" || w == "hasn't" ||
+      w == "havent" || w == "haven't") {
+    return PromptAnalysis::kPast | PromptAnalysis::kPresent;
+  }
+  // A passive tells of an event and the state it left: "my card was
+  // stolen" / "my card is stolen".
+  const bool be = w == "is" || w == "are" || w == "am" || w == "was" ||
+                  w == "were" || w == "isnt" || w == "isn't" || w == "wasnt" ||
+                  w == "wasn't";
+  if (be) {
+    size_t k = i + 1;
+    while (k < words.size() &&
+           (words[k].lower == "not" || words[k].lower == "being" ||
+            words[k].lower == "been" || words[k].lower == "just" ||
+            words[k].lower == "already")) {
+      ++k;
+    }
+    if (k < words.size()) {
+      const std::string& x = words[k].lower;
+      if (absl::EndsWith(x, "ed") ||
+          (lexicon.Lemma(x) != x && !absl::EndsWith(x, "ing") &&
+           !absl::EndsWith(x, "s"))) {
+        return PromptAnalysis::kPast | PromptAnalysis::kPresent;
+      }
+    }
+  }
+  if (w == "is" || w == "are" || w == "am" || w == "do" || w == "does" ||
+      w == "isnt" || w == "isn't" || w == "arent" || w == "aren't" ||
+      w == "dont" || w == "don't" || w == "doesnt" || w == "doesn't") {
+    return PromptAnalysis::kPresent;
+  }
+  const std::string tense = TenseOf(w);
+  if (tense == "past") return PromptAnalysis::kPast;
+  if (tense == "future") return PromptAnalysis::kFuture;
+  return 0;
+}
+
 // "plus", "minus", "divided by", "greater than": operators written as words.
 // Ambiguous ones ("times", "over") only between numbers.
 std::string WordOperator(const std::vector<Word>& words, size_t i) {
@@ -350,6 +460,7 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
   const std::vector<Word> words = MergePhrasalVerbs(SplitWords(text));
   a.word_count = static_cast<int>(words.size());
   a.question_kind = QuestionKind(words);
+  ReadWhose(words, &a);
   bool after_number = false;
   std::string direction;  // "to>"/"from>" just before this word
   for (size_t i = 0; i < words.size(); ++i) {
@@ -394,6 +505,7 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
     }
     if (const char* person = PersonOf(w.lower)) a.persons.push_back(person);
     if (a.tense.empty()) a.tense = TenseOf(w.lower);
+    a.tenses |= TenseBit(words, i, lexicon);
     const bool name = (w.capitalized && !w.sentence_start) || w.all_caps;
     const bool hard = is_number || w.symbol || w.identifier || w.quoted ||
                       w.phrasal || name || IsDateWord(w.lower) ||
@@ -447,7 +559,9 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       a.hard_set.insert(key);
       continue;
     }
-    a.content.push_back({std::move(lemma), w.stem, w.capitalized});
+    const bool ing = absl::EndsWith(w.lower, "ing") && lemma != w.lower;
+    a.content.push_back(
+        {std::move(lemma), w.stem, w.capitalized, ing, Nominal(words, i)});
   }
   std::sort(a.operators.begin(), a.operators.end());
   a.order_stems.reserve(a.order.size());
@@ -498,16 +612,31 @@ bool IsMovableTimeWord(absl::string_view key) {
 bool Accounted(const ContentWord& word, const PromptAnalysis& other,
                const Lexicon& lexicon, bool* by_synonym) {
   *by_synonym = false;
-  if (other.lemmas.contains(word.lemma)) return true;
-  // A typo or a prefix needs one side that is no word of its own: "mouse"
-  // / "house" and "organ" / "organization" are different words.
-  const bool known = lexicon.IsLemma(word.lemma);
   // The other side's first words only: a pasted log of thousands of words
   // must not make each lookup quadratic.
   constexpr size_t kMaxScan = 256;
   const size_t scan = std::min(other.content.size(), kMaxScan);
+  // "the rating" / "the rate": two nouns of one verb are different things.
+  const auto different_nouns = [&](const ContentWord& o) {
+    return word.ing != o.ing && word.nominal && o.nominal;
+  };
+  if (other.lemmas.contains(word.lemma)) {
+    bool only_different_nouns = false;
+    for (size_t k = 0; k < scan; ++k) {
+      const ContentWord& o = other.content[k];
+      if (o.lemma != word.lemma) continue;
+      if (!different_nouns(o)) return true;
+      only_different_nouns = true;
+    }
+    // Otherwise a hard word of the other side has the lemma.
+    if (!only_different_nouns) return true;
+  }
+  // A typo or a prefix needs one side that is no word of its own: "mouse"
+  // / "house" and "organ" / "organization" are different words.
+  const bool known = lexicon.IsLemma(word.lemma);
   for (size_t k = 0; k < scan; ++k) {
     const ContentWord& o = other.content[k];
+    if (different_nouns(o)) continue;
     if (o.stem == word.stem) return true;
     if (known && lexicon.IsLemma(o.lemma)) continue;
     // "config" / "configuration"; a shared start alone is not enough:
@@ -524,6 +653,7 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
   }
   for (size_t k = 0; k < scan; ++k) {
     const ContentWord& o = other.content[k];
+    if (different_nouns(o)) continue;
     if (lexicon.AreSynonyms(word.lemma, o.lemma) ||
         lexicon.AreDerivationallyRelated(word.lemma, o.lemma)) {
       *by_synonym = true;

@@ -21,6 +21,11 @@ struct ContentWord {
   std::string lemma;  // WordNet base form ("went" -> "go", "colour" -> "color")
   std::string stem;   // light suffix stripping, for typos and derivations
   bool capitalized = false;  // written with a capital (a name, perhaps)
+  // An -ing form read as its verb ("rating" -> "rate"), and whether the word
+  // stands as a noun (after "the", "my"..., or before "of"): "the rating"
+  // is not "the rate", though "hotel booking" is "book a hotel".
+  bool ing = false;
+  bool nominal = false;
 };
 
 struct PromptAnalysis {
@@ -47,9 +52,22 @@ struct PromptAnalysis {
   // Pronouns' persons in order ("1", "1pl", "2", "3pl"): "do I owe you" is
   // not "do you owe me".
   std::vector<std::string> persons;
+  // Whose things it asks about: "me:name" for "my name", "you:name" for
+  // "your name" (the next word's stem), sorted; a generic you ("how do you
+  // reset your password") is the asker.
+  std::vector<std::string> whose;
+  // Whose state it asks about, kSelf ("where am I", "I'm") and kAddressee
+  // ("are you", "you're") bits.
+  static constexpr uint8_t kSelf = 1, kAddressee = 2;
+  uint8_t being = 0;
   // "past" (was, did, had), "future" (will, shall) or empty: the first
   // auxiliary that marks one.
   std::string tense;
+  // Every tense an auxiliary marks, as a set of kPast ("was", "did"),
+  // kPresent ("is", "do") and kFuture: "why did my top-up fail" / "why
+  // does my top-up fail".
+  static constexpr uint8_t kPast = 1, kPresent = 2, kFuture = 4;
+  uint8_t tenses = 0;
   // Lemmas of words in the opposite-word groups, in order.
   std::vector<std::string> polar;
   // Words that are neither stop words nor hard tokens (opposite words

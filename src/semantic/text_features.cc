@@ -112,6 +112,7 @@ void AddWord(std::vector<Word>* words, std::string raw, bool sentence_start,
     if (lower.size() > n + 1 &&
         lower.compare(lower.size() - n, n, suffix) == 0) {
       lower.resize(lower.size() - n);
+      w.contraction = suffix;
       break;
     }
   }
