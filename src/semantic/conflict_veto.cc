@@ -274,17 +274,16 @@ std::string FindConflict(const PromptAnalysis& a, const PromptAnalysis& b,
   if (!a.tense.empty() && !b.tense.empty() && a.tense != b.tense) {
     return absl::StrCat("tense differs: ", a.tense, " vs ", b.tense);
   }
-  // Only past against only present: "why did my top-up fail" / "why does
-  // my top-up fail". Present and future often ask the same ("what is the
-  // weather tomorrow"); a prompt with both past and present is left to the
-  // score.
-  constexpr uint8_t kPast = PromptAnalysis::kPast;
-  constexpr uint8_t kPresent = PromptAnalysis::kPresent;
-  const uint8_t ta = a.tenses & (kPast | kPresent);
-  const uint8_t tb = b.tenses & (kPast | kPresent);
-  if ((ta == kPast && tb == kPresent) || (ta == kPresent && tb == kPast)) {
-    return absl::StrCat("tense differs: ", ta == kPast ? "past" : "present",
-                        " vs ", tb == kPast ? "past" : "present");
+  // A yes-no question of what one must against one of what one may.
+  if (a.question_kind == "yes-no" && b.question_kind == "yes-no" &&
+      a.modality != b.modality &&
+      (a.modality == PromptAnalysis::kMust ||
+       a.modality == PromptAnalysis::kMay) &&
+      (b.modality == PromptAnalysis::kMust ||
+       b.modality == PromptAnalysis::kMay)) {
+    return a.modality == PromptAnalysis::kMust
+               ? "must against may: 'do I have to' vs 'can I'"
+               : "may against must: 'can I' vs 'do I have to'";
   }
   if (a.negations != b.negations) {
     return absl::StrCat("negations differ: ", a.negations, " vs ", b.negations);

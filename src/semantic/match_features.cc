@@ -172,11 +172,17 @@ bool IsSurfaceRewrite(const PromptAnalysis& a, const PromptAnalysis& b) {
       a.persons != b.persons || a.tense != b.tense) {
     return false;
   }
-  // "the rating" / "the rate" have one key, and are different nouns.
-  for (const ContentWord& x : a.content) {
-    if (!x.nominal) continue;
-    for (const ContentWord& y : b.content) {
-      if (y.nominal && x.ing != y.ing && x.lemma == y.lemma) return false;
+  // "the rating" / "the rate" have one key, and are different nouns. The
+  // k-th word of a lemma on one side meets the k-th of the other.
+  constexpr size_t kMaxWords = 256;
+  for (size_t i = 0; i < std::min(a.content.size(), kMaxWords); ++i) {
+    const ContentWord& x = a.content[i];
+    size_t k = 0;
+    for (size_t p = 0; p < i; ++p) k += a.content[p].lemma == x.lemma;
+    for (size_t j = 0; j < std::min(b.content.size(), kMaxWords); ++j) {
+      if (b.content[j].lemma != x.lemma || k-- > 0) continue;
+      if (DifferentNouns(x, b.content[j])) return false;
+      break;
     }
   }
   return true;

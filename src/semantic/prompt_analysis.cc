@@ -305,16 +305,48 @@ std::string TenseOf(const std::string& w) {
   return "";
 }
 
+// What words[i] asks of the asker as a PromptAnalysis::modality bit, or 0.
+uint8_t ModalityBit(const std::vector<Word>& words, size_t i) {
+  const std::string& w = words[i].lower;
+  const bool to_next = i + 1 < words.size() && words[i + 1].lower == "to";
+  if (w == "must" || w == "should" || w == "required" || w == "necessary" ||
+      w == "mandatory" ||
+      ((w == "need" || w == "needs" || w == "have" || w == "has" ||
+        w == "got") &&
+       to_next)) {
+    return PromptAnalysis::kMust;
+  }
+  // "can you...", "could you...": a request, not a permission.
+  if ((w == "can" || w == "could") && i + 1 < words.size() &&
+      words[i + 1].lower == "you") {
+    return 0;
+  }
+  if (w == "can" || w == "could" || w == "may" || w == "able" ||
+      w == "possible" || w == "allowed") {
+    return PromptAnalysis::kMay;
+  }
+  return 0;
+}
+
 // Whether words[i] stands as a noun: after a determiner, perhaps with one
-// word between ("the movie rating"), or before "of".
+// word between ("the movie rating"), or before "of"; not before another
+// noun it qualifies ("the cooking time"), nor as the verb after a subject
+// ("why is my phone charging").
 bool Nominal(const std::vector<Word>& words, size_t i) {
   static const auto* const kDeterminers = new absl::flat_hash_set<std::string>{
       "the", "a",     "an",  "this", "that", "these", "those", "my",    "your",
       "our", "their", "his", "her",  "its",  "any",   "some",  "every", "each"};
-  if (i + 1 < words.size() && words[i + 1].lower == "of") return true;
+  if (i + 1 < words.size()) {
+    if (words[i + 1].lower == "of") return true;
+    if (!IsStopWord(words[i + 1].lower) && !words[i + 1].is_number) {
+      return false;
+    }
+  }
   if (i >= 1 && kDeterminers->contains(words[i - 1].lower)) return true;
+  // "is my phone charging": a subject and its verb.
   return i >= 2 && kDeterminers->contains(words[i - 2].lower) &&
-         !IsStopWord(words[i - 1].lower);
+         !IsStopWord(words[i - 1].lower) &&
+         (i == 2 || !IsAuxiliary(words[i - 3].lower));
 }
 
 // Whose things and whose state a prompt asks about (PromptAnalysis::whose,
@@ -323,90 +355,49 @@ void ReadWhose(const std::vector<Word>& words, PromptAnalysis* a) {
   const auto is = [&](size_t i, absl::string_view w) {
     return i < words.size() && words[i].lower == w;
   };
+  const auto be = [&](size_t i) {
+    const std::string& w = words[i].lower;
+    return w == "is" || w == "are" || w == "was" || w == "were" ||
+           words[i].contraction == "'s" || words[i].contraction == "'re";
+  };
   // "how do you reset your password": a generic you, the asker.
   bool generic_you = false;
   for (size_t i = 0; i + 2 < words.size() && !generic_you; ++i) {
     generic_you =
-        is(i, "how") && IsAuxiliary(words[i + 1].lower) && is(i + 2, "you");
+        is(i, "how") &&
+        (is(i + 1, "do") || is(i + 1, "does") || is(i + 1, "can") ||
+         is(i + 1, "could") || is(i + 1, "should") || is(i + 1, "would")) &&
+        is(i + 2, "you");
   }
   for (size_t i = 0; i < words.size(); ++i) {
     const std::string& w = words[i].lower;
-    if (i + 1 < words.size() && (w == "my" || w == "your" || w == "our")) {
-      const bool self = w != "your" || generic_you;
+    if (i + 1 < words.size() && (w == "my" || w == "your")) {
+      // "your" is the addressee's after "be" or "me" ("what is your name",
+      // "what's your IP", "tell me your name"); elsewhere it is mostly
+      // anyone's ("how to reset your password", "tips to improve your
+      // sleep"), the asker's.
+      const bool addressee = w == "your" && !generic_you && i > 0 &&
+                             (be(i - 1) || is(i - 1, "me"));
       a->whose.push_back(
-          absl::StrCat(self ? "me:" : "you:", words[i + 1].stem));
+          absl::StrCat(addressee ? "you:" : "me:", words[i + 1].stem));
     }
-    // "where am I", "I'm", "are you", "you're".
-    const bool self_is =
-        (w == "i" && (is(i + 1, "am") || (i > 0 && is(i - 1, "am")) ||
-                      words[i].contraction == "'m"));
-    const bool you_are = w == "you" && !generic_you &&
-                         (is(i + 1, "are") || (i > 0 && is(i - 1, "are")) ||
-                          words[i].contraction == "'re");
     // In a short question only: "I am not happy with the service you're
     // providing" says how both are, asking about neither.
     if (words.size() > 8) continue;
+    // "where am I", "was I right", "I'm lost"; "are you", "you're".
+    const bool after = i > 0;
+    const bool self_is =
+        w == "i'm" ||
+        (w == "i" &&
+         (is(i + 1, "am") || (after && (is(i - 1, "am") || is(i - 1, "was")))));
+    const bool you_are = w == "you" && !generic_you &&
+                         (is(i + 1, "are") || words[i].contraction == "'re" ||
+                          (after && (is(i - 1, "are") || is(i - 1, "were"))));
     if (self_is) a->being |= PromptAnalysis::kSelf;
     if (you_are) a->being |= PromptAnalysis::kAddressee;
   }
   std::sort(a->whose.begin(), a->whose.end());
   a->whose.erase(std::unique(a->whose.begin(), a->whose.end()), a->whose.end());
-}
-
-// The tense an auxiliary marks as a PromptAnalysis::tenses bit, or 0.
-uint8_t TenseBit(const std::vector<Word>& words, size_t i,
-                 const Lexicon& lexicon) {
-  const std::string& w = words[i].lower;
-  // "I was wondering if...", "I was hoping...": politeness, not the past.
-  if ((w == "was" || w == "were") && i + 1 < words.size() &&
-      (words[i + 1].lower == "wondering" || words[i + 1].lower == "hoping" ||
-       words[i + 1].lower == "thinking")) {
-    return 0;
-  }
-  // "what's", "it's", "you're", "I'm"; "john's" is a possessive.
-  const std::string& c = words[i].contraction;
-  if (c == "'re" || c == "'m" ||
-      (c == "'s" && (w == "what" || w == "where" || w == "how" || w == "who" ||
-                     w == "when" || w == "why" || w == "it" || w == "that" ||
-                     w == "there" || w == "here"))) {
-    return PromptAnalysis::kPresent;
-  }
-  // The perfect ("has been replaced") tells of the past and the present.
-  if (w == "has" || w == "have" || w == "hasnt" || w == "hasn't" ||
-      w == "havent" || w == "haven't") {
-    return PromptAnalysis::kPast | PromptAnalysis::kPresent;
-  }
-  // A passive tells of an event and the state it left: "my card was
-  // stolen" / "my card is stolen".
-  const bool be = w == "is" || w == "are" || w == "am" || w == "was" ||
-                  w == "were" || w == "isnt" || w == "isn't" || w == "wasnt" ||
-                  w == "wasn't";
-  if (be) {
-    size_t k = i + 1;
-    while (k < words.size() &&
-           (words[k].lower == "not" || words[k].lower == "being" ||
-            words[k].lower == "been" || words[k].lower == "just" ||
-            words[k].lower == "already")) {
-      ++k;
-    }
-    if (k < words.size()) {
-      const std::string& x = words[k].lower;
-      if (absl::EndsWith(x, "ed") ||
-          (lexicon.Lemma(x) != x && !absl::EndsWith(x, "ing") &&
-           !absl::EndsWith(x, "s"))) {
-        return PromptAnalysis::kPast | PromptAnalysis::kPresent;
-      }
-    }
-  }
-  if (w == "is" || w == "are" || w == "am" || w == "do" || w == "does" ||
-      w == "isnt" || w == "isn't" || w == "arent" || w == "aren't" ||
-      w == "dont" || w == "don't" || w == "doesnt" || w == "doesn't") {
-    return PromptAnalysis::kPresent;
-  }
-  const std::string tense = TenseOf(w);
-  if (tense == "past") return PromptAnalysis::kPast;
-  if (tense == "future") return PromptAnalysis::kFuture;
-  return 0;
 }
 
 // "plus", "minus", "divided by", "greater than": operators written as words.
@@ -504,8 +495,13 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       key = marker + key;
     }
     if (const char* person = PersonOf(w.lower)) a.persons.push_back(person);
-    if (a.tense.empty()) a.tense = TenseOf(w.lower);
-    a.tenses |= TenseBit(words, i, lexicon);
+    // "I was wondering...", "I was hoping...": politeness, not the past.
+    const bool polite =
+        i + 1 < words.size() &&
+        (words[i + 1].lower == "wondering" || words[i + 1].lower == "hoping" ||
+         words[i + 1].lower == "thinking");
+    if (a.tense.empty() && !polite) a.tense = TenseOf(w.lower);
+    a.modality |= ModalityBit(words, i);
     const bool name = (w.capitalized && !w.sentence_start) || w.all_caps;
     const bool hard = is_number || w.symbol || w.identifier || w.quoted ||
                       w.phrasal || name || IsDateWord(w.lower) ||
@@ -559,7 +555,9 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       a.hard_set.insert(key);
       continue;
     }
-    const bool ing = absl::EndsWith(w.lower, "ing") && lemma != w.lower;
+    // "bookings" is the plural of the noun "booking".
+    const bool ing = (absl::EndsWith(w.lower, "ing") && lemma != w.lower) ||
+                     absl::EndsWith(w.lower, "ings");
     a.content.push_back(
         {std::move(lemma), w.stem, w.capitalized, ing, Nominal(words, i)});
   }
@@ -609,6 +607,11 @@ bool IsMovableTimeWord(absl::string_view key) {
          key == "yesterday" || key == "now" || key == "currently";
 }
 
+bool DifferentNouns(const ContentWord& x, const ContentWord& y) {
+  return x.ing != y.ing && x.nominal && y.nominal &&
+         (x.lemma == y.lemma || x.stem == y.stem);
+}
+
 bool Accounted(const ContentWord& word, const PromptAnalysis& other,
                const Lexicon& lexicon, bool* by_synonym) {
   *by_synonym = false;
@@ -618,7 +621,7 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
   const size_t scan = std::min(other.content.size(), kMaxScan);
   // "the rating" / "the rate": two nouns of one verb are different things.
   const auto different_nouns = [&](const ContentWord& o) {
-    return word.ing != o.ing && word.nominal && o.nominal;
+    return DifferentNouns(word, o);
   };
   if (other.lemmas.contains(word.lemma)) {
     bool only_different_nouns = false;

@@ -53,21 +53,23 @@ struct PromptAnalysis {
   // not "do you owe me".
   std::vector<std::string> persons;
   // Whose things it asks about: "me:name" for "my name", "you:name" for
-  // "your name" (the next word's stem), sorted; a generic you ("how do you
-  // reset your password") is the asker.
+  // "your name" (the next word's stem), sorted. "your" is the addressee's
+  // only after "be" or "me" ("what is your name", "tell me your name");
+  // elsewhere ("how to reset your password") it is anyone's, the asker's.
   std::vector<std::string> whose;
-  // Whose state it asks about, kSelf ("where am I", "I'm") and kAddressee
-  // ("are you", "you're") bits.
+  // Whose state a short prompt asks about, kSelf ("where am I", "was I",
+  // "I'm") and kAddressee ("are you", "were you", "you're") bits.
   static constexpr uint8_t kSelf = 1, kAddressee = 2;
   uint8_t being = 0;
   // "past" (was, did, had), "future" (will, shall) or empty: the first
   // auxiliary that marks one.
   std::string tense;
-  // Every tense an auxiliary marks, as a set of kPast ("was", "did"),
-  // kPresent ("is", "do") and kFuture: "why did my top-up fail" / "why
-  // does my top-up fail".
-  static constexpr uint8_t kPast = 1, kPresent = 2, kFuture = 4;
-  uint8_t tenses = 0;
+  // What a yes-no question asks of the asker, as a set of kMust ("do I need
+  // to", "must I", "should I") and kMay ("can I", "am I able to", "is it
+  // possible to"): "do I have to verify my identity" / "can I verify my
+  // identity" have different answers.
+  static constexpr uint8_t kMust = 1, kMay = 2;
+  uint8_t modality = 0;
   // Lemmas of words in the opposite-word groups, in order.
   std::vector<std::string> polar;
   // Words that are neither stop words nor hard tokens (opposite words
@@ -89,6 +91,10 @@ struct PromptAnalysis {
   std::string question_kind;
   int word_count = 0;
 };
+
+// Whether `x` and `y` are two nouns of one verb ("the rating" / "the
+// rate"): different things though one lemma or stem.
+bool DifferentNouns(const ContentWord& x, const ContentWord& y);
 
 // Analyzes `text` with `lexicon` (Lexicon::Default() in the library).
 PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon);

@@ -28,7 +28,8 @@ struct Word {
   // language than the bare letter. Kept apart from `lower` so that the
   // built-in embedder's features (and stored vectors) do not change.
   std::string suffix;
-  // The contraction cut off `lower` ("'s" of "what's", "'re", "'ll"...).
+  // The contraction cut off `lower` ("'s" of "what's", "'re", "'ll"...), or
+  // "'m" of "i'm", which keeps it.
   std::string contraction;
 };
 

@@ -70,15 +70,19 @@ TEST(ConflictVetoTest, HardDifferencesAreVetoedBothWays) {
       {"how do I get from the airport to the city",
        "how do I get to the airport from the city"},
       {"convert 10 km to miles", "convert 10 cm to miles"},
-      // Whose thing, whose state; past against present.
+      // Whose thing, whose state.
       {"what is my name", "what is your name"},
       {"could you tell me my name", "could you tell me your name"},
       {"show me my recent transactions", "show me your recent transactions"},
+      {"what's your IP address", "what's my IP address"},
       {"where am I", "where are you"},
       {"how old am I", "how old are you?"},
-      {"what's the weather in Berlin", "what was the weather in Berlin"},
-      {"who is the president of France", "who was the president of France"},
-      {"why did my top-up fail", "why does my top-up fail"},
+      {"I'm bored", "You're bored"},
+      {"Was I right?", "Were you right?"},
+      {"How are you doing today?", "How am I doing today?"},
+      // What one must against what one may.
+      {"Do I have to verify my identity?", "Can I verify my identity?"},
+      {"Must I register to vote?", "May I register to vote?"},
       // A shared passage must not outvote the question that differs.
       {"Context: Webhooks are signed with HMAC-SHA256 using your signing "
        "secret; endpoints must answer within 10 seconds or the delivery is "
@@ -116,8 +120,16 @@ TEST(ConflictVetoTest, RewordingsAreNotVetoed) {
       {"How can I login to the dashboard?",
        "how do i log in to the dashboard?"},
       // A generic "you" is the asker; framing persons do not count; a thing
-      // of both sides is not a swap.
+      // of both sides is not a swap; "our" is left alone.
       {"how do I reset my password", "how do you reset your password"},
+      {"How to reset your password", "how to reset my password"},
+      {"Tips to improve your sleep", "tips to improve my sleep"},
+      {"What happens if you lose your card?",
+       "What happens if I lose my card?"},
+      {"What is your refund policy?", "What is our refund policy?"},
+      {"could you schedule car maintenance for me",
+       "can you schedule car maintenance for me"},
+      {"Do I need to verify my identity?", "Do I have to verify my identity?"},
       {"How old do I have to be to open an account?",
        "How old do you have to be to open an account?"},
       {"can you tell me my balance", "I want to know my balance"},
@@ -127,16 +139,10 @@ TEST(ConflictVetoTest, RewordingsAreNotVetoed) {
        "How do I track the card you sent me?"},
       {"Please delete my account. I am not happy with the service.",
        "I would like to delete my account, you're not giving good service"},
-      // A passive tells of the event and its state; the perfect of both;
-      // "I was wondering" is politeness.
-      {"My card was stolen!", "my card is stolen"},
-      {"My PIN is blocked, what do I do?", "My PIN was blocked, what do I do?"},
-      {"It has been found in Utah", "It is found in Utah"},
-      {"I was wondering what the capital of Peru is",
-       "what is the capital of Peru"},
+      // "I was wondering" is politeness, not the past.
+      {"I was wondering what time the store will open tomorrow",
+       "what time will the store open tomorrow"},
       {"what's the weather tomorrow", "what will the weather be tomorrow"},
-      // Nouns from the words of "the rate" keep matching "rate" as a verb.
-      {"hotel booking in Paris", "book a hotel in Paris"},
   };
   for (const auto& [a, b] : rewrites) {
     EXPECT_EQ(Conflict(a, b), "") << a << " | " << b;
@@ -229,6 +235,45 @@ TEST(MatchFeaturesTest, SymmetricAndBounded) {
 // Berlin today" / "today's weather in Berlin"); everything else that moves
 // counts as a swap, compared on stems without direction markers, a
 // repeated word's k-th occurrence against the other side's k-th.
+TEST(MatchFeaturesTest, AnIngNounIsNotItsVerbsOtherNoun) {
+  const Lexicon& lexicon = Lexicon::Default();
+  const auto analyze = [&](const char* text) {
+    return internal::AnalyzePrompt(text, lexicon);
+  };
+  const auto cover = [&](const char* a, const char* b) {
+    return internal::ComputeMatchFeatures(analyze(a), analyze(b), 0.7,
+                                          lexicon)[internal::kCoverMin];
+  };
+  const std::pair<const char*, const char*> different[] = {
+      {"what is the rating of this movie", "what is the rate of this movie"},
+      {"how long is the training", "how long is the train"},
+      {"where is the parking", "where is the park"},
+      {"I need help with my booking", "I need help with my book"},
+  };
+  for (const auto& [a, b] : different) {
+    EXPECT_LT(cover(a, b), 1) << a << " | " << b;
+    EXPECT_LT(cover(b, a), 1) << b << " | " << a;
+    EXPECT_FALSE(internal::IsSurfaceRewrite(analyze(a), analyze(b)))
+        << a << " | " << b;
+  }
+  // A verb, a noun that qualifies another, a plural, a progressive verb.
+  const std::pair<const char*, const char*> same[] = {
+      {"hotel booking in Paris", "book a hotel in Paris"},
+      {"what is the cooking time for rice", "what is the cook time for rice"},
+      {"show my booking", "show my bookings"},
+      {"why is my phone charging so slowly",
+       "why does my phone charge so slowly"},
+  };
+  for (const auto& [a, b] : same) {
+    EXPECT_EQ(cover(a, b), 1) << a << " | " << b;
+    EXPECT_EQ(cover(b, a), 1) << b << " | " << a;
+  }
+  // Identical text with both nouns in it stays a surface rewrite.
+  EXPECT_TRUE(internal::IsSurfaceRewrite(
+      analyze("Summarize: the booking system is down, see the book page."),
+      analyze("summarize: The booking system is down, see the book page")));
+}
+
 TEST(MatchFeaturesTest, WordOrder) {
   const Lexicon& lexicon = Lexicon::Default();
   const auto features = [&](const char* a, const char* b) {
@@ -262,10 +307,6 @@ TEST(MatchFeaturesTest, WordOrder) {
       // A time adverb inside the sentence may belong to either clause.
       {"book a table tonight for the weekend",
        "book a table on the weekend for tonight"},
-      // An -ing noun and its verb's other noun: one lemma, two things.
-      {"what is the rating of this movie", "what is the rate of this movie"},
-      {"how long is the training", "how long is the train"},
-      {"where is the parking", "where is the park"},
   };
   for (const auto& [a, b] : swapped) {
     const internal::MatchFeatures f = features(a, b);
