@@ -307,23 +307,37 @@ std::string TenseOf(const std::string& w) {
 
 // What words[i] asks of the asker as a PromptAnalysis::modality bit, or 0.
 uint8_t ModalityBit(const std::vector<Word>& words, size_t i) {
-  const std::string& w = words[i].lower;
-  const bool to_next = i + 1 < words.size() && words[i + 1].lower == "to";
-  if (w == "must" || w == "should" || w == "required" || w == "necessary" ||
-      w == "mandatory" ||
-      ((w == "need" || w == "needs" || w == "have" || w == "has" ||
-        w == "got") &&
-       to_next)) {
-    return PromptAnalysis::kMust;
-  }
-  // "can you...", "could you...": a request, not a permission.
-  if ((w == "can" || w == "could") && i + 1 < words.size() &&
-      words[i + 1].lower == "you") {
-    return 0;
-  }
-  if (w == "can" || w == "could" || w == "may" || w == "able" ||
-      w == "possible" || w == "allowed") {
-    return PromptAnalysis::kMay;
+  // One lookup per word: this runs on every word of every prompt.
+  enum Kind : uint8_t { kMust, kMustBeforeTo, kMay };
+  static const auto* const kWords =
+      new absl::flat_hash_map<std::string, Kind>{{"must", kMust},
+                                                 {"should", kMust},
+                                                 {"required", kMust},
+                                                 {"necessary", kMust},
+                                                 {"mandatory", kMust},
+                                                 {"need", kMustBeforeTo},
+                                                 {"needs", kMustBeforeTo},
+                                                 {"have", kMustBeforeTo},
+                                                 {"has", kMustBeforeTo},
+                                                 {"got", kMustBeforeTo},
+                                                 {"can", kMay},
+                                                 {"could", kMay},
+                                                 {"may", kMay},
+                                                 {"able", kMay},
+                                                 {"possible", kMay},
+                                                 {"allowed", kMay}};
+  const auto it = kWords->find(words[i].lower);
+  if (it == kWords->end()) return 0;
+  const absl::string_view next =
+      i + 1 < words.size() ? absl::string_view(words[i + 1].lower) : "";
+  switch (it->second) {
+    case kMust:
+      return PromptAnalysis::kMust;
+    case kMustBeforeTo:
+      return next == "to" ? PromptAnalysis::kMust : 0;
+    case kMay:
+      // "can you...", "could you...": a request, not a permission.
+      return next == "you" ? 0 : PromptAnalysis::kMay;
   }
   return 0;
 }
@@ -356,9 +370,9 @@ void ReadWhose(const std::vector<Word>& words, PromptAnalysis* a) {
     return i < words.size() && words[i].lower == w;
   };
   const auto be = [&](size_t i) {
-    const std::string& w = words[i].lower;
+    const absl::string_view w = words[i].lower;
     return w == "is" || w == "are" || w == "was" || w == "were" ||
-           words[i].contraction == "'s" || words[i].contraction == "'re";
+           words[i].contraction == 's' || words[i].contraction == 'r';
   };
   // "how do you reset your password": a generic you, the asker.
   bool generic_you = false;
@@ -370,7 +384,8 @@ void ReadWhose(const std::vector<Word>& words, PromptAnalysis* a) {
         is(i + 2, "you");
   }
   for (size_t i = 0; i < words.size(); ++i) {
-    const std::string& w = words[i].lower;
+    // A view: compared by length first, cheap on every word.
+    const absl::string_view w = words[i].lower;
     if (i + 1 < words.size() && (w == "my" || w == "your")) {
       // "your" is the addressee's after "be" or "me" ("what is your name",
       // "what's your IP", "tell me your name"); elsewhere it is mostly
@@ -391,7 +406,7 @@ void ReadWhose(const std::vector<Word>& words, PromptAnalysis* a) {
         (w == "i" &&
          (is(i + 1, "am") || (after && (is(i - 1, "am") || is(i - 1, "was")))));
     const bool you_are = w == "you" && !generic_you &&
-                         (is(i + 1, "are") || words[i].contraction == "'re" ||
+                         (is(i + 1, "are") || words[i].contraction == 'r' ||
                           (after && (is(i - 1, "are") || is(i - 1, "were"))));
     if (self_is) a->being |= PromptAnalysis::kSelf;
     if (you_are) a->being |= PromptAnalysis::kAddressee;

@@ -109,13 +109,13 @@ void AddWord(std::vector<Word>* words, std::string raw, bool sentence_start,
   // "n't" stays, it is a negation.
   // "i'm" stays whole (as the embedder has always read it) but says it is
   // "I am".
-  if (lower == "i'm") w.contraction = "'m";
+  if (lower == "i'm") w.contraction = 'm';
   for (const char* suffix : {"'s", "'re", "'ve", "'ll", "'d", "'m"}) {
     const size_t n = std::char_traits<char>::length(suffix);
     if (lower.size() > n + 1 &&
         lower.compare(lower.size() - n, n, suffix) == 0) {
       lower.resize(lower.size() - n);
-      w.contraction = suffix;
+      w.contraction = suffix[1];
       break;
     }
   }

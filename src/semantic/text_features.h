@@ -28,9 +28,10 @@ struct Word {
   // language than the bare letter. Kept apart from `lower` so that the
   // built-in embedder's features (and stored vectors) do not change.
   std::string suffix;
-  // The contraction cut off `lower` ("'s" of "what's", "'re", "'ll"...), or
-  // "'m" of "i'm", which keeps it.
-  std::string contraction;
+  // The letter after the apostrophe of a contraction cut off `lower`: 's'
+  // of "what's", 'r' of "you're", 'l', 'v', 'd'; or 'm' of "i'm", which
+  // keeps it. A char, not a string: every word of every prompt has one.
+  char contraction = '\0';
 };
 
 // Splits text into words. Letters, digits and any non-ASCII byte make up
