@@ -177,6 +177,7 @@ bool IsSurfaceRewrite(const PromptAnalysis& a, const PromptAnalysis& b) {
   constexpr size_t kMaxWords = 256;
   for (size_t i = 0; i < std::min(a.content.size(), kMaxWords); ++i) {
     const ContentWord& x = a.content[i];
+    if (!x.nominal) continue;  // DifferentNouns needs two nouns
     size_t k = 0;
     for (size_t p = 0; p < i; ++p) k += a.content[p].lemma == x.lemma;
     for (size_t j = 0; j < std::min(b.content.size(), kMaxWords); ++j) {

@@ -195,9 +195,13 @@ bool IsAuxiliary(const std::string& w) {
   return kAux->contains(w);
 }
 
-// The first word after greetings and politeness, which do not change what
-// is asked: "please, can I..." opens with "can" as much as "Can I...".
-size_t FirstAfterOpeners(const std::vector<Word>& words) {
+// The question's kind from its first question word or framing phrase:
+// "how", "how-much", "what", "why", "when", "where", "who", or "yes-no"
+// for a question that opens with an auxiliary ("can I...", "do I have
+// to...") and asks no question word soon after.
+std::string QuestionKind(const std::vector<Word>& words) {
+  // Greetings and politeness before the question do not change its kind:
+  // "please, can I..." opens with "can" as much as "Can I...".
   static const auto* const kOpeners = new absl::flat_hash_set<std::string>{
       "please", "hey", "hi",     "hello", "ok",       "okay",
       "so",     "and", "also",   "quick", "question", "thanks",
@@ -206,15 +210,6 @@ size_t FirstAfterOpeners(const std::vector<Word>& words) {
   while (first < words.size() && kOpeners->contains(words[first].lower)) {
     ++first;
   }
-  return first;
-}
-
-// The question's kind from its first question word or framing phrase:
-// "how", "how-much", "what", "why", "when", "where", "who", or "yes-no"
-// for a question that opens with an auxiliary ("can I...", "do I have
-// to...") and asks no question word soon after.
-std::string QuestionKind(const std::vector<Word>& words) {
-  const size_t first = FirstAfterOpeners(words);
   for (size_t i = first; i < words.size(); ++i) {
     const std::string& w = words[i].lower;
     const std::string next = i + 1 < words.size() ? words[i + 1].lower : "";
@@ -516,7 +511,8 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
         (words[i + 1].lower == "wondering" || words[i + 1].lower == "hoping" ||
          words[i + 1].lower == "thinking");
     if (a.tense.empty() && !polite) a.tense = TenseOf(w.lower);
-    a.modality |= ModalityBit(words, i);
+    // Read only where the veto compares it.
+    if (a.question_kind == "yes-no") a.modality |= ModalityBit(words, i);
     const bool name = (w.capitalized && !w.sentence_start) || w.all_caps;
     const bool hard = is_number || w.symbol || w.identifier || w.quoted ||
                       w.phrasal || name || IsDateWord(w.lower) ||
@@ -634,16 +630,15 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
   // must not make each lookup quadratic.
   constexpr size_t kMaxScan = 256;
   const size_t scan = std::min(other.content.size(), kMaxScan);
-  // "the rating" / "the rate": two nouns of one verb are different things.
-  const auto different_nouns = [&](const ContentWord& o) {
-    return DifferentNouns(word, o);
-  };
   if (other.lemmas.contains(word.lemma)) {
+    // Only a noun can meet a noun of one verb ("the rating" / "the rate"):
+    // any other word is accounted by the lemma at once.
+    if (!word.nominal) return true;
     bool only_different_nouns = false;
     for (size_t k = 0; k < scan; ++k) {
       const ContentWord& o = other.content[k];
       if (o.lemma != word.lemma) continue;
-      if (!different_nouns(o)) return true;
+      if (!DifferentNouns(word, o)) return true;
       only_different_nouns = true;
     }
     // Otherwise a hard word of the other side has the lemma.
@@ -654,7 +649,7 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
   const bool known = lexicon.IsLemma(word.lemma);
   for (size_t k = 0; k < scan; ++k) {
     const ContentWord& o = other.content[k];
-    if (different_nouns(o)) continue;
+    if (DifferentNouns(word, o)) continue;
     if (o.stem == word.stem) return true;
     if (known && lexicon.IsLemma(o.lemma)) continue;
     // "config" / "configuration"; a shared start alone is not enough:
@@ -671,7 +666,7 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
   }
   for (size_t k = 0; k < scan; ++k) {
     const ContentWord& o = other.content[k];
-    if (different_nouns(o)) continue;
+    if (DifferentNouns(word, o)) continue;
     if (lexicon.AreSynonyms(word.lemma, o.lemma) ||
         lexicon.AreDerivationallyRelated(word.lemma, o.lemma)) {
       *by_synonym = true;

@@ -64,10 +64,10 @@ struct PromptAnalysis {
   // "past" (was, did, had), "future" (will, shall) or empty: the first
   // auxiliary that marks one.
   std::string tense;
-  // What a yes-no question asks of the asker, as a set of kMust ("do I need
-  // to", "must I", "should I") and kMay ("can I", "am I able to", "is it
-  // possible to"): "do I have to verify my identity" / "can I verify my
-  // identity" have different answers.
+  // What a yes-no question asks of the asker (0 for other prompts), as a set of
+  // kMust ("do I need to", "must I", "should I") and kMay ("can I", "am I able
+  // to", "is it possible to"): "do I have to verify my identity" / "can I
+  // verify my identity" have different answers.
   static constexpr uint8_t kMust = 1, kMay = 2;
   uint8_t modality = 0;
   // Lemmas of words in the opposite-word groups, in order.

@@ -107,9 +107,6 @@ void AddWord(std::vector<Word>* words, std::string raw, bool sentence_start,
   }
   // Contractions and possessives: "what's" -> "what", "john's" -> "john";
   // "n't" stays, it is a negation.
-  // "i'm" stays whole (as the embedder has always read it) but says it is
-  // "I am".
-  if (lower == "i'm") w.contraction = 'm';
   for (const char* suffix : {"'s", "'re", "'ve", "'ll", "'d", "'m"}) {
     const size_t n = std::char_traits<char>::length(suffix);
     if (lower.size() > n + 1 &&

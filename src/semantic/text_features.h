@@ -29,8 +29,8 @@ struct Word {
   // built-in embedder's features (and stored vectors) do not change.
   std::string suffix;
   // The letter after the apostrophe of a contraction cut off `lower`: 's'
-  // of "what's", 'r' of "you're", 'l', 'v', 'd'; or 'm' of "i'm", which
-  // keeps it. A char, not a string: every word of every prompt has one.
+  // of "what's", 'r' of "you're", 'l', 'v', 'd', 'm' ("i'm" is too short to
+  // cut and stays whole). A char, not a string: every word has one.
   char contraction = '\0';
 };
 
