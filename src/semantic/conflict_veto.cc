@@ -39,6 +39,46 @@ std::vector<std::string> HardKeys(const PromptAnalysis& a,
   return out;
 }
 
+// The base of a key with a direction marker ("to>java" -> "java"), or "".
+absl::string_view DirectionBase(absl::string_view key) {
+  if (absl::ConsumePrefix(&key, "to>") || absl::ConsumePrefix(&key, "from>")) {
+    return key;
+  }
+  return "";
+}
+
+// Directions that `a` marks and `b` leaves unsaid, when `b` marks no
+// direction `a` lacks: "manage repositories from your Python runtime" /
+// "... within a Python environment", "migrate from MySQL to Postgres" /
+// "migrate MySQL to Postgres", "flights to Paris" / "Paris flights". Such a
+// marked key in `ha` becomes its plain form, which `b` names (added to `hb`
+// if it was not hard there). Both sides marking different directions keep
+// them: "convert Python to Java" / "convert Java to Python".
+void DropUncontestedDirections(const PromptAnalysis& a, const PromptAnalysis& b,
+                               std::vector<std::string>* ha,
+                               std::vector<std::string>* hb) {
+  const auto has = [](const std::vector<std::string>& keys,
+                      absl::string_view k) {
+    return std::find(keys.begin(), keys.end(), k) != keys.end();
+  };
+  for (const std::string& k : b.keys) {
+    if (!DirectionBase(k).empty() && !has(a.keys, k)) return;
+  }
+  bool changed = false;
+  for (std::string& k : *ha) {
+    const absl::string_view base = DirectionBase(k);
+    if (base.empty() || has(b.keys, k) || !has(b.keys, base)) continue;
+    if (!has(*hb, base)) hb->push_back(std::string(base));
+    k = std::string(base);
+    changed = true;
+  }
+  if (!changed) return;
+  for (std::vector<std::string>* keys : {ha, hb}) {
+    std::sort(keys->begin(), keys->end());
+    keys->erase(std::unique(keys->begin(), keys->end()), keys->end());
+  }
+}
+
 // Names both sides have once, in another order: "Kate Ritchie came as Sally
 // Fletcher" / "Spencer McLaren came as ... (Kate Ritchie)", "the Hudeasa is a
 // tributary of the Bradu" / "the Bradu is a tributary of the Hudeasa".
@@ -242,6 +282,10 @@ std::string FindConflict(const PromptAnalysis& a, const PromptAnalysis& b,
     const std::vector<std::string> ha2 = WithoutSpelledOut(ha, a, b, hb);
     hb = WithoutSpelledOut(hb, b, a, ha);
     ha = ha2;
+  }
+  if (ha != hb) {
+    DropUncontestedDirections(a, b, &ha, &hb);
+    DropUncontestedDirections(b, a, &hb, &ha);
   }
   if (ha != hb) {
     return absl::StrCat("names, units, dates or identifiers differ: [",

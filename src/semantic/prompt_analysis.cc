@@ -145,6 +145,86 @@ const char* NumberWord(const std::string& lower) {
   return it == kNumbers->end() ? nullptr : it->second;
 }
 
+// A number word that counts nothing here: the pronoun "one" ("one can
+// check...", "how does one..."), the conjunction "once" ("once the session
+// ends", "all at once"), the adverb "first" ("share your contact details
+// first"). "one can of soda", "once a day" and "the first step" still count.
+bool CountsNothing(const std::vector<Word>& words, size_t i) {
+  const std::string& w = words[i].lower;
+  const std::string& prev = i > 0 ? words[i - 1].lower : "";
+  const std::string& next = i + 1 < words.size() ? words[i + 1].lower : "";
+  if (w == "one") {
+    static const auto* const kModals = new absl::flat_hash_set<std::string>{
+        "can",   "could", "should", "must",  "may",  "might",
+        "would", "will",  "cannot", "needs", "ought"};
+    static const auto* const kWh = new absl::flat_hash_set<std::string>{
+        "how", "what", "where", "why", "when", "which", "who"};
+    // "how can one reset...", "what does one need...": the subject of a
+    // question, after its auxiliary.
+    if (i >= 2 && kWh->contains(words[i - 2].lower) &&
+        (kModals->contains(prev) || prev == "do" || prev == "does" ||
+         prev == "did")) {
+      return !words[i].pause_after;
+    }
+    return kModals->contains(next) && !words[i].pause_after &&
+           !(i + 2 < words.size() && words[i + 2].lower == "of");
+  }
+  if (w == "once") {
+    static const auto* const kClauseStarts =
+        new absl::flat_hash_set<std::string>{
+            "the",    "it",      "i",     "you",        "we",      "they",
+            "he",     "she",     "this",  "that",       "these",   "those",
+            "all",    "your",    "my",    "our",        "their",   "his",
+            "her",    "its",     "there", "everything", "someone", "something",
+            "anyone", "everyone"};
+    // "once installed", "once registered": a participle follows.
+    const bool participle =
+        next.size() > 4 && absl::EndsWith(next, "ed") && next != "need";
+    return prev == "at" || (!words[i].pause_after &&
+                            (kClauseStarts->contains(next) || participle));
+  }
+  if (w == "first") {
+    // Before a pause and after neither a determiner nor "be" ("the first",
+    // "my first", "is first"): an adverb of sequence.
+    static const auto* const kBefore = new absl::flat_hash_set<std::string>{
+        "the",   "a",      "my",       "your",     "our",  "their",
+        "his",   "her",    "its",      "this",     "that", "is",
+        "was",   "are",    "were",     "be",       "came", "come",
+        "comes", "finish", "finished", "finishes", "rank", "ranked",
+        "place", "placed", "go",       "goes",     "went"};
+    return words[i].pause_after && i > 0 && !kBefore->contains(prev);
+  }
+  return false;
+}
+
+// The digits of a version written with a "v" ("v3.11", "v2.10.0"), which
+// is the number "3.11"; empty for other words ("v8", "vim").
+absl::string_view VersionDigits(const Word& w) {
+  absl::string_view s = w.lower;
+  if (s.size() < 4 || s[0] != 'v' || !w.suffix.empty()) return "";
+  s.remove_prefix(1);
+  bool dot = false, digit = false;
+  for (char c : s) {
+    if (c == '.') {
+      if (!digit) return "";
+      dot = true;
+      digit = false;
+    } else if (std::isdigit(static_cast<unsigned char>(c))) {
+      digit = true;
+    } else {
+      return "";
+    }
+  }
+  return dot && digit ? s : "";
+}
+
+// "No, it doesn't exist": an answer before a pause at the start of a
+// sentence agrees with what follows; it is not a negation of its own.
+bool IsAnswerParticle(const std::vector<Word>& words, size_t i) {
+  return words[i].lower == "no" && words[i].sentence_start &&
+         words[i].pause_after && i + 1 < words.size();
+}
+
 // "log in", "sign out", "turn off": a verb and its particle act as one word
 // ("login", "signout", "turnoff"), so the opposite-word groups see them.
 std::vector<Word> MergePhrasalVerbs(std::vector<Word> words) {
@@ -481,13 +561,20 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       after_number = false;
       continue;
     }
-    const char* number_word = NumberWord(w.lower);
-    const bool is_number = w.is_number || number_word != nullptr;
-    std::string lemma = w.is_number || w.identifier
+    const bool counts_nothing = CountsNothing(words, i);
+    const char* number_word = counts_nothing ? nullptr : NumberWord(w.lower);
+    const absl::string_view version = VersionDigits(w);
+    const bool is_number =
+        w.is_number || number_word != nullptr || !version.empty();
+    std::string lemma = !version.empty() ? std::string(version)
+                        : w.is_number || w.identifier
                             ? w.lower + w.suffix
                             : lexicon.Lemma(w.lower) + w.suffix;
     std::string key = is_number && number_word ? number_word : lemma;
-    const bool stop = IsStopWord(w.lower) || IsFraming(w.lower);
+    // The pronoun "one" and the conjunction "once" are function words.
+    const bool answer = IsAnswerParticle(words, i);
+    const bool stop = IsStopWord(w.lower) || IsFraming(w.lower) || answer ||
+                      (counts_nothing && w.lower != "first");
     const std::string marker = std::move(direction);
     direction.clear();
     const bool direction_word = w.lower == "to" || w.lower == "into" ||
@@ -524,7 +611,7 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
                        std::isalpha(static_cast<unsigned char>(
                            number_word[std::strlen(number_word) - 1])));
     a.keys.push_back(key);
-    if (IsNegation(w.lower)) {
+    if (IsNegation(w.lower) && !answer) {
       ++a.negations;
       continue;
     }

@@ -206,6 +206,9 @@ std::vector<Word> SplitWords(absl::string_view text) {
       if (c == '.' || c == '?' || c == '!' || c == ':' || c == '\n') {
         sentence_start = true;
       }
+      if (!words.empty() && (sentence_start || c == ',' || c == ';')) {
+        words.back().pause_after = true;
+      }
       if (c == '$' || c == '%') {
         AddWord(&words, c == '$' ? "usd" : "percent", false, in_quote);
         words.back().symbol = true;
@@ -285,6 +288,7 @@ std::vector<Word> SplitWords(absl::string_view text) {
     }
     sentence_start = false;
   }
+  if (!words.empty()) words.back().pause_after = true;
   return words;
 }
 

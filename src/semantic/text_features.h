@@ -16,6 +16,9 @@ struct Word {
   bool capitalized = false;  // has an uppercase letter
   bool all_caps = false;     // two or more letters, none lowercase
   bool sentence_start = false;
+  // Punctuation (, ; : . ? ! or a line break) or the end of the text comes
+  // next: "No, it is not" (an answer, not a negation), "do it first".
+  bool pause_after = false;
   bool identifier = false;  // code-like: a_b, a.b, camelCase, x86, `quoted`
   bool quoted = false;      // inside "..." or `...`
   bool symbol = false;      // a currency or percent sign, as a word

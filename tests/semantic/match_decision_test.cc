@@ -15,6 +15,7 @@
 #include "semantic/logistic_fit.h"
 #include "semantic/match_features.h"
 #include "semantic/prompt_analysis.h"
+#include "semantic/text_features.h"
 
 namespace promptcache {
 namespace {
@@ -58,6 +59,20 @@ TEST(ConflictVetoTest, HardDifferencesAreVetoedBothWays) {
       {"compute 6 * 4", "compute 6 / 4"},
       {"is x > y in this case", "is x < y in this case"},
       {"Is 5 greater than 3?", "Is 5 less than 3?"},
+      // Number words that count stay numbers; a plain "No" still negates;
+      // both sides marking directions keep them.
+      {"Take the pill once a day", "Take the pill twice a day"},
+      {"How do I buy one can of paint", "How do I buy two cans of paint"},
+      {"Who finished first in the race?", "Who finished second in the race?"},
+      {"I have been to Paris once", "I have been to Paris twice"},
+      {"Can one person have two accounts?", "Can two people have one account?"},
+      {"No refund was issued", "A refund was issued"},
+      {"convert Python code to Java", "convert Java code to Python"},
+      {"How do I migrate from MySQL to Postgres?",
+       "How do I migrate from Postgres to MySQL?"},
+      {"How do I switch to iPhone?", "How do I switch from iPhone?"},
+      {"train from Berlin", "train to Berlin"},
+      {"Does it work in Python v3.11?", "Does it work in Python 3.12?"},
       // WordNet antonyms.
       {"How do I increase the font size?", "How do I decrease the font size?"},
       {"advantages of remote work", "disadvantages of remote work"},
@@ -143,10 +158,57 @@ TEST(ConflictVetoTest, RewordingsAreNotVetoed) {
       {"I was wondering what time the store will open tomorrow",
        "what time will the store open tomorrow"},
       {"what's the weather tomorrow", "what will the weather be tomorrow"},
+      // Number words that count nothing: the pronoun "one", the
+      // conjunction "once", the adverb "first"; an answer "No," before the
+      // sentence it agrees with.
+      {"How can one reset a forgotten password?",
+       "How can I reset a forgotten password?"},
+      {"One should back up the database before upgrading.",
+       "You should back up the database before upgrading."},
+      {"Once the download finishes, how do I install it?",
+       "When the download finishes, how do I install it?"},
+      {"Can I delete all the files at once?", "Can I delete all the files?"},
+      {"Ask users to share their contact details first, with the Gated "
+       "feature.",
+       "Ask users to share their contact details with the Gated feature."},
+      {"Once installed, how do I run it?", "When installed, how do I run it?"},
+      {"Does it work in Python v3.11?", "Does it work in Python 3.11?"},
+      {"No, that is not what I asked.", "That is not what I asked."},
+      {"No, it doesn't exist in version 2.10.0.",
+       "It is not available in version 2.10.0."},
+      // A direction one side leaves unsaid, where the other marks no other.
+      {"How do I migrate from MySQL to Postgres?",
+       "How do I migrate MySQL to Postgres?"},
+      {"manage repositories from your Python runtime",
+       "manage repositories within a Python environment"},
   };
   for (const auto& [a, b] : rewrites) {
     EXPECT_EQ(Conflict(a, b), "") << a << " | " << b;
   }
+}
+
+TEST(PromptAnalysisTest, WordsKnowWhetherAPauseFollows) {
+  const std::vector<internal::Word> words =
+      internal::SplitWords("No, do it first; then 2.5 mg. Done");
+  std::vector<std::string> paused;
+  for (const internal::Word& w : words) {
+    if (w.pause_after) paused.push_back(w.lower);
+  }
+  EXPECT_EQ(paused, (std::vector<std::string>{"no", "first", "mg", "done"}));
+  // "one" counts in "one can of paint", not in "one can paint".
+  const Lexicon& lexicon = Lexicon::Default();
+  EXPECT_EQ(internal::AnalyzePrompt("one can of paint", lexicon).numbers,
+            std::vector<std::string>{"1"});
+  EXPECT_TRUE(
+      internal::AnalyzePrompt("one can paint", lexicon).numbers.empty());
+  EXPECT_TRUE(
+      internal::AnalyzePrompt("once it ends, stop", lexicon).numbers.empty());
+  EXPECT_EQ(internal::AnalyzePrompt("stop once it ends", lexicon).numbers,
+            std::vector<std::string>{});
+  EXPECT_EQ(internal::AnalyzePrompt("once a day", lexicon).numbers,
+            std::vector<std::string>{"1x"});
+  EXPECT_EQ(internal::AnalyzePrompt("No, it is", lexicon).negations, 0);
+  EXPECT_EQ(internal::AnalyzePrompt("No it is not", lexicon).negations, 2);
 }
 
 TEST(PromptAnalysisTest, NumberSignatureReadsNumbersInOrder) {
