@@ -113,7 +113,8 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
 // A stable hash of the text's numbers in order ("2 tickets", "two tickets"
 // -> same). Texts whose signatures differ always meet a conflict, so a
 // candidate can be refused from its index slot alone. Stored in index
-// files: keep it stable.
+// files: a change bumps kSlotsMagic (vector_index.cc), so that saved files
+// are rebuilt.
 uint64_t NumberSignature(absl::string_view text);
 uint64_t NumberSignature(const PromptAnalysis& analysis);
 

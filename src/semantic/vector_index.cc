@@ -31,7 +31,10 @@ namespace {
 
 using Label = faiss::Index::idx_t;
 
-constexpr char kSlotsMagic[8] = {'P', 'C', 'S', 'L', 'O', 'T', 'S', '2'};
+// The last byte is the version: 3 since number signatures read "one", "once",
+// "first" and "v3.11" in context (2026-12-08); files of another version are
+// rebuilt.
+constexpr char kSlotsMagic[8] = {'P', 'C', 'S', 'L', 'O', 'T', 'S', '3'};
 // The slot file's kind field.
 constexpr uint64_t kFlatKind = 0;
 constexpr uint64_t kHnswKind = 1;
@@ -541,6 +544,11 @@ absl::Status VectorIndex::LoadScope(const Key128& scope_key,
   uint64_t header[4];
   in.read(magic, sizeof(magic));
   in.read(reinterpret_cast<char*>(header), sizeof(header));
+  if (in && std::equal(magic, magic + sizeof(magic) - 1, kSlotsMagic) &&
+      magic[sizeof(magic) - 1] != kSlotsMagic[sizeof(magic) - 1]) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(slots_path, " was written by another version"));
+  }
   if (!in || !std::equal(magic, magic + sizeof(magic), kSlotsMagic)) {
     return absl::DataLossError(absl::StrCat(slots_path, " is not a slot file"));
   }

@@ -73,6 +73,11 @@ TEST(ConflictVetoTest, HardDifferencesAreVetoedBothWays) {
       {"How do I switch to iPhone?", "How do I switch from iPhone?"},
       {"train from Berlin", "train to Berlin"},
       {"Does it work in Python v3.11?", "Does it work in Python 3.12?"},
+      {"How many ounces are in one cup?", "How many ounces are in two cups?"},
+      {"convert 1 kg to pounds", "convert 1 lb to pounds"},
+      {"what is one plus two", "what is two plus one"},
+      {"Is step 1 of the setup optional?", "Is step 2 of the setup optional?"},
+      {"I want one or two tickets", "I want two or three tickets"},
       // WordNet antonyms.
       {"How do I increase the font size?", "How do I decrease the font size?"},
       {"advantages of remote work", "disadvantages of remote work"},
@@ -173,6 +178,11 @@ TEST(ConflictVetoTest, RewordingsAreNotVetoed) {
        "Ask users to share their contact details with the Gated feature."},
       {"Once installed, how do I run it?", "When installed, how do I run it?"},
       {"Does it work in Python v3.11?", "Does it work in Python 3.11?"},
+      // "one" or "1" before its noun is the article.
+      {"How many ounces are in a cup?", "how many ounces in one cup"},
+      {"How many calories are in 1 egg?", "calories in an egg"},
+      {"Is one hour of exercise a day enough?",
+       "is an hour of exercise a day enough"},
       {"No, that is not what I asked.", "That is not what I asked."},
       {"No, it doesn't exist in version 2.10.0.",
        "It is not available in version 2.10.0."},
@@ -207,6 +217,13 @@ TEST(PromptAnalysisTest, WordsKnowWhetherAPauseFollows) {
             std::vector<std::string>{});
   EXPECT_EQ(internal::AnalyzePrompt("once a day", lexicon).numbers,
             std::vector<std::string>{"1x"});
+  EXPECT_TRUE(
+      internal::AnalyzePrompt("ounces in one cup", lexicon).numbers.empty());
+  EXPECT_TRUE(internal::AnalyzePrompt("1 hour ago", lexicon).numbers.empty());
+  EXPECT_EQ(internal::AnalyzePrompt("step 1 setup", lexicon).numbers,
+            std::vector<std::string>{"1"});
+  EXPECT_EQ(internal::AnalyzePrompt("one or two", lexicon).numbers,
+            (std::vector<std::string>{"1", "2"}));
   EXPECT_EQ(internal::AnalyzePrompt("No, it is", lexicon).negations, 0);
   EXPECT_EQ(internal::AnalyzePrompt("No it is not", lexicon).negations, 2);
 }

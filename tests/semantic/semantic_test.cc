@@ -142,6 +142,21 @@ TEST_P(VectorIndexTest, FindsNearestRemovesAndPersists) {
   internal::VectorIndex huge_count(o);
   EXPECT_FALSE(huge_count.LoadScope(scope, dir.path(), 17).ok());
   ASSERT_TRUE(index.SaveScope(scope, dir.path(), 17).ok());
+  // A slot file of another version (its number signatures may be read
+  // otherwise) is not loaded; the cache rebuilds the scope.
+  {
+    const std::string slots = dir.path() + "/" + scope.ToHex() + ".slots";
+    std::fstream f(slots, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(7);
+    f.put('2');
+  }
+  internal::VectorIndex old_version(o);
+  const absl::Status old_status = old_version.LoadScope(scope, dir.path(), 17);
+  EXPECT_EQ(old_status.code(), absl::StatusCode::kFailedPrecondition)
+      << old_status;
+  EXPECT_NE(old_status.message().find("another version"),
+            absl::string_view::npos);
+  ASSERT_TRUE(index.SaveScope(scope, dir.path(), 17).ok());
   // A corrupt file is an error, not a crash.
   for (const char* ext : {".faiss", ".ivf"}) {
     std::ofstream(dir.path() + "/" + scope.ToHex() + ext, std::ios::trunc)
