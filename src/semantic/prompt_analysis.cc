@@ -570,7 +570,8 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
   a.question_kind = QuestionKind(words);
   ReadWhose(words, &a);
   bool after_number = false;
-  std::string direction;  // "to>"/"from>" just before this word
+  std::string direction;           // "to>"/"from>" just before this word
+  std::vector<size_t> content_at;  // index in `words` of each content word
   for (size_t i = 0; i < words.size(); ++i) {
     const Word& w = words[i];
     if (w.op) {
@@ -657,6 +658,7 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       if (number_word != nullptr) a.ordinals.push_back(key);
       // Also content: "sort ascending" / "sort" leaves a word unmatched.
       a.content.push_back({a.polar.back(), w.stem, w.capitalized});
+      content_at.push_back(i);
       // A unit after a number stays hard: "10 km" / "10 cm".
       if (hard) a.hard_set.insert(key);
       continue;
@@ -687,6 +689,15 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
                      absl::EndsWith(w.lower, "ings");
     a.content.push_back(
         {std::move(lemma), w.stem, w.capitalized, ing, Nominal(words, i)});
+    content_at.push_back(i);
+  }
+  for (size_t j = 0; j + 1 < a.content.size(); ++j) {
+    if (content_at[j + 1] != content_at[j] + 1) continue;  // not adjacent
+    std::string joined =
+        Stem(absl::StrCat(words[content_at[j]].lower, a.content[j + 1].lemma));
+    a.content[j].joined_next = joined;
+    a.content[j + 1].joined_prev = joined;
+    a.compounds.insert(std::move(joined));
   }
   std::sort(a.operators.begin(), a.operators.end());
   a.order_stems.reserve(a.order.size());
@@ -759,6 +770,14 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
     }
     // Otherwise a hard word of the other side has the lemma.
     if (!only_different_nouns) return true;
+  }
+  // Two words written as one: "username" / "user name".
+  if (other.compounds.contains(word.stem)) return true;
+  for (const std::string* joined : {&word.joined_prev, &word.joined_next}) {
+    if (joined->empty()) continue;
+    for (size_t k = 0; k < scan; ++k) {
+      if (other.content[k].stem == *joined) return true;
+    }
   }
   // A typo or a prefix needs one side that is no word of its own: "mouse"
   // / "house" and "organ" / "organization" are different words.

@@ -26,6 +26,11 @@ struct ContentWord {
   // is not "the rate", though "hotel booking" is "book a hotel".
   bool ing = false;
   bool nominal = false;
+  // Stem of this word written together with the content word just before
+  // or after it in the text ("user" + "name" -> Stem("username")), or
+  // empty: "user name" / "username", "quick sort" / "quicksort".
+  std::string joined_prev = {};
+  std::string joined_next = {};
 };
 
 struct PromptAnalysis {
@@ -80,6 +85,8 @@ struct PromptAnalysis {
   std::vector<std::string> order;
   // Lemmas of every non-stop word (content, polar and hard), for lookups.
   absl::flat_hash_set<std::string> lemmas;
+  // Every joined_prev / joined_next of `content`.
+  absl::flat_hash_set<std::string> compounds;
   // `order` without direction markers ("to>java" -> "java"), stemmed: what
   // word order is compared on ("a string in a list" / "a list of
   // strings", "convert python to java" / "convert java to python").
@@ -105,8 +112,9 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon);
 bool QuestionKindsDiffer(absl::string_view a, absl::string_view b);
 
 // Whether `word` has a counterpart among `other`'s words: the same lemma,
-// the same stem, one a prefix (5+ letters) of the other, one typo apart,
-// WordNet synonyms (sets *by_synonym) or derivationally related words.
+// the same stem, the same two words written as one ("username" / "user
+// name"), one a prefix (5+ letters) of the other, one typo apart, WordNet
+// synonyms (sets *by_synonym) or derivationally related words.
 bool Accounted(const ContentWord& word, const PromptAnalysis& other,
                const Lexicon& lexicon, bool* by_synonym);
 

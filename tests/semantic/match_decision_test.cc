@@ -301,6 +301,22 @@ TEST(MatchFeaturesTest, SymmetricAndBounded) {
                                              lexicon)[internal::kCoverMin],
               1);
   }
+  // Two adjacent words written as one are covered, both ways; the same
+  // words apart are not.
+  {
+    const auto cover = [&](const char* a, const char* b) {
+      return internal::ComputeMatchFeatures(internal::AnalyzePrompt(a, lexicon),
+                                            internal::AnalyzePrompt(b, lexicon),
+                                            0.7, lexicon)[internal::kCoverMin];
+    };
+    EXPECT_EQ(
+        cover("how do I change my username", "how do I change my user name"),
+        1);
+    EXPECT_EQ(cover("split a dataset in python", "split a data set in python"),
+              1);
+    EXPECT_EQ(cover("set up a database", "setup a data base"), 1);
+    EXPECT_LT(cover("change my username", "change the name of my user"), 1);
+  }
   // A substitution is not covered.
   const auto pc = internal::AnalyzePrompt("how to cook rice", lexicon);
   const auto pd = internal::AnalyzePrompt("how to cook pasta", lexicon);
