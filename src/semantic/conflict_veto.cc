@@ -48,12 +48,14 @@ absl::string_view DirectionBase(absl::string_view key) {
 }
 
 // Directions that `a` marks and `b` leaves unsaid, when `b` marks no
-// direction `a` lacks: "manage repositories from your Python runtime" /
-// "... within a Python environment", "migrate from MySQL to Postgres" /
-// "migrate MySQL to Postgres", "flights to Paris" / "Paris flights". Such a
-// marked key in `ha` becomes its plain form, which `b` names (added to `hb`
-// if it was not hard there). Both sides marking different directions keep
-// them: "convert Python to Java" / "convert Java to Python".
+// direction `a` lacks and names the thing attributively: "migrate from
+// MySQL to Postgres" / "migrate MySQL to Postgres", "flights to Paris" /
+// "Paris flights". Such a marked key in `ha` becomes its plain form (added
+// to `hb` if it was not hard there). A thing placed by a preposition ("an
+// Uber to LaGuardia" / "at LaGuardia", "forward emails to Gmail" / "in
+// Gmail") or standing alone ("call Mexico" / "call from Mexico") keeps its
+// marker, and both sides marking different directions keep theirs:
+// "convert Python to Java" / "convert Java to Python".
 void DropUncontestedDirections(const PromptAnalysis& a, const PromptAnalysis& b,
                                std::vector<std::string>* ha,
                                std::vector<std::string>* hb) {
@@ -67,7 +69,9 @@ void DropUncontestedDirections(const PromptAnalysis& a, const PromptAnalysis& b,
   bool changed = false;
   for (std::string& k : *ha) {
     const absl::string_view base = DirectionBase(k);
-    if (base.empty() || has(b.keys, k) || !has(b.keys, base)) continue;
+    if (base.empty() || has(b.keys, k) || !b.attributive.contains(base)) {
+      continue;
+    }
     if (!has(*hb, base)) hb->push_back(std::string(base));
     k = std::string(base);
     changed = true;

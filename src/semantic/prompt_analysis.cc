@@ -153,7 +153,7 @@ bool CountsNothing(const std::vector<Word>& words, size_t i) {
   const std::string& w = words[i].lower;
   const std::string& prev = i > 0 ? words[i - 1].lower : "";
   const std::string& next = i + 1 < words.size() ? words[i + 1].lower : "";
-  if (w == "one") {
+  if (w == "one" || (words[i].is_number && w == "1")) {
     static const auto* const kModals = new absl::flat_hash_set<std::string>{
         "can",   "could", "should", "must",  "may",  "might",
         "would", "will",  "cannot", "needs", "ought"};
@@ -180,19 +180,27 @@ bool CountsNothing(const std::vector<Word>& words, size_t i) {
     // "once installed", "once registered": a participle follows.
     const bool participle =
         next.size() > 4 && absl::EndsWith(next, "ed") && next != "need";
-    return prev == "at" || (!words[i].pause_after &&
-                            (kClauseStarts->contains(next) || participle));
+    // "Once Docker is installed", "Once done, ...": a sentence's opener.
+    // "Once a day, ..." still counts.
+    const bool opener = words[i].sentence_start && !words[i].pause_after &&
+                        next != "a" && next != "an" && next != "per" &&
+                        next != "every" && next != "each" && next != "more" &&
+                        next != "or" && next != "and";
+    return prev == "at" ||
+           (!words[i].pause_after &&
+            (opener || kClauseStarts->contains(next) || participle));
   }
   if (w == "first") {
-    // Before a pause and after neither a determiner nor "be" ("the first",
-    // "my first", "is first"): an adverb of sequence.
+    // After neither a determiner nor "be" ("the first", "my first", "is
+    // first", "came first"): an adverb of sequence ("what should I do first
+    // after an accident").
     static const auto* const kBefore = new absl::flat_hash_set<std::string>{
         "the",   "a",      "my",       "your",     "our",  "their",
         "his",   "her",    "its",      "this",     "that", "is",
         "was",   "are",    "were",     "be",       "came", "come",
         "comes", "finish", "finished", "finishes", "rank", "ranked",
         "place", "placed", "go",       "goes",     "went"};
-    return words[i].pause_after && i > 0 && !kBefore->contains(prev);
+    return i > 0 && !kBefore->contains(prev);
   }
   return false;
 }
@@ -248,8 +256,14 @@ bool IsArticleOne(const std::vector<Word>& words, size_t i) {
 // "No, it doesn't exist": an answer before a pause at the start of a
 // sentence agrees with what follows; it is not a negation of its own.
 bool IsAnswerParticle(const std::vector<Word>& words, size_t i) {
-  return words[i].lower == "no" && words[i].sentence_start &&
-         words[i].pause_after && i + 1 < words.size();
+  if (words[i].lower != "no" || !words[i].sentence_start ||
+      i + 1 >= words.size()) {
+    return false;
+  }
+  // The comma is often left out: "No thanks", "No I want to cancel".
+  const std::string& next = words[i + 1].lower;
+  return words[i].pause_after || next == "thanks" || next == "thank" ||
+         next == "i";
 }
 
 // "log in", "sign out", "turn off": a verb and its particle act as one word
@@ -554,6 +568,26 @@ std::string WordOperator(const std::vector<Word>& words, size_t i) {
   return "";
 }
 
+// Whether words[i] qualifies what follows ("Paris flights", "MySQL to
+// Postgres") and is not placed by a preposition ("in Gmail", "at the
+// airport"): a name the other side may govern with "to" or "from" without
+// asking anything else ("flights to Paris", "migrate from MySQL to...").
+bool NamesAttributively(const std::vector<Word>& words, size_t i) {
+  if (words[i].pause_after || i + 1 >= words.size()) return false;
+  const std::string& next = words[i + 1].lower;
+  if (!(next == "to" || next == "into" || next == "from" ||
+        (!IsStopWord(next) && !IsFraming(next) && !words[i + 1].op))) {
+    return false;
+  }
+  static const auto* const kDeterminers = new absl::flat_hash_set<std::string>{
+      "the", "a", "an", "my", "your", "our", "their", "this", "that"};
+  static const auto* const kPlaces = new absl::flat_hash_set<std::string>{
+      "in", "at", "on", "within", "inside", "around", "near", "across"};
+  size_t j = i;
+  while (j > 0 && kDeterminers->contains(words[j - 1].lower)) --j;
+  return j == 0 || !kPlaces->contains(words[j - 1].lower);
+}
+
 }  // namespace
 
 int PolarGroupOf(absl::string_view lemma) {
@@ -600,10 +634,14 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
                             ? w.lower + w.suffix
                             : lexicon.Lemma(w.lower) + w.suffix;
     std::string key = is_number && number_word ? number_word : lemma;
-    // The pronoun "one" and the conjunction "once" are function words.
+    // The pronoun "one" and the conjunction "once" are function words;
+    // "first" and "at once" ("host two meetings at once") still say
+    // something.
     const bool answer = IsAnswerParticle(words, i);
-    const bool stop = IsStopWord(w.lower) || IsFraming(w.lower) || answer ||
-                      (counts_nothing && w.lower != "first");
+    const bool stop =
+        IsStopWord(w.lower) || IsFraming(w.lower) || answer ||
+        (counts_nothing && w.lower != "first" &&
+         !(w.lower == "once" && i > 0 && words[i - 1].lower == "at"));
     const std::string marker = std::move(direction);
     direction.clear();
     const bool direction_word = w.lower == "to" || w.lower == "into" ||
@@ -615,7 +653,7 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       // "from the airport to the city": the marker goes past "the" to the
       // word it governs.
       direction = marker;
-    } else if (!marker.empty() && !w.is_number && !number_word) {
+    } else if (!marker.empty() && !is_number) {
       // Direction marks every word it governs, so that a name written in
       // lower case on one side still meets the marked name of the other.
       key = marker + key;
@@ -640,6 +678,9 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
                     !(number_word != nullptr && std::strlen(number_word) > 2 &&
                       std::isalpha(static_cast<unsigned char>(
                           number_word[std::strlen(number_word) - 1]))));
+    if (marker.empty() && NamesAttributively(words, i)) {
+      a.attributive.insert(key);
+    }
     a.keys.push_back(key);
     if (IsNegation(w.lower) && !answer) {
       ++a.negations;

@@ -42,6 +42,11 @@ struct PromptAnalysis {
   // currencies, dates, names written with a capital inside a sentence,
   // identifiers and code, quoted strings.
   absl::flat_hash_set<std::string> hard_set;
+  // Keys of words without a direction marker that qualify what follows and
+  // are not placed by a preposition ("Paris flights", "migrate MySQL to
+  // Postgres"; not "a taxi at Heathrow"): where the other side's "to
+  // Paris" / "from MySQL" asks nothing more (conflict_veto.cc).
+  absl::flat_hash_set<std::string> attributive;
   std::vector<std::string> numbers;  // number keys, in order
   // Ordinal words ("first", "second", "3rd" as words), in order: "the
   // first ... the second" is not "the second ... the first".

@@ -72,7 +72,21 @@ TEST(ConflictVetoTest, HardDifferencesAreVetoedBothWays) {
        "How do I migrate from Postgres to MySQL?"},
       {"How do I switch to iPhone?", "How do I switch from iPhone?"},
       {"train from Berlin", "train to Berlin"},
+      // A thing placed by a preposition, or standing alone, is not a
+      // direction left unsaid.
+      {"How much is an Uber to LaGuardia?",
+       "How much is an Uber at LaGuardia?"},
+      {"How do I forward emails to Gmail?",
+       "How do I forward emails in Gmail?"},
+      {"How much does it cost to call Mexico?",
+       "How much does it cost to call from Mexico?"},
+      {"manage repositories from your Python runtime",
+       "manage repositories within a Python environment"},
       {"Does it work in Python v3.11?", "Does it work in Python 3.12?"},
+      {"Take it once a day", "Take it twice a day"},
+      {"Once a day, take one pill", "Twice a day, take one pill"},
+      {"enter your first name", "enter your last name"},
+      {"fly first class to Paris", "fly second class to Paris"},
       {"How many ounces are in one cup?", "How many ounces are in two cups?"},
       {"convert 1 kg to pounds", "convert 1 lb to pounds"},
       {"what is one plus two", "what is two plus one"},
@@ -184,13 +198,19 @@ TEST(ConflictVetoTest, RewordingsAreNotVetoed) {
       {"Is one hour of exercise a day enough?",
        "is an hour of exercise a day enough"},
       {"No, that is not what I asked.", "That is not what I asked."},
+      {"No I want to cancel my order", "No, I want to cancel my order"},
+      {"Only one can be the account owner, right?",
+       "Only 1 can be the account owner, right?"},
+      {"Upgrade to v3.11", "Upgrade to 3.11"},
       {"No, it doesn't exist in version 2.10.0.",
        "It is not available in version 2.10.0."},
       // A direction one side leaves unsaid, where the other marks no other.
       {"How do I migrate from MySQL to Postgres?",
        "How do I migrate MySQL to Postgres?"},
-      {"manage repositories from your Python runtime",
-       "manage repositories within a Python environment"},
+      {"cheapest flights to Paris this week",
+       "cheapest Paris flights this week"},
+      {"How do I switch from iPhone to Android?",
+       "How do I switch my iPhone to Android?"},
   };
   for (const auto& [a, b] : rewrites) {
     EXPECT_EQ(Conflict(a, b), "") << a << " | " << b;
@@ -217,6 +237,15 @@ TEST(PromptAnalysisTest, WordsKnowWhetherAPauseFollows) {
             std::vector<std::string>{});
   EXPECT_EQ(internal::AnalyzePrompt("once a day", lexicon).numbers,
             std::vector<std::string>{"1x"});
+  EXPECT_TRUE(
+      internal::AnalyzePrompt("Once Docker is installed, run it", lexicon)
+          .numbers.empty());
+  EXPECT_TRUE(internal::AnalyzePrompt(
+                  "what should I do first after an accident", lexicon)
+                  .numbers.empty());
+  EXPECT_EQ(internal::AnalyzePrompt("No thanks", lexicon).negations, 0);
+  EXPECT_EQ(internal::AnalyzePrompt("No I want to cancel", lexicon).negations,
+            0);
   EXPECT_TRUE(
       internal::AnalyzePrompt("ounces in one cup", lexicon).numbers.empty());
   EXPECT_TRUE(internal::AnalyzePrompt("1 hour ago", lexicon).numbers.empty());
