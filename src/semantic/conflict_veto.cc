@@ -47,6 +47,14 @@ absl::string_view DirectionBase(absl::string_view key) {
   return "";
 }
 
+// Whether `p` names `key` (without a marker) attributively somewhere.
+bool Attributive(const PromptAnalysis& p, absl::string_view key) {
+  for (size_t i = 0; i < p.keys.size(); ++i) {
+    if (p.attributive[i] && p.keys[i] == key) return true;
+  }
+  return false;
+}
+
 // Directions that `a` marks and `b` leaves unsaid, when `b` marks no
 // direction `a` lacks and names the thing attributively: "migrate from
 // MySQL to Postgres" / "migrate MySQL to Postgres", "flights to Paris" /
@@ -69,9 +77,7 @@ void DropUncontestedDirections(const PromptAnalysis& a, const PromptAnalysis& b,
   bool changed = false;
   for (std::string& k : *ha) {
     const absl::string_view base = DirectionBase(k);
-    if (base.empty() || has(b.keys, k) || !b.attributive.contains(base)) {
-      continue;
-    }
+    if (base.empty() || has(b.keys, k) || !Attributive(b, base)) continue;
     if (!has(*hb, base)) hb->push_back(std::string(base));
     k = std::string(base);
     changed = true;

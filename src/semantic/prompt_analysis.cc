@@ -678,9 +678,7 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
                     !(number_word != nullptr && std::strlen(number_word) > 2 &&
                       std::isalpha(static_cast<unsigned char>(
                           number_word[std::strlen(number_word) - 1]))));
-    if (marker.empty() && NamesAttributively(words, i)) {
-      a.attributive.insert(key);
-    }
+    a.attributive.push_back(marker.empty() && NamesAttributively(words, i));
     a.keys.push_back(key);
     if (IsNegation(w.lower) && !answer) {
       ++a.negations;
@@ -737,8 +735,7 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
     std::string joined =
         Stem(absl::StrCat(words[content_at[j]].lower, a.content[j + 1].lemma));
     a.content[j].joined_next = joined;
-    a.content[j + 1].joined_prev = joined;
-    a.compounds.insert(std::move(joined));
+    a.content[j + 1].joined_prev = std::move(joined);
   }
   std::sort(a.operators.begin(), a.operators.end());
   a.order_stems.reserve(a.order.size());
@@ -813,11 +810,12 @@ bool Accounted(const ContentWord& word, const PromptAnalysis& other,
     if (!only_different_nouns) return true;
   }
   // Two words written as one: "username" / "user name".
-  if (other.compounds.contains(word.stem)) return true;
-  for (const std::string* joined : {&word.joined_prev, &word.joined_next}) {
-    if (joined->empty()) continue;
-    for (size_t k = 0; k < scan; ++k) {
-      if (other.content[k].stem == *joined) return true;
+  for (size_t k = 0; k < scan; ++k) {
+    const ContentWord& o = other.content[k];
+    if (o.joined_next == word.stem ||
+        (!word.joined_prev.empty() && o.stem == word.joined_prev) ||
+        (!word.joined_next.empty() && o.stem == word.joined_next)) {
+      return true;
     }
   }
   // A typo or a prefix needs one side that is no word of its own: "mouse"

@@ -42,11 +42,11 @@ struct PromptAnalysis {
   // currencies, dates, names written with a capital inside a sentence,
   // identifiers and code, quoted strings.
   absl::flat_hash_set<std::string> hard_set;
-  // Keys of words without a direction marker that qualify what follows and
-  // are not placed by a preposition ("Paris flights", "migrate MySQL to
-  // Postgres"; not "a taxi at Heathrow"): where the other side's "to
-  // Paris" / "from MySQL" asks nothing more (conflict_veto.cc).
-  absl::flat_hash_set<std::string> attributive;
+  // For each of `keys`, 1 when the word has no direction marker, qualifies
+  // what follows and is not placed by a preposition ("Paris flights",
+  // "migrate MySQL to Postgres"; not "a taxi at Heathrow"): where the other
+  // side's "to Paris" / "from MySQL" asks nothing more (conflict_veto.cc).
+  std::vector<uint8_t> attributive;
   std::vector<std::string> numbers;  // number keys, in order
   // Ordinal words ("first", "second", "3rd" as words), in order: "the
   // first ... the second" is not "the second ... the first".
@@ -90,8 +90,6 @@ struct PromptAnalysis {
   std::vector<std::string> order;
   // Lemmas of every non-stop word (content, polar and hard), for lookups.
   absl::flat_hash_set<std::string> lemmas;
-  // Every joined_prev / joined_next of `content`.
-  absl::flat_hash_set<std::string> compounds;
   // `order` without direction markers ("to>java" -> "java"), stemmed: what
   // word order is compared on ("a string in a list" / "a list of
   // strings", "convert python to java" / "convert java to python").
