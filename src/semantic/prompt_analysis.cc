@@ -151,6 +151,7 @@ const char* NumberWord(const std::string& lower) {
 // first"). "one can of soda", "once a day" and "the first step" still count.
 bool CountsNothing(const std::vector<Word>& words, size_t i) {
   const std::string& w = words[i].lower;
+  if (w != "one" && w != "1" && w != "once" && w != "first") return false;
   const std::string& prev = i > 0 ? words[i - 1].lower : "";
   const std::string& next = i + 1 < words.size() ? words[i + 1].lower : "";
   if (w == "one" || (words[i].is_number && w == "1")) {
@@ -678,7 +679,9 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
                     !(number_word != nullptr && std::strlen(number_word) > 2 &&
                       std::isalpha(static_cast<unsigned char>(
                           number_word[std::strlen(number_word) - 1]))));
-    a.attributive.push_back(marker.empty() && NamesAttributively(words, i));
+    // A stop word is never the thing a direction governs.
+    a.attributive.push_back(!stop && marker.empty() &&
+                            NamesAttributively(words, i));
     a.keys.push_back(key);
     if (IsNegation(w.lower) && !answer) {
       ++a.negations;
