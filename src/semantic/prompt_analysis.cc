@@ -735,8 +735,14 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
   }
   for (size_t j = 0; j + 1 < a.content.size(); ++j) {
     if (content_at[j + 1] != content_at[j] + 1) continue;  // not adjacent
-    std::string joined =
-        Stem(absl::StrCat(words[content_at[j]].lower, a.content[j + 1].lemma));
+    const std::string& first = words[content_at[j]].lower;
+    const std::string& second = a.content[j + 1].lemma;
+    if (first.size() < 2 || second.size() < 2) continue;
+    std::string joined = Stem(absl::StrCat(first, second));
+    // "Tim 's" is no compound: the joined stem must be more than a part's.
+    if (joined == a.content[j].stem || joined == a.content[j + 1].stem) {
+      continue;
+    }
     a.content[j].joined_next = joined;
     a.content[j + 1].joined_prev = std::move(joined);
   }

@@ -345,6 +345,10 @@ TEST(MatchFeaturesTest, SymmetricAndBounded) {
               1);
     EXPECT_EQ(cover("set up a database", "setup a data base"), 1);
     EXPECT_LT(cover("change my username", "change the name of my user"), 1);
+    // A split-off "'s" joins nothing.
+    EXPECT_LT(cover("Tim , the brother of Tod , is the chief officer",
+                    "Tim 's brother , Tod , is the chief officer"),
+              1);
   }
   // A substitution is not covered.
   const auto pc = internal::AnalyzePrompt("how to cook rice", lexicon);
