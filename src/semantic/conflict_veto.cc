@@ -47,10 +47,20 @@ absl::string_view DirectionBase(absl::string_view key) {
   return "";
 }
 
-// Whether `p` names `key` (without a marker) attributively somewhere.
-bool Attributive(const PromptAnalysis& p, absl::string_view key) {
-  for (size_t i = 0; i < p.keys.size(); ++i) {
-    if (p.attributive[i] && p.keys[i] == key) return true;
+// Whether `b` names `base` attributively where `a` has `marked` ("to>X"):
+// before "to"/"from" ("migrate MySQL to Postgres" / "from MySQL to
+// Postgres"), or before the thing that `a` names ahead of its direction
+// ("Paris flights" / "flights to Paris"). Not "upgrade Windows 11" /
+// "upgrade to Windows 11", where what follows the name follows it on both
+// sides.
+bool Attributive(const PromptAnalysis& b, absl::string_view base,
+                 const PromptAnalysis& a, const std::string& marked) {
+  const auto at = std::find(a.keys.begin(), a.keys.end(), marked);
+  for (size_t i = 0; i + 1 < b.keys.size(); ++i) {
+    if (!b.attributive[i] || b.keys[i] != base) continue;
+    const std::string& next = b.keys[i + 1];
+    if (next == "to" || next == "into" || next == "from") return true;
+    if (std::find(a.keys.begin(), at, next) != at) return true;
   }
   return false;
 }
@@ -77,7 +87,9 @@ void DropUncontestedDirections(const PromptAnalysis& a, const PromptAnalysis& b,
   bool changed = false;
   for (std::string& k : *ha) {
     const absl::string_view base = DirectionBase(k);
-    if (base.empty() || has(b.keys, k) || !Attributive(b, base)) continue;
+    if (base.empty() || has(b.keys, k) || !Attributive(b, base, a, k)) {
+      continue;
+    }
     if (!has(*hb, base)) hb->push_back(std::string(base));
     k = std::string(base);
     changed = true;

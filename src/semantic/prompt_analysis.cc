@@ -227,33 +227,6 @@ absl::string_view VersionDigits(const Word& w) {
   return dot && digit ? s : "";
 }
 
-// "one cup" / "a cup", "1 hour" / "an hour": "one" or "1" straight before
-// the noun it counts says what "a" says, so it is no number of its own
-// (its noun stays a unit: "1 kg" / "1 lb" still differ). Not in "one or
-// two", "one of", "one can of", after a number or label ("step 1 ...",
-// "2 1"), nor before a number or a pause.
-bool IsArticleOne(const std::vector<Word>& words, size_t i) {
-  const Word& w = words[i];
-  if (!(w.lower == "one" || (w.is_number && w.lower == "1")) || w.pause_after ||
-      i + 1 >= words.size()) {
-    return false;
-  }
-  const Word& next = words[i + 1];
-  if (next.is_number || next.op || next.symbol ||
-      NumberWord(next.lower) != nullptr || IsStopWord(next.lower)) {
-    return false;
-  }
-  if (i == 0) return true;
-  static const auto* const kLabels = new absl::flat_hash_set<std::string>{
-      "page",  "step",  "version", "chapter", "level",   "line",  "room",
-      "gate",  "day",   "week",    "season",  "episode", "part",  "phase",
-      "round", "item",  "option",  "number",  "no",      "track", "lesson",
-      "grade", "class", "stage",   "volume",  "book",    "act",   "scene"};
-  const Word& prev = words[i - 1];
-  return !prev.is_number && !prev.op && NumberWord(prev.lower) == nullptr &&
-         !kLabels->contains(prev.lower);
-}
-
 // "No, it doesn't exist": an answer before a pause at the start of a
 // sentence agrees with what follows; it is not a negation of its own.
 bool IsAnswerParticle(const std::vector<Word>& words, size_t i) {
@@ -624,11 +597,10 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
       after_number = false;
       continue;
     }
-    const bool article_one = IsArticleOne(words, i);
-    const bool counts_nothing = article_one || CountsNothing(words, i);
+    const bool counts_nothing = CountsNothing(words, i);
     const char* number_word = counts_nothing ? nullptr : NumberWord(w.lower);
     const absl::string_view version = VersionDigits(w);
-    const bool is_number = (w.is_number && !article_one) ||
+    const bool is_number = (w.is_number && !counts_nothing) ||
                            number_word != nullptr || !version.empty();
     std::string lemma = !version.empty() ? std::string(version)
                         : w.is_number || w.identifier
@@ -674,11 +646,10 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
                       (after_number && !stop);
     // "10 mg", "two adults": a cardinal's next word is its unit; an
     // ordinal's ("the first step") is not.
-    after_number = article_one ||
-                   (is_number &&
-                    !(number_word != nullptr && std::strlen(number_word) > 2 &&
-                      std::isalpha(static_cast<unsigned char>(
-                          number_word[std::strlen(number_word) - 1]))));
+    after_number =
+        is_number && !(number_word != nullptr && std::strlen(number_word) > 2 &&
+                       std::isalpha(static_cast<unsigned char>(
+                           number_word[std::strlen(number_word) - 1])));
     // A stop word is never the thing a direction governs.
     a.attributive.push_back(!stop && marker.empty() &&
                             NamesAttributively(words, i));
@@ -738,6 +709,9 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
     const std::string& first = words[content_at[j]].lower;
     const std::string& second = a.content[j + 1].lemma;
     if (first.size() < 2 || second.size() < 2) continue;
+    // A word of its own is another thing: "carpet" / "car pet", "hot dog" /
+    // "hotdog", "a green house" / "a greenhouse"; "username" is no lemma.
+    if (lexicon.IsLemma(absl::StrCat(first, second))) continue;
     std::string joined = Stem(absl::StrCat(first, second));
     // "Tim 's" is no compound: the joined stem must be more than a part's.
     if (joined == a.content[j].stem || joined == a.content[j + 1].stem) {

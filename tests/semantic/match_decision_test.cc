@@ -88,6 +88,13 @@ TEST(ConflictVetoTest, HardDifferencesAreVetoedBothWays) {
       {"enter your first name", "enter your last name"},
       {"fly first class to Paris", "fly second class to Paris"},
       {"How many ounces are in one cup?", "How many ounces are in two cups?"},
+      {"Is it okay to have one child?", "Is it okay to have a child?"},
+      {"rent for a 1 bedroom 2 bath in Austin",
+       "rent for a 2 bedroom 1 bath in Austin"},
+      {"How do I upgrade to Windows 11 Pro?",
+       "How do I upgrade Windows 11 Pro?"},
+      {"How do I upload to a Google Photos album?",
+       "How do I upload a Google Photos album?"},
       {"convert 1 kg to pounds", "convert 1 lb to pounds"},
       {"what is one plus two", "what is two plus one"},
       {"Is step 1 of the setup optional?", "Is step 2 of the setup optional?"},
@@ -192,11 +199,7 @@ TEST(ConflictVetoTest, RewordingsAreNotVetoed) {
        "Ask users to share their contact details with the Gated feature."},
       {"Once installed, how do I run it?", "When installed, how do I run it?"},
       {"Does it work in Python v3.11?", "Does it work in Python 3.11?"},
-      // "one" or "1" before its noun is the article.
-      {"How many ounces are in a cup?", "how many ounces in one cup"},
-      {"How many calories are in 1 egg?", "calories in an egg"},
-      {"Is one hour of exercise a day enough?",
-       "is an hour of exercise a day enough"},
+      {"Merge the PDFs into one file", "Merge the PDFs into a single file"},
       {"No, that is not what I asked.", "That is not what I asked."},
       {"No I want to cancel my order", "No, I want to cancel my order"},
       {"Only one can be the account owner, right?",
@@ -246,9 +249,9 @@ TEST(PromptAnalysisTest, WordsKnowWhetherAPauseFollows) {
   EXPECT_EQ(internal::AnalyzePrompt("No thanks", lexicon).negations, 0);
   EXPECT_EQ(internal::AnalyzePrompt("No I want to cancel", lexicon).negations,
             0);
-  EXPECT_TRUE(
-      internal::AnalyzePrompt("ounces in one cup", lexicon).numbers.empty());
-  EXPECT_TRUE(internal::AnalyzePrompt("1 hour ago", lexicon).numbers.empty());
+  // "one" before its noun counts: "have one child" is not "have a child".
+  EXPECT_EQ(internal::AnalyzePrompt("ounces in one cup", lexicon).numbers,
+            std::vector<std::string>{"1"});
   EXPECT_EQ(internal::AnalyzePrompt("step 1 setup", lexicon).numbers,
             std::vector<std::string>{"1"});
   EXPECT_EQ(internal::AnalyzePrompt("one or two", lexicon).numbers,
@@ -343,8 +346,13 @@ TEST(MatchFeaturesTest, SymmetricAndBounded) {
         1);
     EXPECT_EQ(cover("split a dataset in python", "split a data set in python"),
               1);
-    EXPECT_EQ(cover("set up a database", "setup a data base"), 1);
     EXPECT_LT(cover("change my username", "change the name of my user"), 1);
+    // Two words whose joining is a word of its own are another thing.
+    EXPECT_LT(
+        cover("how to clean car pet stains", "how to clean carpet stains"), 1);
+    EXPECT_LT(
+        cover("how do I cool down a hot dog", "how do I cool down a hotdog"),
+        1);
     // A split-off "'s" joins nothing.
     EXPECT_LT(cover("Tim , the brother of Tod , is the chief officer",
                     "Tim 's brother , Tod , is the chief officer"),
