@@ -41,10 +41,8 @@ std::vector<std::string> HardKeys(const PromptAnalysis& a,
 
 // The base of a key with a direction marker ("to>java" -> "java"), or "".
 absl::string_view DirectionBase(absl::string_view key) {
-  if (absl::ConsumePrefix(&key, "to>") || absl::ConsumePrefix(&key, "from>")) {
-    return key;
-  }
-  return "";
+  const absl::string_view base = WithoutDirection(key);
+  return base.size() == key.size() ? absl::string_view() : base;
 }
 
 // Whether `b` names `base` attributively where `a` has `marked` ("to>X"):
@@ -259,9 +257,8 @@ bool SpelledOut(const std::string& acronym, const PromptAnalysis& b) {
     for (size_t k = 0; k < n && all; ++k) {
       const std::string& key = b.keys[i + k];
       // Keys may carry a direction marker ("to>machine").
-      const size_t start =
-          key.find('>') == std::string::npos ? 0 : key.find('>') + 1;
-      all = start < key.size() && key[start] == acronym[k];
+      const absl::string_view word = WithoutDirection(key);
+      all = !word.empty() && word[0] == acronym[k];
     }
     if (all) return true;
   }

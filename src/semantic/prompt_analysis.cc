@@ -564,6 +564,11 @@ bool NamesAttributively(const std::vector<Word>& words, size_t i) {
 
 }  // namespace
 
+absl::string_view WithoutDirection(absl::string_view key) {
+  if (!absl::ConsumePrefix(&key, "to>")) absl::ConsumePrefix(&key, "from>");
+  return key;
+}
+
 int PolarGroupOf(absl::string_view lemma) {
   const auto& index = PolarIndex();
   if (auto it = index.find(lemma); it != index.end()) return it->second;
@@ -711,8 +716,9 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
     if (first.size() < 2 || second.size() < 2) continue;
     // A word of its own is another thing: "carpet" / "car pet", "hot dog" /
     // "hotdog", "a green house" / "a greenhouse"; "username" is no lemma.
-    if (lexicon.IsLemma(absl::StrCat(first, second))) continue;
-    std::string joined = Stem(absl::StrCat(first, second));
+    const std::string whole = absl::StrCat(first, second);
+    if (lexicon.IsLemma(whole)) continue;
+    std::string joined = Stem(whole);
     // "Tim 's" is no compound: the joined stem must be more than a part's.
     if (joined == a.content[j].stem || joined == a.content[j + 1].stem) {
       continue;
@@ -723,11 +729,7 @@ PromptAnalysis AnalyzePrompt(absl::string_view text, const Lexicon& lexicon) {
   std::sort(a.operators.begin(), a.operators.end());
   a.order_stems.reserve(a.order.size());
   for (const std::string& k : a.order) {
-    absl::string_view plain = k;
-    if (!absl::ConsumePrefix(&plain, "to>")) {
-      absl::ConsumePrefix(&plain, "from>");
-    }
-    a.order_stems.push_back(Stem(plain));
+    a.order_stems.push_back(Stem(WithoutDirection(k)));
   }
   return a;
 }

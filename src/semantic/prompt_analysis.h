@@ -102,6 +102,9 @@ struct PromptAnalysis {
   int word_count = 0;
 };
 
+// `key` without its "to>" / "from>" direction marker, if it has one.
+absl::string_view WithoutDirection(absl::string_view key);
+
 // Whether `x` and `y` are two nouns of one verb ("the rating" / "the
 // rate"): different things though one lemma or stem.
 bool DifferentNouns(const ContentWord& x, const ContentWord& y);
